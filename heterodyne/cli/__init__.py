@@ -1,0 +1,56 @@
+"""``heterodyne`` command line: one subcommand per workflow step.
+
+Each subcommand lives in its own module ``heterodyne.cli.<name>`` exposing
+``add_arguments(parser)`` and ``run(args) -> int``; modules are imported only when their
+subcommand runs, so ``heterodyne --help`` stays fast. Bad input raises
+:class:`heterodyne.errors.InputError`, printed here as one line with exit status 2.
+"""
+
+import argparse
+import importlib
+import sys
+
+from heterodyne.errors import InputError
+
+# subcommand -> (module under heterodyne.cli, one-line help)
+COMMANDS = {
+    "simulate": ("simulate", "write a simulated APS 8-ID-I result file with known truth"),
+    "ingest": ("ingest", "read an APS 8-ID-I file and write the normalised dataset"),
+    "weight": ("weight", "estimate per-angle noise sigma and initial contrast/offset"),
+    "fit-nlsq": ("fit_nlsq", "joint multi-angle NLSQ fit of the full meshgrid"),
+    "cmc-shard": ("cmc_shard", "NUTS on one Consensus Monte Carlo shard"),
+    "cmc-combine": ("cmc_combine", "combine CMC shards into the consensus posterior"),
+    "figures": ("figures", "draw the figures of one dataset from saved results"),
+    "report": ("report", "write the self-contained HTML report of one dataset"),
+}
+
+
+def build_parser(commands=COMMANDS):
+    """Parser with one subparser per command; each command module adds its own arguments."""
+    parser = argparse.ArgumentParser(prog="heterodyne", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module, help_text) in commands.items():
+        sub.add_parser(name, help=help_text, description=help_text)
+    return parser
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    if argv and argv[0] in COMMANDS:
+        # Only the chosen subcommand's module is imported.
+        module = importlib.import_module(f"heterodyne.cli.{COMMANDS[argv[0]][0]}")
+        sub = argparse.ArgumentParser(prog=f"heterodyne {argv[0]}", description=COMMANDS[argv[0]][1])
+        module.add_arguments(sub)
+        args = sub.parse_args(argv[1:])
+        try:
+            return module.run(args)
+        except InputError as err:
+            print(f"heterodyne {argv[0]}: error: {err}", file=sys.stderr)
+            return 2
+    parser.parse_args(argv)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

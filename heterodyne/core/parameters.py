@@ -1,0 +1,71 @@
+"""Registry of the 14 physics parameters: canonical order, units, defaults and bounds.
+
+Units follow from the model: q in 1/Angstrom, t in s, so the transport rate J(t) is in
+Angstrom^2/s (q^2 * integral J dt is dimensionless) and the velocity v(t) in Angstrom/s
+(q * integral v dt is a phase in rad). Per-angle contrast and offset are not among the 14;
+their bounds are ``SCALING_BOUNDS``.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+
+class Parameter(NamedTuple):
+    name: str
+    unit: str
+    default: float
+    lower: float
+    upper: float
+    description: str
+
+
+PARAMETERS = (
+    Parameter("D0_ref", "A^2 s^-(1+alpha_ref)", 1.0e3, 0.0, 1.0e7,
+              "reference transport prefactor: J_ref(t) = max(D0_ref t^alpha_ref + D_offset_ref, 0)"),
+    Parameter("alpha_ref", "1", 0.0, -2.0, 2.0, "reference transport exponent"),
+    Parameter("D_offset_ref", "A^2/s", 0.0, -1.0e5, 1.0e5, "reference transport offset"),
+    Parameter("D0_sample", "A^2 s^-(1+alpha_sample)", 1.0e3, 0.0, 1.0e7,
+              "sample transport prefactor: J_sample(t) = max(D0_sample t^alpha_sample + D_offset_sample, 0)"),
+    Parameter("alpha_sample", "1", 0.0, -2.0, 2.0, "sample transport exponent"),
+    Parameter("D_offset_sample", "A^2/s", 0.0, -1.0e5, 1.0e5, "sample transport offset"),
+    Parameter("v0", "A s^-(1+beta)", 10.0, -1.0e5, 1.0e5, "velocity prefactor: v(t) = v0 t^beta + v_offset"),
+    Parameter("beta", "1", 0.0, -2.0, 2.0, "velocity exponent"),
+    Parameter("v_offset", "A/s", 0.0, -1.0e5, 1.0e5, "velocity offset"),
+    Parameter("f0", "1", 0.5, 0.0, 1.0, "sample fraction amplitude: x_s(t) = clip(f0 exp(f1 (t - f2)) + f3, 0, 1)"),
+    Parameter("f1", "1/s", 0.0, -10.0, 10.0, "sample fraction rate"),
+    Parameter("f2", "s", 0.0, -1.0e4, 1.0e4, "sample fraction time shift"),
+    Parameter("f3", "1", 0.0, 0.0, 1.0, "sample fraction baseline"),
+    Parameter("phi0", "deg", 0.0, -180.0, 180.0, "flow direction offset added to the detector angle phi"),
+)
+
+PARAMETER_NAMES = tuple(p.name for p in PARAMETERS)
+N_PARAMS = len(PARAMETERS)
+INDEX = {name: k for k, name in enumerate(PARAMETER_NAMES)}
+
+#: bounds of the per-angle speckle contrast and baseline offset (dimensionless)
+SCALING_BOUNDS = {"contrast": (0.0, 1.0), "offset": (0.5, 1.5)}
+
+
+def default_values():
+    """Defaults in canonical order, float64 array of shape (14,)."""
+    return np.array([p.default for p in PARAMETERS], dtype=np.float64)
+
+
+def default_bounds():
+    """(lower, upper) float64 arrays of shape (14,)."""
+    return (np.array([p.lower for p in PARAMETERS], dtype=np.float64),
+            np.array([p.upper for p in PARAMETERS], dtype=np.float64))
+
+
+def as_vector(values):
+    """Canonical (14,) array from a {name: value} mapping; missing names take their default."""
+    unknown = set(values) - set(PARAMETER_NAMES)
+    if unknown:
+        raise KeyError(f"unknown parameter(s) {sorted(unknown)}; known: {', '.join(PARAMETER_NAMES)}")
+    return np.array([values.get(p.name, p.default) for p in PARAMETERS], dtype=np.float64)
+
+
+def as_dict(vector):
+    """{name: float} from a canonical (14,) array."""
+    return {name: float(v) for name, v in zip(PARAMETER_NAMES, np.asarray(vector), strict=True)}
