@@ -1,0 +1,1 @@
+"""Data: reading beamline files, simulating them, the normalised Dataset and per-angle weights."""

@@ -1,0 +1,70 @@
+"""The normalised in-memory dataset every step after ingest uses, and its HDF5 file.
+
+File layout (written atomically by :func:`save_dataset`):
+
+* ``c2`` (n_phi, N, N) float64: symmetric two-time maps; the raw diagonal is replaced by the mean
+  of its two off-diagonal neighbours (display only: fits never use the diagonal).
+* ``valid`` (n_phi, N, N) bool: True where the source element was finite. The diagonal is
+  excluded from fits separately (pairs i < j only).
+* ``t`` (N,) s: absolute time of each c2 row since the start of acquisition (+ time_origin).
+* ``phi`` (n_phi,) deg.
+* attributes: ``dt`` (s), ``q`` (1/A), ``time_origin`` (s), ``source_path``, ``source_sha256``,
+  ``selection`` (JSON), ``provenance`` (JSON, see :mod:`heterodyne.provenance`).
+"""
+
+import json
+from dataclasses import dataclass, field
+
+import h5py
+import numpy as np
+
+from heterodyne.atomic import atomic_output
+from heterodyne.errors import InputError
+from heterodyne.provenance import write_provenance_attrs
+
+
+@dataclass(frozen=True)
+class Dataset:
+    c2: np.ndarray
+    valid: np.ndarray
+    t: np.ndarray
+    phi: np.ndarray
+    dt: float
+    q: float
+    time_origin: float = 0.0
+    source_path: str = ""
+    source_sha256: str = ""
+    selection: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        n_phi, n = len(self.phi), len(self.t)
+        if self.c2.shape != (n_phi, n, n) or self.valid.shape != self.c2.shape:
+            raise ValueError(f"c2 {self.c2.shape} and valid {self.valid.shape} must be "
+                             f"(n_phi, N, N) = ({n_phi}, {n}, {n})")
+
+
+def save_dataset(path, dataset, provenance):
+    """Write ``dataset`` to ``path`` atomically, with the provenance record as an attribute."""
+    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+        f.create_dataset("c2", data=np.asarray(dataset.c2, dtype=np.float64))
+        f.create_dataset("valid", data=np.asarray(dataset.valid, dtype=bool))
+        f.create_dataset("t", data=np.asarray(dataset.t, dtype=np.float64))
+        f.create_dataset("phi", data=np.asarray(dataset.phi, dtype=np.float64))
+        f.attrs.update(dt=float(dataset.dt), q=float(dataset.q), time_origin=float(dataset.time_origin),
+                       source_path=dataset.source_path, source_sha256=dataset.source_sha256,
+                       selection=json.dumps(dataset.selection, sort_keys=True))
+        write_provenance_attrs(f, provenance)
+
+
+def load_dataset(path):
+    """Read a file written by :func:`save_dataset`."""
+    try:
+        with h5py.File(path, "r") as f:
+            return Dataset(c2=f["c2"][()], valid=f["valid"][()], t=f["t"][()], phi=f["phi"][()],
+                           dt=float(f.attrs["dt"]), q=float(f.attrs["q"]),
+                           time_origin=float(f.attrs["time_origin"]),
+                           source_path=str(f.attrs["source_path"]),
+                           source_sha256=str(f.attrs["source_sha256"]),
+                           selection=json.loads(f.attrs["selection"]))
+    except (OSError, KeyError) as err:
+        raise InputError(f"{path}: not a heterodyne dataset file ({err}); re-run `heterodyne ingest`") from err
