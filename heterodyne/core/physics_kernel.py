@@ -70,17 +70,18 @@ def grid_quantities(params, t, dt):
     return c_ref, c_sample, c_v, x_s
 
 
-def pair_bracket(q, phase_factor, c_ref_i, c_ref_j, c_s_i, c_s_j, c_v_i, c_v_j, xs_i, xs_j):
+def pair_bracket(q, pf, c_ref_i, c_ref_j, c_s_i, c_s_j, c_v_i, c_v_j, xs_i, xs_j):
     """Normalised bracket B for pairs (i, j) given the grid quantities gathered at i and j.
 
-    ``phase_factor`` = q cos(phi + phi0) [1/A]; inputs broadcast against each other.
+    ``pf`` = q cos(phi + phi0) [1/A]; inputs broadcast against each other.
     """
     q2 = q * q
-    decay_ref = jnp.exp(-q2 * jnp.abs(c_ref_j - c_ref_i))
-    decay_s = jnp.exp(-q2 * jnp.abs(c_s_j - c_s_i))
+    integral_ref, integral_s = jnp.abs(c_ref_j - c_ref_i), jnp.abs(c_s_j - c_s_i)
+    decay_ref = jnp.exp(-q2 * integral_ref)
+    decay_s = jnp.exp(-q2 * integral_s)
     xr_i, xr_j = 1.0 - xs_i, 1.0 - xs_j
-    cross = 2.0 * xr_i * xs_i * xr_j * xs_j * jnp.sqrt(decay_ref * decay_s) * jnp.cos(
-        phase_factor * (c_v_j - c_v_i))
+    cross = 2.0 * xr_i * xs_i * xr_j * xs_j * jnp.exp(-0.5 * q2 * (integral_ref + integral_s)) * jnp.cos(
+        pf * (c_v_j - c_v_i))
     numerator = (xr_i * xr_j) ** 2 * decay_ref + (xs_i * xs_j) ** 2 * decay_s + cross
     return numerator / ((xr_i**2 + xs_i**2) * (xr_j**2 + xs_j**2))
 
@@ -90,12 +91,83 @@ def phase_factor(q, phi_deg, phi0_deg):
     return q * jnp.cos(jnp.deg2rad(phi_deg + phi0_deg))
 
 
+#: block size of the meshgrid factorisation (see :func:`meshgrid_bracket`)
+BLOCK = 64
+
+
+def _direct_bracket(q, pf, c_ref, c_s, c_v, x_s):
+    """B_ij on the full grid by direct broadcasting of :func:`pair_bracket`, (N, N)."""
+    col, row = (slice(None), None), (None, slice(None))
+    return pair_bracket(q, pf, c_ref[col], c_ref[row], c_s[col], c_s[row], c_v[col], c_v[row],
+                        x_s[col], x_s[row])
+
+
+def _block_factors(q2, a_r, a_s, a_c, cos_t, sin_t, c_ref, c_s, blk, ref_ref, ref_s, mask, sign):
+    """Row (npad, 4) and column (nb, 4, npad) factors of the pairs whose column j lies on the
+    ``mask`` side of row block I, about the reference C values ``ref_ref[I]``, ``ref_s[I]``.
+
+    sign = +1: references at the end of each block, pairs j after block I (C_i <= R <= C_j);
+    sign = -1: references at the start, pairs j before block I (C_j <= R <= C_i). Every exponent
+    is <= 0, so the factors never overflow.
+    """
+    d_row_r, d_row_s = sign * (ref_ref[blk] - c_ref), sign * (ref_s[blk] - c_s)
+    row_c = 2.0 * a_c * jnp.exp(-0.5 * q2 * (d_row_r + d_row_s))
+    row = jnp.stack([a_r * jnp.exp(-q2 * d_row_r), a_s * jnp.exp(-q2 * d_row_s),
+                     row_c * cos_t, row_c * sin_t], axis=-1)
+    d_col_r = jnp.where(mask, sign * (c_ref[None, :] - ref_ref[:, None]), 0.0)
+    d_col_s = jnp.where(mask, sign * (c_s[None, :] - ref_s[:, None]), 0.0)
+    col_c = a_c * jnp.exp(-0.5 * q2 * (d_col_r + d_col_s))
+    col = jnp.stack([a_r * jnp.exp(-q2 * d_col_r), a_s * jnp.exp(-q2 * d_col_s),
+                     col_c * cos_t, col_c * sin_t], axis=1)
+    return row, jnp.where(mask[:, None, :], col, 0.0)
+
+
+def meshgrid_bracket(q, pf, c_ref, c_s, c_v, x_s, block=BLOCK):
+    """B_ij on the full N x N grid as a blocked low-rank product (equal to the direct formula).
+
+    With a = x^2 / n, n = x_r^2 + x_s^2 and theta = q cos(phi + phi0) C_v, for C_i <= R <= C_j
+
+        B_ij = a_r,i e^{-q^2 (R_r - C_r,i)} a_r,j e^{-q^2 (C_r,j - R_r)} + (same for sample)
+             + 2 a_c,i a_c,j e^{-q^2 [(R_r - C_r,i) + (R_s - C_s,i) + (C_r,j - R_r) + (C_s,j - R_s)]/2}
+               (cos theta_i cos theta_j + sin theta_i sin theta_j),
+
+    a sum of 4 separable terms, since J >= 0 makes C non-decreasing. Rows are cut into blocks of
+    ``block``; for columns after (before) row block I the reference R is C at the end (start) of
+    block I, so all exponents are <= 0 and nothing overflows. The diagonal blocks use
+    :func:`pair_bracket` directly. Cost: one (B x 8) @ (8 x N) product per row block plus
+    O(N * B) transcendental evaluations, instead of O(N^2) exp/cos.
+    """
+    n = c_ref.shape[0]
+    if n <= block:
+        return _direct_bracket(q, pf, c_ref, c_s, c_v, x_s)
+    nb = -(-n // block)
+    npad = nb * block
+    c_ref, c_s, c_v, x_s = (jnp.pad(a, (0, npad - n), mode="edge") for a in (c_ref, c_s, c_v, x_s))
+    x_r = 1.0 - x_s
+    norm = x_r**2 + x_s**2
+    a_r, a_s, a_c = x_r**2 / norm, x_s**2 / norm, x_r * x_s / norm
+    theta = pf * c_v
+    common = (q * q, a_r, a_s, a_c, jnp.cos(theta), jnp.sin(theta), c_ref, c_s)
+    blk = jnp.arange(npad) // block
+    row_blocks = jnp.arange(nb)
+    first, last = row_blocks * block, row_blocks * block + (block - 1)
+    row_after, col_after = _block_factors(*common, blk, c_ref[last], c_s[last],
+                                          blk[None, :] > row_blocks[:, None], 1.0)
+    row_before, col_before = _block_factors(*common, blk, c_ref[first], c_s[first],
+                                            blk[None, :] < row_blocks[:, None], -1.0)
+    rows = jnp.concatenate([row_after, row_before], axis=-1).reshape(nb, block, 8)
+    cols = jnp.concatenate([col_after, col_before], axis=1)
+    full = jnp.einsum("ibk,ikj->ibj", rows, cols)
+    cr, cs, cv, xs = (a.reshape(nb, block) for a in (c_ref, c_s, c_v, x_s))
+    ii, jj = (slice(None), slice(None), None), (slice(None), None, slice(None))
+    diagonal = pair_bracket(q, pf, cr[ii], cr[jj], cs[ii], cs[jj], cv[ii], cv[jj], xs[ii], xs[jj])
+    full = full.reshape(nb, block, nb, block).at[row_blocks, :, row_blocks, :].set(diagonal)
+    return full.reshape(npad, npad)[:n, :n]
+
+
 def _meshgrid(params, t, q, dt, phi_angle, contrast, offset):
     c_ref, c_s, c_v, x_s = grid_quantities(params, t, dt)
-    col, row = (slice(None), None), (None, slice(None))
-    bracket = pair_bracket(q, phase_factor(q, phi_angle, params[13]),
-                           c_ref[col], c_ref[row], c_s[col], c_s[row], c_v[col], c_v[row],
-                           x_s[col], x_s[row])
+    bracket = meshgrid_bracket(q, phase_factor(q, phi_angle, params[13]), c_ref, c_s, c_v, x_s)
     return offset + contrast * bracket
 
 
