@@ -90,6 +90,16 @@ def test_meshgrid_matches_numpy(phi):
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("n", [BLOCK - 1, 131, 160])
+def test_meshgrid_block_layouts_match_numpy(n):
+    """One direct block (n < BLOCK), a padded grid (prime n) and evenly divided blocks."""
+    t = 0.2 + DT * np.arange(n)
+    p = TRUTH.copy()
+    p[INDEX["D0_sample"]] = 2e6  # q^2 C reaches ~3e3: a single reference point would overflow e^{q^2 C}
+    got = np.asarray(jb.compute_c2_heterodyne(p, t, Q, DT, 20.0, 0.3, 1.0))
+    np.testing.assert_allclose(got, np_c2(p, t, Q, DT, 20.0, 0.3, 1.0), rtol=0, atol=1e-12)
+
+
 def test_all_strategies_agree(data):
     phis, contrasts, offsets, _, _ = data
     stack = np.asarray(jb.compute_c2_heterodyne_multiphi(TRUTH, T, Q, DT, phis, contrasts, offsets))

@@ -91,8 +91,16 @@ def phase_factor(q, phi_deg, phi0_deg):
     return q * jnp.cos(jnp.deg2rad(phi_deg + phi0_deg))
 
 
-#: block size of the meshgrid factorisation (see :func:`meshgrid_bracket`)
+#: nominal block size of the meshgrid factorisation (see :func:`meshgrid_bracket`)
 BLOCK = 64
+
+
+def block_size(n):
+    """Block size for an N x N meshgrid: a divisor of n in [32, 160] closest to
+    clip(n / 40, 40, 128) (padding the grid costs a full extra copy of the matrix), else BLOCK."""
+    target = min(max(n / 40, 40), 128)
+    divisors = [b for b in range(32, 161) if n % b == 0]
+    return min(divisors, key=lambda b: (abs(b - target), -b)) if divisors else BLOCK
 
 
 def _direct_bracket(q, pf, c_ref, c_s, c_v, x_s):
@@ -122,7 +130,7 @@ def _block_factors(q2, a_r, a_s, a_c, cos_t, sin_t, c_ref, c_s, blk, ref_ref, re
     return row, jnp.where(mask[:, None, :], col, 0.0)
 
 
-def meshgrid_bracket(q, pf, c_ref, c_s, c_v, x_s, block=BLOCK):
+def meshgrid_bracket(q, pf, c_ref, c_s, c_v, x_s, block=None):
     """B_ij on the full N x N grid as a blocked low-rank product (equal to the direct formula).
 
     With a = x^2 / n, n = x_r^2 + x_s^2 and theta = q cos(phi + phi0) C_v, for C_i <= R <= C_j
@@ -132,12 +140,13 @@ def meshgrid_bracket(q, pf, c_ref, c_s, c_v, x_s, block=BLOCK):
                (cos theta_i cos theta_j + sin theta_i sin theta_j),
 
     a sum of 4 separable terms, since J >= 0 makes C non-decreasing. Rows are cut into blocks of
-    ``block``; for columns after (before) row block I the reference R is C at the end (start) of
+    ``block`` (default :func:`block_size`); for columns after (before) row block I the reference R is C at the end (start) of
     block I, so all exponents are <= 0 and nothing overflows. The diagonal blocks use
     :func:`pair_bracket` directly. Cost: one (B x 8) @ (8 x N) product per row block plus
     O(N * B) transcendental evaluations, instead of O(N^2) exp/cos.
     """
     n = c_ref.shape[0]
+    block = block_size(n) if block is None else block
     if n <= block:
         return _direct_bracket(q, pf, c_ref, c_s, c_v, x_s)
     nb = -(-n // block)
