@@ -5,7 +5,8 @@ File layout (written atomically by :func:`save_dataset`):
 * ``c2`` (n_phi, N, N) float64: symmetric two-time maps; the raw diagonal is replaced by the mean
   of its two off-diagonal neighbours (display only: fits never use the diagonal).
 * ``valid`` (n_phi, N, N) bool: True where the source element was finite. The diagonal is
-  excluded from fits separately (pairs i < j only).
+  excluded from fits separately (pairs i < j only). Where ``valid`` is False, ``c2`` holds the
+  median of that map's valid off-diagonal elements (finite, so masks never meet NaN/inf).
 * ``t`` (N,) s: absolute time of each c2 row since the start of acquisition (+ time_origin).
 * ``phi`` (n_phi,) deg.
 * attributes: ``dt`` (s), ``q`` (1/A), ``time_origin`` (s), ``source_path``, ``source_sha256``,

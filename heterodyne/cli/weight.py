@@ -1,0 +1,29 @@
+"""`heterodyne weight`: per-angle noise sigma and initial contrast/offset -> weights.json."""
+
+from heterodyne.config import dataset_section, load_config
+from heterodyne.data.dataset import load_dataset
+from heterodyne.data.weights import save_weights
+from heterodyne.errors import InputError
+from heterodyne.provenance import provenance_record
+from heterodyne.weighting import angle_weights
+
+
+def add_arguments(parser):
+    parser.add_argument("--config", required=True, help="workflow config (YAML)")
+    parser.add_argument("--dataset", required=True, help="dataset name under `datasets`")
+    parser.add_argument("--data", required=True, help="dataset.h5 written by `heterodyne ingest`")
+    parser.add_argument("--output", required=True, help="weights file to write (JSON)")
+
+
+def run(args):
+    config = load_config(args.config)
+    dataset_section(config, args.dataset, args.config)
+    section = config["weight"]
+    dataset = load_dataset(args.data)
+    try:
+        weights = angle_weights(dataset, section["method"], section["long_lag_fraction"])
+    except ValueError as err:
+        raise InputError(f"{args.data}: cannot weight the angles ({err}); check the dataset's "
+                         "frame window and angles in the config") from err
+    save_weights(args.output, weights, provenance_record(section, [args.data]))
+    return 0
