@@ -1,0 +1,57 @@
+"""``heterodyne figures``: draw every figure of one dataset from its saved results.
+
+Reads dataset.h5, weights.json, nlsq.json/.h5, cmc/summary.json, cmc/combined.h5 and the
+cmc/shard_{k}.h5 files beside combined.h5; writes PNG (200 dpi), PDF and an .rst caption per
+figure into --outdir (replaced as a whole, only on success).
+"""
+
+import numpy as np
+
+from heterodyne.config import dataset_section, load_config
+from heterodyne.data.dataset import load_dataset
+from heterodyne.data.weights import load_weights
+from heterodyne.errors import InputError
+from heterodyne.plots.atomic_folder import atomic_folder
+from heterodyne.plots.c2_maps import write_c2_maps
+from heterodyne.plots.cmc_posteriors import write_cmc_figures
+from heterodyne.plots.nlsq_vs_cmc import write_nlsq_vs_cmc
+from heterodyne.plots.one_time_cuts import write_one_time_cuts
+from heterodyne.plots.physics_curves import write_physics_curves
+from heterodyne.plots.saved_results import load_cmc, load_nlsq, shard_paths_beside
+from heterodyne.provenance import provenance_record
+
+
+def add_arguments(parser):
+    parser.add_argument("--config", required=True, help="workflow config.yaml")
+    parser.add_argument("--dataset", required=True, help="dataset name (key under 'datasets')")
+    parser.add_argument("--data", required=True, help="results/D/dataset.h5")
+    parser.add_argument("--weights", required=True, help="results/D/weights.json")
+    parser.add_argument("--nlsq-json", required=True, help="results/D/nlsq.json")
+    parser.add_argument("--nlsq-h5", required=True, help="results/D/nlsq.h5")
+    parser.add_argument("--cmc-json", required=True, help="results/D/cmc/summary.json")
+    parser.add_argument("--cmc-h5", required=True, help="results/D/cmc/combined.h5 (shard files beside it)")
+    parser.add_argument("--outdir", required=True, help="results/D/figures")
+
+
+def run(args):
+    config = load_config(args.config)
+    section = dataset_section(config, args.dataset, args.config)
+    settings = config["figures"]
+    dataset = load_dataset(args.data)
+    weights = load_weights(args.weights)
+    if not np.allclose(weights.phi, dataset.phi):
+        raise InputError(f"{args.weights}: 'phi' {weights.phi.tolist()} differs from the dataset's "
+                         f"{dataset.phi.tolist()} ({args.data}); re-run `heterodyne weight` on this dataset")
+    nlsq = load_nlsq(args.nlsq_json, args.nlsq_h5, n_phi=len(dataset.phi))
+    cmc = load_cmc(args.cmc_json, args.cmc_h5)
+    inputs = [args.data, args.weights, args.nlsq_json, args.nlsq_h5, args.cmc_json, args.cmc_h5,
+              *shard_paths_beside(args.cmc_h5, len(cmc.shard_draws))]
+    provenance = provenance_record({"dataset": section, "figures": settings}, inputs)
+    name = args.dataset
+    with atomic_folder(args.outdir) as outdir:
+        write_c2_maps(outdir, dataset, weights, nlsq, settings["residual_limit"], name, provenance)
+        write_one_time_cuts(outdir, dataset, nlsq, settings["cut_ages"], name, provenance)
+        write_physics_curves(outdir, dataset, nlsq, cmc, settings["posterior_draws"], name, provenance)
+        write_cmc_figures(outdir, nlsq, cmc, settings["posterior_draws"], name, provenance)
+        write_nlsq_vs_cmc(outdir, dataset, nlsq, cmc, name, provenance)
+    return 0

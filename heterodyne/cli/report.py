@@ -1,0 +1,48 @@
+"""``heterodyne report``: the self-contained HTML report of one dataset, or the index page.
+
+Dataset report: ``--config C --dataset D --results-dir results/D --output results/D/report.html``.
+Index page:     ``--index --results-root results --output results/index.html``.
+"""
+
+from pathlib import Path
+
+from heterodyne.atomic import atomic_output
+from heterodyne.config import dataset_section, load_config
+from heterodyne.errors import InputError
+from heterodyne.provenance import provenance_record
+from heterodyne.report.collect import collect
+from heterodyne.report.dataset_page import render_dataset_page
+from heterodyne.report.index_page import dataset_reports, render_index_page
+
+
+def add_arguments(parser):
+    parser.add_argument("--index", action="store_true", help="write the project index page instead")
+    parser.add_argument("--config", help="workflow config.yaml (dataset report)")
+    parser.add_argument("--dataset", help="dataset name (dataset report)")
+    parser.add_argument("--results-dir", help="results/D (dataset report)")
+    parser.add_argument("--results-root", help="results (index page)")
+    parser.add_argument("--output", required=True, help="HTML file to write")
+
+
+def _require(args, names, mode):
+    missing = [f"--{n.replace('_', '-')}" for n in names if getattr(args, n) is None]
+    if missing:
+        raise InputError(f"missing option(s) {', '.join(missing)}, needed for the {mode}; see "
+                         "`heterodyne report --help`")
+
+
+def run(args):
+    if args.index:
+        _require(args, ("results_root",), "index page (--index)")
+        inputs = [folder / "report.html" for folder in dataset_reports(args.results_root)]
+        html = render_index_page(args.results_root, provenance_record({}, inputs))
+    else:
+        _require(args, ("config", "dataset", "results_dir"), "dataset report")
+        config = load_config(args.config)
+        dataset_section(config, args.dataset, args.config)
+        results = collect(args.results_dir)
+        provenance = provenance_record(config, [args.config, *results.input_files])
+        html = render_dataset_page(args.dataset, results, config, provenance)
+    with atomic_output(args.output) as tmp:
+        Path(tmp).write_text(html, encoding="utf-8")
+    return 0

@@ -1,0 +1,83 @@
+"""Shared look of every figure and the one way a figure is saved.
+
+Every figure is saved as PNG at :data:`DPI` dots per inch (pixel size = figure size in inches x
+200, no tight cropping, so sizes are predictable) and as PDF, with a reStructuredText caption
+``<stem>.rst`` beside it (rendered from ``heterodyne/plots/captions/<template>.rst``), for
+``snakemake --report`` and the HTML report. The provenance record is stored in the PNG as the text
+chunk ``provenance`` and in the PDF info dictionary as ``Subject`` (JSON).
+"""
+
+import json
+import string
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+
+#: PNG resolution, dots per inch
+DPI = 200
+#: sequential colour map of c2 data and model (shared scale)
+C2_CMAP = "viridis"
+#: diverging colour map of normalised residuals (symmetric scale)
+RESIDUAL_CMAP = "RdBu_r"
+#: colours of the two estimates wherever NLSQ and CMC appear together
+NLSQ_COLOR = "#c0392b"
+CMC_COLOR = "#2463a6"
+DATA_COLOR = "#333333"
+
+CAPTION_DIR = Path(__file__).with_name("captions")
+
+_RC = {
+    "font.size": 9,
+    "axes.titlesize": 9,
+    "axes.labelsize": 9,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "legend.fontsize": 8,
+    "axes.grid": False,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "image.interpolation": "nearest",
+    "pdf.fonttype": 42,
+    "savefig.dpi": DPI,
+    "figure.dpi": 100,
+}
+
+
+def new_figure(width_in, height_in, nrows=1, ncols=1, **subplot_kw):
+    """Figure of exactly ``width_in`` x ``height_in`` inches with a grid of axes (constrained
+    layout, so labels never spill out of the fixed canvas)."""
+    with plt.rc_context(_RC):
+        fig, axes = plt.subplots(nrows, ncols, figsize=(width_in, height_in), squeeze=False,
+                                 layout="constrained", **subplot_kw)
+    return fig, axes
+
+
+def styled():
+    """Context manager applying the shared rcParams while artists are drawn."""
+    return plt.rc_context(_RC)
+
+
+def render_caption(template, **fields):
+    """Caption text from ``captions/<template>.rst`` with ``$field`` placeholders filled."""
+    text = (CAPTION_DIR / f"{template}.rst").read_text()
+    return string.Template(text).substitute(**fields)
+
+
+def save_figure(fig, outdir, stem, caption, provenance):
+    """Write ``<stem>.png`` (200 dpi), ``<stem>.pdf`` and ``<stem>.rst`` into ``outdir``; close fig.
+
+    Returns the PNG path.
+    """
+    outdir = Path(outdir)
+    record = json.dumps(provenance, sort_keys=True, default=str)
+    png = outdir / f"{stem}.png"
+    with styled():
+        fig.savefig(png, dpi=DPI, metadata={"provenance": record})
+        fig.savefig(outdir / f"{stem}.pdf", metadata={"Subject": record, "Title": stem})
+    plt.close(fig)
+    (outdir / f"{stem}.rst").write_text(caption.rstrip() + "\n")
+    return png

@@ -1,0 +1,133 @@
+"""The HTML report of one dataset.
+
+Sections: warnings; parameter table (NLSQ value +/- se, CMC mean, 90 % interval [q05, q95],
+R-hat, bulk ESS); fit quality per angle (reduced chi2 = chi2_phi / dof_phi as saved by
+fit-nlsq, noise sigma, contrast, offset); NLSQ and CMC run details; figures; provenance (input
+file and SHA-256, selection, config hash and config, per-step provenance, package versions, git
+commit, run time per step).
+"""
+
+import json
+
+import yaml
+
+import heterodyne
+from heterodyne.core.parameters import PARAMETERS
+from heterodyne.provenance import config_hash, git_commit, package_versions
+from heterodyne.report.findings import fit_warnings
+from heterodyne.report.markup import esc, fmt, page, png_figure, table
+
+
+def _cmc_columns(entry):
+    """CMC mean, 90 % interval, R-hat, ESS of one summary entry (None: quantity not sampled)."""
+    if entry is None:
+        return ["not sampled", "-", "-", "-"]
+    return [fmt(entry["mean"]), f"[{fmt(entry['q05'])}, {fmt(entry['q95'])}]", fmt(entry["r_hat"], 4),
+            fmt(entry["ess_bulk"], 4)]
+
+
+def parameter_rows(nlsq, cmc):
+    """Rows: the 14 physics parameters, then contrast_a and offset_a for every angle a."""
+    rows = []
+    for p in PARAMETERS:
+        entry = nlsq["parameters"][p.name]
+        estimate = (f"{fmt(entry['value'])} (fixed)" if entry["fixed"]
+                    else f"{fmt(entry['value'])} ± {fmt(entry['stderr'], 3)}")
+        rows.append([p.name, p.unit, estimate, fmt(entry["at_bound"]),
+                     *_cmc_columns(cmc["parameters"].get(p.name))])
+    for kind in ("contrast", "offset"):
+        for a, (value, se) in enumerate(zip(nlsq[kind], nlsq[f"{kind}_stderr"], strict=True)):
+            name = f"{kind}_{a}"
+            rows.append([name, "1", f"{fmt(value)} ± {fmt(se, 3)}", "-",
+                         *_cmc_columns(cmc["parameters"].get(name))])
+    return rows
+
+
+def _section(title, anchor, content):
+    return f'<section id="{anchor}"><h2>{esc(title)}</h2>\n{content}\n</section>'
+
+
+def _warnings_html(found):
+    if not found:
+        return '<p class="ok">No warnings: NLSQ converged, no parameter at a bound, no flagged shard.</p>'
+    return "<ul>" + "".join(f'<li class="warn">{esc(w)}</li>' for w in found) + "</ul>"
+
+
+def _quality_html(results):
+    nlsq, weights = results.nlsq, results.weights
+    rows = [[fmt(phi), fmt(chi2, 5), fmt(sigma, 4), fmt(c, 5), fmt(o, 5)]
+            for phi, chi2, sigma, c, o in zip(results.dataset.phi, nlsq["reduced_chi2_per_angle"],
+                                              weights.sigma, nlsq["contrast"], nlsq["offset"], strict=True)]
+    return table(["phi (deg)", "reduced chi2", "sigma", "contrast (NLSQ)", "offset (NLSQ)"], rows,
+                 numeric=range(5))
+
+
+def _runs_html(nlsq, cmc):
+    keys = ("converged", "termination", "chi2", "reduced_chi2", "dof", "n_iterations", "n_function_evals",
+            "wall_time_s", "stderr_scaling")
+    fit = table(["NLSQ", "value"], [[k, fmt(nlsq.get(k, "not recorded"))] for k in keys])
+    shards = table(["shard", "divergences", "max R-hat", "min bulk ESS", "flagged", "wall time (s)"],
+                   [[s["shard"], s["divergences"], fmt(s["max_r_hat"], 4), fmt(s["min_ess_bulk"], 4),
+                     fmt(s["flagged"]), fmt(s["wall_time_s"], 4)] for s in cmc["shards"]],
+                   numeric=(0, 1, 2, 3, 5))
+    return f"{fit}\n<h3>CMC shards</h3>\n{shards}"
+
+
+def _run_times_html(run_times):
+    if not run_times:
+        return "<p>Run time per step: not recorded (no benchmarks/*.tsv in the results folder).</p>"
+    return table(["step (benchmark file)", "wall time (s)"],
+                 [[step, fmt(seconds, 4)] for step, seconds in run_times.items()], numeric=(1,))
+
+
+def _provenance_html(results, config, report_provenance):
+    ds = results.dataset
+    source = table(["item", "value"], [
+        ["input file", ds.source_path], ["input SHA-256", ds.source_sha256], ["q (1/A)", fmt(ds.q)],
+        ["dt (s)", fmt(ds.dt)], ["time origin (s)", fmt(ds.time_origin)],
+        ["config SHA-256", config_hash(config)],
+        ["package version (report)", heterodyne.__version__], ["git commit (report)", git_commit()]])
+    selection = f"<h3>Selection</h3><pre>{esc(json.dumps(ds.selection, indent=2, sort_keys=True))}</pre>"
+    config_text = f"<h3>Config</h3><pre>{esc(yaml.safe_dump(config, sort_keys=False))}</pre>"
+    steps = table(["step (file)", "config section SHA-256", "package version", "git commit", "created (UTC)"],
+                  [[step] + ([record.get(k, "not recorded") for k in
+                              ("config_sha256", "package_version", "git_commit", "created_utc")]
+                             if record else ["not recorded"] * 4)
+                   for step, record in results.step_provenance.items()])
+    recorded = {step: (record or {}).get("versions", {}) for step, record in results.step_provenance.items()}
+    current = package_versions()
+    versions = table(["package", *recorded, "report"],
+                     [[name, *(v.get(name, "not recorded") for v in recorded.values()), current[name]]
+                      for name in current])
+    return "\n".join([source, selection, config_text, "<h3>Steps</h3>", steps, "<h3>Versions</h3>", versions,
+                      "<h3>Run time per step</h3>", _run_times_html(results.run_times),
+                      "<h3>This report</h3>", _own_provenance_html(report_provenance)])
+
+
+def _own_provenance_html(record):
+    """The report's own provenance record (its config section is the Config shown above)."""
+    shown = {key: value for key, value in record.items() if key != "config_section"}
+    return f"<pre>{esc(json.dumps(shown, indent=1, sort_keys=True, default=str))}</pre>"
+
+
+def render_dataset_page(name, results, config, provenance):
+    """Complete HTML of the dataset report (str)."""
+    nlsq, cmc = results.nlsq, results.cmc
+    found = fit_warnings(nlsq, cmc)
+    header = (f"<h1>heterodyne report: {esc(name)}</h1>\n<p>{len(results.dataset.phi)} angles, "
+              f"N = {len(results.dataset.t)} times, q = {fmt(results.dataset.q)} 1/A; NLSQ reduced chi2 "
+              f"{fmt(nlsq.get('reduced_chi2'), 5)}; {len(cmc['shards'])} CMC shards; "
+              f"{len(found)} warning(s).</p>")
+    body = "\n".join([
+        header,
+        _section("Warnings", "warnings", _warnings_html(found)),
+        _section("Parameters", "parameters",
+                 table(["parameter", "unit", "NLSQ value ± se", "at bound", "CMC mean", "CMC 90 % interval",
+                        "R-hat", "ESS (bulk)"], parameter_rows(nlsq, cmc), numeric=(4, 6, 7))
+                 + f"<p>NLSQ standard errors: {esc(nlsq.get('stderr_scaling', 'not recorded'))}</p>"),
+        _section("Fit quality per angle", "quality", _quality_html(results)),
+        _section("Fit runs", "runs", _runs_html(nlsq, cmc)),
+        _section("Figures", "figures", "\n".join(png_figure(f.png, f.stem, f.caption) for f in results.figures)),
+        _section("Provenance", "provenance", _provenance_html(results, config, provenance)),
+    ])
+    return page(f"heterodyne report: {name}", body, provenance)

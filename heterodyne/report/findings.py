@@ -1,0 +1,18 @@
+"""Warnings a reader must see: NLSQ not converged, parameters at a bound, flagged CMC shards."""
+
+
+def fit_warnings(nlsq_record, cmc_summary):
+    """List of one-line warnings (empty when nothing is wrong)."""
+    found = []
+    if not nlsq_record["converged"]:
+        found.append(f"NLSQ did not converge (termination: {nlsq_record['termination']}).")
+    for name, entry in nlsq_record["parameters"].items():
+        if entry["at_bound"]:
+            found.append(f"NLSQ parameter {name} = {entry['value']:.6g} {entry['unit']} is at a bound.")
+    shards = {entry["shard"]: entry for entry in cmc_summary["shards"]}
+    for k in cmc_summary["flagged_shards"]:
+        entry = shards.get(k, {})
+        found.append(f"CMC shard {k} flagged: {entry.get('divergences', '?')} divergences, "
+                     f"max R-hat {entry.get('max_r_hat', float('nan')):.4f}, "
+                     f"min bulk ESS {entry.get('min_ess_bulk', float('nan')):.1f}.")
+    return found

@@ -1,0 +1,46 @@
+"""The project index page: one row per dataset that has ``results/{d}/report.html``.
+
+Each row links the dataset's report (relative link, so the results folder can be moved or
+archived as a whole) and repeats its headline numbers: NLSQ convergence, reduced chi2, number of
+flagged CMC shards and of warnings.
+"""
+
+from pathlib import Path
+
+from heterodyne.errors import InputError
+from heterodyne.plots.saved_results import read_json
+from heterodyne.report.findings import fit_warnings
+from heterodyne.report.markup import esc, fmt, page
+
+
+def dataset_reports(results_root):
+    """Sorted folders under ``results_root`` holding a report.html."""
+    folders = sorted(p.parent for p in Path(results_root).glob("*/report.html"))
+    if not folders:
+        raise InputError(f"{results_root}: no */report.html found under --results-root; run "
+                         "`heterodyne report` for each dataset first")
+    return folders
+
+
+def index_row(folder):
+    """<tr> of one dataset: link and headline numbers from its nlsq.json and cmc/summary.json."""
+    nlsq = read_json(folder / "nlsq.json", ("converged", "reduced_chi2", "parameters", "termination"),
+                     "fit-nlsq")
+    cmc = read_json(folder / "cmc" / "summary.json", ("shards", "flagged_shards"), "cmc-combine")
+    n_warn = len(fit_warnings(nlsq, cmc))
+    name = folder.name
+    cells = [f'<a href="{esc(name)}/report.html">{esc(name)}</a>', esc(fmt(nlsq["converged"])),
+             esc(fmt(nlsq["reduced_chi2"], 5)), esc(len(cmc["flagged_shards"])),
+             f'<span class="{"warn" if n_warn else "ok"}">{n_warn}</span>']
+    return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+
+
+def render_index_page(results_root, provenance):
+    """Complete HTML of the index page (str)."""
+    folders = dataset_reports(results_root)
+    head = "".join(f"<th>{h}</th>" for h in ("dataset", "NLSQ converged", "reduced chi2",
+                                             "flagged CMC shards", "warnings"))
+    rows = "".join(index_row(folder) for folder in folders)
+    body = (f"<h1>heterodyne: {len(folders)} dataset report(s)</h1>\n"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+    return page("heterodyne reports", body, provenance)

@@ -1,0 +1,157 @@
+"""`heterodyne report` (dataset page and index page) on the saved result set of figures_fixtures.
+
+Checks: every parameter name, the input SHA-256 and the config hash appear; numbers in the tables
+equal the saved results; warnings, run times ("not recorded" without benchmark files); figures
+embedded (no network reference); index links; bad input. The Chromium test (skipped where
+`chromium` is absent) renders the page headless and counts images that failed to load.
+"""
+
+import base64
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from matplotlib import image as mpimg
+
+import figures_fixtures as ff
+from heterodyne.cli import main
+from heterodyne.config import load_config
+from heterodyne.core.parameters import PARAMETER_NAMES
+
+
+@pytest.fixture(scope="session")
+def saved(tmp_path_factory):
+    return ff.build_figures(tmp_path_factory.getbasetemp() / "saved_results")
+
+
+def _report(saved, results_dir, output):
+    return main(["report", "--config", str(saved["config"]), "--dataset", ff.NAME,
+                 "--results-dir", str(results_dir), "--output", str(output)])
+
+
+@pytest.fixture(scope="session")
+def report(saved):
+    output = saved["results"] / "report.html"
+    assert _report(saved, saved["results"], output) == 0
+    return output
+
+
+@pytest.fixture(scope="session")
+def html(report):
+    return report.read_text(encoding="utf-8")
+
+
+def test_report_names_every_parameter_and_carries_input_and_config_hashes(saved, html):
+    for name in PARAMETER_NAMES + ("contrast_0", "contrast_1", "offset_0", "offset_1"):
+        assert f"<td>{name}</td>" in html, name
+    raw_sha = hashlib.sha256(saved["raw"].read_bytes()).hexdigest()
+    assert raw_sha in html and str(saved["raw"]) in html
+    validated = load_config(saved["config"])  # the config as the steps see it: defaults filled in
+    digest = hashlib.sha256(json.dumps(validated, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    assert digest in html
+    assert saved["provenance"]["config_sha256"] in html  # per-step hashes recorded by the fixture
+    assert "residual_limit: 4.0" in html  # the config itself, defaults filled in
+
+
+def test_parameter_table_shows_saved_nlsq_and_cmc_numbers(saved, html):
+    entry = saved["summary"]["parameters"]["D0_ref"]
+    # D0_ref: NLSQ 5000 +/- (0.01 * 5000 + 0.01) shown to 3 digits; CMC mean to 6 digits and 90 % CI
+    assert "<td>5000 ± 50</td>" in html
+    assert f'<td class="num">{entry["mean"]:.6g}</td>' in html
+    assert f"<td>[{entry['q05']:.6g}, {entry['q95']:.6g}]</td>" in html
+    assert "<td>0 (fixed)</td>" in html  # e.g. phi0
+    row_phi0 = re.search(r"<td>phi0</td>.*?</tr>", html).group(0)
+    assert "not sampled" in row_phi0
+    for chi2 in saved["nlsq"]["reduced_chi2_per_angle"]:
+        assert f'<td class="num">{chi2:.5g}</td>' in html
+
+
+def test_warnings_list_non_convergence_bound_and_flagged_shard(html):
+    section = re.search(r'<section id="warnings">(.*?)</section>', html, re.S).group(1)
+    items = re.findall(r'<li class="warn">(.*?)</li>', section)
+    assert len(items) == 3
+    assert "NLSQ did not converge" in items[0] and "maximum number of function evaluations" in items[0]
+    assert "f3" in items[1] and "at a bound" in items[1]
+    assert "CMC shard 1 flagged: 7 divergences, max R-hat 1.0800" in items[2]
+
+
+def test_run_times_are_the_benchmark_means(html):
+    assert '<td>fit_nlsq</td><td class="num">13</td>' in html  # mean of 12.5 and 13.5 s
+    assert '<td>ingest</td><td class="num">0.75</td>' in html
+
+
+def test_figures_are_embedded_and_nothing_is_fetched(saved, html):
+    pngs = sorted((saved["results"] / "figures").glob("*.png"))
+    embedded = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,([^"]+)"', html)
+    assert sorted(stem for stem, _ in embedded) == sorted(p.stem for p in pngs)
+    for stem, data in embedded:
+        assert base64.b64decode(data) == (saved["results"] / "figures" / f"{stem}.png").read_bytes()
+    assert re.findall(r'(?:src|href)="(?!data:)', html) == []
+    assert "<link" not in html and "@import" not in html
+
+
+def test_report_without_benchmarks_says_not_recorded(saved, tmp_path):
+    results = tmp_path / ff.NAME
+    shutil.copytree(saved["results"], results, ignore=shutil.ignore_patterns("benchmarks", "report.html"))
+    assert _report(saved, results, tmp_path / "report.html") == 0
+    assert "Run time per step: not recorded" in (tmp_path / "report.html").read_text()
+
+
+def test_index_links_every_report_with_headline_numbers(saved, report, tmp_path):
+    root = tmp_path / "results"
+    for name in ("alpha", ff.NAME):
+        shutil.copytree(saved["results"], root / name, ignore=shutil.ignore_patterns("figures", "*.h5"))
+    (root / "empty").mkdir()  # a folder without report.html is not listed
+    assert main(["report", "--index", "--results-root", str(root), "--output", str(root / "index.html")]) == 0
+    index = (root / "index.html").read_text()
+    assert re.findall(r'<a href="([^"]+)">', index) == ["alpha/report.html", f"{ff.NAME}/report.html"]
+    row = re.search(rf'<tr><td><a href="{ff.NAME}/report.html">.*?</tr>', index).group(0)
+    cells = re.findall(r"<td>(.*?)</td>", row)
+    assert cells[1:4] == ["no", f"{saved['nlsq']['reduced_chi2']:.5g}", "1"]
+    assert cells[4] == '<span class="warn">3</span>'
+
+
+def test_missing_summary_exits_2_and_writes_nothing(saved, tmp_path, capsys):
+    results = tmp_path / ff.NAME
+    shutil.copytree(saved["results"], results, ignore=shutil.ignore_patterns("summary.json", "report.html"))
+    assert _report(saved, results, tmp_path / "report.html") == 2
+    err = capsys.readouterr().err
+    assert "summary.json" in err and "not found" in err
+    assert not (tmp_path / "report.html").exists()
+
+
+def test_index_without_reports_exits_2(tmp_path, capsys):
+    assert main(["report", "--index", "--results-root", str(tmp_path), "--output", str(tmp_path / "i.html")]) == 2
+    assert "no */report.html" in capsys.readouterr().err
+
+
+_CHECK_IMAGES = """<script>
+window.addEventListener("load", () => {
+  const images = Array.from(document.images);
+  const broken = images.filter(img => !(img.complete && img.naturalWidth > 0));
+  document.body.setAttribute("data-image-check", images.length + "/" + broken.length);
+});
+</script></body>"""
+CHROMIUM = shutil.which("chromium")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian package `chromium` not installed")
+def test_report_renders_in_headless_chromium_with_no_missing_image(saved, html, tmp_path):
+    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--virtual-time-budget=10000"]
+    probe = tmp_path / "probe.html"
+    probe.write_text(html.replace("</body>", _CHECK_IMAGES, 1), encoding="utf-8")
+    dom = subprocess.run([*flags, "--dump-dom", probe.as_uri()], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    n_png = len(list((saved["results"] / "figures").glob("*.png")))
+    assert f'data-image-check="{n_png}/0"' in dom
+    shot = tmp_path / "report.png"
+    subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1200,1600",
+                    (saved["results"] / "report.html").as_uri()], capture_output=True, timeout=120, check=True)
+    pixels = mpimg.imread(shot)[..., :3]
+    assert pixels.shape[:2] == (1600, 1200)
+    assert 0.01 < np.mean(pixels.min(axis=-1) < 0.9) < 0.9  # text and tables drawn, not a blank page
