@@ -1,0 +1,213 @@
+"""The joint multi-angle NLSQ fit: solver, multi-start, memory-bounded mode, uncertainties.
+
+The solver works on the free physics parameters only (variable projection: contrast/offset are
+solved exactly inside each residual evaluation, see :mod:`heterodyne.fit.problem`).
+
+* In memory (estimated Jacobian n_phi * n_pairs * n_free * 8 bytes within the budget): nlsq gets
+  the projected residuals and their jacfwd Jacobian.
+* Above the budget: J is never built. For each x, M = J^T J, g = J^T r and chi2 are accumulated
+  in chunks in the expanded parameters (see :mod:`heterodyne.fit.uncertainty`); the Gauss-Newton
+  matrix of the projected problem is the Schur complement S = M_xx - M_xl M_ll^-1 M_lx (Kaufman's
+  variable projection), and the gradient is g_x (exact, since J_l^T r = 0 at the linear optimum).
+  nlsq then sees the equivalent small system J_eff = [S^1/2; 0], f_eff = [S^-1/2 g_x; rest] with
+  J_eff^T J_eff = S, J_eff^T f_eff = g_x and |f_eff|^2 = chi2, so every TRF quantity (cost,
+  gradient, model reduction, Jacobian scaling) is the same as with the full Jacobian.
+
+Goodness of fit: chi2 = sum_a chi2_a, dof = n_valid - n_free - n_scaling (n_scaling = 2 n_phi or
+2), reduced chi2 = chi2 / dof; per angle, reduced_a = chi2_a / (dof * n_a / n_valid) (the dof
+shared out in proportion to the angle's n_a valid pairs).
+"""
+
+import logging
+import time
+from typing import NamedTuple
+
+import jax.numpy as jnp
+import numpy as np
+
+from heterodyne.core.parameters import PARAMETER_NAMES
+from heterodyne.errors import InputError
+from heterodyne.fit.multistart import latin_hypercube_starts
+from heterodyne.fit.nlsq_solver import solve
+from heterodyne.fit.problem import full_theta, jacobian_jit, n_valid, optimal_scaling, residuals_jit
+from heterodyne.fit.uncertainty import (STDERR_SCALING, chunk_pairs, chunked_scaling_sums, covariance,
+                                        jacobian_bytes, normal_equations)
+
+log = logging.getLogger(__name__)
+
+
+class FitFailed(Exception):
+    """The fit produced non-finite numbers (NaN/inf chi2 or parameters)."""
+
+
+class NlsqFit(NamedTuple):
+    """Result of :func:`fit_joint`. theta (14,) best fit (fixed entries = their set value);
+    theta_stderr (14,) NaN where fixed; free_names; contrast, offset and their stderr (n_phi,)
+    (one value repeated when shared); covariance (n_p, n_p) over covariance_names = free names +
+    contrast/offset names; correlation likewise; chi2, chi2_per_angle (n_phi,), n_valid_per_angle,
+    dof, reduced_chi2, reduced_chi2_per_angle; at_bound (14,) bool; converged, termination,
+    n_iterations, n_function_evals, wall_time_s, stderr_scaling, chunked (memory-bounded mode
+    used), n_starts (starts tried)."""
+
+    theta: np.ndarray
+    theta_stderr: np.ndarray
+    free_names: list
+    contrast: np.ndarray
+    contrast_stderr: np.ndarray
+    offset: np.ndarray
+    offset_stderr: np.ndarray
+    covariance: np.ndarray
+    covariance_names: list
+    correlation: np.ndarray
+    chi2: float
+    chi2_per_angle: np.ndarray
+    n_valid_per_angle: np.ndarray
+    dof: int
+    reduced_chi2: float
+    reduced_chi2_per_angle: np.ndarray
+    at_bound: np.ndarray
+    converged: bool
+    termination: str
+    n_iterations: int
+    n_function_evals: int
+    wall_time_s: float
+    stderr_scaling: str
+    chunked: bool
+    n_starts: int
+
+
+class CompressedGaussNewton:
+    """Residual and Jacobian callables of size n_free + 1 for the memory-bounded mode (see the
+    module docstring). One chunked pass per new x serves both callables."""
+
+    def __init__(self, template, free_index, problem, chunk, shared):
+        self._args = (template, free_index, problem)
+        self._chunk, self._shared = chunk, shared
+        self._x, self._f, self._j = None, None, None
+
+    def _evaluate(self, x):
+        x = np.asarray(x, dtype=np.float64)
+        if self._x is not None and np.array_equal(x, self._x):
+            return
+        template, free_index, problem = self._args
+        p = expanded_parameters(x, template, free_index, problem, self._chunk, self._shared)
+        m, g, chi2 = (np.asarray(a) for a in normal_equations(p, template, free_index, problem,
+                                                               self._chunk, self._shared))
+        nf = len(x)
+        m_xl, m_ll = m[:nf, nf:], m[nf:, nf:]
+        schur = m[:nf, :nf] - m_xl @ np.linalg.pinv(m_ll, hermitian=True) @ m_xl.T
+        lam, vec = np.linalg.eigh(0.5 * (schur + schur.T))
+        root = np.sqrt(np.clip(lam, 0.0, None))
+        keep = root > root.max() * 1e-12
+        top = np.where(keep, (vec.T @ g[:nf]) / np.where(keep, root, 1.0), 0.0)
+        rest = np.sqrt(max(float(chi2.sum()) - float(top @ top), 0.0))
+        self._x = x.copy()
+        self._f = np.concatenate([top, [rest]])
+        self._j = np.vstack([root[:, None] * vec.T, np.zeros((1, nf))])
+
+    def residuals(self, x):
+        self._evaluate(x)
+        return self._f
+
+    def jacobian(self, x):
+        self._evaluate(x)
+        return self._j
+
+
+def expanded_parameters(x_free, template, free_index, problem, chunk, shared):
+    """p = [x_free, contrast (n_s), offset (n_s)] with contrast/offset at their optimum."""
+    sums = chunked_scaling_sums(jnp.asarray(x_free), template, free_index, problem, chunk)
+    c, o = optimal_scaling(sums, shared)
+    n_s = 1 if shared else problem.phi.shape[0]
+    return jnp.concatenate([jnp.asarray(x_free), c[:n_s], o[:n_s]])
+
+
+def _scaling_names(n_phi, shared):
+    if shared:
+        return ["contrast", "offset"]
+    return [f"contrast_{a}" for a in range(n_phi)] + [f"offset_{a}" for a in range(n_phi)]
+
+
+def fit_joint(problem, settings):
+    """Fit ``problem`` (:class:`~heterodyne.fit.problem.FitProblem`) with ``settings``
+    (:class:`~heterodyne.fit.settings.FitSettings`); returns :class:`NlsqFit`."""
+    started = time.perf_counter()
+    shared = settings.shared_scaling
+    n_phi, n_pairs = problem.weight.shape
+    free = np.asarray(settings.free)
+    n_free, n_s = len(free), 1 if shared else n_phi
+    n_p = n_free + 2 * n_s
+    counts = n_valid(problem)
+    dof = int(counts.sum()) - n_p
+    if dof <= 0:
+        raise InputError(f"dataset: {int(counts.sum())} valid pairs cannot determine {n_p} free "
+                         f"parameters; use more frames or fix parameters with nlsq.fixed")
+    template = jnp.asarray(settings.initial)
+    free_index = jnp.asarray(free, dtype=jnp.int32)
+    chunk = chunk_pairs(settings.jacobian_budget_bytes, n_phi, n_p, n_pairs)
+    estimate = jacobian_bytes(n_phi * n_pairs, n_free)
+    chunked = estimate > settings.jacobian_budget_bytes
+    if chunked:
+        log.info("Jacobian would take %.0f MiB (> nlsq.jacobian_memory_mb = %.0f MiB): accumulating "
+                 "J^T J and J^T r in chunks of %d pairs x %d angles instead", estimate / 2**20,
+                 settings.jacobian_budget_bytes / 2**20, chunk, n_phi)
+        system = CompressedGaussNewton(template, free_index, problem, chunk, shared)
+        residuals, jacobian = system.residuals, system.jacobian
+    else:
+        log.info("Jacobian in memory: %d residuals x %d free parameters (%.0f MiB)",
+                 n_phi * n_pairs, n_free, estimate / 2**20)
+
+        def residuals(x):
+            return residuals_jit(jnp.asarray(x), template, free_index, problem, shared)
+
+        def jacobian(x):
+            return jacobian_jit(jnp.asarray(x), template, free_index, problem, shared)
+
+    lower, upper = settings.lower[free], settings.upper[free]
+    starts = [settings.initial[free]]
+    if settings.n_starts:
+        starts += list(latin_hypercube_starts(lower, upper, settings.n_starts, settings.seed))
+    best = None
+    for k, x0 in enumerate(starts):
+        if not np.all(np.isfinite(np.asarray(residuals(x0)))):
+            log.warning("start %d/%d: residuals not finite at %s; skipped", k + 1, len(starts),
+                        dict(zip(settings.free_names, x0.tolist(), strict=True)))
+            continue
+        outcome = solve(residuals, jacobian, x0, lower, upper, max_nfev=settings.max_nfev,
+                        ftol=settings.ftol, xtol=settings.xtol, gtol=settings.gtol)
+        log.info("start %d/%d: chi2 = %.6g, %s", k + 1, len(starts), 2 * outcome.cost, outcome.message)
+        if np.isfinite(outcome.cost) and (best is None or outcome.cost < best.cost):
+            best = outcome
+    if best is None or not np.all(np.isfinite(best.x)):
+        raise FitFailed("no start gave finite residuals, chi2 and parameters")
+
+    p = expanded_parameters(best.x, template, free_index, problem, chunk, shared)
+    m, _, chi2_per_angle = (np.asarray(a) for a in normal_equations(p, template, free_index, problem,
+                                                                     chunk, shared))
+    chi2 = float(chi2_per_angle.sum())
+    if not (np.isfinite(chi2) and np.all(np.isfinite(m))):
+        raise FitFailed(f"chi2 = {chi2} or its Jacobian is not finite at the solution")
+    cov, se, corr = covariance(m, chi2, dof)
+    p = np.asarray(p)
+    theta = np.asarray(full_theta(jnp.asarray(best.x), template, free_index))
+    theta_stderr = np.full(len(PARAMETER_NAMES), np.nan)
+    theta_stderr[free] = se[:n_free]
+    at_bound = np.zeros(len(PARAMETER_NAMES), dtype=bool)
+    span = settings.upper - settings.lower
+    at_bound[free] = ((theta[free] - settings.lower[free] <= 1e-8 * span[free])
+                      | (settings.upper[free] - theta[free] <= 1e-8 * span[free]))
+    repeat = np.zeros(n_phi, dtype=int) if shared else np.arange(n_phi)
+    scaling = p[n_free:].reshape(2, n_s)
+    scaling_se = se[n_free:].reshape(2, n_s)
+    dof_per_angle = counts * dof / counts.sum()
+    return NlsqFit(theta=theta, theta_stderr=theta_stderr, free_names=settings.free_names,
+                   contrast=scaling[0][repeat], contrast_stderr=scaling_se[0][repeat],
+                   offset=scaling[1][repeat], offset_stderr=scaling_se[1][repeat],
+                   covariance=cov, covariance_names=settings.free_names + _scaling_names(n_phi, shared),
+                   correlation=corr, chi2=chi2, chi2_per_angle=chi2_per_angle,
+                   n_valid_per_angle=counts, dof=dof, reduced_chi2=chi2 / dof,
+                   reduced_chi2_per_angle=chi2_per_angle / dof_per_angle, at_bound=at_bound,
+                   converged=best.converged, termination=best.message,
+                   n_iterations=best.n_iterations, n_function_evals=best.n_function_evals,
+                   wall_time_s=time.perf_counter() - started, stderr_scaling=STDERR_SCALING,
+                   chunked=chunked, n_starts=len(starts))

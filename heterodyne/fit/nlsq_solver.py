@@ -1,0 +1,84 @@
+"""Thin wrapper of ``nlsq.LeastSquares().least_squares`` (trust-region reflective with bounds).
+
+``nlsq`` 0.6.7 has import-time side effects that we undo here: it points JAX's compilation cache
+at ~/.cache/nlsq and changes its minimum compile time (both restored to heterodyne's values) and
+adds handlers to the root logger (removed; its own loggers lose their handlers and are set to
+WARNING). It is imported on first use only. A fresh ``LeastSquares`` object is made for every
+solve: one object must never serve two models.
+"""
+
+import logging
+from typing import NamedTuple
+
+import jax
+import numpy as np
+
+_NLSQ = None
+
+
+def _nlsq_module():
+    global _NLSQ
+    if _NLSQ is None:
+        cache = {key: getattr(jax.config, key) for key in
+                 ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs")}
+        root = logging.getLogger()
+        handlers_before = list(root.handlers)
+        import nlsq
+
+        for key, value in cache.items():
+            jax.config.update(key, value)
+        for handler in root.handlers[:]:
+            if handler not in handlers_before:
+                root.removeHandler(handler)
+        _NLSQ = nlsq
+    _quiet_nlsq_loggers()
+    return _NLSQ
+
+
+def _quiet_nlsq_loggers():
+    """Drop the handlers nlsq gives its loggers (created lazily, also by each solver object) and
+    raise them to WARNING, so only warnings reach the application's logging."""
+    for name in list(logging.root.manager.loggerDict):
+        if name == "nlsq" or name.startswith("nlsq."):
+            logger = logging.getLogger(name)
+            logger.setLevel(logging.WARNING)
+            for handler in logger.handlers[:]:
+                logger.removeHandler(handler)
+
+
+class SolverOutcome(NamedTuple):
+    """x (n,) best parameters; cost = chi2 / 2; status and message of nlsq (status > 0 means a
+    convergence test was met, 0 means the evaluation limit was hit); n_iterations, n_function_evals,
+    n_jacobian_evals."""
+
+    x: np.ndarray
+    cost: float
+    status: int
+    message: str
+    n_iterations: int
+    n_function_evals: int
+    n_jacobian_evals: int
+
+    @property
+    def converged(self):
+        return self.status > 0
+
+
+def solve(residuals, jacobian, x0, lower, upper, *, max_nfev, ftol, xtol, gtol):
+    """Minimise 0.5 * sum residuals(x)^2 subject to lower <= x <= upper from x0 by TRF.
+
+    ``residuals(x)`` -> (m,) and ``jacobian(x)`` -> (m, n) take a NumPy float64 vector.
+    Parameters are scaled by the Jacobian's column norms (``x_scale="jac"``) because the
+    physics parameters span many orders of magnitude.
+    """
+    solver = _nlsq_module().LeastSquares()
+    _quiet_nlsq_loggers()
+    result = solver.least_squares(residuals, np.asarray(x0, dtype=np.float64), jac=jacobian,
+                                  bounds=(np.asarray(lower, dtype=np.float64),
+                                          np.asarray(upper, dtype=np.float64)),
+                                  method="trf", ftol=ftol, xtol=xtol, gtol=gtol, x_scale="jac",
+                                  max_nfev=max_nfev)
+    return SolverOutcome(x=np.asarray(result.x, dtype=np.float64), cost=float(result.cost),
+                         status=int(result.status), message=str(result.message),
+                         n_iterations=int(result.get("nit") or 0), n_function_evals=int(result.nfev),
+                         n_jacobian_evals=int(result.njev or 0))
