@@ -1,0 +1,141 @@
+"""CMC speed on the demo-sized problem: pooled-kernel cost per gradient, time and ESS/s per shard.
+
+Run: .venv/bin/python benchmarks/cmc.py [--frames 180] [--shards 4] [--warmup 150] [--samples 300]
+     [--chains 2] [--adapt-mass]
+
+The problem mirrors the demo (4 angles 0/30/60/90 deg, q = 0.01 1/A, dt = 0.1 s, N frames, noise
+0.010-0.020); free: D0_ref, D0_sample, v0, f0 and per-angle contrast/offset (the rest fixed). The
+"NLSQ result" is the truth moved by one draw of its Gauss-Newton standard errors
+sqrt(diag((J^T J)^-1)), J the Jacobian of the sigma-weighted residuals at the truth. Shards run one
+after another in this process (the first one pays the compilation); the gradient row is the best
+of 20 calls of the jitted value-and-gradient of one shard's potential energy.
+"""
+
+import argparse
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from numpyro.infer.util import initialize_model
+
+import heterodyne  # noqa: F401  (float64, compile cache)
+from heterodyne.cmc.combine import combine_shards, posterior_summary
+from heterodyne.cmc.diagnostics import shard_diagnostics
+from heterodyne.cmc.model import build_model_spec, shard_model
+from heterodyne.cmc.pooling import max_shard_size, pooled_points, shard_labels
+from heterodyne.cmc.sampling import NutsSettings, run_shard, shard_data
+from heterodyne.core.jax_backend import compute_c2_heterodyne_pooled
+from heterodyne.core.parameters import INDEX, PARAMETERS, as_vector
+from heterodyne.data.dataset import Dataset
+
+TRUTH = as_vector({"D0_ref": 2000.0, "D0_sample": 5000.0, "v0": 150.0, "f0": 0.5})
+FREE = ("D0_ref", "D0_sample", "v0", "f0")
+PHI = np.array([0.0, 30.0, 60.0, 90.0])
+CONTRAST = np.array([0.20, 0.22, 0.18, 0.21])
+OFFSET = np.array([1.0, 1.002, 0.998, 1.001])
+SIGMA = np.array([0.010, 0.012, 0.015, 0.020])
+Q, DT = 0.01, 0.1
+PRIOR = {"default": {"kind": "truncated-normal", "width": 10.0, "width_unit": "stderr"}, "parameters": {}}
+
+
+def demo_problem(n_frames, rng):
+    """Simulated Dataset and an nlsq.json-like record (see module docstring)."""
+    t = DT * (1 + np.arange(n_frames))
+    n_phi = len(PHI)
+    full = pooled_points(np.zeros((n_phi, n_frames, n_frames)), np.ones((n_phi, n_frames, n_frames), bool))
+    free_index = [INDEX[name] for name in FREE]
+
+    def pooled_model(x):
+        params = jnp.asarray(TRUTH).at[jnp.array(free_index)].set(x[:len(FREE)])
+        return compute_c2_heterodyne_pooled(params, t, Q, DT, full.idx1, full.idx2, full.phi_index, PHI,
+                                            x[len(FREE):len(FREE) + n_phi], x[len(FREE) + n_phi:])
+
+    x_true = np.concatenate([TRUTH[free_index], CONTRAST, OFFSET])
+    clean = np.asarray(pooled_model(x_true))
+    observed = clean + rng.standard_normal(clean.shape) * SIGMA[full.phi_index]
+    c2 = np.zeros((n_phi, n_frames, n_frames))
+    c2[full.phi_index, full.idx1, full.idx2] = observed
+    c2 = c2 + np.transpose(c2, (0, 2, 1))
+    dataset = Dataset(c2=c2, valid=np.ones(c2.shape, bool), t=t, phi=PHI.copy(), dt=DT, q=Q)
+
+    jac = np.asarray(jax.jacfwd(pooled_model)(x_true)) / SIGMA[full.phi_index][:, None]
+    stderr = np.sqrt(np.diag(np.linalg.inv(jac.T @ jac)))
+    x_fit = x_true + stderr * rng.standard_normal(len(x_true))
+    fitted = dict(zip(FREE, x_fit[:len(FREE)], strict=True))
+    errors = dict(zip(FREE, stderr[:len(FREE)], strict=True))
+    parameters = {p.name: {"value": float(fitted.get(p.name, TRUTH[k])), "stderr": errors.get(p.name),
+                           "fixed": p.name not in FREE} for k, p in enumerate(PARAMETERS)}
+    record = {"parameters": parameters, "phi": PHI.tolist(),
+              "contrast": x_fit[len(FREE):len(FREE) + n_phi].tolist(),
+              "contrast_stderr": stderr[len(FREE):len(FREE) + n_phi].tolist(),
+              "offset": x_fit[len(FREE) + n_phi:].tolist(), "offset_stderr": stderr[len(FREE) + n_phi:].tolist()}
+    return dataset, record
+
+
+def gradient_time(data, spec):
+    """Best time (s) of one value-and-gradient of a shard's potential energy."""
+    info = initialize_model(jax.random.PRNGKey(0), shard_model, model_args=(data, spec))
+    value_and_grad = jax.jit(jax.value_and_grad(info.potential_fn))
+    position = info.param_info.z
+    jax.block_until_ready(value_and_grad(position))
+    times = []
+    for _ in range(20):
+        start = time.perf_counter()
+        jax.block_until_ready(value_and_grad(position))
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=180)
+    parser.add_argument("--shards", type=int, default=4)
+    parser.add_argument("--warmup", type=int, default=150)
+    parser.add_argument("--samples", type=int, default=300)
+    parser.add_argument("--chains", type=int, default=2)
+    parser.add_argument("--adapt-mass", action="store_true",
+                        help="re-estimate the mass matrix in warm-up (default: keep the Laplace one)")
+    args = parser.parse_args()
+
+    dataset, record = demo_problem(args.frames, np.random.default_rng(0))
+    spec, names = build_model_spec(record, PRIOR, len(PHI))
+    points = pooled_points(dataset.c2, dataset.valid)
+    labels = shard_labels(points, args.shards, 0)
+    pad = max_shard_size(points, args.shards, 0)
+    settings = NutsSettings(args.warmup, args.samples, args.chains, 0.85, True, args.adapt_mass, 8, False)
+    shard_inputs = [shard_data(dataset, SIGMA, points.take(labels == k), pad, args.shards)
+                    for k in range(args.shards)]
+    grad_s = gradient_time(shard_inputs[0], spec)
+
+    print(f"demo-sized CMC: {len(PHI)} angles, N = {args.frames}, {len(points)} pooled points, "
+          f"K = {args.shards} shards of <= {pad} points, {len(names)} sampled quantities, "
+          f"{args.chains} chains x ({args.warmup} + {args.samples}), {jax.local_device_count()} device(s), "
+          f"mass matrix {'adapted' if args.adapt_mass else 'Laplace, fixed'}")
+    print(f"pooled kernel, value + gradient of one shard's potential: {grad_s * 1e3:.3f} ms "
+          f"({grad_s / pad * 1e9:.1f} ns per point)")
+    print(f"{'shard':>5} {'wall s':>8} {'div':>4} {'max R-hat':>9} {'min ESS':>8} {'ESS/s':>8}")
+    results, total = [], 0.0
+    for k, data in enumerate(shard_inputs):
+        result = run_shard(data, spec, names, settings, seed=0, shard=k, progress_bar=False)
+        diag = shard_diagnostics(result.draws, result.diverging)
+        total += result.wall_time_s
+        results.append(result)
+        print(f"{k:>5} {result.wall_time_s:>8.2f} {diag['divergences']:>4} {diag['max_r_hat']:>9.3f} "
+              f"{diag['min_ess_bulk']:>8.0f} {diag['min_ess_bulk'] / result.wall_time_s:>8.1f}")
+    start = time.perf_counter()
+    draws, _ = combine_shards([r.draws for r in results])
+    summary = posterior_summary(draws, args.chains)
+    combine_s = time.perf_counter() - start
+    print(f"all shards {total:.1f} s (one after another, first includes compilation); "
+          f"combine + summary {combine_s:.2f} s")
+    truth = dict(zip(names, np.concatenate([TRUTH[[INDEX[n] for n in FREE]], CONTRAST, OFFSET]), strict=True))
+    print(f"{'quantity':>12} {'truth':>12} {'mean':>12} {'sd':>10} {'(mean-truth)/sd':>16}")
+    for name in names:
+        s = summary[name]
+        print(f"{name:>12} {truth[name]:>12.6g} {s['mean']:>12.6g} {s['sd']:>10.3g} "
+              f"{(s['mean'] - truth[name]) / s['sd']:>16.2f}")
+
+
+if __name__ == "__main__":
+    main()

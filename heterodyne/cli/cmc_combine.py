@@ -1,0 +1,83 @@
+"""`heterodyne cmc-combine`: consensus of the shard draws -> cmc/summary.json, cmc/combined.h5."""
+
+import json
+import logging
+
+import numpy as np
+
+from heterodyne.atomic import atomic_output
+from heterodyne.cmc.combine import combine_shards, posterior_summary, shard_summary
+from heterodyne.cmc.diagnostics import R_HAT_LIMIT
+from heterodyne.cmc.draws_file import load_shard, save_combined
+from heterodyne.config import dataset_section, load_config
+from heterodyne.errors import InputError
+from heterodyne.provenance import provenance_record
+
+log = logging.getLogger("heterodyne.cmc")
+
+
+def add_arguments(parser):
+    parser.add_argument("--config", required=True, help="workflow config (YAML)")
+    parser.add_argument("--dataset", required=True, help="dataset name under `datasets`")
+    parser.add_argument("--shards", required=True, nargs="+", help="every shard_k.h5 of the dataset")
+    parser.add_argument("--output-json", required=True, help="summary file to write (JSON)")
+    parser.add_argument("--output-h5", required=True, help="combined draws file to write (HDF5)")
+
+
+def load_matching_shards(paths, num_shards, seed, config_path):
+    """Shard files ordered by index; InputError unless they are exactly shards 0..K-1 of one run
+    (this K and seed) with the same quantities and draw counts."""
+    shards = [load_shard(p) for p in paths]
+    for path, s in zip(paths, shards, strict=True):
+        if s.num_shards != num_shards or s.seed != seed:
+            raise InputError(f"{path}: written with num_shards={s.num_shards}, seed={s.seed} but "
+                             f"{config_path} sets cmc.num_shards={num_shards}, cmc.seed={seed}; "
+                             "re-run cmc-shard for every shard")
+    indices = sorted(s.shard for s in shards)
+    if indices != list(range(num_shards)):
+        raise InputError(f"--shards: got shard indices {indices}, need each of 0..{num_shards - 1} once")
+    first = shards[0]
+    shape = {name: x.shape for name, x in first.draws.items()}
+    for path, s in zip(paths, shards, strict=True):
+        if {name: x.shape for name, x in s.draws.items()} != shape:
+            raise InputError(f"{path}: quantities or draw counts differ from {paths[0]}; re-run "
+                             "cmc-shard for every shard with the same config")
+    n_draws = int(np.prod(next(iter(shape.values()))))
+    if n_draws <= len(shape):
+        raise InputError(f"{paths[0]}: {n_draws} draws per shard for {len(shape)} quantities; the consensus "
+                         "needs more draws than quantities to invert each shard's covariance. Raise "
+                         "cmc.samples (or cmc.chains) and re-run cmc-shard")
+    return sorted(shards, key=lambda s: s.shard)
+
+
+def run(args):
+    config = load_config(args.config)
+    dataset_config = dataset_section(config, args.dataset, args.config)
+    cmc = config["cmc"]
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("heterodyne").setLevel(logging.INFO)
+    shards = load_matching_shards(args.shards, cmc["num_shards"], cmc["seed"], args.config)
+    n_chains = next(iter(shards[0].draws.values())).shape[0]
+
+    draws, parametric = combine_shards([s.draws for s in shards])
+    summary = posterior_summary(draws, n_chains)
+    per_shard = [shard_summary(s.shard, s.draws, s.diverging, s.wall_time_s) for s in shards]
+    flagged = [entry["shard"] for entry in per_shard if entry["flagged"]]
+    max_r_hat = max(entry["r_hat"] for entry in summary.values())
+    combined = {"max_r_hat": max_r_hat, "min_ess_bulk": min(e["ess_bulk"] for e in summary.values()),
+                "flagged": bool(not max_r_hat <= R_HAT_LIMIT)}
+    for entry in per_shard:
+        if entry["flagged"]:
+            log.warning("shard %d flagged: %d divergences, max R-hat %.3f", entry["shard"],
+                        entry["divergences"], entry["max_r_hat"])
+
+    provenance = provenance_record({"cmc": cmc, "datasets": {args.dataset: dataset_config}}, args.shards)
+    record = {"parameters": summary, "parametric": parametric, "combined": combined,
+              "shards": per_shard, "num_shards": cmc["num_shards"], "flagged_shards": flagged,
+              "r_hat_limit": R_HAT_LIMIT, "n_chains": n_chains,
+              "n_draws": len(next(iter(draws.values()))), "provenance": provenance}
+    save_combined(args.output_h5, draws, cmc["num_shards"], n_chains, provenance)
+    with atomic_output(args.output_json) as tmp:
+        tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return 0
