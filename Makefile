@@ -21,8 +21,12 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(PY) -m pytest
 
+# The whole workflow on config/config.yaml; a second run with nothing changed does nothing.
 run: $(STAMP)
-	$(VENV)/bin/snakemake --cores all
+	$(VENV)/bin/snakemake --workflow-profile workflow/profiles/default --cores all
+	$(VENV)/bin/snakemake --report results/report.html
+	@echo "Reports: $(CURDIR)/results/index.html (per dataset: results/<dataset>/report.html)"
+	@echo "Snakemake report: $(CURDIR)/results/report.html"
 
 clean:
-	rm -rf $(VENV) .cache results logs .snakemake
+	rm -rf $(VENV) .cache results logs resources .snakemake

@@ -184,3 +184,14 @@ def test_evaluation_limit_reports_not_converged(problem):
     assert not fit.converged
     assert "function evaluations" in fit.termination
     assert np.isfinite(fit.chi2)
+
+
+def test_velocity_sign_is_reported_positive(problem, reference_fit):
+    """c2 is even in v: a start at v0 = -truth converges to the mirror solution, which the fit
+    reports as v0 > 0 with the same chi2 and standard error as a fit from the positive side."""
+    fit = fit_joint(problem, settings_from_config(nlsq_section(dict(TRUTH, v0=-TRUTH["v0"]))))
+    k = INDEX["v0"]
+    assert fit.theta[k] > 0
+    assert fit.theta[k] == pytest.approx(reference_fit.theta[k], rel=1e-4)
+    assert fit.theta_stderr[k] == pytest.approx(reference_fit.theta_stderr[k], rel=1e-3)
+    assert fit.chi2 == pytest.approx(reference_fit.chi2, rel=1e-8)

@@ -4,6 +4,12 @@ Units follow from the model: q in 1/Angstrom, t in s, so the transport rate J(t)
 Angstrom^2/s (q^2 * integral J dt is dimensionless) and the velocity v(t) in Angstrom/s
 (q * integral v dt is a phase in rad). Per-angle contrast and offset are not among the 14;
 their bounds are ``SCALING_BOUNDS``.
+
+SIGN CONVENTION: c2 depends on the velocity only through cos(q cos(phi + phi0) integral v dt),
+which is even in v, so (v0, v_offset) and (-v0, -v_offset) give the same c2 and no data can tell
+them apart. The bounds stay symmetric (so the optimiser's path does not depend on the sign) and
+the NLSQ fit reports the equivalent solution with v0 >= 0
+(:func:`heterodyne.fit.joint_fit.positive_velocity`).
 """
 
 from typing import NamedTuple
@@ -29,7 +35,8 @@ PARAMETERS = (
               "sample transport prefactor: J_sample(t) = max(D0_sample t^alpha_sample + D_offset_sample, 0)"),
     Parameter("alpha_sample", "1", 0.0, -2.0, 2.0, "sample transport exponent"),
     Parameter("D_offset_sample", "A^2/s", 0.0, -1.0e5, 1.0e5, "sample transport offset"),
-    Parameter("v0", "A s^-(1+beta)", 10.0, -1.0e5, 1.0e5, "velocity prefactor: v(t) = v0 t^beta + v_offset"),
+    Parameter("v0", "A s^-(1+beta)", 10.0, -1.0e5, 1.0e5,
+              "velocity prefactor: v(t) = v0 t^beta + v_offset (fits report v0 >= 0: see SIGN CONVENTION)"),
     Parameter("beta", "1", 0.0, -2.0, 2.0, "velocity exponent"),
     Parameter("v_offset", "A/s", 0.0, -1.0e5, 1.0e5, "velocity offset"),
     Parameter("f0", "1", 0.5, 0.0, 1.0, "sample fraction amplitude: x_s(t) = clip(f0 exp(f1 (t - f2)) + f3, 0, 1)"),

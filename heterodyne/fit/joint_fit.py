@@ -25,7 +25,7 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
-from heterodyne.core.parameters import PARAMETER_NAMES
+from heterodyne.core.parameters import INDEX, PARAMETER_NAMES
 from heterodyne.errors import InputError
 from heterodyne.fit.multistart import latin_hypercube_starts
 from heterodyne.fit.nlsq_solver import solve
@@ -128,6 +128,28 @@ def _scaling_names(n_phi, shared):
     return [f"contrast_{a}" for a in range(n_phi)] + [f"offset_{a}" for a in range(n_phi)]
 
 
+def positive_velocity(x_free, settings):
+    """The equivalent free-parameter vector with v0 >= 0.
+
+    c2 depends on v only through cos(q cos(phi + phi0) integral v dt), even in v, so flipping the
+    signs of both v0 and v_offset leaves every residual unchanged. The flip is made when v0 is
+    free and negative, v_offset is free or fixed at 0, and the flipped values lie within bounds;
+    otherwise ``x_free`` is returned as it is.
+    """
+    position = {name: k for k, name in enumerate(settings.free_names)}
+    if "v0" not in position or x_free[position["v0"]] >= 0:
+        return x_free
+    if "v_offset" not in position and settings.initial[INDEX["v_offset"]] != 0:
+        return x_free
+    flipped = np.array(x_free, dtype=np.float64)
+    for name in ("v0", "v_offset"):
+        if name in position:
+            flipped[position[name]] = -flipped[position[name]]
+    free = np.asarray(settings.free)
+    inside = np.all((settings.lower[free] <= flipped) & (flipped <= settings.upper[free]))
+    return flipped if inside else x_free
+
+
 def fit_joint(problem, settings):
     """Fit ``problem`` (:class:`~heterodyne.fit.problem.FitProblem`) with ``settings``
     (:class:`~heterodyne.fit.settings.FitSettings`); returns :class:`NlsqFit`."""
@@ -181,6 +203,7 @@ def fit_joint(problem, settings):
     if best is None or not np.all(np.isfinite(best.x)):
         raise FitFailed("no start gave finite residuals, chi2 and parameters")
 
+    best = best._replace(x=positive_velocity(best.x, settings))
     p = expanded_parameters(best.x, template, free_index, problem, chunk, shared)
     m, _, chi2_per_angle = (np.asarray(a) for a in normal_equations(p, template, free_index, problem,
                                                                      chunk, shared))

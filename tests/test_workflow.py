@@ -1,0 +1,325 @@
+"""The Snakemake workflow: lint, dry runs, config validation, CPU pinning, code triggers, and one
+end-to-end run of the whole chain on a tiny simulated dataset (N = 40, 2 angles, K = 2 shards).
+
+Every Snakemake call runs in a temporary working directory with the repository's Snakefile, so
+nothing is written into the checkout except the shared JAX compilation cache (.cache/jax).
+"""
+
+import ast
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEFILE = REPO / "Snakefile"
+SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+PACKAGE = REPO / "heterodyne"
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+PIN_CPUS = REPO / "workflow" / "scripts" / "pin_cpus.sh"
+
+# rule -> CLI module it runs (heterodyne/cli/<module>.py)
+RULE_COMMANDS = {
+    "simulate_demo": "simulate",
+    "ingest": "ingest",
+    "weight": "weight",
+    "fit_nlsq": "fit_nlsq",
+    "cmc_shard": "cmc_shard",
+    "cmc_combine": "cmc_combine",
+    "figures": "figures",
+    "report": "report",
+    "report_index": "report",
+}
+
+TINY_CONFIG = {
+    "datasets": {"tiny": {"file": "raw/tiny_results.hdf", "simulate": True, "q": 0.01}},
+    "simulate": {"phi": [0.0, 60.0], "n_frames": 40, "contrast": [0.2, 0.22],
+                 "offset": [1.0, 1.0], "noise": [0.01, 0.012]},
+    # D0_ref, D0_sample, v0 and f0 free; the rest held at the simulated truth (registry defaults)
+    "nlsq": {"initial": {"D0_ref": 1000.0, "D0_sample": 8000.0, "v0": 100.0, "f0": 0.4},
+             "fixed": ["alpha_ref", "D_offset_ref", "alpha_sample", "D_offset_sample", "beta",
+                       "v_offset", "f1", "f2", "f3", "phi0"]},
+    "cmc": {"num_shards": 2, "warmup": 20, "samples": 20, "chains": 1},
+}
+
+
+def snakemake(workdir, *args):
+    """Run Snakemake on the repository's Snakefile in ``workdir``; (returncode, stdout+stderr)."""
+    env = dict(os.environ, HETERODYNE_JAX_CACHE=str(REPO / ".cache" / "jax"))
+    proc = subprocess.run([SNAKEMAKE, "--snakefile", str(SNAKEFILE), *args], cwd=workdir, env=env,
+                          capture_output=True, text=True, timeout=600)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def write_config(folder, config):
+    path = Path(folder) / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def job_counts(output):
+    """{rule: count} from the 'Job stats' table Snakemake prints before running (or dry-running)."""
+    table = output.split("Job stats:", 1)[1].split("total", 1)[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
+
+
+def rule_inputs(output):
+    """{rule: set of input paths} from the job listing of a (dry) run."""
+    inputs = {}
+    for m in re.finditer(r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    input: (.*)$", output, re.M):
+        inputs.setdefault(m.group(1), set()).update(m.group(2).split(", "))
+    return inputs
+
+
+# ---------------------------------------------------------------- lint and the default config
+
+
+@pytest.fixture(scope="module")
+def default_workdir(tmp_path_factory):
+    """An empty folder holding a copy of config/config.yaml, as a fresh checkout has it."""
+    workdir = tmp_path_factory.mktemp("default")
+    (workdir / "config").mkdir()
+    (workdir / "config" / "config.yaml").write_text((REPO / "config" / "config.yaml").read_text())
+    return workdir
+
+
+def test_lint_is_clean(default_workdir):
+    code, out = snakemake(default_workdir, "--lint")
+    assert code == 0, out
+    assert "Lints for" not in out
+    assert "Congratulations, your workflow is in a good condition!" in out
+
+
+@pytest.fixture(scope="module")
+def default_dry_run(default_workdir):
+    """Dry run of config/config.yaml (read through the Snakefile's `configfile:` default)."""
+    code, out = snakemake(default_workdir, "--dry-run", "--cores", "2")
+    assert code == 0, out
+    return out
+
+
+def test_dry_run_of_default_config_lists_the_chain(default_dry_run):
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    num_shards = config["cmc"]["num_shards"]
+    datasets = config["datasets"]
+    n = len(datasets)
+    expected = {"ingest": n, "weight": n, "fit_nlsq": n, "cmc_shard": n * num_shards,
+                "cmc_combine": n, "figures": n, "report": n, "report_index": 1, "all": 1}
+    expected.update({f"simulate_{name}": 1 for name, entry in datasets.items() if entry.get("simulate")})
+    assert job_counts(default_dry_run) == expected
+
+
+def _imported_package_files(module):
+    """Files of heterodyne modules that ``module`` imports, directly or through other heterodyne
+    modules, at any depth and anywhere in a module (function-level imports included), found by
+    reading the source; plus each package's __init__.py on the way."""
+    seen, todo = set(), [module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        parts = name.split(".")
+        todo += [".".join(parts[:k]) for k in range(1, len(parts))]  # parent packages run first
+        source = _module_file(name)
+        if source is None:  # namespace package: no code of its own
+            continue
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("heterodyne"):
+                todo.append(node.module)
+                todo += [f"{node.module}.{a.name}" for a in node.names
+                         if PACKAGE.joinpath(*node.module.split(".")[1:], f"{a.name}.py").exists()]
+            elif isinstance(node, ast.Import):
+                todo += [a.name for a in node.names if a.name.startswith("heterodyne")]
+    return {str(_module_file(name)) for name in seen} - {"None"}
+
+
+def _module_file(name):
+    """Source file of heterodyne module ``name``; None for a namespace package."""
+    path = PACKAGE.joinpath(*name.split(".")[1:])
+    if path.is_dir():
+        init = path / "__init__.py"
+        return init if init.exists() else None
+    return path.with_suffix(".py")
+
+
+def test_code_inputs_cover_every_module_a_step_imports(default_dry_run):
+    """Editing any module a step imports must rerun that step: it has to be a rule input."""
+    inputs = rule_inputs(default_dry_run)
+    assert set(inputs) >= set(RULE_COMMANDS)
+    for rule, command in RULE_COMMANDS.items():
+        needed = _imported_package_files(f"heterodyne.cli.{command}")
+        assert str(PACKAGE / "cli" / f"{command}.py") in needed
+        missing = needed - inputs[rule]
+        assert not missing, f"rule {rule} lacks code inputs {sorted(missing)}"
+    # package data read at run time: the figures' caption templates
+    captions = {str(p) for p in (PACKAGE / "plots" / "captions").glob("*.rst")}
+    assert captions and captions <= inputs["figures"]
+
+
+# ---------------------------------------------------------------- config validation
+
+
+def _schema_message(config):
+    """The first message jsonschema itself gives for ``config`` (defaults are not needed here)."""
+    errors = list(jsonschema.Draft202012Validator(SCHEMA).iter_errors(config))
+    assert len(errors) == 1
+    return errors[0].message
+
+
+@pytest.mark.parametrize("change", [
+    pytest.param({"colour": "blue"}, id="unknown-key"),
+    pytest.param({"cmc": {"num_shards": "four"}}, id="wrong-type"),
+    pytest.param({"cmc": {"num_shards": 0}}, id="out-of-range"),
+])
+def test_invalid_config_fails_before_any_job_with_the_schema_message(tmp_path, change):
+    config = {**TINY_CONFIG, **change}
+    message = _schema_message(config)
+    code, out = snakemake(tmp_path, "--configfile", str(write_config(tmp_path, config)), "--cores", "1")
+    assert code != 0
+    assert message in out, out
+    assert "Building DAG" not in out
+    assert not (tmp_path / "raw").exists() and not (tmp_path / "results").exists()
+
+
+def test_config_overrides_on_the_command_line_are_refused(tmp_path):
+    path = write_config(tmp_path, TINY_CONFIG)
+    code, out = snakemake(tmp_path, "--configfile", str(path), "--config", "weight={method: uniform}",
+                          "--cores", "1")
+    assert code != 0
+    assert "reads its settings from one config file" in out
+    assert not (tmp_path / "results").exists()
+
+
+# ---------------------------------------------------------------- CPU pinning
+
+
+def _allowed_cpus(command_prefix, hold_s=0.0):
+    """CPU list a process started through ``command_prefix`` is allowed to run on."""
+    script = f"grep Cpus_allowed_list /proc/self/status; sleep {hold_s}"
+    return subprocess.Popen([*command_prefix, "bash", "-c", script], stdout=subprocess.PIPE, text=True)
+
+
+def _parse_cpu_list(text):
+    cpus = set()
+    for part in text.split(":", 1)[1].strip().split(","):
+        first, _, last = part.partition("-")
+        cpus.update(range(int(first), int(last or first) + 1))
+    return cpus
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists() or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs Linux and at least 2 CPUs")
+def test_concurrent_jobs_are_pinned_to_disjoint_cpus(tmp_path):
+    allowed = os.sched_getaffinity(0)
+    env_prefix = ["env", f"HETERODYNE_CPU_LOCKS={tmp_path}", str(PIN_CPUS)]
+    first = _allowed_cpus([*env_prefix, "1"], hold_s=3)
+    time.sleep(0.5)  # let the first job take its CPU
+    second = _allowed_cpus([*env_prefix, "1"])
+    cpus_second = _parse_cpu_list(second.communicate(timeout=30)[0])
+    cpus_first = _parse_cpu_list(first.communicate(timeout=30)[0])
+    assert len(cpus_first) == 1 and len(cpus_second) == 1
+    assert cpus_first.isdisjoint(cpus_second)
+    assert cpus_first | cpus_second <= allowed
+    # asking for more CPUs than exist gives all of them; two threads give two CPUs
+    everything = _allowed_cpus([*env_prefix, str(len(allowed) + 3)])
+    assert _parse_cpu_list(everything.communicate(timeout=30)[0]) == allowed
+    two = _allowed_cpus([*env_prefix, "2"])
+    assert len(_parse_cpu_list(two.communicate(timeout=30)[0])) == 2
+
+
+# ---------------------------------------------------------------- end to end
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """The whole workflow on TINY_CONFIG: (workdir, config path, output of the first run)."""
+    workdir = tmp_path_factory.mktemp("tiny")
+    config_path = write_config(workdir, TINY_CONFIG)
+    code, out = snakemake(workdir, "--configfile", str(config_path), "--cores", "2")
+    assert code == 0, out
+    return workdir, config_path, out
+
+
+def test_end_to_end_run_writes_every_result(tiny_run):
+    workdir, _, out = tiny_run
+    results = workdir / "results" / "tiny"
+    k = TINY_CONFIG["cmc"]["num_shards"]
+    n_phi = len(TINY_CONFIG["simulate"]["phi"])
+    assert job_counts(out) == {"simulate_tiny": 1, "ingest": 1, "weight": 1, "fit_nlsq": 1,
+                               "cmc_shard": k, "cmc_combine": 1, "figures": 1, "report": 1,
+                               "report_index": 1, "all": 1}
+    assert sorted(p.name for p in (results / "cmc").glob("shard_*.h5")) == [f"shard_{i}.h5" for i in range(k)]
+    nlsq = json.loads((results / "nlsq.json").read_text())
+    assert nlsq["phi"] == pytest.approx(TINY_CONFIG["simulate"]["phi"])
+    assert nlsq["provenance"]["config_section"]["fixed"] == TINY_CONFIG["nlsq"]["fixed"]
+    summary = json.loads((results / "cmc" / "summary.json").read_text())
+    assert summary["num_shards"] == k and len(summary["shards"]) == k
+    # one c2 map figure per angle, one trace figure per shard, each with PNG, PDF and caption
+    figures = results / "figures"
+    assert len(list(figures.glob("c2_maps_*.png"))) == n_phi
+    assert len(list(figures.glob("cmc_trace_*.png"))) == k
+    for png in figures.glob("*.png"):
+        assert png.with_suffix(".pdf").is_file() and png.with_suffix(".rst").is_file()
+    # a benchmark and a log per job
+    steps = ["simulate", "ingest", "weight", "fit_nlsq", "cmc_combine", "figures", "report",
+             *(f"cmc_shard_{i}" for i in range(k))]
+    for step in steps:
+        assert (results / "benchmarks" / f"{step}.tsv").is_file(), step
+        assert (workdir / "logs" / "tiny" / f"{step}.log").is_file(), step
+    assert "tiny" in (results / "report.html").read_text()
+    assert 'href="tiny/report.html"' in (workdir / "results" / "index.html").read_text()
+
+
+def test_second_run_does_nothing(tiny_run):
+    workdir, config_path, _ = tiny_run
+    code, out = snakemake(workdir, "--configfile", str(config_path), "--cores", "2")
+    assert code == 0, out
+    assert "Nothing to be done" in out
+
+
+def _dry_run_after_change(workdir, config_path, section, key, value):
+    """Job counts of a dry run after setting ``section.key = value`` in the run's config file
+    (restored afterwards; a dry run changes no output)."""
+    config = json.loads(json.dumps(TINY_CONFIG))
+    config.setdefault(section, {})[key] = value
+    try:
+        write_config(workdir, config)
+        code, out = snakemake(workdir, "--configfile", str(config_path), "--dry-run", "--cores", "2")
+    finally:
+        write_config(workdir, TINY_CONFIG)
+    assert code == 0, out
+    return job_counts(out)
+
+
+def test_figure_option_reruns_only_figures_and_reports(tiny_run):
+    workdir, config_path, _ = tiny_run
+    counts = _dry_run_after_change(workdir, config_path, "figures", "cut_ages", 2)
+    assert counts == {"figures": 1, "report": 1, "report_index": 1, "all": 1}
+
+
+def test_fit_option_reruns_the_fit_and_what_follows(tiny_run):
+    workdir, config_path, _ = tiny_run
+    counts = _dry_run_after_change(workdir, config_path, "nlsq", "max_nfev", 150)
+    k = TINY_CONFIG["cmc"]["num_shards"]
+    assert counts == {"fit_nlsq": 1, "cmc_shard": k, "cmc_combine": 1, "figures": 1, "report": 1,
+                      "report_index": 1, "all": 1}
+
+
+def test_snakemake_report_holds_the_captioned_figures(tiny_run):
+    workdir, config_path, _ = tiny_run
+    code, out = snakemake(workdir, "--configfile", str(config_path), "--report", "report.html")
+    assert code == 0, out
+    html = (workdir / "report.html").read_text()
+    n_png = len(list((workdir / "results" / "tiny" / "figures").glob("*.png")))
+    assert len(re.findall(r"Adding \S+\.png", out)) == n_png
+    assert "Two-time correlation c2(t1, t2) at one angle" in html  # caption of workflow/report/figure.rst
+    for name in ("nlsq.json", "summary.json", "weights.json", "report.html"):
+        assert f"Adding {name}" in out

@@ -1,0 +1,55 @@
+# Consensus Monte Carlo: NUTS on each of K shards (one job each), then the consensus
+# combination -> results/{d}/cmc/summary.json and combined.h5.
+
+
+rule cmc_shard:
+    input:
+        data="results/{dataset}/dataset.h5",
+        weights="results/{dataset}/weights.json",
+        nlsq="results/{dataset}/nlsq.json",
+        code=package_code(*CODE_BASE, "cmc", "cli/cmc_shard.py"),
+    output:
+        "results/{dataset}/cmc/shard_{shard}.h5",
+    params:
+        config_file=CONFIG_FILE,
+        config=section("cmc"),
+    log:
+        "logs/{dataset}/cmc_shard_{shard}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/cmc_shard_{shard}.tsv"
+    threads: 1
+    conda:
+        CONDA_ENV
+    shell:
+        "pin_cpus.sh {threads} heterodyne cmc-shard --config {params.config_file}"
+        " --dataset {wildcards.dataset} --data {input.data} --weights {input.weights}"
+        " --nlsq {input.nlsq} --shard {wildcards.shard} --output {output} > {log} 2>&1"
+
+
+rule cmc_combine:
+    input:
+        shards=expand("results/{{dataset}}/cmc/shard_{shard}.h5", shard=range(NUM_SHARDS)),
+        code=package_code(*CODE_BASE, "cmc", "cli/cmc_combine.py"),
+    output:
+        json=report(
+            "results/{dataset}/cmc/summary.json",
+            caption="../report/cmc_summary.rst",
+            category="Results",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "file": "cmc/summary.json"},
+        ),
+        h5="results/{dataset}/cmc/combined.h5",
+    params:
+        config_file=CONFIG_FILE,
+        config=section("cmc"),
+    log:
+        "logs/{dataset}/cmc_combine.log",
+    benchmark:
+        "results/{dataset}/benchmarks/cmc_combine.tsv"
+    threads: 1
+    conda:
+        CONDA_ENV
+    shell:
+        "pin_cpus.sh {threads} heterodyne cmc-combine --config {params.config_file}"
+        " --dataset {wildcards.dataset} --shards {input.shards}"
+        " --output-json {output.json} --output-h5 {output.h5} > {log} 2>&1"

@@ -1,0 +1,77 @@
+# Paths and the job environment shared by every rule. No analysis happens here.
+
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+
+
+DATASETS = sorted(config["datasets"])
+NUM_SHARDS = config["cmc"]["num_shards"]
+
+# The one config file (checked in the Snakefile); every heterodyne command reads it itself.
+CONFIG_FILE = str(workflow.configfiles[0])
+
+# Software of all rules = environment.yml at the repository root (documentation for --lint and
+# the report). Run Snakemake inside that environment (or the Makefile's .venv); --sdm conda is
+# not supported, because environment.yml installs this checkout with `pip install -e .`.
+CONDA_ENV = str(Path(workflow.basedir) / "environment.yml")
+
+# Job environment, set here so that every job (and every cluster job, which re-reads this file)
+# gets it:
+# - PATH: `heterodyne` of the environment running Snakemake, even when that environment is not
+#   activated (.venv/bin/snakemake), and workflow/scripts/pin_cpus.sh, which pins each job to
+#   `threads` CPUs (XLA sizes its thread pools from the CPU affinity, not from OMP_NUM_THREADS).
+#   With --sdm conda the rule's environment is activated in front of these.
+# - HETERODYNE_JAX_CACHE: one JAX persistent compilation cache for all jobs, so a new process
+#   reuses the kernels that earlier jobs compiled (an existing setting is kept).
+JOB_PATH = [Path(sys.executable).parent, Path(workflow.basedir) / "workflow" / "scripts"]
+os.environ.update(
+    PATH=os.pathsep.join([*map(str, JOB_PATH), os.environ.get("PATH", "")]),
+    HETERODYNE_JAX_CACHE=os.environ.get(
+        "HETERODYNE_JAX_CACHE", str(Path(".cache/jax").resolve())
+    ),
+)
+
+
+def section(*keys):
+    """Config sections as canonical JSON (sorted keys): a rule `params` that changes exactly when
+    one of these sections changes, whatever the key order in the YAML file."""
+    return json.dumps({key: config[key] for key in keys}, sort_keys=True)
+
+
+def dataset_section(wildcards):
+    """The dataset's own entry under `datasets`, as canonical JSON."""
+    return json.dumps(config["datasets"][wildcards.dataset], sort_keys=True)
+
+
+# Package code is an input of each rule; editing a module that a step runs makes the step's
+# outputs older than their input, so Snakemake's mtime trigger reruns the step and everything
+# downstream. The package is located without importing it (importing would start JAX).
+PACKAGE_DIR = Path(importlib.util.find_spec("heterodyne").origin).parent
+
+# What every step imports: the package's root modules, the CLI dispatcher, the physics core and
+# the dataset/weights file formats. Each rule adds its own sub-packages and CLI module. The
+# schema is not code here: its defaults reach each rule through `params` (the validated config).
+CODE_BASE = (
+    "__init__.py",
+    "atomic.py",
+    "config.py",
+    "errors.py",
+    "provenance.py",
+    "cli/__init__.py",
+    "core",
+    "data",
+)
+
+
+def package_code(*parts):
+    """Files of the heterodyne package under `parts` (sub-packages or modules), bytecode
+    caches excluded."""
+    files = []
+    for part in parts:
+        path = PACKAGE_DIR / part
+        candidates = path.rglob("*") if path.is_dir() else [path]
+        files += [str(f) for f in candidates if f.is_file() and "__pycache__" not in f.parts]
+    return sorted(files)

@@ -1,0 +1,22 @@
+# Read the raw APS 8-ID-I file of a dataset, apply its selection, write results/{d}/dataset.h5.
+
+
+rule ingest:
+    input:
+        raw=lambda wildcards: config["datasets"][wildcards.dataset]["file"],
+        code=package_code(*CODE_BASE, "cli/ingest.py"),
+    output:
+        "results/{dataset}/dataset.h5",
+    params:
+        config_file=CONFIG_FILE,
+        config=dataset_section,
+    log:
+        "logs/{dataset}/ingest.log",
+    benchmark:
+        "results/{dataset}/benchmarks/ingest.tsv"
+    threads: 1
+    conda:
+        CONDA_ENV
+    shell:
+        "pin_cpus.sh {threads} heterodyne ingest --config {params.config_file}"
+        " --dataset {wildcards.dataset} --output {output} > {log} 2>&1"

@@ -1,0 +1,32 @@
+# Joint multi-angle NLSQ fit -> results/{d}/nlsq.json (estimates, errors) and nlsq.h5 (model maps,
+# covariance).
+
+
+rule fit_nlsq:
+    input:
+        data="results/{dataset}/dataset.h5",
+        weights="results/{dataset}/weights.json",
+        code=package_code(*CODE_BASE, "fit", "cli/fit_nlsq.py"),
+    output:
+        json=report(
+            "results/{dataset}/nlsq.json",
+            caption="../report/nlsq.rst",
+            category="Results",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "file": "nlsq.json"},
+        ),
+        h5="results/{dataset}/nlsq.h5",
+    params:
+        config_file=CONFIG_FILE,
+        config=section("nlsq"),
+    log:
+        "logs/{dataset}/fit_nlsq.log",
+    benchmark:
+        "results/{dataset}/benchmarks/fit_nlsq.tsv"
+    threads: 2
+    conda:
+        CONDA_ENV
+    shell:
+        "pin_cpus.sh {threads} heterodyne fit-nlsq --config {params.config_file}"
+        " --dataset {wildcards.dataset} --data {input.data} --weights {input.weights}"
+        " --output-json {output.json} --output-h5 {output.h5} > {log} 2>&1"

@@ -1,0 +1,60 @@
+# The self-contained HTML report of each dataset, and results/index.html linking them all.
+# The report reads the benchmark files of the earlier steps for its "run time per step" table.
+
+STEP_BENCHMARKS = ["ingest", "weight", "fit_nlsq", "cmc_combine", "figures"]
+
+
+rule report:
+    input:
+        data="results/{dataset}/dataset.h5",
+        weights="results/{dataset}/weights.json",
+        nlsq_json="results/{dataset}/nlsq.json",
+        nlsq_h5="results/{dataset}/nlsq.h5",
+        cmc_json="results/{dataset}/cmc/summary.json",
+        cmc_h5="results/{dataset}/cmc/combined.h5",
+        figures="results/{dataset}/figures",
+        benchmarks=expand(
+            "results/{{dataset}}/benchmarks/{step}.tsv", step=STEP_BENCHMARKS
+        )
+        + expand("results/{{dataset}}/benchmarks/cmc_shard_{shard}.tsv", shard=range(NUM_SHARDS)),
+        code=package_code(*CODE_BASE, "report", "plots", "cli/report.py"),
+    output:
+        report(
+            "results/{dataset}/report.html",
+            caption="../report/dataset_report.rst",
+            category="Dataset reports",
+            labels={"dataset": "{dataset}"},
+        ),
+    params:
+        config_file=CONFIG_FILE,
+        # the page shows the whole validated config, so any config change rewrites it
+        config=section(*config),
+    log:
+        "logs/{dataset}/report.log",
+    benchmark:
+        "results/{dataset}/benchmarks/report.tsv"
+    threads: 1
+    conda:
+        CONDA_ENV
+    shell:
+        "pin_cpus.sh {threads} heterodyne report --config {params.config_file}"
+        " --dataset {wildcards.dataset} --results-dir results/{wildcards.dataset}"
+        " --output {output} > {log} 2>&1"
+
+
+rule report_index:
+    input:
+        reports=expand("results/{dataset}/report.html", dataset=DATASETS),
+        code=package_code(*CODE_BASE, "report", "plots", "cli/report.py"),
+    output:
+        "results/index.html",
+    log:
+        "logs/report_index.log",
+    benchmark:
+        "logs/report_index.benchmark.tsv"
+    threads: 1
+    conda:
+        CONDA_ENV
+    shell:
+        "pin_cpus.sh {threads} heterodyne report --index --results-root results"
+        " --output {output} > {log} 2>&1"
