@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 
+from heterodyne.config import dataset_section, load_config
 from heterodyne.errors import InputError
 
 # subcommand -> (module under heterodyne.cli, one-line help)
@@ -23,6 +24,18 @@ COMMANDS = {
     "figures": ("figures", "draw the figures of one dataset from saved results"),
     "report": ("report", "write the self-contained HTML report of one dataset"),
 }
+
+
+def add_config_arguments(parser, required=True):
+    """``--config FILE --dataset NAME``: the workflow config and the dataset entry a step uses."""
+    parser.add_argument("--config", required=required, help="workflow config (YAML)")
+    parser.add_argument("--dataset", required=required, help="dataset name under `datasets`")
+
+
+def load_dataset_config(args):
+    """(validated config, its ``datasets.<name>`` entry) for ``--config`` and ``--dataset``."""
+    config = load_config(args.config)
+    return config, dataset_section(config, args.dataset, args.config)
 
 
 def build_parser(commands=COMMANDS):

@@ -9,7 +9,7 @@ from heterodyne.atomic import atomic_output
 from heterodyne.cmc.combine import combine_shards, posterior_summary, shard_summary
 from heterodyne.cmc.diagnostics import R_HAT_LIMIT
 from heterodyne.cmc.draws_file import load_shard, save_combined
-from heterodyne.config import dataset_section, load_config
+from heterodyne.cli import add_config_arguments, load_dataset_config
 from heterodyne.errors import InputError
 from heterodyne.provenance import provenance_record
 
@@ -17,8 +17,7 @@ log = logging.getLogger("heterodyne.cmc")
 
 
 def add_arguments(parser):
-    parser.add_argument("--config", required=True, help="workflow config (YAML)")
-    parser.add_argument("--dataset", required=True, help="dataset name under `datasets`")
+    add_config_arguments(parser)
     parser.add_argument("--shards", required=True, nargs="+", help="every shard_k.h5 of the dataset")
     parser.add_argument("--output-json", required=True, help="summary file to write (JSON)")
     parser.add_argument("--output-h5", required=True, help="combined draws file to write (HDF5)")
@@ -51,8 +50,7 @@ def load_matching_shards(paths, num_shards, seed, config_path):
 
 
 def run(args):
-    config = load_config(args.config)
-    dataset_config = dataset_section(config, args.dataset, args.config)
+    config, dataset_config = load_dataset_config(args)
     cmc = config["cmc"]
     if not logging.getLogger().handlers:
         logging.basicConfig(format="%(asctime)s %(name)s: %(message)s")

@@ -16,7 +16,7 @@ from heterodyne.cmc.draws_file import save_shard
 from heterodyne.cmc.model import build_model_spec
 from heterodyne.cmc.pooling import max_shard_size, pooled_points, shard_labels
 from heterodyne.cmc.sampling import NutsSettings, run_shard, shard_data
-from heterodyne.config import dataset_section, load_config
+from heterodyne.cli import add_config_arguments, load_dataset_config
 from heterodyne.data.dataset import load_dataset
 from heterodyne.data.weights import load_weights
 from heterodyne.errors import InputError
@@ -27,8 +27,7 @@ PHI_TOLERANCE_DEG = 1e-6
 
 
 def add_arguments(parser):
-    parser.add_argument("--config", required=True, help="workflow config (YAML)")
-    parser.add_argument("--dataset", required=True, help="dataset name under `datasets`")
+    add_config_arguments(parser)
     parser.add_argument("--data", required=True, help="dataset.h5 written by `heterodyne ingest`")
     parser.add_argument("--weights", required=True, help="weights.json written by `heterodyne weight`")
     parser.add_argument("--nlsq", required=True, help="nlsq.json written by `heterodyne fit-nlsq`")
@@ -59,8 +58,7 @@ def _use_one_cpu_device_per_chain(chains):
 
 
 def run(args):
-    config = load_config(args.config)
-    dataset_config = dataset_section(config, args.dataset, args.config)
+    config, dataset_config = load_dataset_config(args)
     cmc = config["cmc"]
     num_shards = cmc["num_shards"]
     if not 0 <= args.shard < num_shards:

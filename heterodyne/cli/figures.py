@@ -7,7 +7,7 @@ figure into --outdir (replaced as a whole, only on success).
 
 import numpy as np
 
-from heterodyne.config import dataset_section, load_config
+from heterodyne.cli import add_config_arguments, load_dataset_config
 from heterodyne.data.dataset import load_dataset
 from heterodyne.data.weights import load_weights
 from heterodyne.errors import InputError
@@ -22,8 +22,7 @@ from heterodyne.provenance import provenance_record
 
 
 def add_arguments(parser):
-    parser.add_argument("--config", required=True, help="workflow config.yaml")
-    parser.add_argument("--dataset", required=True, help="dataset name (key under 'datasets')")
+    add_config_arguments(parser)
     parser.add_argument("--data", required=True, help="results/D/dataset.h5")
     parser.add_argument("--weights", required=True, help="results/D/weights.json")
     parser.add_argument("--nlsq-json", required=True, help="results/D/nlsq.json")
@@ -34,8 +33,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    config = load_config(args.config)
-    section = dataset_section(config, args.dataset, args.config)
+    config, section = load_dataset_config(args)
     settings = config["figures"]
     dataset = load_dataset(args.data)
     weights = load_weights(args.weights)

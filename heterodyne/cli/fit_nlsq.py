@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 
-from heterodyne.config import dataset_section, load_config
+from heterodyne.cli import add_config_arguments, load_dataset_config
 from heterodyne.core.jax_backend import compute_c2_heterodyne_multiphi
 from heterodyne.data.dataset import load_dataset
 from heterodyne.data.weights import load_weights
@@ -24,8 +24,7 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser):
-    parser.add_argument("--config", required=True, help="workflow config (YAML)")
-    parser.add_argument("--dataset", required=True, help="dataset name under `datasets`")
+    add_config_arguments(parser)
     parser.add_argument("--data", required=True, help="dataset.h5 written by `heterodyne ingest`")
     parser.add_argument("--weights", required=True, help="weights.json written by `heterodyne weight`")
     parser.add_argument("--output-json", required=True, help="nlsq.json to write")
@@ -36,8 +35,7 @@ def run(args):
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
         logging.getLogger("jax").setLevel(logging.WARNING)
-    config = load_config(args.config)
-    dataset_section(config, args.dataset, args.config)
+    config, _ = load_dataset_config(args)
     section = config["nlsq"]
     settings = settings_from_config(section, source=args.config)
     dataset = load_dataset(args.data)

@@ -7,7 +7,7 @@ Index page:     ``--index --results-root results --output results/index.html``.
 from pathlib import Path
 
 from heterodyne.atomic import atomic_output
-from heterodyne.config import dataset_section, load_config
+from heterodyne.cli import add_config_arguments, load_dataset_config
 from heterodyne.errors import InputError
 from heterodyne.provenance import provenance_record
 from heterodyne.report.collect import collect
@@ -17,8 +17,7 @@ from heterodyne.report.index_page import dataset_reports, render_index_page
 
 def add_arguments(parser):
     parser.add_argument("--index", action="store_true", help="write the project index page instead")
-    parser.add_argument("--config", help="workflow config.yaml (dataset report)")
-    parser.add_argument("--dataset", help="dataset name (dataset report)")
+    add_config_arguments(parser, required=False)
     parser.add_argument("--results-dir", help="results/D (dataset report)")
     parser.add_argument("--results-root", help="results (index page)")
     parser.add_argument("--output", required=True, help="HTML file to write")
@@ -38,8 +37,7 @@ def run(args):
         html = render_index_page(args.results_root, provenance_record({}, inputs))
     else:
         _require(args, ("config", "dataset", "results_dir"), "dataset report")
-        config = load_config(args.config)
-        dataset_section(config, args.dataset, args.config)
+        config, _ = load_dataset_config(args)
         results = collect(args.results_dir)
         provenance = provenance_record(config, [args.config, *results.input_files])
         html = render_dataset_page(args.dataset, results, config, provenance)

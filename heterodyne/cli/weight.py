@@ -1,6 +1,6 @@
 """`heterodyne weight`: per-angle noise sigma and initial contrast/offset -> weights.json."""
 
-from heterodyne.config import dataset_section, load_config
+from heterodyne.cli import add_config_arguments, load_dataset_config
 from heterodyne.data.dataset import load_dataset
 from heterodyne.data.weights import save_weights
 from heterodyne.errors import InputError
@@ -9,15 +9,13 @@ from heterodyne.weighting import angle_weights
 
 
 def add_arguments(parser):
-    parser.add_argument("--config", required=True, help="workflow config (YAML)")
-    parser.add_argument("--dataset", required=True, help="dataset name under `datasets`")
+    add_config_arguments(parser)
     parser.add_argument("--data", required=True, help="dataset.h5 written by `heterodyne ingest`")
     parser.add_argument("--output", required=True, help="weights file to write (JSON)")
 
 
 def run(args):
-    config = load_config(args.config)
-    dataset_section(config, args.dataset, args.config)
+    config, _ = load_dataset_config(args)
     section = config["weight"]
     dataset = load_dataset(args.data)
     try:
