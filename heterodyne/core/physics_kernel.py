@@ -91,14 +91,14 @@ def phase_factor(q, phi_deg, phi0_deg):
     return q * jnp.cos(jnp.deg2rad(phi_deg + phi0_deg))
 
 
-#: nominal block size of the meshgrid factorisation (see :func:`meshgrid_bracket`)
+#: block size of the meshgrid factorisation when no divisor of N fits (see :func:`meshgrid_c2`)
 BLOCK = 64
 
 
 def block_size(n):
     """Block size for an N x N meshgrid: a divisor of n in [32, 160] closest to
-    clip(n / 40, 40, 128) (padding the grid costs a full extra copy of the matrix), else BLOCK."""
-    target = min(max(n / 40, 40), 128)
+    clip(n / 25, 48, 128) (padding the grid costs a full extra copy of the matrix), else BLOCK."""
+    target = min(max(n / 25, 48), 128)
     divisors = [b for b in range(32, 161) if n % b == 0]
     return min(divisors, key=lambda b: (abs(b - target), -b)) if divisors else BLOCK
 
@@ -130,8 +130,9 @@ def _block_factors(q2, a_r, a_s, a_c, cos_t, sin_t, c_ref, c_s, blk, ref_ref, re
     return row, jnp.where(mask[:, None, :], col, 0.0)
 
 
-def meshgrid_bracket(q, pf, c_ref, c_s, c_v, x_s, block=None):
-    """B_ij on the full N x N grid as a blocked low-rank product (equal to the direct formula).
+def meshgrid_c2(q, pf, c_ref, c_s, c_v, x_s, contrast, offset, block=None):
+    """c2_ij = offset + contrast * B_ij on the full N x N grid as a blocked low-rank product
+    (equal to the direct formula to rounding).
 
     With a = x^2 / n, n = x_r^2 + x_s^2 and theta = q cos(phi + phi0) C_v, for C_i <= R <= C_j
 
@@ -140,15 +141,17 @@ def meshgrid_bracket(q, pf, c_ref, c_s, c_v, x_s, block=None):
                (cos theta_i cos theta_j + sin theta_i sin theta_j),
 
     a sum of 4 separable terms, since J >= 0 makes C non-decreasing. Rows are cut into blocks of
-    ``block`` (default :func:`block_size`); for columns after (before) row block I the reference R is C at the end (start) of
-    block I, so all exponents are <= 0 and nothing overflows. The diagonal blocks use
-    :func:`pair_bracket` directly. Cost: one (B x 8) @ (8 x N) product per row block plus
-    O(N * B) transcendental evaluations, instead of O(N^2) exp/cos.
+    ``block`` (default :func:`block_size`); for columns after (before) row block I the reference
+    R is C at the end (start) of block I, so all exponents are <= 0 and nothing overflows. The
+    contrast scales the row factors and the offset is a ninth separable term (offset x 1), so one
+    (B x 9) @ (9 x N) product per row block writes c2 directly; the diagonal blocks use
+    :func:`pair_bracket`. Cost: O(N^2) multiply-adds plus O(N * B) transcendental evaluations,
+    instead of O(N^2) exp/cos.
     """
     n = c_ref.shape[0]
     block = block_size(n) if block is None else block
     if n <= block:
-        return _direct_bracket(q, pf, c_ref, c_s, c_v, x_s)
+        return offset + contrast * _direct_bracket(q, pf, c_ref, c_s, c_v, x_s)
     nb = -(-n // block)
     npad = nb * block
     c_ref, c_s, c_v, x_s = (jnp.pad(a, (0, npad - n), mode="edge") for a in (c_ref, c_s, c_v, x_s))
@@ -164,20 +167,21 @@ def meshgrid_bracket(q, pf, c_ref, c_s, c_v, x_s, block=None):
                                           blk[None, :] > row_blocks[:, None], 1.0)
     row_before, col_before = _block_factors(*common, blk, c_ref[first], c_s[first],
                                             blk[None, :] < row_blocks[:, None], -1.0)
-    rows = jnp.concatenate([row_after, row_before], axis=-1).reshape(nb, block, 8)
-    cols = jnp.concatenate([col_after, col_before], axis=1)
-    full = jnp.einsum("ibk,ikj->ibj", rows, cols)
+    rows = jnp.concatenate([contrast * row_after, contrast * row_before,
+                            jnp.full((npad, 1), offset, dtype=row_after.dtype)], axis=-1)
+    cols = jnp.concatenate([col_after, col_before, jnp.ones((nb, 1, npad), col_after.dtype)], axis=1)
+    full = jnp.einsum("ibk,ikj->ibj", rows.reshape(nb, block, 9), cols)
     cr, cs, cv, xs = (a.reshape(nb, block) for a in (c_ref, c_s, c_v, x_s))
     ii, jj = (slice(None), slice(None), None), (slice(None), None, slice(None))
-    diagonal = pair_bracket(q, pf, cr[ii], cr[jj], cs[ii], cs[jj], cv[ii], cv[jj], xs[ii], xs[jj])
+    diagonal = offset + contrast * pair_bracket(q, pf, cr[ii], cr[jj], cs[ii], cs[jj], cv[ii], cv[jj],
+                                                xs[ii], xs[jj])
     full = full.reshape(nb, block, nb, block).at[row_blocks, :, row_blocks, :].set(diagonal)
     return full.reshape(npad, npad)[:n, :n]
 
 
 def _meshgrid(params, t, q, dt, phi_angle, contrast, offset):
     c_ref, c_s, c_v, x_s = grid_quantities(params, t, dt)
-    bracket = meshgrid_bracket(q, phase_factor(q, phi_angle, params[13]), c_ref, c_s, c_v, x_s)
-    return offset + contrast * bracket
+    return meshgrid_c2(q, phase_factor(q, phi_angle, params[13]), c_ref, c_s, c_v, x_s, contrast, offset)
 
 
 def _gathered(params, time_grid, q, dt, idx1, idx2, phase, contrast, offset):
