@@ -2,6 +2,7 @@
 provenance, reproducibility, and refusal of bad input without partial outputs."""
 
 import json
+import shutil
 
 import h5py
 import numpy as np
@@ -120,3 +121,20 @@ def test_combine_with_a_missing_shard_exits_2_without_output(workdir, outputs, c
     assert main(argv) == 2
     assert "need each of 0..1 once" in capsys.readouterr().err
     assert not (target / "summary.json").exists() and not (target / "combined.h5").exists()
+
+
+def test_combine_rejects_a_shard_whose_chains_did_not_move(workdir, outputs, capsys):
+    """A shard whose draws of one quantity are constant has no covariance to combine: exit 2 with
+    a message naming the file and the quantity, not NaN draws."""
+    stuck = workdir / "stuck" / "shard_1.h5"
+    stuck.parent.mkdir()
+    shutil.copy(outputs[1], stuck)
+    with h5py.File(stuck, "r+") as f:
+        f["draws/v0"][...] = f["draws/v0"][0, 0]
+    argv = combine_argv(workdir, [outputs[0], stuck])
+    argv[argv.index("--output-json") + 1] = str(stuck.parent / "summary.json")
+    argv[argv.index("--output-h5") + 1] = str(stuck.parent / "combined.h5")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert str(stuck) in err and "draws of v0 are constant" in err
+    assert not (stuck.parent / "summary.json").exists() and not (stuck.parent / "combined.h5").exists()

@@ -25,7 +25,7 @@ def add_arguments(parser):
 
 def load_matching_shards(paths, num_shards, seed, config_path):
     """Shard files ordered by index; InputError unless they are exactly shards 0..K-1 of one run
-    (this K and seed) with the same quantities and draw counts."""
+    (this K and seed) with the same quantities and draw counts, and every quantity's draws vary."""
     shards = [load_shard(p) for p in paths]
     for path, s in zip(paths, shards, strict=True):
         if s.num_shards != num_shards or s.seed != seed:
@@ -41,6 +41,13 @@ def load_matching_shards(paths, num_shards, seed, config_path):
         if {name: x.shape for name, x in s.draws.items()} != shape:
             raise InputError(f"{path}: quantities or draw counts differ from {paths[0]}; re-run "
                              "cmc-shard for every shard with the same config")
+    for path, s in zip(paths, shards, strict=True):
+        stuck = [name for name, x in s.draws.items() if not (np.all(np.isfinite(x)) and np.std(x) > 0)]
+        if stuck:
+            raise InputError(f"{path}: the draws of {', '.join(stuck)} are constant or not finite (the "
+                             f"chains did not move; {int(np.sum(s.diverging))} divergences), so this shard "
+                             "has no posterior to combine. Check the NLSQ result it started from (nlsq.json: "
+                             "parameters at a bound, non-converged fit), raise cmc.warmup, and re-run cmc-shard")
     n_draws = int(np.prod(next(iter(shape.values()))))
     if n_draws <= len(shape):
         raise InputError(f"{paths[0]}: {n_draws} draws per shard for {len(shape)} quantities; the consensus "
