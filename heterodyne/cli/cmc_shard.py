@@ -14,7 +14,7 @@ import numpyro
 
 from heterodyne.cmc.draws_file import save_shard
 from heterodyne.cmc.model import build_model_spec
-from heterodyne.cmc.pooling import max_shard_size, pooled_points, shard_labels
+from heterodyne.cmc.pooling import max_shard_size, pooled_points, shard_points
 from heterodyne.cmc.sampling import NutsSettings, run_shard, shard_data
 from heterodyne.cli import add_config_arguments, load_dataset_config
 from heterodyne.data.dataset import load_dataset
@@ -82,8 +82,7 @@ def run(args):
     if len(points) < num_shards * len(dataset.phi):
         raise InputError(f"{args.data}: only {len(points)} usable (t1 < t2) points for "
                          f"cmc.num_shards = {num_shards}; lower num_shards or widen the frame window")
-    labels = shard_labels(points, num_shards, cmc["seed"])
-    mine = points.take(labels == args.shard)
+    mine = shard_points(points, num_shards, cmc["seed"], args.shard)
     spec, names = build_model_spec(nlsq, cmc["prior"], len(dataset.phi), bounds=config["nlsq"]["bounds"],
                                    source=args.nlsq)
     data = shard_data(dataset, weights.sigma, mine, max_shard_size(points, num_shards, cmc["seed"]),

@@ -47,7 +47,6 @@ PARAMETERS = (
 )
 
 PARAMETER_NAMES = tuple(p.name for p in PARAMETERS)
-N_PARAMS = len(PARAMETERS)
 INDEX = {name: k for k, name in enumerate(PARAMETER_NAMES)}
 
 #: bounds of the per-angle speckle contrast and baseline offset (dimensionless)
