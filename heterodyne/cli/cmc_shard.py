@@ -18,12 +18,9 @@ from heterodyne.cmc.pooling import max_shard_size, pooled_points, shard_points
 from heterodyne.cmc.sampling import NutsSettings, run_shard, shard_data
 from heterodyne.cli import add_config_arguments, load_dataset_config
 from heterodyne.data.dataset import load_dataset
-from heterodyne.data.weights import load_weights
+from heterodyne.data.weights import PHI_TOLERANCE_DEG, check_weights_for, load_weights
 from heterodyne.errors import InputError
 from heterodyne.provenance import provenance_record
-
-#: largest angle mismatch [deg] tolerated between dataset.h5, weights.json and nlsq.json
-PHI_TOLERANCE_DEG = 1e-6
 
 
 def add_arguments(parser):
@@ -72,11 +69,8 @@ def run(args):
     dataset = load_dataset(args.data)
     weights = load_weights(args.weights)
     nlsq = read_nlsq(args.nlsq)
-    check_angles(dataset.phi, weights.phi, args.weights, "phi")
+    check_weights_for(dataset, weights, args.weights)
     check_angles(dataset.phi, nlsq.get("phi"), args.nlsq, "phi")
-    if not np.all(np.isfinite(weights.sigma) & (weights.sigma > 0)):
-        raise InputError(f"{args.weights}: 'sigma' = {weights.sigma.tolist()} must be finite and > 0 "
-                         "at every angle; re-run `heterodyne weight`")
 
     points = pooled_points(dataset.c2, dataset.valid)
     if len(points) < num_shards * len(dataset.phi):

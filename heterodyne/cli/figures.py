@@ -5,12 +5,9 @@ cmc/shard_{k}.h5 files beside combined.h5; writes PNG (200 dpi), PDF and an .rst
 figure into --outdir (replaced as a whole, only on success).
 """
 
-import numpy as np
-
 from heterodyne.cli import add_config_arguments, load_dataset_config
 from heterodyne.data.dataset import load_dataset
-from heterodyne.data.weights import load_weights
-from heterodyne.errors import InputError
+from heterodyne.data.weights import check_weights_for, load_weights
 from heterodyne.plots.atomic_folder import atomic_folder
 from heterodyne.plots.c2_maps import write_c2_maps
 from heterodyne.plots.cmc_posteriors import write_cmc_figures
@@ -37,9 +34,7 @@ def run(args):
     settings = config["figures"]
     dataset = load_dataset(args.data)
     weights = load_weights(args.weights)
-    if not np.allclose(weights.phi, dataset.phi):
-        raise InputError(f"{args.weights}: 'phi' {weights.phi.tolist()} differs from the dataset's "
-                         f"{dataset.phi.tolist()} ({args.data}); re-run `heterodyne weight` on this dataset")
+    check_weights_for(dataset, weights, args.weights)
     nlsq = load_nlsq(args.nlsq_json, args.nlsq_h5, n_phi=len(dataset.phi))
     cmc = load_cmc(args.cmc_json, args.cmc_h5)
     inputs = [args.data, args.weights, args.nlsq_json, args.nlsq_h5, args.cmc_json, args.cmc_h5,

@@ -23,6 +23,24 @@ class AngleWeights:
     method: str
 
 
+#: largest difference [deg] between a weights file's angles and the dataset's for them to match
+PHI_TOLERANCE_DEG = 1e-6
+
+
+def check_weights_for(dataset, weights, path):
+    """Raise InputError unless ``weights`` (read from ``path``) are for the angles of ``dataset``
+    and every sigma is finite and > 0."""
+    phi = np.asarray(dataset.phi, dtype=np.float64)
+    if len(weights.phi) != len(phi) or not np.allclose(weights.phi, phi, rtol=0, atol=PHI_TOLERANCE_DEG):
+        raise InputError(f"{path}: weights are for phi = {list(weights.phi)} deg but the "
+                         f"dataset {dataset.source_path or ''} has phi = {list(phi)} deg; re-run "
+                         f"`heterodyne weight` on this dataset")
+    sigma = np.asarray(weights.sigma, dtype=np.float64)
+    if not np.all(np.isfinite(sigma) & (sigma > 0)):
+        raise InputError(f"{path}: 'sigma' must be finite and > 0 at every angle, got "
+                         f"{sigma.tolist()}; re-run `heterodyne weight`")
+
+
 def save_weights(path, weights, provenance):
     """Write weights and their provenance record as JSON."""
     record = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in asdict(weights).items()}

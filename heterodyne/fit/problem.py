@@ -23,6 +23,7 @@ import numpy as np
 from heterodyne.core import physics_kernel as pk
 from heterodyne.core.jax_backend import compute_c2_heterodyne_multiphi
 from heterodyne.core.parameters import SCALING_BOUNDS
+from heterodyne.data.weights import check_weights_for
 from heterodyne.errors import InputError
 
 
@@ -48,15 +49,9 @@ class FitProblem(NamedTuple):
 def build_problem(dataset, weights, weights_path="weights file"):
     """FitProblem from a :class:`~heterodyne.data.dataset.Dataset` and
     :class:`~heterodyne.data.weights.AngleWeights` of the same angles."""
+    check_weights_for(dataset, weights, weights_path)
     phi = np.asarray(dataset.phi, dtype=np.float64)
-    if len(weights.phi) != len(phi) or not np.allclose(weights.phi, phi, atol=1e-6):
-        raise InputError(f"{weights_path}: weights are for phi = {list(weights.phi)} deg but the "
-                         f"dataset {dataset.source_path or ''} has phi = {list(phi)} deg; re-run "
-                         f"`heterodyne weight` on this dataset")
     sigma = np.asarray(weights.sigma, dtype=np.float64)
-    if not np.all(np.isfinite(sigma) & (sigma > 0)):
-        raise InputError(f"{weights_path}: 'sigma' must be finite and > 0 at every angle, got "
-                         f"{sigma.tolist()}; re-run `heterodyne weight`")
     n = len(dataset.t)
     if n < 3:
         raise InputError(f"dataset {dataset.source_path}: {n} time points; the fit needs at least 3 "
