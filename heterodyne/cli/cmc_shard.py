@@ -5,7 +5,6 @@ that many cores (``os.sched_getaffinity``); otherwise in sequence. Progress goes
 rule's log): a start and end line and numpyro's progress bar, updated every 5 % of iterations.
 """
 
-import json
 import logging
 import os
 
@@ -20,6 +19,7 @@ from heterodyne.cli import add_config_arguments, load_dataset_config
 from heterodyne.data.dataset import load_dataset
 from heterodyne.data.weights import PHI_TOLERANCE_DEG, check_weights_for, load_weights
 from heterodyne.errors import InputError
+from heterodyne.json_record import read_json_record
 from heterodyne.provenance import provenance_record
 
 
@@ -30,15 +30,6 @@ def add_arguments(parser):
     parser.add_argument("--nlsq", required=True, help="nlsq.json written by `heterodyne fit-nlsq`")
     parser.add_argument("--shard", required=True, type=int, help="shard index k, 0 <= k < cmc.num_shards")
     parser.add_argument("--output", required=True, help="shard file to write (HDF5)")
-
-
-def read_nlsq(path):
-    """The nlsq.json record (validated in detail by ``build_model_spec``)."""
-    try:
-        with open(path) as handle:
-            return json.load(handle)
-    except (OSError, ValueError) as err:
-        raise InputError(f"{path}: cannot read the NLSQ result ({err}); re-run `heterodyne fit-nlsq`") from err
 
 
 def check_angles(reference, other, path, key):
@@ -68,7 +59,7 @@ def run(args):
     logging.getLogger("heterodyne").setLevel(logging.INFO)
     dataset = load_dataset(args.data)
     weights = load_weights(args.weights)
-    nlsq = read_nlsq(args.nlsq)
+    nlsq = read_json_record(args.nlsq, ("phi",), "fit-nlsq")
     check_weights_for(dataset, weights, args.weights)
     check_angles(dataset.phi, nlsq.get("phi"), args.nlsq, "phi")
 

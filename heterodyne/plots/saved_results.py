@@ -9,7 +9,6 @@ Nothing is refitted: restyling a figure only re-reads these files. A missing fil
 :class:`~heterodyne.errors.InputError` naming the file, the key and the step to re-run.
 """
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,23 +17,11 @@ import numpy as np
 
 from heterodyne.core.parameters import PARAMETER_NAMES
 from heterodyne.errors import InputError
+from heterodyne.json_record import read_json_record
 
 _NLSQ_KEYS = ("converged", "termination", "parameters", "phi", "contrast", "contrast_stderr",
               "offset", "offset_stderr", "reduced_chi2", "reduced_chi2_per_angle")
 _SUMMARY_KEYS = ("parameters", "shards", "num_shards", "flagged_shards")
-
-
-def read_json(path, required, rerun):
-    """JSON object from ``path`` holding every key of ``required``; else InputError."""
-    try:
-        record = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as err:
-        raise InputError(f"{path}: cannot read JSON ({err}); re-run `heterodyne {rerun}`") from err
-    missing = [key for key in required if key not in record]
-    if missing:
-        raise InputError(f"{path}: missing key(s) {', '.join(missing)}; expected the "
-                         f"`heterodyne {rerun}` result format, re-run that step")
-    return record
 
 
 @dataclass(frozen=True)
@@ -72,7 +59,7 @@ class NlsqResult:
 
 def load_nlsq(json_path, h5_path, n_phi=None):
     """Read nlsq.json and nlsq.h5; check both describe the 14 parameters (and ``n_phi`` angles)."""
-    record = read_json(json_path, _NLSQ_KEYS, "fit-nlsq")
+    record = read_json_record(json_path, _NLSQ_KEYS, "fit-nlsq")
     missing = [name for name in PARAMETER_NAMES if name not in record["parameters"]]
     if missing:
         raise InputError(f"{json_path}: 'parameters' lacks {', '.join(missing)}; all 14 physics "
@@ -136,7 +123,7 @@ def shard_paths_beside(combined_h5, num_shards):
 
 def load_cmc(summary_path, combined_h5):
     """Read summary.json, combined.h5 and the shard files beside combined.h5."""
-    summary = read_json(summary_path, _SUMMARY_KEYS, "cmc-combine")
+    summary = read_json_record(summary_path, _SUMMARY_KEYS, "cmc-combine")
     draws = read_draws(combined_h5, "cmc-combine")
     if not any(name in draws for name in PARAMETER_NAMES):
         raise InputError(f"{combined_h5}: group 'draws' holds no physics parameter (expected some of "

@@ -13,7 +13,7 @@ import h5py
 from heterodyne.data.dataset import load_dataset
 from heterodyne.data.weights import load_weights
 from heterodyne.errors import InputError
-from heterodyne.plots.saved_results import read_json
+from heterodyne.json_record import read_json_record
 from heterodyne.provenance import read_provenance_attrs
 from heterodyne.report.run_times import step_run_times
 
@@ -76,9 +76,9 @@ def collect(results_dir):
     dataset = load_dataset(paths["dataset.h5"])
     with h5py.File(paths["dataset.h5"], "r") as f:
         dataset_provenance = read_provenance_attrs(f)
-    nlsq = read_json(paths["nlsq.json"], ("converged", "termination", "parameters", "phi",
+    nlsq = read_json_record(paths["nlsq.json"], ("converged", "termination", "parameters", "phi",
                                           "reduced_chi2_per_angle", "provenance"), "fit-nlsq")
-    cmc = read_json(paths["cmc/summary.json"], ("parameters", "shards", "flagged_shards", "provenance"),
+    cmc = read_json_record(paths["cmc/summary.json"], ("parameters", "shards", "flagged_shards", "provenance"),
                     "cmc-combine")
     weights_record = json.loads(paths["weights.json"].read_text())
     figures = read_figures(root / "figures")

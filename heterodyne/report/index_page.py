@@ -8,7 +8,7 @@ flagged CMC shards and of warnings.
 from pathlib import Path
 
 from heterodyne.errors import InputError
-from heterodyne.plots.saved_results import read_json
+from heterodyne.json_record import read_json_record
 from heterodyne.report.findings import fit_warnings
 from heterodyne.report.markup import esc, fmt, page
 
@@ -24,9 +24,9 @@ def dataset_reports(results_root):
 
 def index_row(folder):
     """<tr> of one dataset: link and headline numbers from its nlsq.json and cmc/summary.json."""
-    nlsq = read_json(folder / "nlsq.json", ("converged", "reduced_chi2", "parameters", "termination"),
+    nlsq = read_json_record(folder / "nlsq.json", ("converged", "reduced_chi2", "parameters", "termination"),
                      "fit-nlsq")
-    cmc = read_json(folder / "cmc" / "summary.json", ("shards", "flagged_shards"), "cmc-combine")
+    cmc = read_json_record(folder / "cmc" / "summary.json", ("shards", "flagged_shards"), "cmc-combine")
     n_warn = len(fit_warnings(nlsq, cmc))
     name = folder.name
     cells = [f'<a href="{esc(name)}/report.html">{esc(name)}</a>', esc(fmt(nlsq["converged"])),

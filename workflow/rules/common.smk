@@ -59,6 +59,7 @@ CODE_BASE = (
     "atomic.py",
     "config.py",
     "errors.py",
+    "json_record.py",
     "provenance.py",
     "cli/__init__.py",
     "core",

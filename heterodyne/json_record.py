@@ -1,0 +1,20 @@
+"""Reading the JSON result files the steps write (nlsq.json, cmc/summary.json)."""
+
+import json
+from pathlib import Path
+
+from heterodyne.errors import InputError
+
+
+def read_json_record(path, required, rerun):
+    """JSON object from ``path`` holding every key of ``required``; else InputError naming the
+    file and the ``heterodyne {rerun}`` step that writes it."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as err:
+        raise InputError(f"{path}: cannot read JSON ({err}); re-run `heterodyne {rerun}`") from err
+    missing = [key for key in required if key not in record]
+    if missing:
+        raise InputError(f"{path}: missing key(s) {', '.join(missing)}; expected the "
+                         f"`heterodyne {rerun}` result format, re-run that step")
+    return record
