@@ -1,48 +1,35 @@
-"""NumPyro model of one Consensus Monte Carlo shard, standardised around the NLSQ result.
+"""Log density of one Consensus Monte Carlo shard, in the shared sampling coordinates y.
 
-Sampled quantities theta_m (m = 0..M-1) are the free physics parameters (canonical order, those
-not marked ``"fixed"`` in nlsq.json) followed by contrast_a and offset_a of every angle a. Each is
-written as
+Sampled quantities theta_m (m = 0..M-1): the free physics parameters (canonical order, those not
+marked ``"fixed"`` in nlsq.json), then contrast_a and offset_a of every angle a; optionally the log
+noise scale lambda as coordinate M. theta = theta(y) is the bijection of
+:mod:`heterodyne.cmc.coordinates`. The shard's log density (up to a constant) is
 
-    theta_m = c_m + s_m z_m,      c_m = NLSQ value, s_m = NLSQ standard error  (units of theta_m),
-
-so z_m is dimensionless and O(1) under the posterior. z_m is confined to its support
-[lo_m, hi_m] = ([lower_m, upper_m] - c_m) / s_m (parameter bounds: the ``nlsq.bounds`` config or
-the registry; narrowed to [-w_m, w_m] for a uniform prior) by a map from an unconstrained u_m
-that is the identity to first order at the anchor a_m (= 0, or nudged inside the support when the
-NLSQ value sits on a bound):
-
-    z = lo + (hi - lo) sigmoid(v),   v = g + u / h,   g = logit((a - lo) / (hi - lo)),
-    h = (hi - lo) sigmoid(g) (1 - sigmoid(g))     =>   z(0) = a,  dz/du(0) = 1,
-    log dz/du = log(hi - lo) + log sigmoid(v) + log sigmoid(-v) - log h.
-
-NUTS samples u, so it sees O(1) scales. The shard's log density (up to a constant) is
-
-    log p(u) = sum_m log dz_m/du_m + (1/K) sum_m log pi_m(z_m) + log L_shard(theta),
+    log p(y) = log L_shard(theta) + (1/K) sum_m log pi_m(theta_m) + log |d theta / d y|,
 
 with the prior raised to the power 1/K (K shards: the product of the K subposteriors carries the
 prior once) and the Gaussian likelihood over the shard's pooled points k
 
-    log L = sum_k [ -(c2_model,k - c2_k)^2 / (2 sigma_k^2) - log sigma_k - log(2 pi) / 2 ],
+    log L = sum_k [ -(c2_model,k - c2_k)^2 / (2 sigma_k^2) - log sigma_k ],
 
 sigma_k = sigma_phi(k) (per-angle noise from the weighting step, c2 units), times exp(lambda)
-when the noise scale is sampled (lambda ~ N(0, 1), also raised to 1/K). The prior pi_m of z_m is
-a normal of sd w_m truncated to [lo_m, hi_m] (centred on the NLSQ value) or uniform on it;
-w_m = width (``width_unit: stderr``) or width / s_m (``width_unit: absolute``).
+when the noise scale is sampled (lambda ~ N(0, LOG_NOISE_SCALE_PRIOR_SD^2), also raised to 1/K).
+The prior pi_m is a normal of sd p_m centred on the NLSQ value c_m, truncated to the bounds, or
+uniform on [c_m - p_m, c_m + p_m] within the bounds; p_m = width * s_m (``width_unit: stderr``,
+s_m the NLSQ standard error) or width (``absolute``). Bounds: ``nlsq.bounds`` or the registry for
+physics parameters, SCALING_BOUNDS for contrast/offset; the support of the uniform prior is also
+the support of the coordinates.
 """
 
 from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro
-import numpyro.distributions as dist
-from jax.scipy.special import ndtr
-from numpyro.distributions import constraints
 
+from heterodyne.cmc.coordinates import Coordinates, build_coordinates, theta_from_y
 from heterodyne.core.jax_backend import compute_c2_heterodyne_pooled
 from heterodyne.core.parameters import PARAMETER_NAMES, PARAMETERS, SCALING_BOUNDS
+from heterodyne.core.symmetries import exchange_absorber
 from heterodyne.errors import InputError
 
 #: sd of the N(0, sd) prior on the log noise scale lambda (only when the noise scale is sampled)
@@ -50,8 +37,8 @@ LOG_NOISE_SCALE_PRIOR_SD = 1.0
 
 
 class ShardData(NamedTuple):
-    """Arrays of one shard (all traced model arguments, so shards of equal size share one
-    compiled sampler). ``mask`` is False on padding points."""
+    """Arrays of one shard (all traced arguments, so shards of equal size share one compiled
+    sampler). ``mask`` is False on padding points."""
 
     t: np.ndarray            # (N,) absolute time grid [s]
     q: float                 # [1/A]
@@ -66,30 +53,44 @@ class ShardData(NamedTuple):
     prior_power: float       # 1 / K
 
 
-class ModelSpec(NamedTuple):
-    """Standardisation and prior of the M sampled quantities (arrays of shape (M,) unless noted)."""
+class Prior(NamedTuple):
+    """Prior of the M quantities, arrays (M,) in physical units."""
 
     centre: np.ndarray       # c_m, NLSQ value
-    scale: np.ndarray        # s_m, NLSQ standard error
-    z_low: np.ndarray        # lo_m
-    z_high: np.ndarray       # hi_m
-    z_anchor: np.ndarray     # a_m, value of z at u = 0
-    normal_prior: np.ndarray  # bool: truncated normal (True) or uniform (False)
-    z_width: np.ndarray      # w_m
+    stderr: np.ndarray       # s_m, NLSQ standard error
+    low: np.ndarray          # support
+    high: np.ndarray
+    normal: np.ndarray       # bool: truncated normal (True) or uniform (False)
+    sd: np.ndarray           # p_m: normal sd or uniform half-width
+
+
+class ModelSpec(NamedTuple):
+    """What the log density needs besides the data (a JAX pytree)."""
+
+    coords: Coordinates
+    prior: Prior
     base_params: np.ndarray  # (14,) NLSQ values of all physics parameters (fixed ones stay)
     free_index: np.ndarray   # (n_free,) canonical indices of the free physics parameters
+
+
+class SpecInfo(NamedTuple):
+    """Static facts of a ModelSpec: quantity names and the component-exchange absorber (see
+    :func:`heterodyne.core.symmetries.exchange_absorber`)."""
+
+    names: list
+    free_names: list
+    absorber: str | None
 
 
 def _prior_rule(prior_config, name):
     return prior_config["parameters"].get(name, prior_config["default"])
 
 
-def build_model_spec(nlsq, prior_config, n_phi, bounds=None, source="nlsq.json"):
-    """ModelSpec and the list of sampled names from an nlsq.json record and the ``cmc.prior``
-    config. ``bounds`` ({name: [lower, upper]}, the ``nlsq.bounds`` config) overrides registry
-    bounds of physics parameters, so NLSQ and CMC share one support. Raises InputError (naming
-    ``source``) for a free quantity without a usable standard error or with an NLSQ value outside
-    its bounds."""
+def build_model_spec(nlsq, prior_config, n_phi, t_mean, num_shards, bounds=None, source="nlsq.json"):
+    """ModelSpec and SpecInfo from an nlsq.json record, the ``cmc.prior`` config, the map's mean
+    time ``t_mean`` [s] and K. ``bounds`` ({name: [lower, upper]}, the ``nlsq.bounds`` config)
+    overrides registry bounds, so NLSQ and CMC share one support. Raises InputError (naming
+    ``source``) for a free quantity without a usable standard error or outside its bounds."""
     bounds = bounds or {}
     try:
         entries = nlsq["parameters"]
@@ -116,76 +117,69 @@ def build_model_spec(nlsq, prior_config, n_phi, bounds=None, source="nlsq.json")
         lower, upper = SCALING_BOUNDS[kind]
         rows += [(f"{kind}_{a}", kind, values[a], errors[a], lower, upper) for a in range(n_phi)]
 
-    columns = {key: [] for key in ModelSpec._fields[:7]}
+    columns = {key: [] for key in Prior._fields}
     for name, rule_key, centre, stderr, lower, upper in rows:
         stderr = float("nan") if stderr is None else float(stderr)
         if not (np.isfinite(stderr) and stderr > 0):
             raise InputError(f"{source}: free quantity '{name}' has standard error {stderr}; CMC needs a "
-                             f"finite positive NLSQ standard error to standardise it. Fix the NLSQ fit "
+                             f"finite positive NLSQ standard error to scale it. Fix the NLSQ fit "
                              f"or mark '{name}' fixed in the config's nlsq section")
         if not lower <= centre <= upper:
             raise InputError(f"{source}: NLSQ value {centre} of '{name}' lies outside its bounds "
                              f"[{lower}, {upper}]; re-run fit-nlsq")
         rule = _prior_rule(prior_config, rule_key)
-        width = rule["width"] if rule["width_unit"] == "stderr" else rule["width"] / stderr
-        z_low, z_high = (lower - centre) / stderr, (upper - centre) / stderr
+        sd = rule["width"] * stderr if rule["width_unit"] == "stderr" else rule["width"]
         normal = rule["kind"] == "truncated-normal"
         if not normal:
-            z_low, z_high = max(z_low, -width), min(z_high, width)
-        margin = min(0.1, 0.25 * (z_high - z_low))
-        columns["centre"].append(centre)
-        columns["scale"].append(stderr)
-        columns["z_low"].append(z_low)
-        columns["z_high"].append(z_high)
-        columns["z_anchor"].append(float(np.clip(0.0, z_low + margin, z_high - margin)))
-        columns["normal_prior"].append(normal)
-        columns["z_width"].append(width)
-    arrays = {key: np.asarray(v, dtype=bool if key == "normal_prior" else np.float64)
-              for key, v in columns.items()}
-    spec = ModelSpec(**arrays, base_params=base, free_index=free_index)
-    return spec, [name for name, *_ in rows]
+            lower, upper = max(lower, centre - sd), min(upper, centre + sd)
+        for key, value in zip(Prior._fields, (centre, stderr, lower, upper, normal, sd), strict=True):
+            columns[key].append(value)
+    prior = Prior(**{key: np.asarray(v, dtype=bool if key == "normal" else np.float64)
+                     for key, v in columns.items()})
+    names = [name for name, *_ in rows]
+    rule_keys = [key for _, key, *_ in rows]
+    free_names = [PARAMETER_NAMES[k] for k in free_index]
+    fixed_values = {name: base[k] for k, name in enumerate(PARAMETER_NAMES) if fixed[k]}
+    coords = build_coordinates(names, rule_keys, prior.centre, prior.stderr, prior.low, prior.high,
+                               fixed_values, t_mean, num_shards)
+    spec = ModelSpec(coords=coords, prior=prior, base_params=base, free_index=free_index)
+    return spec, SpecInfo(names, free_names, exchange_absorber(free_names, base))
 
 
-def bounded_from_unconstrained(u, spec):
-    """z(u) on (lo, hi) with z(0) = anchor, dz/du(0) = 1, and log dz/du (module docstring)."""
-    span = spec.z_high - spec.z_low
-    g = jax.scipy.special.logit((spec.z_anchor - spec.z_low) / span)
-    h = span * jax.nn.sigmoid(g) * jax.nn.sigmoid(-g)
-    v = g + u / h
-    z = spec.z_low + span * jax.nn.sigmoid(v)
-    log_jacobian = jnp.log(span) + jax.nn.log_sigmoid(v) + jax.nn.log_sigmoid(-v) - jnp.log(h)
-    return z, log_jacobian
+def log_prior(theta, prior):
+    """sum_m log pi_m(theta_m) up to a constant; -inf outside the support."""
+    inside = jnp.all((theta >= prior.low) & (theta <= prior.high), axis=-1)
+    normal = -0.5 * ((theta - prior.centre) / prior.sd) ** 2
+    value = jnp.sum(jnp.where(prior.normal, normal, 0.0), axis=-1)
+    return jnp.where(inside, value, -jnp.inf)
 
 
-def log_prior_z(z, spec):
-    """log pi_m(z_m) (normalised on [lo_m, hi_m]): truncated normal of sd w_m or uniform."""
-    w = spec.z_width
-    normal = (-0.5 * (z / w) ** 2 - jnp.log(w) - 0.5 * jnp.log(2 * jnp.pi)
-              - jnp.log(ndtr(spec.z_high / w) - ndtr(spec.z_low / w)))
-    uniform = -jnp.log(spec.z_high - spec.z_low)
-    return jnp.where(spec.normal_prior, normal, uniform)
-
-
-def shard_model(data, spec, sample_noise_scale=False):
-    """NumPyro model of one shard: sites ``u`` (M,), deterministic ``theta`` (M,) in physical
-    units, optional ``log_noise_scale``, and the observed ``c2`` (see module docstring)."""
+def physics_of(theta, spec, n_phi):
+    """(params (14,), contrast (n_phi,), offset (n_phi,)) from theta (M,)."""
     n_free = spec.free_index.shape[0]
-    n_phi = data.phi_unique.shape[0]
-    u = numpyro.sample("u", dist.ImproperUniform(constraints.real, (), spec.centre.shape))
-    z, log_jacobian = bounded_from_unconstrained(u, spec)
-    numpyro.factor("jacobian", jnp.sum(log_jacobian))
-    numpyro.factor("prior", data.prior_power * jnp.sum(log_prior_z(z, spec)))
-    theta = numpyro.deterministic("theta", spec.centre + spec.scale * z)
-
     params = jnp.asarray(spec.base_params).at[spec.free_index].set(theta[:n_free])
-    contrast = theta[n_free:n_free + n_phi]
-    offset = theta[n_free + n_phi:n_free + 2 * n_phi]
-    c2_model = compute_c2_heterodyne_pooled(params, data.t, data.q, data.dt, data.idx1, data.idx2,
-                                            data.phi_index, data.phi_unique, contrast, offset)
-    sigma = data.sigma
-    if sample_noise_scale:
-        log_scale = numpyro.sample("log_noise_scale", dist.ImproperUniform(constraints.real, (), ()))
-        numpyro.factor("noise_prior", data.prior_power
-                       * dist.Normal(0.0, LOG_NOISE_SCALE_PRIOR_SD).log_prob(log_scale))
-        sigma = sigma * numpyro.deterministic("noise_scale", jnp.exp(log_scale))
-    numpyro.sample("c2", dist.Normal(c2_model, sigma).mask(data.mask), obs=data.c2)
+    return params, theta[n_free:n_free + n_phi], theta[n_free + n_phi:n_free + 2 * n_phi]
+
+
+def model_c2(theta, data, spec):
+    """c2 of the model at the shard's points, (n_points,)."""
+    params, contrast, offset = physics_of(theta, spec, data.phi_unique.shape[0])
+    return compute_c2_heterodyne_pooled(params, data.t, data.q, data.dt, data.idx1, data.idx2,
+                                        data.phi_index, data.phi_unique, contrast, offset)
+
+
+def split_noise(y, spec):
+    """(y of the M quantities, log noise scale lambda or 0.0)."""
+    m = spec.prior.centre.shape[0]
+    return y[:m], (y[m] if y.shape[0] > m else 0.0)
+
+
+def log_density(y, data, spec):
+    """log p(y) of the shard (module docstring); y has M or M + 1 (noise scale) entries."""
+    y_theta, log_scale = split_noise(y, spec)
+    theta, log_jacobian = theta_from_y(y_theta, spec.coords)
+    sigma = data.sigma * jnp.exp(log_scale)
+    resid = (model_c2(theta, data, spec) - data.c2) / sigma
+    log_like = jnp.sum(jnp.where(data.mask, -0.5 * resid**2 - jnp.log(sigma), 0.0))
+    log_noise_prior = -0.5 * (log_scale / LOG_NOISE_SCALE_PRIOR_SD) ** 2
+    return log_like + log_jacobian + data.prior_power * (log_prior(theta, spec.prior) + log_noise_prior)

@@ -1,13 +1,27 @@
-"""NUTS on one Consensus Monte Carlo shard: data assembly, the run, and its draws.
+"""NUTS on one Consensus Monte Carlo shard: data assembly, the shard's geometry, the run.
 
-The sampler starts every chain at the NLSQ result x0 (u = 0, i.e. theta = NLSQ values; see
-:mod:`heterodyne.cmc.model`). Its inverse mass matrix starts at the Laplace covariance of the
-shard, (d^2 U / dx^2)^-1 at x0 with U(x) = -log p(x) the potential over the unconstrained sites x
-(eigenvalues of the Hessian floored at ``HESSIAN_EIGEN_FLOOR``; only its diagonal when
-``dense_mass`` is false). Warm-up adapts the step size, and also re-estimates the mass matrix when
-``adapt_mass_matrix`` is true (numpyro's windowed adaptation). The run returns the physical draws
-theta (chains, draws) by name plus the divergence flags. Chains run in parallel (``pmap`` over
-devices) when ``jax.local_device_count() >= chains``, otherwise one after another.
+Geometry. NUTS runs in whitened coordinates z with y = y_hat + L z (identity mass matrix at the
+start), where y are the shared sampling coordinates (:mod:`heterodyne.cmc.coordinates`),
+y_hat is the shard's posterior mode and L L^T = H^-1 with the Gauss-Newton precision
+
+    H = J^T J + P,     J_km = d r_k / d y_m,   r_k = (c2_model,k - c2_k) / sigma_k,
+
+(PSD by construction, unlike the observed Hessian away from the mode) and P the positive part of
+the Hessian of the prior and Jacobian terms (plus 2 n_points for the log noise scale, its Fisher
+information). y_hat is found by damped Gauss-Newton steps y <- y + t H^-1 grad log p(y) from the
+NLSQ result (t halved until log p increases). In a near-Gaussian posterior z is then about
+standard normal, so NUTS needs few leapfrog steps of a step size near 1 whatever the
+parameters' scales and correlations.
+
+Chains start at y_hat + L e, e ~ N(0, I) (one draw per chain, so R-hat sees dispersed starts)
+and run one after another (``sequential``) in every environment, so the draws depend only on the
+config, the seed and the software, never on the number of CPUs. Warm-up adapts the step size,
+and also the mass matrix when ``adapt_mass_matrix`` is true (numpyro's windowed adaptation, dense
+when ``dense_mass``).
+
+After sampling every draw is mapped to the representative of the model's symmetries
+(:func:`heterodyne.core.symmetries.canonical`: v0 >= 0; J_ref <= J_sample at the mean time where
+the components can be exchanged) and back to y, so all shards describe the same mode.
 """
 
 import logging
@@ -16,17 +30,23 @@ from functools import partial
 from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
-from jax.flatten_util import ravel_pytree
-from numpyro.infer import MCMC, NUTS, init_to_value
-from numpyro.infer.util import log_density
+import numpyro
+import numpyro.distributions as dist
+from numpyro.distributions import constraints
+from numpyro.infer import MCMC, NUTS
 
-from heterodyne.cmc.model import ShardData, shard_model
+from heterodyne.cmc.coordinates import theta_from_y, y_from_theta
+from heterodyne.cmc.model import ShardData, log_density, model_c2, physics_of, split_noise
+from heterodyne.core.symmetries import canonical
 
 log = logging.getLogger(__name__)
 
-#: smallest Hessian eigenvalue kept in the Laplace mass matrix (largest variance 1e4 in u units)
-HESSIAN_EIGEN_FLOOR = 1e-4
+#: the one chain method: draws must not depend on the number of CPU devices
+CHAIN_METHOD = "sequential"
+#: damped Gauss-Newton steps towards the shard's mode at most
+MODE_ITERATIONS = 30
 
 
 class NutsSettings(NamedTuple):
@@ -46,12 +66,26 @@ class NutsSettings(NamedTuple):
         return cls(**{name: cmc[name] for name in cls._fields})
 
 
+class Whitening(NamedTuple):
+    """y = y_hat + L z of one shard: ``y_hat`` (D,), ``chol`` L (D, D) lower triangular."""
+
+    y_hat: np.ndarray
+    chol: np.ndarray
+
+
 class ShardDraws(NamedTuple):
-    """Draws of one shard: ``draws`` {name: (chains, draws)}, ``diverging`` (chains, draws) bool;
-    ``wall_time_s`` covers the Laplace matrix, compilation, warm-up and sampling."""
+    """Draws of one shard, arrays (chains, draws) unless noted: ``draws`` {name: physical
+    values}, ``unconstrained`` (chains, draws, D) in the shared coordinates y, ``diverging``,
+    ``num_steps`` (leapfrog steps per draw), ``energy`` (Hamiltonian), ``step_size`` (chains,);
+    ``wall_time_s`` covers the geometry, compilation, warm-up and sampling."""
 
     draws: dict
+    unconstrained: np.ndarray
     diverging: np.ndarray
+    num_steps: np.ndarray
+    energy: np.ndarray
+    step_size: np.ndarray
+    max_tree_depth: int
     wall_time_s: float
     chain_method: str
 
@@ -72,69 +106,128 @@ def shard_data(dataset, sigma, points, pad_to, num_shards):
                      mask=np.arange(pad_to) < n, prior_power=1.0 / num_shards)
 
 
-def chain_method_for(chains):
-    """"parallel" when there is a device per chain, else "sequential"."""
-    return "parallel" if jax.local_device_count() >= chains else "sequential"
+def start_position(spec, sample_noise_scale):
+    """y of the NLSQ result (log noise scale 0)."""
+    y = y_from_theta(spec.prior.centre, spec.coords)
+    return np.append(y, 0.0) if sample_noise_scale else y
 
 
-@partial(jax.jit, static_argnames=("sample_noise_scale",))
-def _potential_hessian(x0, data, spec, sample_noise_scale):
-    _, unravel = ravel_pytree(_start(len(spec.centre), sample_noise_scale))
-
-    def potential(x):
-        return -log_density(shard_model, (data, spec), {"sample_noise_scale": sample_noise_scale},
-                            unravel(x))[0]
-
-    return jax.hessian(potential)(x0)
+def _scaled_residuals(y, data, spec):
+    theta, _ = theta_from_y(split_noise(y, spec)[0], spec.coords)
+    return jnp.where(data.mask, (model_c2(theta, data, spec) - data.c2) / data.sigma, 0.0)
 
 
-def _start(n_quantities, sample_noise_scale):
-    """Initial values of the sampled sites: the NLSQ result (u = 0, log noise scale 0)."""
-    start = {"u": np.zeros(n_quantities)}
-    if sample_noise_scale:
-        start["log_noise_scale"] = np.float64(0.0)
-    return start
+def _prior_terms(y, data, spec):
+    theta, log_jacobian = theta_from_y(split_noise(y, spec)[0], spec.coords)
+    return log_jacobian + data.prior_power * jnp.sum(jnp.where(
+        spec.prior.normal, -0.5 * ((theta - spec.prior.centre) / spec.prior.sd) ** 2, 0.0))
 
 
-def laplace_inverse_mass(data, spec, sample_noise_scale, dense):
-    """Laplace covariance of the shard at the start (module docstring), sites flattened in
-    ``ravel_pytree`` order as NUTS does; (D, D) if ``dense`` else its diagonal (D,)."""
-    x0, _ = ravel_pytree(_start(len(spec.centre), sample_noise_scale))
-    hessian = np.asarray(_potential_hessian(x0, data, spec, sample_noise_scale))
-    eigenvalues, vectors = np.linalg.eigh(0.5 * (hessian + hessian.T))
-    if eigenvalues.min() < HESSIAN_EIGEN_FLOOR:
-        log.warning("Laplace mass matrix: %d Hessian eigenvalue(s) below %g (smallest %.3g) floored; "
-                    "some direction is weakly determined at the NLSQ start",
-                    int(np.sum(eigenvalues < HESSIAN_EIGEN_FLOOR)), HESSIAN_EIGEN_FLOOR, eigenvalues.min())
-    covariance = (vectors / np.maximum(eigenvalues, HESSIAN_EIGEN_FLOOR)) @ vectors.T
-    return covariance if dense else np.diag(covariance).copy()
+@jax.jit
+def _newton_system(y, data, spec):
+    """(log p, grad log p, Gauss-Newton precision H) at y (module docstring)."""
+    value, grad = jax.value_and_grad(log_density)(y, data, spec)
+    m = spec.prior.centre.shape[0]
+    jac = jax.jacfwd(_scaled_residuals)(y, data, spec)
+    prior_hessian = -jax.hessian(_prior_terms)(y, data, spec)
+    eigenvalues, vectors = jnp.linalg.eigh(0.5 * (prior_hessian + prior_hessian.T))
+    precision = jac.T @ jac + (vectors * jnp.maximum(eigenvalues, 0.0)) @ vectors.T
+    if y.shape[0] > m:  # log noise scale: Fisher information 2 n + its prior
+        n_points = jnp.sum(data.mask)
+        precision = precision.at[m, m].add(2.0 * n_points + data.prior_power)
+    return value, grad, precision
 
 
-def run_shard(data, spec, names, settings, seed, shard, progress_bar=True):
-    """Run NUTS on one shard; the key is fold_in(PRNGKey(seed), shard), so equal seeds give
-    equal draws. ``names`` label the columns of theta (from ``build_model_spec``)."""
+_log_density_jit = jax.jit(log_density)
+
+
+def shard_geometry(data, spec, sample_noise_scale):
+    """Whitening (mode y_hat and L, module docstring) of one shard."""
+    y = jnp.asarray(start_position(spec, sample_noise_scale))
+    value, grad, precision = _newton_system(y, data, spec)
+    if not np.isfinite(float(value)):
+        raise ValueError("the shard's log density is not finite at the NLSQ result")
+    for _ in range(MODE_ITERATIONS):
+        step = jnp.linalg.solve(precision, grad)
+        decrement = float(grad @ step)
+        if not decrement > 1e-8:
+            break
+        for halving in range(20):
+            candidate = y + 0.5**halving * step
+            if float(_log_density_jit(candidate, data, spec)) > float(value):
+                break
+        else:
+            break
+        y = candidate
+        value, grad, precision = _newton_system(y, data, spec)
+    covariance = np.linalg.inv(np.asarray(precision))
+    chol = np.linalg.cholesky(0.5 * (covariance + covariance.T))
+    return Whitening(np.asarray(y), chol)
+
+
+def whitened_model(data, spec, whitening):
+    """NumPyro model: z ~ flat on R^D, log p(y_hat + L z) as a factor."""
+    z = numpyro.sample("z", dist.ImproperUniform(constraints.real_vector, (), whitening.y_hat.shape))
+    numpyro.factor("log_density", log_density(whitening.y_hat + whitening.chol @ z, data, spec))
+
+
+@partial(jax.jit, static_argnames=("n_phi",))
+def _physics_draws(y, spec, n_phi):
+    """(params (S, 14), contrast (S, n_phi), offset (S, n_phi)) of flat draws y (S, D)."""
+    theta = jax.vmap(lambda v: theta_from_y(split_noise(v, spec)[0], spec.coords)[0])(y)
+    return jax.vmap(lambda th: physics_of(th, spec, n_phi))(theta)
+
+
+def canonical_draws(y, spec, info, n_phi):
+    """Draws y (..., D) mapped to the symmetries' representative; returns (theta {name: (...)},
+    y (..., D)), theta in physical units by quantity name (and ``noise_scale`` when sampled)."""
+    shape = y.shape[:-1]
+    flat = np.asarray(y).reshape(-1, y.shape[-1])
+    params, contrast, offset = (np.asarray(a) for a in _physics_draws(jnp.asarray(flat), spec, n_phi))
+    params = canonical(params, float(spec.coords.t_mean), info.absorber)
+    free = np.asarray(spec.free_index)
+    theta = np.concatenate([params[:, free], contrast, offset], axis=1)
+    m = theta.shape[1]
+    y_canonical = flat.copy()
+    y_canonical[:, :m] = y_from_theta(theta, spec.coords)
+    draws = {name: theta[:, k].reshape(shape) for k, name in enumerate(info.names)}
+    if flat.shape[1] > m:
+        draws["noise_scale"] = np.exp(flat[:, m]).reshape(shape)
+    return draws, y_canonical.reshape(y.shape)
+
+
+def run_shard(data, spec, info, settings, seed, shard, progress_bar=True):
+    """Run NUTS on one shard; the key is fold_in(PRNGKey(seed), shard), so equal seeds give equal
+    draws. ``info`` (:class:`~heterodyne.cmc.model.SpecInfo`) names the sampled quantities."""
     start = time.perf_counter()
-    model = partial(shard_model, sample_noise_scale=settings.sample_noise_scale)
-    inverse_mass = laplace_inverse_mass(data, spec, settings.sample_noise_scale, settings.dense_mass)
-    kernel = NUTS(model, init_strategy=init_to_value(values=_start(len(names), settings.sample_noise_scale)),
-                  inverse_mass_matrix=inverse_mass, adapt_mass_matrix=settings.adapt_mass_matrix,
+    whitening = shard_geometry(data, spec, settings.sample_noise_scale)
+    dim = whitening.y_hat.shape[0]
+    key = jax.random.fold_in(jax.random.PRNGKey(seed), shard)
+    key, init_key = jax.random.split(key)
+    z_start = jax.random.normal(init_key, (settings.chains, dim))
+    if settings.chains == 1:  # numpyro takes one chain's start without the chain axis
+        z_start = z_start[0]
+    kernel = NUTS(whitened_model, adapt_mass_matrix=settings.adapt_mass_matrix,
                   target_accept_prob=settings.target_accept, dense_mass=settings.dense_mass,
                   max_tree_depth=settings.max_tree_depth)
-    method = chain_method_for(settings.chains)
     mcmc = MCMC(kernel, num_warmup=settings.warmup, num_samples=settings.samples,
-                num_chains=settings.chains, chain_method=method, progress_bar=progress_bar,
+                num_chains=settings.chains, chain_method=CHAIN_METHOD, progress_bar=progress_bar,
                 jit_model_args=True)
-    log.info("shard %d: %d points, %d sampled quantities, %d chains (%s), %d warm-up + %d draws",
-             shard, int(np.sum(data.mask)), len(names), settings.chains, method, settings.warmup,
+    log.info("shard %d: %d points, %d sampled coordinates, %d chains (%s), %d warm-up + %d draws",
+             shard, int(np.sum(data.mask)), dim, settings.chains, CHAIN_METHOD, settings.warmup,
              settings.samples)
-    key = jax.random.fold_in(jax.random.PRNGKey(seed), shard)
-    mcmc.run(key, data, spec, extra_fields=("diverging",))
-    samples = mcmc.get_samples(group_by_chain=True)
-    theta = np.asarray(samples["theta"])
-    draws = {name: theta[:, :, m] for m, name in enumerate(names)}
-    if settings.sample_noise_scale:
-        draws["noise_scale"] = np.asarray(samples["noise_scale"])
-    diverging = np.asarray(mcmc.get_extra_fields(group_by_chain=True)["diverging"], bool)
+    mcmc.run(key, data, spec, whitening, init_params={"z": z_start},
+             extra_fields=("diverging", "num_steps", "energy", "adapt_state.step_size"))
+    z = np.asarray(mcmc.get_samples(group_by_chain=True)["z"])
+    y = whitening.y_hat + z @ whitening.chol.T
+    draws, y = canonical_draws(y, spec, info, data.phi_unique.shape[0])
+    extra = mcmc.get_extra_fields(group_by_chain=True)
     wall = time.perf_counter() - start
-    log.info("shard %d: done in %.1f s, %d divergent transitions", shard, wall, int(diverging.sum()))
-    return ShardDraws(draws, diverging, wall, method)
+    diverging = np.asarray(extra["diverging"], bool)
+    num_steps = np.asarray(extra["num_steps"], np.int64)
+    log.info("shard %d: done in %.1f s, %d divergent transitions, mean %.1f leapfrog steps per draw",
+             shard, wall, int(diverging.sum()), float(num_steps.mean()))
+    return ShardDraws(draws=draws, unconstrained=y, diverging=diverging, num_steps=num_steps,
+                      energy=np.asarray(extra["energy"], np.float64),
+                      step_size=np.asarray(extra["adapt_state.step_size"], np.float64)[:, -1],
+                      max_tree_depth=settings.max_tree_depth, wall_time_s=wall, chain_method=CHAIN_METHOD)

@@ -9,7 +9,7 @@ SIGN CONVENTION: c2 depends on the velocity only through cos(q cos(phi + phi0) i
 which is even in v, so (v0, v_offset) and (-v0, -v_offset) give the same c2 and no data can tell
 them apart. The bounds stay symmetric (so the optimiser's path does not depend on the sign) and
 the NLSQ fit reports the equivalent solution with v0 >= 0
-(:func:`heterodyne.fit.joint_fit.positive_velocity`).
+(:mod:`heterodyne.core.symmetries`).
 """
 
 from typing import NamedTuple

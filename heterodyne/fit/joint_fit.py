@@ -25,8 +25,10 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
-from heterodyne.core.parameters import INDEX, PARAMETER_NAMES
+from heterodyne.core.parameters import PARAMETER_NAMES
+from heterodyne.core.symmetries import canonical, exchange_absorber
 from heterodyne.errors import InputError
+from heterodyne.fit.identifiability import undetermined_combinations
 from heterodyne.fit.multistart import latin_hypercube_starts
 from heterodyne.fit.nlsq_solver import solve
 from heterodyne.fit.problem import full_theta, jacobian_jit, n_valid, optimal_scaling, residuals_jit
@@ -128,26 +130,19 @@ def _scaling_names(n_phi, shared):
     return [f"contrast_{a}" for a in range(n_phi)] + [f"offset_{a}" for a in range(n_phi)]
 
 
-def positive_velocity(x_free, settings):
-    """The equivalent free-parameter vector with v0 >= 0.
-
-    c2 depends on v only through cos(q cos(phi + phi0) integral v dt), even in v, so flipping the
-    signs of both v0 and v_offset leaves every residual unchanged. The flip is made when v0 is
-    free and negative, v_offset is free or fixed at 0, and the flipped values lie within bounds;
-    otherwise ``x_free`` is returned as it is.
-    """
-    position = {name: k for k, name in enumerate(settings.free_names)}
-    if "v0" not in position or x_free[position["v0"]] >= 0:
-        return x_free
-    if "v_offset" not in position and settings.initial[INDEX["v_offset"]] != 0:
-        return x_free
-    flipped = np.array(x_free, dtype=np.float64)
-    for name in ("v0", "v_offset"):
-        if name in position:
-            flipped[position[name]] = -flipped[position[name]]
+def canonical_solution(x_free, settings, t_mean):
+    """The equivalent free-parameter vector under the model's exact symmetries
+    (:func:`heterodyne.core.symmetries.canonical`): v0 >= 0 and, where reference and sample can
+    be exchanged, J_ref(t_mean) <= J_sample(t_mean) (t_mean [s], the map's mean time). Every
+    residual is unchanged; a flip is made only when its result lies within the bounds."""
     free = np.asarray(settings.free)
-    inside = np.all((settings.lower[free] <= flipped) & (flipped <= settings.upper[free]))
-    return flipped if inside else x_free
+    theta = settings.initial.copy()
+    theta[free] = x_free
+    absorber = exchange_absorber(settings.free_names, theta)
+    flipped = canonical(theta, t_mean, absorber, settings.lower, settings.upper)
+    fixed_kept = np.delete(flipped, free) == np.delete(theta, free)
+    inside = np.all((settings.lower <= flipped) & (flipped <= settings.upper))
+    return flipped[free] if inside and np.all(fixed_kept) else np.asarray(x_free, np.float64)
 
 
 def fit_joint(problem, settings):
@@ -161,6 +156,10 @@ def fit_joint(problem, settings):
     n_p = n_free + 2 * n_s
     counts = n_valid(problem)
     dof = int(counts.sum()) - n_p
+    undetermined = undetermined_combinations(settings.free_names, settings.initial, n_phi)
+    if undetermined:
+        raise InputError("nlsq: the config frees parameters that no data can determine: "
+                         + "; ".join(undetermined) + ". Fix one of each in nlsq.fixed")
     if dof <= 0:
         raise InputError(f"dataset: {int(counts.sum())} valid pairs cannot determine {n_p} free "
                          f"parameters; use more frames or fix parameters with nlsq.fixed")
@@ -203,7 +202,7 @@ def fit_joint(problem, settings):
     if best is None or not np.all(np.isfinite(best.x)):
         raise FitFailed("no start gave finite residuals, chi2 and parameters")
 
-    best = best._replace(x=positive_velocity(best.x, settings))
+    best = best._replace(x=canonical_solution(best.x, settings, float(np.mean(problem.t))))
     p = expanded_parameters(best.x, template, free_index, problem, chunk, shared)
     m, _, chi2_per_angle = (np.asarray(a) for a in normal_equations(p, template, free_index, problem,
                                                                      chunk, shared))
