@@ -4,8 +4,8 @@ Sections: warnings; parameter table (NLSQ value +/- se, CMC mean, 90 % interval 
 R-hat, bulk and tail ESS); fit quality per angle (reduced chi2 = chi2_phi / dof_phi as saved by
 fit-nlsq, noise sigma, contrast, offset); NLSQ and CMC run details (per shard: divergences, max
 R-hat, min bulk and tail ESS, mean/max tree depth, % of draws at the tree depth limit, step size
-per chain, min E-BFMI, flagged and why, wall time; the combined posterior's R-hat and ESS against
-the pass criteria of heterodyne/cmc/diagnostics.py); figures; provenance (input
+per chain, min E-BFMI, flagged and why, wall time; the combined posterior's R-hat and ESS; the
+pass criteria recorded by cmc-combine); figures; provenance (input
 file and SHA-256, selection, config hash and config, per-step provenance, package versions, git
 commit, run time per step).
 """
@@ -15,7 +15,6 @@ import json
 import yaml
 
 import heterodyne
-from heterodyne.cmc.diagnostics import E_BFMI_MIN, ESS_MIN, R_HAT_LIMIT
 from heterodyne.core.parameters import PARAMETERS
 from heterodyne.provenance import config_hash, git_commit, package_versions
 from heterodyne.report.findings import fit_warnings
@@ -78,13 +77,16 @@ def _runs_html(nlsq, cmc):
     combined_table = table(["combined posterior", "max R-hat", "min bulk ESS", "min tail ESS", "flagged"],
                            [["consensus draws", fmt(combined["max_r_hat"], 4), fmt(combined["min_ess_bulk"], 4),
                              fmt(combined["min_ess_tail"], 4), _flag_text(combined)]], numeric=(1, 2, 3))
-    return f"{fit}\n<h3>CMC shards</h3>\n{_CRITERIA}\n{shards}\n{combined_table}"
+    return f"{fit}\n<h3>CMC shards</h3>\n{_criteria_html(cmc['limits'])}\n{shards}\n{combined_table}"
 
 
-_CRITERIA = (f"<p>A shard passes with no divergence, no draw at the tree depth limit (2^depth - 1 leapfrog "
-             f"steps), rank-normalised split R-hat &le; {R_HAT_LIMIT}, bulk and tail ESS &ge; {ESS_MIN} and "
-             f"E-BFMI &ge; {E_BFMI_MIN} in every chain; the combined posterior passes on the R-hat and ESS "
-             f"criteria (Vehtari et al. 2021).</p>")
+def _criteria_html(limits):
+    """The pass criteria cmc-combine applied (the ``limits`` it recorded in summary.json)."""
+    text = (f"A shard passes with no divergence, no draw at the tree depth limit (2^depth - 1 leapfrog steps), "
+            f"rank-normalised split R-hat <= {limits['r_hat']}, bulk and tail ESS >= {limits['ess']} and "
+            f"E-BFMI >= {limits['e_bfmi']} in every chain; the combined posterior passes on the R-hat and "
+            f"ESS criteria (Vehtari et al. 2021).")
+    return f"<p>{esc(text)}</p>"
 
 
 def _flag_text(entry):
