@@ -114,15 +114,17 @@ def main():
           f"mass matrix {'adapted' if args.adapt_mass else 'Laplace, fixed'}")
     print(f"pooled kernel, value + gradient of one shard's potential: {grad_s * 1e3:.3f} ms "
           f"({grad_s / pad * 1e9:.1f} ns per point)")
-    print(f"{'shard':>5} {'wall s':>8} {'div':>4} {'max R-hat':>9} {'min ESS':>8} {'ESS/s':>8}")
+    print(f"{'shard':>5} {'wall s':>8} {'div':>4} {'max R-hat':>9} {'bulk ESS':>8} {'tail ESS':>8} "
+          f"{'depth':>5} {'E-BFMI':>6} {'ESS/s':>8}")
     results, total = [], 0.0
     for k, data in enumerate(shard_inputs):
         result = run_shard(data, spec, names, settings, seed=0, shard=k, progress_bar=False)
-        diag = shard_diagnostics(result.draws, result.diverging)
+        diag = shard_diagnostics(result)
         total += result.wall_time_s
         results.append(result)
         print(f"{k:>5} {result.wall_time_s:>8.2f} {diag['divergences']:>4} {diag['max_r_hat']:>9.3f} "
-              f"{diag['min_ess_bulk']:>8.0f} {diag['min_ess_bulk'] / result.wall_time_s:>8.1f}")
+              f"{diag['min_ess_bulk']:>8.0f} {diag['min_ess_tail']:>8.0f} {diag['tree_depth_mean']:>5.1f} "
+              f"{diag['min_e_bfmi']:>6.2f} {diag['min_ess_bulk'] / result.wall_time_s:>8.1f}")
     start = time.perf_counter()
     draws, _ = combine_shards([r.draws for r in results])
     summary = posterior_summary(draws, args.chains)

@@ -81,7 +81,23 @@ def _write_draws(path, draws, provenance, **attrs):
 def _summary_entry(x):
     q05, q50, q95 = np.percentile(x, [5, 50, 95])
     return {"mean": float(np.mean(x)), "sd": float(np.std(x, ddof=1)), "q05": float(q05),
-            "q50": float(q50), "q95": float(q95), "r_hat": 1.002, "ess_bulk": 250.0}
+            "q50": float(q50), "q95": float(q95), "r_hat": 1.002, "ess_bulk": 250.0, "ess_tail": 300.0}
+
+
+# per-shard diagnostics as cmc-combine writes them: shard 0 passes, FLAGGED_SHARD fails every criterion
+SHARD_DIAGNOSTICS = {
+    0: {"divergences": 0, "max_r_hat": 1.003, "min_ess_bulk": 820.0, "min_ess_tail": 640.0, "tree_depth_mean": 3.2,
+        "tree_depth_max": 4, "tree_depth_limit": 8, "frac_at_tree_depth_limit": 0.0, "step_size": [0.41, 0.39],
+        "e_bfmi": [0.95, 1.02], "min_e_bfmi": 0.95, "flagged": False, "flag_reasons": []},
+    FLAGGED_SHARD: {
+        "divergences": 7, "max_r_hat": 1.08, "min_ess_bulk": 80.0, "min_ess_tail": 60.0, "tree_depth_mean": 7.5,
+        "tree_depth_max": 8, "tree_depth_limit": 8, "frac_at_tree_depth_limit": 0.25, "step_size": [0.021, 0.034],
+        "e_bfmi": [0.21, 0.45], "min_e_bfmi": 0.21, "flagged": True,
+        "flag_reasons": ["7 divergences", "75 draws at tree depth limit 8", "R-hat 1.0800 > 1.01 (v0)",
+                         "bulk ESS 80 < 400 (v0)", "tail ESS 60 < 400 (f0)", "E-BFMI 0.210 < 0.3 (chain 0)"]}}
+# the combined posterior: every quantity has bulk ESS 250 and tail ESS 300 (_summary_entry)
+COMBINED = {"max_r_hat": 1.002, "min_ess_bulk": 250.0, "min_ess_tail": 300.0, "flagged": True,
+            "flag_reasons": ["bulk ESS 250 < 400 (D0_ref)", "tail ESS 300 < 400 (D0_ref)"]}
 
 
 @functools.lru_cache(maxsize=None)
@@ -141,17 +157,17 @@ def build_saved_results(root):
     for k in range(N_SHARDS):
         draws = {name: rng.normal(mu, sd, (N_CHAINS, N_DRAWS)) for name, (mu, sd) in spread.items()}
         _write_draws(results / "cmc" / f"shard_{k}.h5", draws, provenance, shard=k, seed=k)
-        shards.append({"shard": k, "divergences": 7 if k == FLAGGED_SHARD else 0,
-                       "max_r_hat": 1.08 if k == FLAGGED_SHARD else 1.003, "min_ess_bulk": 80.0,
-                       "flagged": k == FLAGGED_SHARD, "wall_time_s": 20.0 + k,
-                       "parameters": {n: {"mean": float(d.mean()), "sd": float(d.std(ddof=1))}
-                                      for n, d in draws.items()}})
+        diagnostics = SHARD_DIAGNOSTICS[k]
+        shards.append({"shard": k, **diagnostics, "wall_time_s": 20.0 + k,
+                       "parameters": {n: {"mean": float(d.mean()), "sd": float(d.std(ddof=1)),
+                                          "r_hat": diagnostics["max_r_hat"], "ess_bulk": diagnostics["min_ess_bulk"],
+                                          "ess_tail": diagnostics["min_ess_tail"]} for n, d in draws.items()}})
     combined = {name: rng.normal(mu, sd, N_CHAINS * N_DRAWS) for name, (mu, sd) in spread.items()}
     _write_draws(results / "cmc" / "combined.h5", combined, provenance, num_shards=N_SHARDS)
     summary = {"parameters": {n: _summary_entry(d) for n, d in combined.items()},
                "parametric": {n: {"mean": float(d.mean()), "sd": float(d.std(ddof=1))} for n, d in combined.items()},
-               "shards": shards, "num_shards": N_SHARDS, "flagged_shards": [FLAGGED_SHARD],
-               "provenance": provenance}
+               "combined": COMBINED, "shards": shards, "num_shards": N_SHARDS, "flagged_shards": [FLAGGED_SHARD],
+               "limits": {"r_hat": 1.01, "ess": 400, "e_bfmi": 0.3}, "provenance": provenance}
     _write_json(results / "cmc" / "summary.json", summary)
 
     bench = results / "benchmarks"

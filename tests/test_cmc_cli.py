@@ -94,8 +94,32 @@ def test_summary_matches_the_combined_draws(workdir, outputs):
     with h5py.File(outputs[0]) as f:
         v0 = f["draws/v0"][()]
         assert summary["shards"][0]["divergences"] == int(f["diverging"][()].sum())
+        num_steps, step_size, depth_limit = f["num_steps"][()], f["step_size"][()], f.attrs["max_tree_depth"]
+        assert f["energy"].shape == num_steps.shape == (CMC["chains"], CMC["samples"])
     assert summary["shards"][0]["parameters"]["v0"]["mean"] == pytest.approx(v0.mean(), rel=1e-12)
+    shard = summary["shards"][0]
+    assert depth_limit == 8 == shard["tree_depth_limit"]  # the config default
+    assert shard["tree_depth_max"] == int(np.ceil(np.log2(num_steps.max() + 1)))
+    assert shard["frac_at_tree_depth_limit"] == np.mean(num_steps >= 2**8 - 1)
+    assert shard["step_size"] == step_size.tolist() and len(step_size) == CMC["chains"]
+    assert shard["flagged"] == bool(shard["flag_reasons"])
+    # 2 chains x 60 draws cannot reach ESS 400: every shard and the combined posterior are flagged
+    assert summary["flagged_shards"] == [0, 1] and summary["combined"]["flagged"]
+    assert summary["combined"]["min_ess_tail"] == min(e["ess_tail"] for e in summary["parameters"].values())
+    assert summary["limits"] == {"r_hat": 1.01, "ess": 400, "e_bfmi": 0.3}
     assert "provenance" in summary
+
+
+def test_combine_logs_each_flagged_shard_with_its_reasons(workdir, outputs, caplog):
+    argv = combine_argv(workdir, outputs)
+    argv[argv.index("--output-json") + 1] = str(workdir / "again" / "summary.json")
+    argv[argv.index("--output-h5") + 1] = str(workdir / "again" / "combined.h5")
+    assert main(argv) == 0
+    summary = json.loads((workdir / "again" / "summary.json").read_text())
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    expected = [f"shard {s['shard']} flagged: {'; '.join(s['flag_reasons'])}" for s in summary["shards"]]
+    assert warnings == expected + [f"combined posterior flagged: {'; '.join(summary['combined']['flag_reasons'])}"]
+    assert any(reason.startswith("bulk ESS ") for reason in summary["shards"][0]["flag_reasons"])
 
 
 def test_shard_index_out_of_range_exits_2_without_output(workdir, capsys):

@@ -1,11 +1,15 @@
-"""Consensus and parametric combination, posterior summary and convergence diagnostics,
-checked on Gaussian subposteriors whose product is known in closed form."""
+"""Consensus and parametric combination checked on Gaussian subposteriors whose product is known
+in closed form; posterior summary; the shard file's sampler statistics and its summary entry."""
+
+from typing import NamedTuple
 
 import numpy as np
 import pytest
 
 from heterodyne.cmc.combine import combine_shards, posterior_summary, shard_summary
-from heterodyne.cmc.diagnostics import ess_bulk, r_hat, shard_diagnostics
+from heterodyne.cmc.convergence import ess_tail, r_hat
+from heterodyne.cmc.diagnostics import e_bfmi
+from heterodyne.cmc.draws_file import load_shard, save_shard
 
 NAMES = ("a", "b", "c")
 SCALES = np.array([1e3, 1.0, 1e-3])  # very different units, as D0 vs f0 vs contrast
@@ -66,29 +70,47 @@ def test_summary_quantiles_and_diagnostics_of_iid_draws():
     assert entry["mean"] == pytest.approx(np.mean(x)) and entry["sd"] == pytest.approx(np.std(x, ddof=1))
     assert [entry["q05"], entry["q50"], entry["q95"]] == pytest.approx(np.percentile(x, [5, 50, 95]))
     assert abs(entry["r_hat"] - 1.0) < 0.01
-    assert entry["ess_bulk"] == pytest.approx(8000, rel=0.15)
+    # independent draws: bulk ESS ~ 8000; the tail indicators are independent too
+    assert entry["ess_bulk"] == pytest.approx(8000, rel=0.15) and entry["ess_tail"] == pytest.approx(8000, rel=0.15)
+    assert entry["ess_tail"] == pytest.approx(ess_tail(x.reshape(4, 2000)), rel=1e-12)
 
 
-def test_ess_of_an_ar1_chain_matches_its_integrated_autocorrelation():
-    rng = np.random.default_rng(4)
-    rho, n = 0.8, 20000
-    x = np.empty((2, n))
-    x[:, 0] = rng.normal(size=2)
-    for k in range(1, n):
-        x[:, k] = rho * x[:, k - 1] + np.sqrt(1 - rho**2) * rng.normal(size=2)
-    assert ess_bulk(x) == pytest.approx(2 * n * (1 - rho) / (1 + rho), rel=0.15)
+class Draws(NamedTuple):
+    """The sampler's ShardDraws as save_shard reads it (fields of heterodyne.cmc.sampling.run_shard)."""
+
+    draws: dict
+    diverging: np.ndarray
+    num_steps: np.ndarray
+    energy: np.ndarray
+    step_size: np.ndarray
+    max_tree_depth: int
+    wall_time_s: float
+    chain_method: str
 
 
-def test_shifted_chains_and_divergences_are_flagged():
+def test_shard_file_keeps_sampler_statistics_and_its_summary_entry_uses_them(tmp_path):
     rng = np.random.default_rng(5)
     good = rng.normal(0, 1, (2, 1000))
     stuck = good + np.array([[0.0], [1.0]])  # second chain one sd off
-    assert r_hat(stuck) > 1.05
-    clean = shard_diagnostics({"p": good}, np.zeros((2, 1000), bool))
-    assert not clean["flagged"] and clean["divergences"] == 0
     diverging = np.zeros((2, 1000), bool)
     diverging[1, 7] = True
-    assert shard_diagnostics({"p": good}, diverging) == {**clean, "divergences": 1, "flagged": True}
-    entry = shard_summary(3, {"p": stuck}, np.zeros((2, 1000), bool), 1.5)
-    assert entry["flagged"] and entry["shard"] == 3 and entry["max_r_hat"] == pytest.approx(r_hat(stuck))
-    assert entry["parameters"]["p"]["mean"] == pytest.approx(stuck.mean())
+    num_steps = rng.integers(1, 255, (2, 1000))  # 1..254 steps: below the limit
+    num_steps[0, :3] = 255  # 2^8 - 1: three draws at the tree depth limit 8
+    energy = rng.normal(10.0, 2.0, (2, 1000))
+    draws = Draws({"p": good, "q": stuck}, diverging, num_steps, energy, np.array([0.25, 0.5]), 8, 1.5, "sequential")
+    save_shard(tmp_path / "shard_3.h5", 3, 4, 11, 500, draws, {"step": "test"})
+    shard = load_shard(tmp_path / "shard_3.h5")
+    assert (shard.shard, shard.num_shards, shard.seed, shard.n_points, shard.max_tree_depth) == (3, 4, 11, 500, 8)
+    for name in ("diverging", "num_steps", "energy", "step_size"):
+        assert np.array_equal(getattr(shard, name), getattr(draws, name)), name
+    assert shard.num_steps.dtype.kind == "i" and shard.energy.dtype == np.float64
+
+    entry = shard_summary(shard)
+    assert entry["shard"] == 3 and entry["wall_time_s"] == 1.5 and entry["divergences"] == 1
+    assert entry["frac_at_tree_depth_limit"] == 3 / 2000 and entry["tree_depth_max"] == 8
+    assert entry["step_size"] == [0.25, 0.5] and entry["min_e_bfmi"] == pytest.approx(e_bfmi(energy).min())
+    assert entry["max_r_hat"] == pytest.approx(r_hat(stuck)) and entry["max_r_hat"] > 1.05
+    assert entry["flag_reasons"][:2] == ["1 divergences", "3 draws at tree depth limit 8"] and entry["flagged"]
+    assert entry["parameters"]["q"]["mean"] == pytest.approx(stuck.mean())
+    assert entry["parameters"]["q"]["sd"] == pytest.approx(np.std(stuck, ddof=1))
+    assert entry["parameters"]["q"]["r_hat"] == entry["max_r_hat"]

@@ -73,6 +73,13 @@ def test_caption_reports_the_angle_and_its_reduced_chi2(saved, figures):
     assert "t1 = 0, 0.8, 1.6, 2.3 s" in (figures / "one_time_cuts.rst").read_text()
 
 
+def test_trace_captions_give_the_shard_flag_and_its_reasons(figures):
+    flagged = " ".join((figures / f"cmc_trace_shard{ff.FLAGGED_SHARD:02d}.rst").read_text().split())
+    reasons = "; ".join(ff.SHARD_DIAGNOSTICS[ff.FLAGGED_SHARD]["flag_reasons"])
+    assert f"flagged: yes ({reasons})." in flagged and "Divergences: 7;" in flagged
+    assert "flagged: no." in " ".join((figures / "cmc_trace_shard00.rst").read_text().split())
+
+
 def test_png_carries_the_provenance_of_the_figures_config(saved, figures):
     config = load_config(saved["config"])
     section = {"dataset": config["datasets"][ff.NAME], "figures": config["figures"]}

@@ -70,13 +70,28 @@ def test_parameter_table_shows_saved_nlsq_and_cmc_numbers(saved, html):
         assert f'<td class="num">{chi2:.5g}</td>' in html
 
 
-def test_warnings_list_non_convergence_bound_and_flagged_shard(html):
+def test_warnings_list_non_convergence_bound_flagged_shard_and_combined(html):
     section = re.search(r'<section id="warnings">(.*?)</section>', html, re.S).group(1)
     items = re.findall(r'<li class="warn">(.*?)</li>', section)
-    assert len(items) == 3
+    assert len(items) == 4
     assert "NLSQ did not converge" in items[0] and "maximum number of function evaluations" in items[0]
     assert "f3" in items[1] and "at a bound" in items[1]
-    assert "CMC shard 1 flagged: 7 divergences, max R-hat 1.0800" in items[2]
+    assert items[2] == ("CMC shard 1 flagged: 7 divergences; 75 draws at tree depth limit 8; R-hat 1.0800 &gt; 1.01 "
+                        "(v0); bulk ESS 80 &lt; 400 (v0); tail ESS 60 &lt; 400 (f0); E-BFMI 0.210 &lt; 0.3 (chain 0).")
+    assert items[3] == "CMC combined posterior flagged: bulk ESS 250 &lt; 400 (D0_ref); tail ESS 300 &lt; 400 (D0_ref)."
+
+
+def test_shard_table_shows_every_diagnostic_of_the_summary(html):
+    rows = re.findall(r"<h3>CMC shards</h3>.*?<tbody>(.*?)</tbody>", html, re.S)[0].split("</tr>")
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in rows[:2]]
+    # shard, divergences, max R-hat, min bulk/tail ESS, tree depth mean / max, % at limit, step sizes,
+    # min E-BFMI, flagged (+ reasons), wall time: the fixture's numbers
+    assert cells[0] == ["0", "0", "1.003", "820", "640", "3.2 / 4", "0", "0.41, 0.39", "0.95", "no", "20"]
+    assert cells[1][:9] == ["1", "7", "1.08", "80", "60", "7.5 / 8", "25", "0.021, 0.034", "0.21"]
+    assert cells[1][9].startswith("yes: 7 divergences; 75 draws at tree depth limit 8;") and cells[1][10] == "21"
+    combined = re.search(r"<td>consensus draws</td>(.*?)</tr>", html).group(1)
+    assert re.findall(r"<td[^>]*>(.*?)</td>", combined)[:3] == ["1.002", "250", "300"]
+    assert "R-hat &lt;= 1.01, bulk and tail ESS &gt;= 400 and E-BFMI &gt;= 0.3" in html  # the fixture's limits
 
 
 def test_run_times_are_the_benchmark_means(html):
@@ -112,7 +127,7 @@ def test_index_links_every_report_with_headline_numbers(saved, report, tmp_path)
     row = re.search(rf'<tr><td><a href="{ff.NAME}/report.html">.*?</tr>', index).group(0)
     cells = re.findall(r"<td>(.*?)</td>", row)
     assert cells[1:4] == ["no", f"{saved['nlsq']['reduced_chi2']:.5g}", "1"]
-    assert cells[4] == '<span class="warn">3</span>'
+    assert cells[4] == '<span class="warn">4</span>'  # the four warnings of the dataset page
 
 
 def test_missing_summary_exits_2_and_writes_nothing(saved, tmp_path, capsys):

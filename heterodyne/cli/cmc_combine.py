@@ -7,7 +7,7 @@ import numpy as np
 
 from heterodyne.atomic import atomic_output
 from heterodyne.cmc.combine import combine_shards, posterior_summary, shard_summary
-from heterodyne.cmc.diagnostics import R_HAT_LIMIT
+from heterodyne.cmc.diagnostics import E_BFMI_MIN, ESS_MIN, R_HAT_LIMIT, convergence_flags
 from heterodyne.cmc.draws_file import load_shard, save_combined
 from heterodyne.cli import add_config_arguments, load_dataset_config
 from heterodyne.errors import InputError
@@ -67,20 +67,19 @@ def run(args):
 
     draws, parametric = combine_shards([s.draws for s in shards])
     summary = posterior_summary(draws, n_chains)
-    per_shard = [shard_summary(s.shard, s.draws, s.diverging, s.wall_time_s) for s in shards]
+    per_shard = [shard_summary(s) for s in shards]
     flagged = [entry["shard"] for entry in per_shard if entry["flagged"]]
-    max_r_hat = max(entry["r_hat"] for entry in summary.values())
-    combined = {"max_r_hat": max_r_hat, "min_ess_bulk": min(e["ess_bulk"] for e in summary.values()),
-                "flagged": bool(not max_r_hat <= R_HAT_LIMIT)}
+    combined = convergence_flags(summary)
     for entry in per_shard:
         if entry["flagged"]:
-            log.warning("shard %d flagged: %d divergences, max R-hat %.3f", entry["shard"],
-                        entry["divergences"], entry["max_r_hat"])
+            log.warning("shard %d flagged: %s", entry["shard"], "; ".join(entry["flag_reasons"]))
+    if combined["flagged"]:
+        log.warning("combined posterior flagged: %s", "; ".join(combined["flag_reasons"]))
 
     provenance = provenance_record({"cmc": cmc, "datasets": {args.dataset: dataset_config}}, args.shards)
     record = {"parameters": summary, "parametric": parametric, "combined": combined,
               "shards": per_shard, "num_shards": cmc["num_shards"], "flagged_shards": flagged,
-              "r_hat_limit": R_HAT_LIMIT, "n_chains": n_chains,
+              "limits": {"r_hat": R_HAT_LIMIT, "ess": ESS_MIN, "e_bfmi": E_BFMI_MIN}, "n_chains": n_chains,
               "n_draws": len(next(iter(draws.values()))), "provenance": provenance}
     save_combined(args.output_h5, draws, cmc["num_shards"], n_chains, provenance)
     with atomic_output(args.output_json) as tmp:

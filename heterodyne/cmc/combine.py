@@ -9,13 +9,14 @@ The Gaussian ``parametric`` combination (mean (sum_k W_k)^-1 sum_k W_k mean_k, c
 (sum_k W_k)^-1) is reported beside it. Both are affine-equivariant, so they are computed on draws
 standardised by the pooled mean and sd of all shards (for a well-conditioned inverse) and mapped
 back. The combined draw s = c * n_draws + d keeps chain c of every shard, so the combined draws are
-reshaped to (chains, draws) for R-hat and bulk ESS.
+reshaped to (chains, draws) for R-hat, bulk and tail ESS (:mod:`heterodyne.cmc.convergence`).
 """
 
 import numpy as np
 from numpyro.infer.hmc_util import consensus, parametric
 
-from heterodyne.cmc.diagnostics import ess_bulk, r_hat, shard_diagnostics
+from heterodyne.cmc.convergence import convergence
+from heterodyne.cmc.diagnostics import shard_diagnostics
 
 
 def _standardisation(shards, names):
@@ -46,21 +47,21 @@ def combine_shards(shards):
 
 
 def posterior_summary(draws, n_chains):
-    """{name: {mean, sd, q05, q50, q95, r_hat, ess_bulk}} of combined draws {name: (S,)};
-    R-hat and ESS on the draws reshaped to (n_chains, S / n_chains)."""
+    """{name: {mean, sd, q05, q50, q95, r_hat, ess_bulk, ess_tail}} of combined draws
+    {name: (S,)}; R-hat and ESS on the draws reshaped to (n_chains, S / n_chains)."""
     summary = {}
     for name, x in draws.items():
         q05, q50, q95 = np.percentile(x, [5, 50, 95])
-        by_chain = x.reshape(n_chains, -1)
         summary[name] = {"mean": float(np.mean(x)), "sd": float(np.std(x, ddof=1)), "q05": float(q05),
-                         "q50": float(q50), "q95": float(q95), "r_hat": r_hat(by_chain),
-                         "ess_bulk": ess_bulk(by_chain)}
+                         "q50": float(q50), "q95": float(q95), **convergence(x.reshape(n_chains, -1))}
     return summary
 
 
-def shard_summary(shard, draws, diverging, wall_time_s):
-    """Summary entry of one shard: index, diagnostics, wall time and per-quantity mean/sd."""
-    entry = {"shard": int(shard), **shard_diagnostics(draws, diverging), "wall_time_s": float(wall_time_s)}
-    entry["parameters"] = {name: {"mean": float(np.mean(x)), "sd": float(np.std(x, ddof=1))}
-                           for name, x in draws.items()}
+def shard_summary(shard):
+    """Summary entry of one shard file ``shard`` (a :class:`~heterodyne.cmc.draws_file.ShardFile`):
+    index, :func:`~heterodyne.cmc.diagnostics.shard_diagnostics`, wall time, and per quantity
+    mean and sd (ddof 1) beside its r_hat, ess_bulk and ess_tail."""
+    entry = {"shard": int(shard.shard), **shard_diagnostics(shard), "wall_time_s": float(shard.wall_time_s)}
+    for name, x in shard.draws.items():
+        entry["parameters"][name].update(mean=float(np.mean(x)), sd=float(np.std(x, ddof=1)))
     return entry

@@ -1,9 +1,12 @@
 """HDF5 files of CMC draws (written atomically, with provenance).
 
 Shard file ``cmc/shard_k.h5``: group ``draws`` with one float64 dataset (chains, draws) per sampled
-quantity (physical units: D0_sample, ..., contrast_0, offset_0, ...), dataset ``diverging``
-(chains, draws) bool, attributes ``shard``, ``num_shards``, ``seed``, ``n_points``,
-``wall_time_s``, ``chain_method``, ``names`` (JSON list, sampling order) and ``provenance``.
+quantity (physical units: D0_sample, ..., contrast_0, offset_0, ...); sampler statistics per draw
+(chains, draws): ``diverging`` bool, ``num_steps`` int (leapfrog steps), ``energy`` float64
+(Hamiltonian energy, dimensionless); ``step_size`` (chains,) float64 (adapted step size, in the
+sampler's unconstrained coordinates); attributes ``shard``, ``num_shards``, ``seed``,
+``n_points``, ``wall_time_s``, ``chain_method``, ``max_tree_depth``, ``names`` (JSON list,
+sampling order) and ``provenance``.
 
 Combined file ``cmc/combined.h5``: group ``draws`` with one dataset (n_draws,) per quantity,
 attributes ``num_shards``, ``n_chains``, ``names`` and ``provenance``.
@@ -28,6 +31,10 @@ class ShardFile(NamedTuple):
     wall_time_s: float
     draws: dict
     diverging: np.ndarray
+    num_steps: np.ndarray
+    energy: np.ndarray
+    step_size: np.ndarray
+    max_tree_depth: int
 
 
 def save_shard(path, shard, num_shards, seed, n_points, result, provenance):
@@ -37,9 +44,13 @@ def save_shard(path, shard, num_shards, seed, n_points, result, provenance):
         for name, x in result.draws.items():
             group.create_dataset(name, data=np.asarray(x, np.float64))
         f.create_dataset("diverging", data=np.asarray(result.diverging, bool))
+        f.create_dataset("num_steps", data=np.asarray(result.num_steps, np.int64))
+        f.create_dataset("energy", data=np.asarray(result.energy, np.float64))
+        f.create_dataset("step_size", data=np.asarray(result.step_size, np.float64))
         f.attrs.update(shard=int(shard), num_shards=int(num_shards), seed=int(seed),
                        n_points=int(n_points), wall_time_s=float(result.wall_time_s),
-                       chain_method=result.chain_method, names=json.dumps(list(result.draws)))
+                       chain_method=result.chain_method, max_tree_depth=int(result.max_tree_depth),
+                       names=json.dumps(list(result.draws)))
         write_provenance_attrs(f, provenance)
 
 
@@ -52,7 +63,9 @@ def load_shard(path):
                              seed=int(f.attrs["seed"]), n_points=int(f.attrs["n_points"]),
                              wall_time_s=float(f.attrs["wall_time_s"]),
                              draws={name: f["draws"][name][()] for name in names},
-                             diverging=f["diverging"][()])
+                             diverging=f["diverging"][()], num_steps=f["num_steps"][()],
+                             energy=f["energy"][()], step_size=f["step_size"][()],
+                             max_tree_depth=int(f.attrs["max_tree_depth"]))
     except (OSError, KeyError, ValueError) as err:
         raise InputError(f"{path}: not a CMC shard file ({err}); re-run `heterodyne cmc-shard`") from err
 

@@ -114,7 +114,8 @@ def write_cmc_figures(outdir, nlsq, cmc, n_draws, dataset_name, provenance):
         n_chains, n_per_chain = np.atleast_2d(draws[names[0]]).shape
         caption = render_caption("cmc_trace", dataset=dataset_name, shard=k, n_chains=n_chains,
                                  n_draws=n_per_chain, divergences=info["divergences"],
-                                 max_r_hat=f"{info['max_r_hat']:.4f}", flagged="yes" if info["flagged"] else "no")
+                                 max_r_hat=f"{info['max_r_hat']:.4f}",
+                                 flagged=f"yes ({'; '.join(info['flag_reasons'])})" if info["flagged"] else "no")
         figure = draw_traces(names, draws, f"{dataset_name}: CMC shard {k}")
         paths.append(save_figure(figure, outdir, f"cmc_trace_shard{k:02d}", caption,
                                  provenance))

@@ -21,7 +21,7 @@ from heterodyne.json_record import read_json_record
 
 _NLSQ_KEYS = ("converged", "termination", "parameters", "phi", "contrast", "contrast_stderr",
               "offset", "offset_stderr", "reduced_chi2", "reduced_chi2_per_angle")
-_SUMMARY_KEYS = ("parameters", "shards", "num_shards", "flagged_shards")
+_SUMMARY_KEYS = ("parameters", "shards", "num_shards", "flagged_shards", "limits")
 
 
 @dataclass(frozen=True)

@@ -78,8 +78,9 @@ def collect(results_dir):
         dataset_provenance = read_provenance_attrs(f)
     nlsq = read_json_record(paths["nlsq.json"], ("converged", "termination", "parameters", "phi",
                                           "reduced_chi2_per_angle", "provenance"), "fit-nlsq")
-    cmc = read_json_record(paths["cmc/summary.json"], ("parameters", "shards", "flagged_shards", "provenance"),
-                    "cmc-combine")
+    cmc = read_json_record(paths["cmc/summary.json"],
+                           ("parameters", "shards", "flagged_shards", "combined", "limits", "provenance"),
+                           "cmc-combine")
     weights_record = json.loads(paths["weights.json"].read_text())
     figures = read_figures(root / "figures")
     step_provenance = {"ingest (dataset.h5)": dataset_provenance,

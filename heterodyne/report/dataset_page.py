@@ -1,8 +1,11 @@
 """The HTML report of one dataset.
 
 Sections: warnings; parameter table (NLSQ value +/- se, CMC mean, 90 % interval [q05, q95],
-R-hat, bulk ESS); fit quality per angle (reduced chi2 = chi2_phi / dof_phi as saved by
-fit-nlsq, noise sigma, contrast, offset); NLSQ and CMC run details; figures; provenance (input
+R-hat, bulk and tail ESS); fit quality per angle (reduced chi2 = chi2_phi / dof_phi as saved by
+fit-nlsq, noise sigma, contrast, offset); NLSQ and CMC run details (per shard: divergences, max
+R-hat, min bulk and tail ESS, mean/max tree depth, % of draws at the tree depth limit, step size
+per chain, min E-BFMI, flagged and why, wall time; the combined posterior's R-hat and ESS; the
+pass criteria recorded by cmc-combine); figures; provenance (input
 file and SHA-256, selection, config hash and config, per-step provenance, package versions, git
 commit, run time per step).
 """
@@ -19,11 +22,11 @@ from heterodyne.report.markup import esc, fmt, page, png_figure, table
 
 
 def _cmc_columns(entry):
-    """CMC mean, 90 % interval, R-hat, ESS of one summary entry (None: quantity not sampled)."""
+    """CMC mean, 90 % interval, R-hat, bulk and tail ESS of one summary entry (None: not sampled)."""
     if entry is None:
-        return ["not sampled", "-", "-", "-"]
+        return ["not sampled", "-", "-", "-", "-"]
     return [fmt(entry["mean"]), f"[{fmt(entry['q05'])}, {fmt(entry['q95'])}]", fmt(entry["r_hat"], 4),
-            fmt(entry["ess_bulk"], 4)]
+            fmt(entry["ess_bulk"], 4), fmt(entry["ess_tail"], 4)]
 
 
 def parameter_rows(nlsq, cmc):
@@ -49,7 +52,8 @@ def _section(title, anchor, content):
 
 def _warnings_html(found):
     if not found:
-        return '<p class="ok">No warnings: NLSQ converged, no parameter at a bound, no flagged shard.</p>'
+        return ('<p class="ok">No warnings: NLSQ converged, no parameter at a bound, no flagged shard, '
+                'combined posterior not flagged.</p>')
     return "<ul>" + "".join(f'<li class="warn">{esc(w)}</li>' for w in found) + "</ul>"
 
 
@@ -66,11 +70,34 @@ def _runs_html(nlsq, cmc):
     keys = ("converged", "termination", "chi2", "reduced_chi2", "dof", "n_iterations", "n_function_evals",
             "wall_time_s", "stderr_scaling")
     fit = table(["NLSQ", "value"], [[k, fmt(nlsq.get(k, "not recorded"))] for k in keys])
-    shards = table(["shard", "divergences", "max R-hat", "min bulk ESS", "flagged", "wall time (s)"],
-                   [[s["shard"], s["divergences"], fmt(s["max_r_hat"], 4), fmt(s["min_ess_bulk"], 4),
-                     fmt(s["flagged"]), fmt(s["wall_time_s"], 4)] for s in cmc["shards"]],
-                   numeric=(0, 1, 2, 3, 5))
-    return f"{fit}\n<h3>CMC shards</h3>\n{shards}"
+    shards = table(["shard", "divergences", "max R-hat", "min bulk ESS", "min tail ESS", "tree depth mean / max",
+                    "% at depth limit", "step size per chain", "min E-BFMI", "flagged", "wall time (s)"],
+                   [_shard_row(s) for s in cmc["shards"]], numeric=(0, 1, 2, 3, 4, 5, 6, 7, 8, 10))
+    combined = cmc["combined"]
+    combined_table = table(["combined posterior", "max R-hat", "min bulk ESS", "min tail ESS", "flagged"],
+                           [["consensus draws", fmt(combined["max_r_hat"], 4), fmt(combined["min_ess_bulk"], 4),
+                             fmt(combined["min_ess_tail"], 4), _flag_text(combined)]], numeric=(1, 2, 3))
+    return f"{fit}\n<h3>CMC shards</h3>\n{_criteria_html(cmc['limits'])}\n{shards}\n{combined_table}"
+
+
+def _criteria_html(limits):
+    """The pass criteria cmc-combine applied (the ``limits`` it recorded in summary.json)."""
+    text = (f"A shard passes with no divergence, no draw at the tree depth limit (2^depth - 1 leapfrog steps), "
+            f"rank-normalised split R-hat <= {limits['r_hat']}, bulk and tail ESS >= {limits['ess']} and "
+            f"E-BFMI >= {limits['e_bfmi']} in every chain; the combined posterior passes on the R-hat and "
+            f"ESS criteria (Vehtari et al. 2021).")
+    return f"<p>{esc(text)}</p>"
+
+
+def _flag_text(entry):
+    return "yes: " + "; ".join(entry["flag_reasons"]) if entry["flagged"] else "no"
+
+
+def _shard_row(s):
+    return [s["shard"], s["divergences"], fmt(s["max_r_hat"], 4), fmt(s["min_ess_bulk"], 4),
+            fmt(s["min_ess_tail"], 4), f"{fmt(s['tree_depth_mean'], 3)} / {s['tree_depth_max']}",
+            fmt(100 * s["frac_at_tree_depth_limit"], 3), ", ".join(fmt(h, 3) for h in s["step_size"]),
+            fmt(s["min_e_bfmi"], 3), _flag_text(s), fmt(s["wall_time_s"], 4)]
 
 
 def _run_times_html(run_times):
@@ -123,7 +150,7 @@ def render_dataset_page(name, results, config, provenance):
         _section("Warnings", "warnings", _warnings_html(found)),
         _section("Parameters", "parameters",
                  table(["parameter", "unit", "NLSQ value ± se", "at bound", "CMC mean", "CMC 90 % interval",
-                        "R-hat", "ESS (bulk)"], parameter_rows(nlsq, cmc), numeric=(4, 6, 7))
+                        "R-hat", "ESS (bulk)", "ESS (tail)"], parameter_rows(nlsq, cmc), numeric=(4, 6, 7, 8))
                  + f"<p>NLSQ standard errors: {esc(nlsq.get('stderr_scaling', 'not recorded'))}</p>"),
         _section("Fit quality per angle", "quality", _quality_html(results)),
         _section("Fit runs", "runs", _runs_html(nlsq, cmc)),

@@ -1,4 +1,5 @@
-"""Warnings a reader must see: NLSQ not converged, parameters at a bound, flagged CMC shards."""
+"""Warnings a reader must see: NLSQ not converged, parameters at a bound, flagged CMC shards and a
+flagged combined posterior (each with the reasons cmc-combine recorded)."""
 
 
 def fit_warnings(nlsq_record, cmc_summary):
@@ -11,8 +12,8 @@ def fit_warnings(nlsq_record, cmc_summary):
             found.append(f"NLSQ parameter {name} = {entry['value']:.6g} {entry['unit']} is at a bound.")
     shards = {entry["shard"]: entry for entry in cmc_summary["shards"]}
     for k in cmc_summary["flagged_shards"]:
-        entry = shards.get(k, {})
-        found.append(f"CMC shard {k} flagged: {entry.get('divergences', '?')} divergences, "
-                     f"max R-hat {entry.get('max_r_hat', float('nan')):.4f}, "
-                     f"min bulk ESS {entry.get('min_ess_bulk', float('nan')):.1f}.")
+        found.append(f"CMC shard {k} flagged: {'; '.join(shards[k]['flag_reasons'])}.")
+    combined = cmc_summary["combined"]
+    if combined["flagged"]:
+        found.append(f"CMC combined posterior flagged: {'; '.join(combined['flag_reasons'])}.")
     return found

@@ -26,7 +26,8 @@ def index_row(folder):
     """<tr> of one dataset: link and headline numbers from its nlsq.json and cmc/summary.json."""
     nlsq = read_json_record(folder / "nlsq.json", ("converged", "reduced_chi2", "parameters", "termination"),
                      "fit-nlsq")
-    cmc = read_json_record(folder / "cmc" / "summary.json", ("shards", "flagged_shards"), "cmc-combine")
+    cmc = read_json_record(folder / "cmc" / "summary.json", ("shards", "flagged_shards", "combined", "limits"),
+                           "cmc-combine")
     n_warn = len(fit_warnings(nlsq, cmc))
     name = folder.name
     cells = [f'<a href="{esc(name)}/report.html">{esc(name)}</a>', esc(fmt(nlsq["converged"])),
