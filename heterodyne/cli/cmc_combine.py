@@ -48,6 +48,10 @@ def load_matching_shards(paths, num_shards, seed, config_path):
                              f"chains did not move; {int(np.sum(s.diverging))} divergences), so this shard "
                              "has no posterior to combine. Check the NLSQ result it started from (nlsq.json: "
                              "parameters at a bound, non-converged fit), raise cmc.warmup, and re-run cmc-shard")
+    for path, s in zip(paths, shards, strict=True):
+        if not all(np.array_equal(a, b) for a, b in zip(s.coordinates, first.coordinates, strict=True)):
+            raise InputError(f"{path}: sampled in other coordinates than {paths[0]} (a different nlsq.json or "
+                             "cmc config); re-run cmc-shard for every shard")
     n_draws = int(np.prod(next(iter(shape.values()))))
     if n_draws <= len(shape):
         raise InputError(f"{paths[0]}: {n_draws} draws per shard for {len(shape)} quantities; the consensus "
@@ -65,7 +69,7 @@ def run(args):
     shards = load_matching_shards(args.shards, cmc["num_shards"], cmc["seed"], args.config)
     n_chains = next(iter(shards[0].draws.values())).shape[0]
 
-    draws, parametric = combine_shards([s.draws for s in shards])
+    draws, parametric = combine_shards(shards)
     summary = posterior_summary(draws, n_chains)
     per_shard = [shard_summary(s) for s in shards]
     flagged = [entry["shard"] for entry in per_shard if entry["flagged"]]

@@ -1,15 +1,15 @@
 """`heterodyne cmc-shard`: NUTS on shard k of the pooled points -> cmc/shard_k.h5.
 
-The chains of the shard run in parallel on one CPU device per chain when the process may use
-that many cores (``os.sched_getaffinity``); otherwise in sequence. Progress goes to stderr (the
-rule's log): a start and end line and numpyro's progress bar, updated every 5 % of iterations.
+The chains run one after another on one XLA CPU thread (``SINGLE_THREAD_XLA``), so the draws of a
+seed are bit-identical whatever the number of CPUs the job may use (XLA's multi-threaded CPU
+reductions sum in an order that depends on the thread count). Progress goes to stderr (the rule's
+log): a start and end line and numpyro's progress bar.
 """
 
 import logging
 import os
 
 import numpy as np
-import numpyro
 
 from heterodyne.cmc.draws_file import save_shard
 from heterodyne.cmc.model import build_model_spec
@@ -40,9 +40,12 @@ def check_angles(reference, other, path, key):
                          f"{reference.tolist()}; re-run the step that wrote {path} on this dataset")
 
 
-def _use_one_cpu_device_per_chain(chains):
-    """Expose min(chains, usable cores) CPU devices to JAX (effective before JAX's first use)."""
-    numpyro.set_host_device_count(max(1, min(chains, len(os.sched_getaffinity(0)))))
+#: XLA flags for one CPU thread (read when JAX's CPU backend starts, i.e. before its first use)
+SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+
+
+def _use_one_xla_thread():
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {SINGLE_THREAD_XLA}".strip()
 
 
 def run(args):
@@ -52,7 +55,7 @@ def run(args):
     if not 0 <= args.shard < num_shards:
         raise InputError(f"--shard {args.shard}: must lie in [0, {num_shards - 1}] since {args.config} "
                          f"sets cmc.num_shards = {num_shards}")
-    _use_one_cpu_device_per_chain(cmc["chains"])
+    _use_one_xla_thread()
 
     if not logging.getLogger().handlers:
         logging.basicConfig(format="%(asctime)s %(name)s: %(message)s")
@@ -68,14 +71,14 @@ def run(args):
         raise InputError(f"{args.data}: only {len(points)} usable (t1 < t2) points for "
                          f"cmc.num_shards = {num_shards}; lower num_shards or widen the frame window")
     mine = shard_points(points, num_shards, cmc["seed"], args.shard)
-    spec, names = build_model_spec(nlsq, cmc["prior"], len(dataset.phi), bounds=config["nlsq"]["bounds"],
-                                   source=args.nlsq)
+    spec, info = build_model_spec(nlsq, cmc["prior"], dataset.t, dataset.q, len(dataset.phi), num_shards,
+                                  bounds=config["nlsq"]["bounds"], source=args.nlsq)
     data = shard_data(dataset, weights.sigma, mine, max_shard_size(points, num_shards, cmc["seed"]),
                       num_shards)
-    result = run_shard(data, spec, names, NutsSettings.from_config(cmc), cmc["seed"], args.shard)
+    result = run_shard(data, spec, info, NutsSettings.from_config(cmc), cmc["seed"], args.shard)
 
     provenance = provenance_record({"cmc": cmc, "nlsq": {"bounds": config["nlsq"]["bounds"]},
                                     "datasets": {args.dataset: dataset_config}},
                                    [args.data, args.weights, args.nlsq])
-    save_shard(args.output, args.shard, num_shards, cmc["seed"], len(mine), result, provenance)
+    save_shard(args.output, args.shard, num_shards, cmc["seed"], len(mine), result, spec.coords, provenance)
     return 0

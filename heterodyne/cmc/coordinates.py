@@ -22,6 +22,24 @@ Two steps, both fixed by the NLSQ result (value c_m, standard error s_m) and K:
    * ``LOGIT``    eta = lo + (hi - lo) sigmoid(4 y / (hi - lo)): both bounds near (slope 1 at
                   the centre).
 
+3. Mixture moments (only where reference and sample can be exchanged: a constant fraction and
+   mirrored free parameters, see :mod:`heterodyne.core.symmetries`). For phases q v t << 1 the
+   bracket is the square of g1(tau) = a e^{-q^2 J_r tau / 2} + b e^{-q^2 J_s tau / 2}, with
+   weights a = x_r^2 / (x_r^2 + x_s^2), b = 1 - a: a two-point distribution of the rates J_r,
+   J_s = J_n(t_m) [A^2/s]. log g1(tau) is the cumulant generating function of that distribution
+   at -q^2 tau / 2, so the data fix its cumulants k1 = a J_r + b J_s, k2 = a b d^2 and
+   k3 = a b (b - a) d^3 (d = J_s - J_r) in that order, while (J_r, J_s, x_s) lie on a curved
+   ridge (|r| ~ 0.99) that no constant metric follows. These three are sampled as
+
+       y = (log k1, log(k2 / k1^2), k3 / k1^3),
+
+   inverted by s = (k3 / k1^3) (k2 / k1^2)^(-3/2) = (b - a) / sqrt(a b),
+   a = (1 - s / sqrt(s^2 + 4)) / 2, d = k1 sqrt((k2 / k1^2) / (a b)), J_r = k1 - b d,
+   J_s = k1 + a d, x_s = sqrt(b) / (sqrt(a) + sqrt(b)). d > 0 builds in the convention
+   J_r(t_m) <= J_s(t_m). The amplitudes follow as eta = J - D_offset and the fraction parameter
+   that is free (f0 or f3) as x_s minus the fixed one; log |d eta / d y| of this block comes from
+   its 3 x 3 Jacobian.
+
    A value near 0 is never logged (a static reference or a small velocity phase would make a
    funnel), and velocity amplitudes are linear: c2 is even in v (see
    :mod:`heterodyne.core.symmetries`), so draws are folded to v0 >= 0 after sampling.
@@ -29,6 +47,7 @@ Two steps, both fixed by the NLSQ result (value c_m, standard error s_m) and K:
 
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.nn import log_sigmoid, sigmoid, softplus
@@ -54,6 +73,13 @@ class Coordinates(NamedTuple):
     width: np.ndarray         # w_m (eta units)
     exponent_index: np.ndarray  # int: index of the sampled exponent of amplitude m, else -1
     exponent_fixed: np.ndarray  # the fixed exponent of amplitude m (0 for non-amplitudes)
+    mixture: np.ndarray       # int (3,): indices of D0_ref, D0_sample and the free fraction
+                              # parameter in the mixture-moment block, or -1 (no block)
+    offset_index: np.ndarray  # int (2,): indices of sampled D_offset_ref/_sample, or -1
+    offset_fixed: np.ndarray  # (2,): their fixed values [A^2/s]
+    fraction_fixed: np.ndarray  # 0-d: the fixed one of f0, f3 (x_s = free + fixed)
+    q: np.ndarray             # 0-d [1/A]
+    lag: np.ndarray           # 0-d, tau [s] of the block's samples h_k = g1(k tau)
     t_mean: np.ndarray        # 0-d, t_m [s]
 
 
@@ -71,12 +97,23 @@ def choose_kind(rule_key, centre, width, low, high):
     return LOGIT
 
 
-def build_coordinates(names, rule_keys, centre, stderr, lower, upper, fixed_values, t_mean, num_shards):
+def build_coordinates(names, rule_keys, centre, stderr, lower, upper, fixed_values, t, q, num_shards,
+                      absorber=None):
     """Coordinates of the sampled quantities ``names`` (NLSQ ``centre`` and ``stderr``, bounds
     ``lower``/``upper`` in physical units, all (M,)); ``fixed_values`` {name: value} holds the
-    fixed physics parameters (for fixed exponents); ``t_mean`` [s] the map's mean time."""
+    fixed physics parameters (for fixed exponents and offsets); ``t`` (N,) the time grid [s], ``q`` [1/A]; ``absorber`` ("f0", "f3" or None, :func:`heterodyne.core.symmetries.exchange_absorber`)
+    switches the mixture-moment block on."""
+    t_mean = float(np.mean(t))
     position = {name: m for m, name in enumerate(names)}
-    columns = {key: [] for key in Coordinates._fields[:-1]}
+    block = absorber in ("f0", "f3") and {"D0_ref", "D0_sample"} <= set(position)
+    mixture = [position["D0_ref"], position["D0_sample"], position[absorber]] if block else [-1, -1, -1]
+    offsets = [f"D_offset_{n}" for n in ("ref", "sample")]
+    partner = {"f0": "f3", "f3": "f0"}.get(absorber, "f3")
+    extra = dict(mixture=np.asarray(mixture, np.int32),
+                 offset_index=np.asarray([position.get(o, -1) for o in offsets], np.int32),
+                 offset_fixed=np.asarray([fixed_values.get(o, 0.0) for o in offsets], np.float64),
+                 fraction_fixed=np.float64(fixed_values.get(partner, 0.0)), q=np.float64(q), lag=np.float64(1.0))
+    columns = {key: [] for key in Coordinates._fields[:6]}
     for m, name in enumerate(names):
         exponent = POWER_LAWS.get(name)
         index = position.get(exponent, -1) if exponent else -1
@@ -85,7 +122,9 @@ def build_coordinates(names, rule_keys, centre, stderr, lower, upper, fixed_valu
         factor = t_mean ** e0
         low, high = lower[m] * factor, upper[m] * factor
         width = np.sqrt(num_shards) * stderr[m] * factor
-        columns["kind"].append(choose_kind(rule_keys[m], centre[m] * factor, width, low, high))
+        in_block = m in mixture
+        columns["kind"].append(IDENTITY if in_block else choose_kind(rule_keys[m], centre[m] * factor, width,
+                                                                     low, high))
         columns["eta_low"].append(low)
         columns["eta_high"].append(high)
         columns["width"].append(width)
@@ -93,7 +132,19 @@ def build_coordinates(names, rule_keys, centre, stderr, lower, upper, fixed_valu
         columns["exponent_fixed"].append(fixed)
     arrays = {key: np.asarray(v, np.int32 if key in ("kind", "exponent_index") else np.float64)
               for key, v in columns.items()}
-    return Coordinates(**arrays, t_mean=np.float64(t_mean))
+    coords = Coordinates(**arrays, **extra, t_mean=np.float64(t_mean))
+    if not block:
+        return coords
+    # tau: where the mean decay q^2 k1 tau / 2 reaches 1/2, within the first third of the map
+    exponents = np.where(coords.exponent_index >= 0, np.take(centre, np.maximum(coords.exponent_index, 0)),
+                         coords.exponent_fixed)
+    eta = np.asarray(centre) * t_mean**exponents
+    offsets_now = _block_offsets(eta, coords, np)
+    j_r, j_s = eta[mixture[0]] + offsets_now[0], eta[mixture[1]] + offsets_now[1]
+    x_s = eta[mixture[2]] + coords.fraction_fixed
+    a = (1.0 - x_s) ** 2 / ((1.0 - x_s) ** 2 + x_s**2)
+    k1 = a * j_r + (1.0 - a) * j_s
+    return coords._replace(lag=np.float64(min(1.0 / (q * q * k1), (t[-1] - t[0]) / 3.0)))
 
 
 def _exponents(theta_or_eta, coords):
@@ -121,13 +172,78 @@ def eta_from_y(y, coords):
     return eta, log_jac
 
 
+def _mixture_from_samples(u, offsets, fraction_fixed, q, lag, xp=jnp):
+    """(eta_ref, eta_sample, eta_fraction) from u = logit of the canonical moments (p1, p2, p3)
+    of the samples h_k = g1(k tau) (module docstring, step 3); ``offsets`` (D_offset_ref,
+    D_offset_sample) [A^2/s], q [1/A], lag tau [s]."""
+    p1, p2, p3 = (1.0 / (1.0 + xp.exp(-u[..., k])) for k in range(3))
+    z1, z2, z3 = p1, (1.0 - p1) * p2, (1.0 - p2) * p3
+    h1, h2, h3 = z1, z1 * (z1 + z2), z1 * ((z1 + z2) ** 2 + z2 * z3)
+    det = h1**2 - h2
+    p = (h1 * h2 - h3) / det
+    c = (h1 * h3 - h2**2) / det
+    root = xp.sqrt(p**2 + 4.0 * c)
+    r, s = 0.5 * (p + root), 0.5 * (p - root)
+    a = (h1 - s) / (r - s)
+    b = 1.0 - a
+    rate = -2.0 / (q * q * lag)
+    x_s = xp.sqrt(b) / (xp.sqrt(a) + xp.sqrt(b))
+    return xp.stack([rate * xp.log(r) - offsets[0], rate * xp.log(s) - offsets[1], x_s - fraction_fixed],
+                    axis=-1)
+
+
+def _samples_from_mixture(eta, offsets, fraction_fixed, q, lag):
+    """Inverse of :func:`_mixture_from_samples` (NumPy, (..., 3) -> (..., 3))."""
+    j_r, j_s = eta[..., 0] + offsets[0], eta[..., 1] + offsets[1]
+    x_s = eta[..., 2] + fraction_fixed
+    a = (1.0 - x_s) ** 2 / ((1.0 - x_s) ** 2 + x_s**2)
+    r, s = np.exp(-0.5 * q * q * j_r * lag), np.exp(-0.5 * q * q * j_s * lag)
+    h1, h2, h3 = (a * r**k + (1.0 - a) * s**k for k in (1, 2, 3))
+    p1 = h1
+    p2 = (h2 - h1**2) / (h1 * (1.0 - h1))
+    z1, z2 = p1, (1.0 - p1) * p2
+    p3 = (h3 / z1 - (z1 + z2) ** 2) / z2 / (1.0 - p2)
+    return np.stack([np.log(p / (1.0 - p)) for p in (p1, p2, p3)], axis=-1)
+
+
+def _block_offsets(values, coords, xp=jnp):
+    """(D_offset_ref, D_offset_sample): sampled (from ``values``, where eta = theta) or fixed."""
+    index = coords.offset_index
+    taken = xp.take(values, xp.maximum(index, 0), axis=-1)
+    return [xp.where(index[n] >= 0, taken[..., n], coords.offset_fixed[n]) for n in range(2)]
+
+
 def theta_from_y(y, coords):
-    """theta (..., M) in physical units and log |d theta / d y| (...,) (module docstring)."""
+    """theta (M,) in physical units and log |d theta / d y| (0-d) of one position y (M,)
+    (module docstring)."""
     eta, log_jac = eta_from_y(y, coords)
+    log_jac = jnp.sum(log_jac)
+    active = coords.mixture[0] >= 0
+    index = jnp.maximum(coords.mixture, 0)
+    u = jnp.where(active, eta[index], 0.0)  # the block's coordinates are IDENTITY: eta = y
+    offsets = _block_offsets(eta, coords)
+
+    def block(samples):
+        return _mixture_from_samples(samples, offsets, coords.fraction_fixed, coords.q, coords.lag)
+
+    block_log_det = jnp.linalg.slogdet(jax.jacfwd(block)(u))[1]
+    eta = jnp.where(active, eta.at[index].set(block(u)), eta)
+    log_jac += jnp.where(active, block_log_det, 0.0)
     exponents = _exponents(eta, coords)
     log_t = jnp.log(coords.t_mean)
     theta = eta * jnp.exp(-exponents * log_t)
-    return theta, jnp.sum(log_jac, axis=-1) - jnp.sum(exponents, axis=-1) * log_t
+    return theta, log_jac - jnp.sum(exponents) * log_t
+
+
+@jax.jit
+def _theta_draws(y, coords):
+    return jax.vmap(lambda v: theta_from_y(v, coords)[0])(y)
+
+
+def theta_draws(y, coords):
+    """theta (S, M) of draws y (S, D >= M) (NumPy in and out; columns beyond M are ignored)."""
+    m = coords.kind.shape[0]
+    return np.asarray(_theta_draws(jnp.asarray(np.asarray(y)[:, :m]), coords))
 
 
 def y_from_theta(theta, coords):
@@ -144,4 +260,9 @@ def y_from_theta(theta, coords):
         candidates = [np.log(eta), w * np.log(np.expm1((eta - lo) / w)), -w * np.log(np.expm1((hi - eta) / w)),
                       span / 4.0 * np.log(unit / (1.0 - unit))]
         y = np.select([kind == LOG, kind == LOWER, kind == UPPER, kind == LOGIT], candidates, eta)
+        mixture = np.asarray(coords.mixture)
+        if mixture[0] >= 0:
+            offsets = _block_offsets(eta, coords, np)
+            y[..., mixture] = _samples_from_mixture(eta[..., mixture], offsets, coords.fraction_fixed,
+                                                    coords.q, coords.lag)
     return y

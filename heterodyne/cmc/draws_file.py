@@ -4,7 +4,10 @@ Shard file ``cmc/shard_k.h5``: group ``draws`` with one float64 dataset (chains,
 quantity (physical units: D0_sample, ..., contrast_0, offset_0, ...); sampler statistics per draw
 (chains, draws): ``diverging`` bool, ``num_steps`` int (leapfrog steps), ``energy`` float64
 (Hamiltonian energy, dimensionless); ``step_size`` (chains,) float64 (adapted step size, in the
-sampler's unconstrained coordinates); attributes ``shard``, ``num_shards``, ``seed``,
+sampler's unconstrained coordinates); ``unconstrained`` (chains, draws, D) float64, the same draws
+in the shared sampling coordinates y (:mod:`heterodyne.cmc.coordinates`; column D - 1 is the log
+noise scale when it is sampled), and group ``coordinates`` with the arrays of the map y -> theta
+(one dataset per :class:`~heterodyne.cmc.coordinates.Coordinates` field); attributes ``shard``, ``num_shards``, ``seed``,
 ``n_points``, ``wall_time_s``, ``chain_method``, ``max_tree_depth``, ``names`` (JSON list,
 sampling order) and ``provenance``.
 
@@ -19,6 +22,7 @@ import h5py
 import numpy as np
 
 from heterodyne.atomic import atomic_output
+from heterodyne.cmc.coordinates import Coordinates
 from heterodyne.errors import InputError
 from heterodyne.provenance import write_provenance_attrs
 
@@ -35,10 +39,13 @@ class ShardFile(NamedTuple):
     energy: np.ndarray
     step_size: np.ndarray
     max_tree_depth: int
+    unconstrained: np.ndarray
+    coordinates: Coordinates
 
 
-def save_shard(path, shard, num_shards, seed, n_points, result, provenance):
-    """Write one shard's :class:`~heterodyne.cmc.sampling.ShardDraws`."""
+def save_shard(path, shard, num_shards, seed, n_points, result, coordinates, provenance):
+    """Write one shard's :class:`~heterodyne.cmc.sampling.ShardDraws` and the
+    :class:`~heterodyne.cmc.coordinates.Coordinates` it was sampled in."""
     with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
         group = f.create_group("draws")
         for name, x in result.draws.items():
@@ -47,6 +54,10 @@ def save_shard(path, shard, num_shards, seed, n_points, result, provenance):
         f.create_dataset("num_steps", data=np.asarray(result.num_steps, np.int64))
         f.create_dataset("energy", data=np.asarray(result.energy, np.float64))
         f.create_dataset("step_size", data=np.asarray(result.step_size, np.float64))
+        f.create_dataset("unconstrained", data=np.asarray(result.unconstrained, np.float64))
+        coords = f.create_group("coordinates")
+        for field, value in zip(Coordinates._fields, coordinates, strict=True):
+            coords.create_dataset(field, data=np.asarray(value))
         f.attrs.update(shard=int(shard), num_shards=int(num_shards), seed=int(seed),
                        n_points=int(n_points), wall_time_s=float(result.wall_time_s),
                        chain_method=result.chain_method, max_tree_depth=int(result.max_tree_depth),
@@ -65,7 +76,9 @@ def load_shard(path):
                              draws={name: f["draws"][name][()] for name in names},
                              diverging=f["diverging"][()], num_steps=f["num_steps"][()],
                              energy=f["energy"][()], step_size=f["step_size"][()],
-                             max_tree_depth=int(f.attrs["max_tree_depth"]))
+                             max_tree_depth=int(f.attrs["max_tree_depth"]),
+                             unconstrained=f["unconstrained"][()],
+                             coordinates=Coordinates(**{k: f["coordinates"][k][()] for k in Coordinates._fields}))
     except (OSError, KeyError, ValueError) as err:
         raise InputError(f"{path}: not a CMC shard file ({err}); re-run `heterodyne cmc-shard`") from err
 

@@ -86,9 +86,9 @@ def _prior_rule(prior_config, name):
     return prior_config["parameters"].get(name, prior_config["default"])
 
 
-def build_model_spec(nlsq, prior_config, n_phi, t_mean, num_shards, bounds=None, source="nlsq.json"):
-    """ModelSpec and SpecInfo from an nlsq.json record, the ``cmc.prior`` config, the map's mean
-    time ``t_mean`` [s] and K. ``bounds`` ({name: [lower, upper]}, the ``nlsq.bounds`` config)
+def build_model_spec(nlsq, prior_config, t, q, n_phi, num_shards, bounds=None, source="nlsq.json"):
+    """ModelSpec and SpecInfo from an nlsq.json record, the ``cmc.prior`` config, the dataset's time
+    grid ``t`` (N,) [s] and ``q`` [1/A], and K. ``bounds`` ({name: [lower, upper]}, the ``nlsq.bounds`` config)
     overrides registry bounds, so NLSQ and CMC share one support. Raises InputError (naming
     ``source``) for a free quantity without a usable standard error or outside its bounds."""
     bounds = bounds or {}
@@ -140,10 +140,11 @@ def build_model_spec(nlsq, prior_config, n_phi, t_mean, num_shards, bounds=None,
     rule_keys = [key for _, key, *_ in rows]
     free_names = [PARAMETER_NAMES[k] for k in free_index]
     fixed_values = {name: base[k] for k, name in enumerate(PARAMETER_NAMES) if fixed[k]}
+    absorber = exchange_absorber(free_names, base)
     coords = build_coordinates(names, rule_keys, prior.centre, prior.stderr, prior.low, prior.high,
-                               fixed_values, t_mean, num_shards)
+                               fixed_values, t, q, num_shards, absorber)
     spec = ModelSpec(coords=coords, prior=prior, base_params=base, free_index=free_index)
-    return spec, SpecInfo(names, free_names, exchange_absorber(free_names, base))
+    return spec, SpecInfo(names, free_names, absorber)
 
 
 def log_prior(theta, prior):

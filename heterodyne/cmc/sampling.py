@@ -26,7 +26,6 @@ the components can be exchanged) and back to y, so all shards describe the same 
 
 import logging
 import time
-from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -37,8 +36,8 @@ import numpyro.distributions as dist
 from numpyro.distributions import constraints
 from numpyro.infer import MCMC, NUTS
 
-from heterodyne.cmc.coordinates import theta_from_y, y_from_theta
-from heterodyne.cmc.model import ShardData, log_density, model_c2, physics_of, split_noise
+from heterodyne.cmc.coordinates import theta_draws, theta_from_y, y_from_theta
+from heterodyne.cmc.model import ShardData, log_density, model_c2, split_noise
 from heterodyne.core.symmetries import canonical
 
 log = logging.getLogger(__name__)
@@ -171,22 +170,16 @@ def whitened_model(data, spec, whitening):
     numpyro.factor("log_density", log_density(whitening.y_hat + whitening.chol @ z, data, spec))
 
 
-@partial(jax.jit, static_argnames=("n_phi",))
-def _physics_draws(y, spec, n_phi):
-    """(params (S, 14), contrast (S, n_phi), offset (S, n_phi)) of flat draws y (S, D)."""
-    theta = jax.vmap(lambda v: theta_from_y(split_noise(v, spec)[0], spec.coords)[0])(y)
-    return jax.vmap(lambda th: physics_of(th, spec, n_phi))(theta)
-
-
-def canonical_draws(y, spec, info, n_phi):
+def canonical_draws(y, spec, info):
     """Draws y (..., D) mapped to the symmetries' representative; returns (theta {name: (...)},
     y (..., D)), theta in physical units by quantity name (and ``noise_scale`` when sampled)."""
     shape = y.shape[:-1]
     flat = np.asarray(y).reshape(-1, y.shape[-1])
-    params, contrast, offset = (np.asarray(a) for a in _physics_draws(jnp.asarray(flat), spec, n_phi))
-    params = canonical(params, float(spec.coords.t_mean), info.absorber)
+    theta = theta_draws(flat, spec.coords)
     free = np.asarray(spec.free_index)
-    theta = np.concatenate([params[:, free], contrast, offset], axis=1)
+    params = np.tile(spec.base_params, (len(flat), 1))
+    params[:, free] = theta[:, :len(free)]
+    theta[:, :len(free)] = canonical(params, float(spec.coords.t_mean), info.absorber)[:, free]
     m = theta.shape[1]
     y_canonical = flat.copy()
     y_canonical[:, :m] = y_from_theta(theta, spec.coords)
@@ -220,7 +213,7 @@ def run_shard(data, spec, info, settings, seed, shard, progress_bar=True):
              extra_fields=("diverging", "num_steps", "energy", "adapt_state.step_size"))
     z = np.asarray(mcmc.get_samples(group_by_chain=True)["z"])
     y = whitening.y_hat + z @ whitening.chol.T
-    draws, y = canonical_draws(y, spec, info, data.phi_unique.shape[0])
+    draws, y = canonical_draws(y, spec, info)
     extra = mcmc.get_extra_fields(group_by_chain=True)
     wall = time.perf_counter() - start
     diverging = np.asarray(extra["diverging"], bool)
