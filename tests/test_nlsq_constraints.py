@@ -64,8 +64,12 @@ def test_weights_for_other_angles_are_an_input_error():
     dataset, weights = simulated_dataset(PHI, 8, 0.01, seed=1)
     other = weights.__class__(phi=weights.phi + 5.0, sigma=weights.sigma, contrast=weights.contrast,
                               offset=weights.offset, method=weights.method)
-    with pytest.raises(InputError, match="weights.json: weights are for phi"):
+    with pytest.raises(InputError, match="weights.json: weights are for phi") as caught:
         build_problem(dataset, other, weights_path="weights.json")
+    # plain numbers, not np.float64(...) reprs
+    shifted, plain = [float(p) + 5.0 for p in PHI], [float(p) for p in PHI]
+    assert f"phi = {shifted} deg but the dataset" in str(caught.value)
+    assert f"has phi = {plain} deg" in str(caught.value)
 
 
 def test_box_least_squares_matches_scipy():
