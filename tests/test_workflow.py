@@ -38,8 +38,12 @@ RULE_COMMANDS = {
     "report_index": "report",
 }
 
+#: characters a shell would act on: the end-to-end run happens in a folder with this name, and the
+#: simulated file's name holds it too, so an unquoted path in any rule runs `touch PWNED` or breaks
+HOSTILE = "a b 'q' \"dq\" $(touch PWNED) `touch PWNED`"
+
 TINY_CONFIG = {
-    "datasets": {"tiny": {"file": "raw/tiny_results.hdf", "simulate": True, "q": 0.01}},
+    "datasets": {"tiny": {"file": f"raw/tiny {HOSTILE}.hdf", "simulate": True, "q": 0.01}},
     "simulate": {"phi": [0.0, 60.0], "n_frames": 40, "contrast": [0.2, 0.22],
                  "offset": [1.0, 1.0], "noise": [0.01, 0.012]},
     # D0_ref, D0_sample, v0 and f0 free; the rest held at the simulated truth (registry defaults)
@@ -241,7 +245,8 @@ def test_concurrent_jobs_are_pinned_to_disjoint_cpus(tmp_path):
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """The whole workflow on TINY_CONFIG: (workdir, config path, output of the first run)."""
-    workdir = tmp_path_factory.mktemp("tiny")
+    workdir = tmp_path_factory.mktemp("tiny") / HOSTILE
+    workdir.mkdir()
     config_path = write_config(workdir, TINY_CONFIG)
     code, out = snakemake(workdir, "--configfile", str(config_path), "--cores", "2")
     assert code == 0, out
@@ -276,6 +281,24 @@ def test_end_to_end_run_writes_every_result(tiny_run):
         assert (workdir / "logs" / "tiny" / f"{step}.log").is_file(), step
     assert "tiny" in (results / "report.html").read_text()
     assert 'href="tiny/report.html"' in (workdir / "results" / "index.html").read_text()
+
+
+def test_paths_with_spaces_quotes_and_substitutions_run_nothing(tiny_run):
+    workdir, config_path, _ = tiny_run
+    assert HOSTILE in str(config_path) and (workdir / TINY_CONFIG["datasets"]["tiny"]["file"]).is_file()
+    assert not list(workdir.parent.rglob("PWNED")) and not Path("PWNED").exists()
+
+
+def test_every_value_in_a_shell_command_is_quoted():
+    """Paths and settings reach jobs through the rules' shell commands: each {...} there must be
+    shell-quoted ({...:q}), whatever it holds (only {threads}, an integer, is left bare)."""
+    commands = []
+    for rules in (REPO / "workflow" / "rules").glob("*.smk"):
+        commands += re.findall(r"^ +shell:\n((?: +f?\".*\"\n)+)", rules.read_text(), re.M)
+    assert len(commands) == len(RULE_COMMANDS)
+    fields = re.findall(r"\{([^{}]*)\}", "".join(commands))
+    assert "params.config_file:q" in fields and "output:q" in fields
+    assert [f for f in fields if not f.endswith(":q") and f != "threads"] == []
 
 
 def test_second_run_does_nothing(tiny_run):

@@ -27,6 +27,7 @@ rule report:
         ),
     params:
         config_file=CONFIG_FILE,
+        results_dir=lambda wildcards: f"results/{wildcards.dataset}",
         # the page shows the whole validated config, so any config change rewrites it
         config=section(*config),
     log:
@@ -37,9 +38,9 @@ rule report:
     conda:
         CONDA_ENV
     shell:
-        "pin_cpus.sh {threads} heterodyne report --config {params.config_file}"
-        " --dataset {wildcards.dataset} --results-dir results/{wildcards.dataset}"
-        " --output {output} > {log} 2>&1"
+        "pin_cpus.sh {threads} heterodyne report --config {params.config_file:q}"
+        " --dataset {wildcards.dataset:q} --results-dir {params.results_dir:q}"
+        " --output {output:q} > {log:q} 2>&1"
 
 
 rule report_index:
@@ -57,4 +58,4 @@ rule report_index:
         CONDA_ENV
     shell:
         "pin_cpus.sh {threads} heterodyne report --index --results-root results"
-        " --output {output} > {log} 2>&1"
+        " --output {output:q} > {log:q} 2>&1"
