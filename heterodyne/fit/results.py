@@ -31,6 +31,7 @@ def result_record(fit, phi, provenance):
                   for k, p in enumerate(PARAMETERS)}
     n_free = len(fit.free_names)
     return {"converged": bool(fit.converged), "termination": fit.termination,
+            "undetermined": list(fit.undetermined),
             "parameters": parameters, "phi": _numbers(phi),
             "contrast": _numbers(fit.contrast), "contrast_stderr": _numbers(fit.contrast_stderr),
             "offset": _numbers(fit.offset), "offset_stderr": _numbers(fit.offset_stderr),
