@@ -1,5 +1,6 @@
-# The self-contained HTML report of each dataset, and results/index.html linking them all.
-# The report reads the benchmark files of the earlier steps for its "run time per step" table.
+# The self-contained HTML report of each dataset, the audit of the whole results folder
+# (results/audit.json, `heterodyne audit`), and results/index.html linking the reports and showing
+# the audit. The report reads the benchmark files of the earlier steps for its "run time per step" table.
 
 STEP_BENCHMARKS = ["ingest", "weight", "fit_nlsq", "cmc_combine", "figures"]
 
@@ -43,9 +44,25 @@ rule report:
         " --output {output:q} > {log:q} 2>&1"
 
 
+rule audit:
+    input:
+        reports=expand("results/{dataset}/report.html", dataset=DATASETS),
+        code=package_code(*CODE_BASE, "audit.py", "cli/audit.py"),
+    output:
+        "results/audit.json",
+    log:
+        "logs/audit.log",
+    threads: 1
+    conda:
+        CONDA_ENV
+    shell:
+        "pin_cpus.sh {threads} heterodyne audit results --output {output:q} > {log:q} 2>&1"
+
+
 rule report_index:
     input:
         reports=expand("results/{dataset}/report.html", dataset=DATASETS),
+        audit="results/audit.json",
         code=package_code(*CODE_BASE, "report", "plots", "cli/report.py"),
     output:
         "results/index.html",
@@ -58,4 +75,4 @@ rule report_index:
         CONDA_ENV
     shell:
         "pin_cpus.sh {threads} heterodyne report --index --results-root results"
-        " --output {output:q} > {log:q} 2>&1"
+        " --audit {input.audit:q} --output {output:q} > {log:q} 2>&1"
