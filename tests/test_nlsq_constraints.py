@@ -219,15 +219,17 @@ def test_covariance_marks_parameters_the_data_do_not_determine():
     assert not none.any() and np.all(np.isfinite(se_full))
 
 
-def test_parameters_the_data_cannot_separate_make_the_fit_unconverged(problem, caplog):
-    """With alpha_ref = 0, J_ref(t) = D0_ref + D_offset_ref: only their sum is determined. The fit
-    must say converged = false, name both, and give them no standard error."""
-    section = nlsq_section(dict(TRUTH, alpha_ref=0.0), fixed=[n for n in TRUTH if n not in ("D0_ref", "D_offset_ref")])
+def test_parameters_without_effect_on_the_data_make_the_fit_unconverged(problem, caplog):
+    """Starting at D_offset_ref = -5000, J_ref(t) = max(D0_ref t^0.2 + D_offset_ref, 0) is 0 over
+    the whole window: D0_ref and D_offset_ref change nothing, so the data cannot determine them.
+    The fit must say converged = false, name both, and give them no standard error."""
+    free = ("D0_ref", "D_offset_ref", "D0_sample")
+    section = nlsq_section(dict(TRUTH, D_offset_ref=-5000.0), fixed=[n for n in TRUTH if n not in free])
     fit = fit_joint(problem, settings_from_config(section))
     assert fit.converged is False and fit.undetermined == ["D0_ref", "D_offset_ref"]
     assert "not determined by the data: D0_ref, D_offset_ref" in fit.termination
     assert np.isnan(fit.theta_stderr[[INDEX["D0_ref"], INDEX["D_offset_ref"]]]).all()
-    assert np.all(np.isfinite(fit.contrast_stderr))
+    assert np.isfinite(fit.theta_stderr[INDEX["D0_sample"]]) and np.all(np.isfinite(fit.contrast_stderr))
     assert any("D0_ref, D_offset_ref" in m for m in caplog.messages)
     record = result_record(fit, PHI, provenance={})
     assert record["converged"] is False and record["undetermined"] == ["D0_ref", "D_offset_ref"]
