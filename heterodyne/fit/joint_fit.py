@@ -212,15 +212,15 @@ def fit_joint(problem, settings):
     chi2 = float(chi2_per_angle.sum())
     if not (np.isfinite(chi2) and np.all(np.isfinite(m))):
         raise FitFailed(f"chi2 = {chi2} or its Jacobian is not finite at the solution")
-    cov, se, corr, undetermined = covariance(m, chi2, dof)
+    cov, se, corr, lost = covariance(m, chi2, dof)
     names = settings.free_names + _scaling_names(n_phi, shared)
-    undetermined = [name for name, lost in zip(names, undetermined, strict=True) if lost]
+    unresolved = [name for name, flag in zip(names, lost, strict=True) if flag]
     termination = best.message
-    if undetermined:
-        termination = (f"{termination.rstrip('.')}; not determined by the data: {', '.join(undetermined)} "
+    if unresolved:
+        termination = (f"{termination.rstrip('.')}; not determined by the data: {', '.join(unresolved)} "
                        "(J^T J is singular along them: fix them in nlsq.fixed or fit data that separate them)")
         log.warning("the data do not determine %s: converged = false, no standard errors for them",
-                    ", ".join(undetermined))
+                    ", ".join(unresolved))
     p = np.asarray(p)
     theta = np.asarray(full_theta(jnp.asarray(best.x), template, free_index))
     theta_stderr = np.full(len(PARAMETER_NAMES), np.nan)
@@ -240,7 +240,7 @@ def fit_joint(problem, settings):
                    correlation=corr, chi2=chi2, chi2_per_angle=chi2_per_angle,
                    n_valid_per_angle=counts, dof=dof, reduced_chi2=chi2 / dof,
                    reduced_chi2_per_angle=chi2_per_angle / dof_per_angle, at_bound=at_bound,
-                   converged=best.converged and not undetermined, termination=termination,
+                   converged=best.converged and not unresolved, termination=termination,
                    n_iterations=best.n_iterations, n_function_evals=best.n_function_evals,
                    wall_time_s=time.perf_counter() - started, stderr_scaling=STDERR_SCALING,
-                   chunked=chunked, n_starts=len(starts), undetermined=undetermined)
+                   chunked=chunked, n_starts=len(starts), undetermined=unresolved)
