@@ -5,6 +5,7 @@ default, meaning); ``workflow/schemas/config.schema.yaml`` is a link to it so th
 and the CLI validate against the same file.
 """
 
+import math
 from pathlib import Path
 
 import jsonschema
@@ -29,15 +30,43 @@ def _validator():
     return cls(schema)
 
 
+def non_finite(node, where=()):
+    """(key path, value) of the first NaN or infinite number in a loaded YAML tree, or None.
+
+    JSON Schema cannot refuse these: every comparison with NaN is false, and inf is a number."""
+    if isinstance(node, float) and not math.isfinite(node):
+        return "/".join(map(str, where)), node
+    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, child in children:
+        found = non_finite(child, (*where, key))
+        if found:
+            return found
+    return None
+
+
 def validate_config(config, source="config"):
-    """Validate ``config`` in place (defaults filled); raise InputError with the schema's message."""
+    """Validate ``config`` in place (defaults filled); raise InputError with the schema's message
+    (or naming a NaN/inf value)."""
+    found = non_finite(config)
+    if found:
+        raise InputError(f"{source}: '{found[0]}' = {found[1]} is not a finite number; give a finite value")
     errors = sorted(_validator().iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         err = errors[0]
         where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
-        raise InputError(f"{source}: invalid config at '{where}': {err.message}; fix it as the schema "
+        # a pattern's regex says little; its description says what is allowed
+        message = (f"{err.instance!r} is not allowed: {' '.join(err.schema['description'].split())}"
+                   if err.validator == "pattern" and "description" in err.schema else err.message)
+        raise InputError(f"{source}: invalid config at '{where}': {message}; fix it as the schema "
                          f"{SCHEMA_PATH} describes")
     return config
+
+
+def _yaml_position(err):
+    """" at line L, column C: problem" of a YAML error, on one line."""
+    mark = getattr(err, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    return f"{where}: {' '.join(str(getattr(err, 'problem', None) or err).split())}"
 
 
 def load_config(path):
@@ -48,7 +77,7 @@ def load_config(path):
     try:
         config = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
-        raise InputError(f"{path}: not valid YAML ({err}); fix the syntax") from err
+        raise InputError(f"{path}: not valid YAML{_yaml_position(err)}; fix the syntax") from err
     return validate_config(config, source=str(path))
 
 

@@ -126,9 +126,11 @@ def build_saved_results(root):
                       source_sha256=provenance["input_sha256"][str(raw)],
                       selection={"q_index": 0, "phi": PHI.tolist(), "frames": None})
     save_dataset(results / "dataset.h5", dataset, provenance)
+    # each file records the files it was made from, as the workflow's steps do
     save_weights(results / "weights.json",
                  AngleWeights(phi=PHI, sigma=np.full(2, SIGMA), contrast=CONTRAST, offset=OFFSET,
-                              method="robust"), provenance)
+                              method="robust"), provenance_record({"test": "weights"}, [results / "dataset.h5"]))
+    fit_provenance = provenance_record({"test": "nlsq"}, [results / "dataset.h5", results / "weights.json"])
 
     chi2 = reduced_chi2_per_angle(data, clean, valid)
     free = [name for name in PARAMETER_NAMES if name not in FIXED]
@@ -141,14 +143,16 @@ def build_saved_results(root):
         "offset": OFFSET.tolist(), "offset_stderr": [0.001, 0.001], "chi2": 1.0, "reduced_chi2": float(np.mean(chi2)),
         "reduced_chi2_per_angle": chi2, "dof": 900, "n_iterations": 40, "n_function_evals": 41,
         "wall_time_s": 3.5, "stderr_scaling": "se scaled by sqrt(reduced chi2)",
-        "correlation": {"names": free, "matrix": np.eye(len(free)).tolist()}, "provenance": provenance}
+        "correlation": {"names": free, "matrix": np.eye(len(free)).tolist()}, "provenance": fit_provenance}
     _write_json(results / "nlsq.json", nlsq)
     with h5py.File(results / "nlsq.h5", "w") as f:
         f.create_dataset("c2_model", data=clean)
         f.create_dataset("covariance", data=np.diag([stderr_of(n) ** 2 for n in free]))
         f["covariance"].attrs["names"] = json.dumps(free)
         f.create_dataset("values", data=as_vector(TRUTH))
-        write_provenance_attrs(f, provenance)
+        write_provenance_attrs(f, fit_provenance)
+    shard_provenance = provenance_record({"test": "cmc-shard"}, [results / "dataset.h5", results / "weights.json",
+                                                                 results / "nlsq.json"])
 
     spread = {name: (TRUTH[name], stderr_of(name)) for name in free}
     spread.update({f"contrast_{a}": (CONTRAST[a], 0.002) for a in range(2)})
@@ -156,18 +160,20 @@ def build_saved_results(root):
     shards = []
     for k in range(N_SHARDS):
         draws = {name: rng.normal(mu, sd, (N_CHAINS, N_DRAWS)) for name, (mu, sd) in spread.items()}
-        _write_draws(results / "cmc" / f"shard_{k}.h5", draws, provenance, shard=k, seed=k)
+        _write_draws(results / "cmc" / f"shard_{k}.h5", draws, shard_provenance, shard=k, seed=k)
         diagnostics = SHARD_DIAGNOSTICS[k]
         shards.append({"shard": k, **diagnostics, "wall_time_s": 20.0 + k,
                        "parameters": {n: {"mean": float(d.mean()), "sd": float(d.std(ddof=1)),
                                           "r_hat": diagnostics["max_r_hat"], "ess_bulk": diagnostics["min_ess_bulk"],
                                           "ess_tail": diagnostics["min_ess_tail"]} for n, d in draws.items()}})
     combined = {name: rng.normal(mu, sd, N_CHAINS * N_DRAWS) for name, (mu, sd) in spread.items()}
-    _write_draws(results / "cmc" / "combined.h5", combined, provenance, num_shards=N_SHARDS)
+    combine_provenance = provenance_record({"test": "cmc-combine"},
+                                           [results / "cmc" / f"shard_{k}.h5" for k in range(N_SHARDS)])
+    _write_draws(results / "cmc" / "combined.h5", combined, combine_provenance, num_shards=N_SHARDS)
     summary = {"parameters": {n: _summary_entry(d) for n, d in combined.items()},
                "parametric": {n: {"mean": float(d.mean()), "sd": float(d.std(ddof=1))} for n, d in combined.items()},
                "combined": COMBINED, "shards": shards, "num_shards": N_SHARDS, "flagged_shards": [FLAGGED_SHARD],
-               "limits": {"r_hat": 1.01, "ess": 400, "e_bfmi": 0.3}, "provenance": provenance}
+               "limits": {"r_hat": 1.01, "ess": 400, "e_bfmi": 0.3}, "provenance": combine_provenance}
     _write_json(results / "cmc" / "summary.json", summary)
 
     bench = results / "benchmarks"

@@ -1,5 +1,6 @@
 """Reading APS-U and legacy files: labels -> (q, phi), selection, time axis, diagonal, NaN mask."""
 
+import re
 import shutil
 
 import h5py
@@ -11,6 +12,7 @@ from heterodyne.cli import main
 from heterodyne.data.aps import open_correlation_file, symmetrise
 from heterodyne.data.dataset import load_dataset
 from heterodyne.data.selection import select_dataset
+from heterodyne.errors import InputError
 from heterodyne.provenance import read_provenance_attrs, sha256_file
 
 
@@ -153,3 +155,30 @@ def test_legacy_map_names_carry_labels_without_processed_list(tmp_path, legacy_f
     np.testing.assert_array_equal(cfile.map_labels, [1, 2, 3])
     np.testing.assert_array_equal(select_dataset(cfile, "x").c2, select_dataset(
         open_correlation_file(legacy_path), "x").c2)
+
+
+def test_legacy_counter_names_without_processed_list_are_refused(tmp_path, legacy_file):
+    # g2_00001.. count the maps in processed order (here labels 3, 2, 1): reading the counter as
+    # the label would swap the first and last angle
+    legacy_path, _ = legacy_file
+    stripped = tmp_path / "no_processed_list.hdf"
+    shutil.copy(legacy_path, stripped)
+    with h5py.File(stripped, "r+") as f:
+        del f["xpcs/qphi_bin_to_process"]
+    with pytest.raises(InputError, match=r"qphi_bin_to_process' is missing.*'g2_00001'.*counters"):
+        open_correlation_file(stripped)
+
+
+def test_maps_far_from_a_unit_baseline_are_flagged(tmp_path, aps_file, caplog):
+    path, _ = aps_file
+    assert select_dataset(open_correlation_file(path), "x", q=0.01).selection["warnings"] == []
+    scaled = tmp_path / "integer_scaled.hdf"
+    shutil.copy(path, scaled)
+    with h5py.File(scaled, "r+") as f:  # c2 stored as integers x 1000, as some exports do
+        for m in f["xpcs/twotime/correlation_map"].values():
+            m[...] = np.round(m[()] * 1000)
+    ds = select_dataset(open_correlation_file(scaled), "x", q=0.01, phi=[25.0])
+    assert len(ds.selection["warnings"]) == 1
+    median = float(re.search(r"median c2 = (\S+),", ds.selection["warnings"][0]).group(1))
+    assert "c2_00003" in ds.selection["warnings"][0] and 1000 < median < 1100  # 1000 x (1.02 + decay)
+    assert caplog.messages == ds.selection["warnings"]

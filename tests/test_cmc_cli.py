@@ -13,7 +13,7 @@ from cmc_fixtures import PHI, SIGMA, nlsq_record, simulated_dataset
 from heterodyne.cli import main
 from heterodyne.data.dataset import save_dataset
 from heterodyne.data.weights import AngleWeights, save_weights
-from heterodyne.provenance import read_provenance_attrs
+from heterodyne.provenance import provenance_record, read_provenance_attrs, write_provenance_attrs
 
 CMC = {"num_shards": 2, "warmup": 60, "samples": 60, "chains": 2, "seed": 3, "sample_noise_scale": True}
 
@@ -162,3 +162,39 @@ def test_combine_rejects_a_shard_whose_chains_did_not_move(workdir, outputs, cap
     err = capsys.readouterr().err
     assert str(stuck) in err and "draws of v0 are constant" in err
     assert not (stuck.parent / "summary.json").exists() and not (stuck.parent / "combined.h5").exists()
+
+
+def _other_dataset_files(workdir):
+    """dataset.h5 and weights.json of 'another dataset' (other bytes) in workdir/other."""
+    other = workdir / "other"
+    other.mkdir(exist_ok=True)
+    for name in ("dataset.h5", "weights.json"):
+        (other / name).write_bytes((workdir / name).read_bytes() + b"another dataset")
+    return [other / "dataset.h5", other / "weights.json"]
+
+
+def test_nlsq_of_another_dataset_exits_2_naming_both_files(workdir, capsys):
+    nlsq = json.loads((workdir / "nlsq.json").read_text())
+    nlsq["provenance"] = provenance_record({}, _other_dataset_files(workdir))
+    (workdir / "nlsq_foreign.json").write_text(json.dumps(nlsq))
+    assert main(shard_argv(workdir, 0, workdir / "foreign.h5", nlsq="nlsq_foreign.json")) == 2
+    err = capsys.readouterr().err
+    assert (f"{workdir / 'nlsq_foreign.json'}: made from a different {workdir / 'other' / 'dataset.h5'}, "
+            f"not from {workdir / 'dataset.h5'}") in err
+    assert not (workdir / "foreign.h5").exists()
+
+
+def test_combine_refuses_shards_of_different_inputs(workdir, outputs, capsys):
+    foreign = workdir / "foreign" / "shard_1.h5"
+    foreign.parent.mkdir()
+    shutil.copy(outputs[1], foreign)
+    with h5py.File(foreign, "r+") as f:
+        record = read_provenance_attrs(f)
+        record["input_sha256"] = provenance_record({}, _other_dataset_files(workdir))["input_sha256"]
+        write_provenance_attrs(f, record)
+    argv = combine_argv(workdir, [outputs[0], foreign])
+    argv[argv.index("--output-json") + 1] = str(foreign.parent / "summary.json")
+    argv[argv.index("--output-h5") + 1] = str(foreign.parent / "combined.h5")
+    assert main(argv) == 2
+    assert f"{foreign}: made from other inputs (SHA-256) than {outputs[0]}" in capsys.readouterr().err
+    assert not (foreign.parent / "summary.json").exists() and not (foreign.parent / "combined.h5").exists()

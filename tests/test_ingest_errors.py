@@ -1,15 +1,21 @@
 """Bad input to `heterodyne ingest`: one clear message, exit status 2, no output written."""
 
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
+import yaml
 from data_fixtures import write_test_file
 
 from heterodyne.cli import main
 
 MAPS = "xpcs/twotime/correlation_map"
+QMAP = "xpcs/qmap"
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +68,18 @@ CASES = {
     "all-NaN map": (lambda p: _edit(p, lambda f: _replace(f, f"{MAPS}/c2_00003",
                                                            np.full((20, 20), np.nan, "f4"))),
                     {"q": 0.01}, ["label 4", "all NaN"]),
+    "directory as file": (lambda p: (p.unlink(), p.mkdir()), {}, ["is a directory", "not a file"]),
+    "NaN phi centre": (lambda p: _edit(p, lambda f: _replace(f, f"{QMAP}/dynamic_v_list_dim1",
+                                                              [-20.0, 25.0, np.nan, 70.0])),
+                       {}, [f"{QMAP}/dynamic_v_list_dim1", "nan", "not finite"]),
+    "infinite q centre": (lambda p: _edit(p, lambda f: _replace(f, f"{QMAP}/dynamic_v_list_dim0",
+                                                                 [np.inf, 0.01])),
+                          {}, [f"{QMAP}/dynamic_v_list_dim0", "inf", "not finite"]),
+    "duplicate labels": (lambda p: _edit(p, lambda f: _replace(f, "xpcs/twotime/processed_bins", [2, 3, 3, 5])),
+                         {"phi": None}, ["processed_bins", "label 3", "more than once"]),
+    "fractional stride": (lambda p: _edit(p, lambda f: _replace(f, "xpcs/twotime/config/stride_frame", 1.5)),
+                          {}, ["stride_frame", "1.5", "whole number"]),
+    "near-duplicate phi": (None, {"phi": [25.0, 25.2]}, ["phi = 25 and 25.2", "same bin", "once"]),
 }
 
 
@@ -74,7 +92,7 @@ def test_bad_input_gives_one_clear_message_and_no_output(case, good_file, tmp_pa
         spoil(raw)
     entry = {"file": str(raw), "q": 0.01, **overrides}
     config = tmp_path / "config.yaml"
-    config.write_text("datasets:\n  bad: {" + ", ".join(f"{k}: {v}" for k, v in entry.items()) + "}\n")
+    config.write_text(yaml.safe_dump({"datasets": {"bad": entry}}))
     out = tmp_path / "results" / "dataset.h5"
     rc = main(["ingest", "--config", str(config), "--dataset", "bad", "--output", str(out)])
     err = capsys.readouterr().err.strip()
@@ -83,3 +101,23 @@ def test_bad_input_gives_one_clear_message_and_no_output(case, good_file, tmp_pa
     for word in words:
         assert word in err, f"{case}: {word!r} missing from {err!r}"
     assert not out.exists() and not (out.parent.exists() and any(out.parent.iterdir()))
+
+
+def test_unreadable_file_is_reported_as_permission_denied(good_file, tmp_path):
+    raw = tmp_path / "locked_results.hdf"
+    shutil.copy(good_file, raw)
+    raw.chmod(0)
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"datasets": {"locked": {"file": str(raw), "q": 0.01}}}))
+    out = tmp_path / "results" / "dataset.h5"
+    command = [str(Path(sys.executable).with_name("heterodyne")), "ingest", "--config", str(config),
+               "--dataset", "locked", "--output", str(out)]
+    if os.geteuid() == 0:  # root reads anything: run as an unprivileged user of a user namespace
+        if shutil.which("unshare") is None:
+            pytest.skip("running as root and `unshare` is not available")
+        command = ["unshare", "-U", "--map-user=1000", "--map-group=1000", *command]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    err = proc.stderr.strip()
+    assert proc.returncode == 2 and err.count("\n") == 0, err
+    assert err.startswith(f"heterodyne ingest: error: {raw}: permission denied") and "copy the file again" not in err
+    assert not out.parent.exists()

@@ -14,7 +14,7 @@ from heterodyne.core.parameters import PARAMETER_NAMES
 from heterodyne.data.dataset import save_dataset
 from heterodyne.data.weights import save_weights
 from heterodyne.fit.problem import build_problem
-from heterodyne.provenance import read_provenance_attrs
+from heterodyne.provenance import provenance_record, read_provenance_attrs
 
 PHI = (0.0, 45.0, 90.0)
 N_TIMES = 40
@@ -74,7 +74,7 @@ def test_outputs_follow_the_contract(inputs):
     assert record["n_iterations"] > 0 and record["n_function_evals"] >= record["n_iterations"]
     assert "reduced chi2" in record["stderr_scaling"] and record["wall_time_s"] > 0
     assert record["provenance"]["config_section"]["fixed"] == FIXED
-    assert len(record["provenance"]["input_sha256"]) == 3
+    assert set(record["provenance"]["input_sha256"]) == {str(inputs / "dataset.h5"), str(inputs / "weights.json")}
 
     with h5py.File(out_h5, "r") as f:
         c2_model = f["c2_model"][()]
@@ -134,4 +134,22 @@ def test_fit_producing_nan_exits_1_without_outputs(inputs, capsys, monkeypatch):
     rc, out_json, out_h5 = _run(inputs, _config(inputs, "good"), "nan")
     assert rc == 1
     assert "fit failed" in capsys.readouterr().err
+    assert not out_json.exists() and not out_h5.exists()
+
+
+def test_weights_of_another_dataset_exit_2_naming_both_files(inputs, tmp_path, capsys):
+    """Weights computed from another dataset with the same angles (same shape, other noise) are
+    refused through their provenance: they record another dataset.h5's SHA-256."""
+    other, other_weights = simulated_dataset(PHI, N_TIMES, 4 * SIGMA, seed=23)
+    save_dataset(tmp_path / "dataset.h5", other, {"test": True})
+    save_weights(tmp_path / "weights.json", other_weights,
+                 provenance_record({"method": "robust"}, [tmp_path / "dataset.h5"]))
+    out_json, out_h5 = tmp_path / "nlsq.json", tmp_path / "nlsq.h5"
+    rc = main(["fit-nlsq", "--config", str(_config(inputs, "good")), "--dataset", "demo",
+               "--data", str(inputs / "dataset.h5"), "--weights", str(tmp_path / "weights.json"),
+               "--output-json", str(out_json), "--output-h5", str(out_h5)])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1
+    assert (f"{tmp_path / 'weights.json'}: made from a different {tmp_path / 'dataset.h5'}, not from "
+            f"{inputs / 'dataset.h5'}") in err
     assert not out_json.exists() and not out_h5.exists()

@@ -12,6 +12,9 @@ from heterodyne.fit.joint_fit import FitFailed, fit_joint
 from heterodyne.fit.multistart import latin_hypercube_starts
 from heterodyne.fit.problem import build_problem, optimal_scaling, scaling_sums
 from heterodyne.fit.settings import settings_from_config
+from heterodyne.fit.results import result_record
+from heterodyne.fit.uncertainty import covariance
+from heterodyne.report.findings import fit_warnings
 
 PHI = (0.0, 45.0, 90.0)
 N_TIMES = 40
@@ -64,8 +67,12 @@ def test_weights_for_other_angles_are_an_input_error():
     dataset, weights = simulated_dataset(PHI, 8, 0.01, seed=1)
     other = weights.__class__(phi=weights.phi + 5.0, sigma=weights.sigma, contrast=weights.contrast,
                               offset=weights.offset, method=weights.method)
-    with pytest.raises(InputError, match="weights.json: weights are for phi"):
+    with pytest.raises(InputError, match="weights.json: weights are for phi") as caught:
         build_problem(dataset, other, weights_path="weights.json")
+    # plain numbers, not np.float64(...) reprs
+    shifted, plain = [float(p) + 5.0 for p in PHI], [float(p) for p in PHI]
+    assert f"phi = {shifted} deg but the dataset" in str(caught.value)
+    assert f"has phi = {plain} deg" in str(caught.value)
 
 
 def test_box_least_squares_matches_scipy():
@@ -195,3 +202,37 @@ def test_velocity_sign_is_reported_positive(problem, reference_fit):
     assert fit.theta[k] == pytest.approx(reference_fit.theta[k], rel=1e-4)
     assert fit.theta_stderr[k] == pytest.approx(reference_fit.theta_stderr[k], rel=1e-3)
     assert fit.chi2 == pytest.approx(reference_fit.chi2, rel=1e-8)
+
+
+def test_covariance_marks_parameters_the_data_do_not_determine():
+    """J with a zero column (parameter 3) and two identical columns (4 and 5): those three are
+    undetermined (NaN standard error); 0-2 keep the errors of the reduced full-rank model."""
+    rng = np.random.default_rng(4)
+    base = rng.normal(size=(200, 4)) * [1.0, 30.0, 0.01, 5.0]
+    jac = np.column_stack([base[:, :3], np.zeros(200), base[:, 3], base[:, 3]])
+    cov, se, corr, undetermined = covariance(jac.T @ jac, chi2=150.0, dof=150)
+    assert undetermined.tolist() == [False, False, False, True, True, True]
+    assert np.all(np.isnan(se[3:])) and np.all(np.isnan(corr[3:, :]))
+    reduced = np.sqrt(np.diag(np.linalg.inv(base.T @ base)))[:3]
+    np.testing.assert_allclose(se[:3], reduced, rtol=1e-9)
+    _, se_full, _, none = covariance(base.T @ base, chi2=150.0, dof=150)
+    assert not none.any() and np.all(np.isfinite(se_full))
+
+
+def test_parameters_without_effect_on_the_data_make_the_fit_unconverged(problem, caplog):
+    """Starting at D_offset_ref = -5000, J_ref(t) = max(D0_ref t^0.2 + D_offset_ref, 0) is 0 over
+    the whole window: D0_ref and D_offset_ref change nothing, so the data cannot determine them.
+    The fit must say converged = false, name both, and give them no standard error."""
+    free = ("D0_ref", "D_offset_ref", "D0_sample")
+    section = nlsq_section(dict(TRUTH, D_offset_ref=-5000.0), fixed=[n for n in TRUTH if n not in free])
+    fit = fit_joint(problem, settings_from_config(section))
+    assert fit.converged is False and fit.undetermined == ["D0_ref", "D_offset_ref"]
+    assert "not determined by the data: D0_ref, D_offset_ref" in fit.termination
+    assert np.isnan(fit.theta_stderr[[INDEX["D0_ref"], INDEX["D_offset_ref"]]]).all()
+    assert np.isfinite(fit.theta_stderr[INDEX["D0_sample"]]) and np.all(np.isfinite(fit.contrast_stderr))
+    assert any("D0_ref, D_offset_ref" in m for m in caplog.messages)
+    record = result_record(fit, PHI, provenance={})
+    assert record["converged"] is False and record["undetermined"] == ["D0_ref", "D_offset_ref"]
+    assert record["parameters"]["D0_ref"]["stderr"] is None
+    warnings = fit_warnings(record, {"shards": [], "flagged_shards": [], "combined": {"flagged": False}})
+    assert any("did not converge" in w and "D0_ref, D_offset_ref" in w for w in warnings)

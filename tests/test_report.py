@@ -21,6 +21,7 @@ import figures_fixtures as ff
 from heterodyne.cli import main
 from heterodyne.config import load_config
 from heterodyne.core.parameters import PARAMETER_NAMES
+from heterodyne.provenance import provenance_record
 
 
 @pytest.fixture(scope="session")
@@ -121,8 +122,20 @@ def test_index_links_every_report_with_headline_numbers(saved, report, tmp_path)
     for name in ("alpha", ff.NAME):
         shutil.copytree(saved["results"], root / name, ignore=shutil.ignore_patterns("figures", "*.h5"))
     (root / "empty").mkdir()  # a folder without report.html is not listed
-    assert main(["report", "--index", "--results-root", str(root), "--output", str(root / "index.html")]) == 0
+    # a result whose recorded input (inside the results folder) is gone: the audit fails on it only
+    gone = root / "alpha" / "gone.txt"
+    gone.write_text("input")
+    (root / "alpha" / "orphan.json").write_text(json.dumps({"provenance": provenance_record({}, [gone])}))
+    gone.unlink()
+    assert main(["audit", str(root), "--output", str(root / "audit.json")]) == 1
+    audit = json.loads((root / "audit.json").read_text())
+    failed = [f["file"] for f in audit["files"] if not f["passed"]]
+    assert failed == ["alpha/orphan.json"] and len(audit["files"]) == 9
+    assert main(["report", "--index", "--results-root", str(root), "--audit", str(root / "audit.json"),
+                 "--output", str(root / "index.html")]) == 0
     index = (root / "index.html").read_text()
+    assert f"{len(audit['files'])} files checked against the inputs they record, {len(failed)} failed" in index
+    assert all(f"<td>{name}</td>" in index for name in failed)
     assert re.findall(r'<a href="([^"]+)">', index) == ["alpha/report.html", f"{ff.NAME}/report.html"]
     row = re.search(rf'<tr><td><a href="{ff.NAME}/report.html">.*?</tr>', index).group(0)
     cells = re.findall(r"<td>(.*?)</td>", row)
@@ -140,7 +153,8 @@ def test_missing_summary_exits_2_and_writes_nothing(saved, tmp_path, capsys):
 
 
 def test_index_without_reports_exits_2(tmp_path, capsys):
-    assert main(["report", "--index", "--results-root", str(tmp_path), "--output", str(tmp_path / "i.html")]) == 2
+    assert main(["report", "--index", "--results-root", str(tmp_path), "--audit", str(tmp_path / "audit.json"),
+                 "--output", str(tmp_path / "i.html")]) == 2
     assert "no */report.html" in capsys.readouterr().err
 
 

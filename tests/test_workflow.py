@@ -9,6 +9,7 @@ import ast
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -17,6 +18,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+from data_fixtures import make_weights
+
+from heterodyne.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "Snakefile"
@@ -36,10 +40,15 @@ RULE_COMMANDS = {
     "figures": "figures",
     "report": "report",
     "report_index": "report",
+    "audit": "audit",
 }
 
+#: characters a shell would act on: the end-to-end run happens in a folder with this name, and the
+#: simulated file's name holds it too, so an unquoted path in any rule runs `touch PWNED` or breaks
+HOSTILE = "a b 'q' \"dq\" $(touch PWNED) `touch PWNED`"
+
 TINY_CONFIG = {
-    "datasets": {"tiny": {"file": "raw/tiny_results.hdf", "simulate": True, "q": 0.01}},
+    "datasets": {"tiny": {"file": f"raw/tiny {HOSTILE}.hdf", "simulate": True, "q": 0.01}},
     "simulate": {"phi": [0.0, 60.0], "n_frames": 40, "contrast": [0.2, 0.22],
                  "offset": [1.0, 1.0], "noise": [0.01, 0.012]},
     # D0_ref, D0_sample, v0 and f0 free; the rest held at the simulated truth (registry defaults)
@@ -111,7 +120,7 @@ def test_dry_run_of_default_config_lists_the_chain(default_dry_run):
     datasets = config["datasets"]
     n = len(datasets)
     expected = {"ingest": n, "weight": n, "fit_nlsq": n, "cmc_shard": n * num_shards,
-                "cmc_combine": n, "figures": n, "report": n, "report_index": 1, "all": 1}
+                "cmc_combine": n, "figures": n, "report": n, "audit": 1, "report_index": 1, "all": 1}
     expected.update({f"simulate_{name}": 1 for name, entry in datasets.items() if entry.get("simulate")})
     assert job_counts(default_dry_run) == expected
 
@@ -241,7 +250,8 @@ def test_concurrent_jobs_are_pinned_to_disjoint_cpus(tmp_path):
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """The whole workflow on TINY_CONFIG: (workdir, config path, output of the first run)."""
-    workdir = tmp_path_factory.mktemp("tiny")
+    workdir = tmp_path_factory.mktemp("tiny") / HOSTILE
+    workdir.mkdir()
     config_path = write_config(workdir, TINY_CONFIG)
     code, out = snakemake(workdir, "--configfile", str(config_path), "--cores", "2")
     assert code == 0, out
@@ -255,7 +265,7 @@ def test_end_to_end_run_writes_every_result(tiny_run):
     n_phi = len(TINY_CONFIG["simulate"]["phi"])
     assert job_counts(out) == {"simulate_tiny": 1, "ingest": 1, "weight": 1, "fit_nlsq": 1,
                                "cmc_shard": k, "cmc_combine": 1, "figures": 1, "report": 1,
-                               "report_index": 1, "all": 1}
+                               "audit": 1, "report_index": 1, "all": 1}
     assert sorted(p.name for p in (results / "cmc").glob("shard_*.h5")) == [f"shard_{i}.h5" for i in range(k)]
     nlsq = json.loads((results / "nlsq.json").read_text())
     assert nlsq["phi"] == pytest.approx(TINY_CONFIG["simulate"]["phi"])
@@ -276,6 +286,46 @@ def test_end_to_end_run_writes_every_result(tiny_run):
         assert (workdir / "logs" / "tiny" / f"{step}.log").is_file(), step
     assert "tiny" in (results / "report.html").read_text()
     assert 'href="tiny/report.html"' in (workdir / "results" / "index.html").read_text()
+
+
+def test_paths_with_spaces_quotes_and_substitutions_run_nothing(tiny_run):
+    workdir, config_path, _ = tiny_run
+    assert HOSTILE in str(config_path) and (workdir / TINY_CONFIG["datasets"]["tiny"]["file"]).is_file()
+    assert not list(workdir.parent.rglob("PWNED")) and not Path("PWNED").exists()
+
+
+def test_every_value_in_a_shell_command_is_quoted():
+    """Paths and settings reach jobs through the rules' shell commands: each {...} there must be
+    shell-quoted ({...:q}), whatever it holds (only {threads}, an integer, is left bare)."""
+    commands = []
+    for rules in (REPO / "workflow" / "rules").glob("*.smk"):
+        commands += re.findall(r"^ +shell:\n((?: +f?\".*\"\n)+)", rules.read_text(), re.M)
+    assert len(commands) == len(RULE_COMMANDS)
+    fields = re.findall(r"\{([^{}]*)\}", "".join(commands))
+    assert "params.config_file:q" in fields and "output:q" in fields
+    assert [f for f in fields if not f.endswith(":q") and f != "threads"] == []
+
+
+def test_audit_passes_on_the_run_and_names_a_file_swapped_for_another_datasets(tiny_run, tmp_path, capsys):
+    workdir, _, _ = tiny_run
+    audit = json.loads((workdir / "results" / "audit.json").read_text())
+    assert audit["passed"] and {"tiny/dataset.h5", "tiny/cmc/shard_1.h5", "tiny/report.html"} <= {
+        f["file"] for f in audit["files"]}
+    assert f"{len(audit['files'])} files checked against the inputs they record, 0 failed" in (
+        workdir / "results" / "index.html").read_text()
+    # the run as a reviewer receives it (elsewhere: recorded paths are relative to the run folder)
+    received = tmp_path / "received"
+    shutil.copytree(workdir, received, ignore=shutil.ignore_patterns(".snakemake"))
+    assert main(["audit", str(received / "results")]) == 0
+    # ... with weights.json replaced by one of another dataset (same layout, other numbers)
+    _, other_weights, _ = make_weights(tmp_path / "other")
+    shutil.copy(other_weights, received / "results" / "tiny" / "weights.json")
+    capsys.readouterr()
+    assert main(["audit", str(received / "results")]) == 1
+    failed = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if "  FAIL  " in line}
+    assert {"tiny/nlsq.json", "tiny/nlsq.h5", "tiny/cmc/shard_0.h5", "tiny/report.html"} <= set(failed)
+    assert all("input results/tiny/weights.json has changed" in line for line in failed.values())
+    assert "tiny/dataset.h5" not in failed and "tiny/weights.json" not in failed
 
 
 def test_second_run_does_nothing(tiny_run):
@@ -302,7 +352,7 @@ def _dry_run_after_change(workdir, config_path, section, key, value):
 def test_figure_option_reruns_only_figures_and_reports(tiny_run):
     workdir, config_path, _ = tiny_run
     counts = _dry_run_after_change(workdir, config_path, "figures", "cut_ages", 2)
-    assert counts == {"figures": 1, "report": 1, "report_index": 1, "all": 1}
+    assert counts == {"figures": 1, "report": 1, "audit": 1, "report_index": 1, "all": 1}
 
 
 def test_fit_option_reruns_the_fit_and_what_follows(tiny_run):
@@ -310,7 +360,7 @@ def test_fit_option_reruns_the_fit_and_what_follows(tiny_run):
     counts = _dry_run_after_change(workdir, config_path, "nlsq", "max_nfev", 150)
     k = TINY_CONFIG["cmc"]["num_shards"]
     assert counts == {"fit_nlsq": 1, "cmc_shard": k, "cmc_combine": 1, "figures": 1, "report": 1,
-                      "report_index": 1, "all": 1}
+                      "audit": 1, "report_index": 1, "all": 1}
 
 
 def test_snakemake_report_holds_the_captioned_figures(tiny_run):

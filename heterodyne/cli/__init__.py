@@ -3,7 +3,8 @@
 Each subcommand lives in its own module ``heterodyne.cli.<name>`` exposing
 ``add_arguments(parser)`` and ``run(args) -> int``; modules are imported only when their
 subcommand runs, so ``heterodyne --help`` stays fast. Bad input raises
-:class:`heterodyne.errors.InputError`, printed here as one line with exit status 2.
+:class:`heterodyne.errors.InputError`, printed here as one line with exit status 2; an output
+that cannot be written raises :class:`heterodyne.errors.OutputError` (one line, exit status 1).
 """
 
 import argparse
@@ -11,7 +12,7 @@ import importlib
 import sys
 
 from heterodyne.config import dataset_section, load_config
-from heterodyne.errors import InputError
+from heterodyne.errors import InputError, OutputError
 
 # subcommand -> (module under heterodyne.cli, one-line help)
 COMMANDS = {
@@ -23,6 +24,7 @@ COMMANDS = {
     "cmc-combine": ("cmc_combine", "combine CMC shards into the consensus posterior"),
     "figures": ("figures", "draw the figures of one dataset from saved results"),
     "report": ("report", "write the self-contained HTML report of one dataset"),
+    "audit": ("audit", "check that every result in a results folder matches the inputs it records"),
 }
 
 
@@ -58,9 +60,9 @@ def main(argv=None):
         args = sub.parse_args(argv[1:])
         try:
             return module.run(args)
-        except InputError as err:
+        except (InputError, OutputError) as err:
             print(f"heterodyne {argv[0]}: error: {err}", file=sys.stderr)
-            return 2
+            return 2 if isinstance(err, InputError) else 1
     parser.parse_args(argv)
     return 2
 

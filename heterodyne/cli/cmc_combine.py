@@ -11,6 +11,7 @@ from heterodyne.cmc.diagnostics import E_BFMI_MIN, ESS_MIN, R_HAT_LIMIT, converg
 from heterodyne.cmc.draws_file import load_shard, save_combined
 from heterodyne.cli import add_config_arguments, load_dataset_config
 from heterodyne.errors import InputError
+from heterodyne.lineage import check_same_origin
 from heterodyne.provenance import provenance_record
 
 log = logging.getLogger("heterodyne.cmc")
@@ -66,6 +67,7 @@ def run(args):
     if not logging.getLogger().handlers:
         logging.basicConfig(format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("heterodyne").setLevel(logging.INFO)
+    check_same_origin(args.shards)
     shards = load_matching_shards(args.shards, cmc["num_shards"], cmc["seed"], args.config)
     n_chains = next(iter(shards[0].draws.values())).shape[0]
 

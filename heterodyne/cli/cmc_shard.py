@@ -20,6 +20,7 @@ from heterodyne.data.dataset import load_dataset
 from heterodyne.data.weights import PHI_TOLERANCE_DEG, check_weights_for, load_weights
 from heterodyne.errors import InputError
 from heterodyne.json_record import read_json_record
+from heterodyne.lineage import check_lineage
 from heterodyne.provenance import provenance_record
 
 
@@ -60,6 +61,7 @@ def run(args):
     if not logging.getLogger().handlers:
         logging.basicConfig(format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("heterodyne").setLevel(logging.INFO)
+    check_lineage({args.weights: [args.data], args.nlsq: [args.data, args.weights]})
     dataset = load_dataset(args.data)
     weights = load_weights(args.weights)
     nlsq = read_json_record(args.nlsq, ("phi",), "fit-nlsq")

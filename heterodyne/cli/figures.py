@@ -8,6 +8,7 @@ figure into --outdir (replaced as a whole, only on success).
 from heterodyne.cli import add_config_arguments, load_dataset_config
 from heterodyne.data.dataset import load_dataset
 from heterodyne.data.weights import check_weights_for, load_weights
+from heterodyne.lineage import check_lineage
 from heterodyne.plots.atomic_folder import atomic_folder
 from heterodyne.plots.c2_maps import write_c2_maps
 from heterodyne.plots.cmc_posteriors import write_cmc_figures
@@ -33,12 +34,16 @@ def run(args):
     config, section = load_dataset_config(args)
     settings = config["figures"]
     dataset = load_dataset(args.data)
+    check_lineage({args.weights: [args.data]})
     weights = load_weights(args.weights)
     check_weights_for(dataset, weights, args.weights)
     nlsq = load_nlsq(args.nlsq_json, args.nlsq_h5, n_phi=len(dataset.phi))
     cmc = load_cmc(args.cmc_json, args.cmc_h5)
-    inputs = [args.data, args.weights, args.nlsq_json, args.nlsq_h5, args.cmc_json, args.cmc_h5,
-              *shard_paths_beside(args.cmc_h5, len(cmc.shard_draws))]
+    shards = shard_paths_beside(args.cmc_h5, len(cmc.shard_draws))
+    check_lineage({args.nlsq_json: [args.data, args.weights], args.nlsq_h5: [args.data, args.weights],
+                   **{shard: [args.data, args.weights, args.nlsq_json] for shard in shards},
+                   args.cmc_json: shards, args.cmc_h5: shards})
+    inputs = [args.data, args.weights, args.nlsq_json, args.nlsq_h5, args.cmc_json, args.cmc_h5, *shards]
     provenance = provenance_record({"dataset": section, "figures": settings}, inputs)
     name = args.dataset
     with atomic_folder(args.outdir) as outdir:

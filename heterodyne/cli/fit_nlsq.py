@@ -18,6 +18,7 @@ from heterodyne.fit.joint_fit import FitFailed, fit_joint
 from heterodyne.fit.problem import build_problem
 from heterodyne.fit.results import save_results
 from heterodyne.fit.settings import settings_from_config
+from heterodyne.lineage import check_lineage
 from heterodyne.provenance import provenance_record
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ def run(args):
     config, _ = load_dataset_config(args)
     section = config["nlsq"]
     settings = settings_from_config(section, source=args.config)
+    check_lineage({args.weights: [args.data]})
     dataset = load_dataset(args.data)
     problem = build_problem(dataset, load_weights(args.weights), weights_path=args.weights)
     try:
@@ -50,6 +52,6 @@ def run(args):
              fit.n_iterations, fit.chi2, fit.reduced_chi2, fit.wall_time_s)
     c2_model = compute_c2_heterodyne_multiphi(fit.theta, dataset.t, dataset.q, dataset.dt, dataset.phi,
                                               fit.contrast, fit.offset)
-    provenance = provenance_record(section, [args.config, args.data, args.weights])
+    provenance = provenance_record(section, [args.data, args.weights])
     save_results(args.output_json, args.output_h5, fit, dataset.phi, np.asarray(c2_model), provenance)
     return 0

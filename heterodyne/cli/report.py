@@ -1,7 +1,7 @@
 """``heterodyne report``: the self-contained HTML report of one dataset, or the index page.
 
 Dataset report: ``--config C --dataset D --results-dir results/D --output results/D/report.html``.
-Index page:     ``--index --results-root results --output results/index.html``.
+Index page:     ``--index --results-root results --audit results/audit.json --output results/index.html``.
 """
 
 from pathlib import Path
@@ -9,6 +9,7 @@ from pathlib import Path
 from heterodyne.atomic import atomic_output
 from heterodyne.cli import add_config_arguments, load_dataset_config
 from heterodyne.errors import InputError
+from heterodyne.json_record import read_json_record
 from heterodyne.provenance import provenance_record
 from heterodyne.report.collect import collect
 from heterodyne.report.dataset_page import render_dataset_page
@@ -20,6 +21,7 @@ def add_arguments(parser):
     add_config_arguments(parser, required=False)
     parser.add_argument("--results-dir", help="results/D (dataset report)")
     parser.add_argument("--results-root", help="results (index page)")
+    parser.add_argument("--audit", help="results/audit.json written by `heterodyne audit` (index page)")
     parser.add_argument("--output", required=True, help="HTML file to write")
 
 
@@ -32,9 +34,10 @@ def _require(args, names, mode):
 
 def run(args):
     if args.index:
-        _require(args, ("results_root",), "index page (--index)")
+        _require(args, ("results_root", "audit"), "index page (--index)")
         inputs = [folder / "report.html" for folder in dataset_reports(args.results_root)]
-        html = render_index_page(args.results_root, provenance_record({}, inputs))
+        audit = read_json_record(args.audit, ("passed", "files", "not_audited"), "audit")
+        html = render_index_page(args.results_root, audit, provenance_record({}, [*inputs, args.audit]))
     else:
         _require(args, ("config", "dataset", "results_dir"), "dataset report")
         config, _ = load_dataset_config(args)

@@ -21,7 +21,7 @@ from typing import NamedTuple
 import h5py
 import numpy as np
 
-from heterodyne.atomic import atomic_output
+from heterodyne.atomic import atomic_hdf5
 from heterodyne.cmc.coordinates import Coordinates
 from heterodyne.errors import InputError
 from heterodyne.provenance import write_provenance_attrs
@@ -46,7 +46,7 @@ class ShardFile(NamedTuple):
 def save_shard(path, shard, num_shards, seed, n_points, result, coordinates, provenance):
     """Write one shard's :class:`~heterodyne.cmc.sampling.ShardDraws` and the
     :class:`~heterodyne.cmc.coordinates.Coordinates` it was sampled in."""
-    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+    with atomic_hdf5(path) as f:
         group = f.create_group("draws")
         for name, x in result.draws.items():
             group.create_dataset(name, data=np.asarray(x, np.float64))
@@ -85,7 +85,7 @@ def load_shard(path):
 
 def save_combined(path, draws, num_shards, n_chains, provenance):
     """Write the consensus draws {name: (n_draws,)}."""
-    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+    with atomic_hdf5(path) as f:
         group = f.create_group("draws")
         for name, x in draws.items():
             group.create_dataset(name, data=np.asarray(x, np.float64))

@@ -14,7 +14,8 @@ APS-U (since 2025)
 Legacy (before 2025)
     maps ``/exchange/C2T_all/<name>``; q [1/A] and phi [deg] of label b are ``dqlist[b - 1]``,
     ``dphilist[b - 1]``. Maps pair with labels through ``/xpcs/qphi_bin_to_process`` (1-based
-    labels, in map-name order) when present, else through the number in the name.
+    labels, in map-name order) when present; without it only ``C2T_<label>`` names carry the
+    label (``g2_<n>`` names are counters, so such a file is refused).
     ``dt = exposure_period * avg_frames * stride_frames`` [s]; no begin frame is stored, so the
     first row is at t = 0.
 
@@ -78,6 +79,39 @@ def _array(f, path, key, what_to_do):
     return np.asarray(f[key][()]).reshape(-1)
 
 
+def _finite_centres(f, path, key, what_to_do):
+    """Bin centres stored at ``key`` as float64; InputError naming the key if any is NaN/inf."""
+    values = _array(f, path, key, what_to_do).astype(np.float64)
+    bad = np.flatnonzero(~np.isfinite(values))
+    if len(bad):
+        _fail(path, f"'{key}' holds values that are not finite ({values[bad].tolist()} at index "
+                    f"{bad.tolist()}); the q/phi map of the file is damaged, re-export it")
+    return values
+
+
+def _first_repeat(values):
+    """The smallest value occurring more than once in ``values``, or None."""
+    unique, counts = np.unique(values, return_counts=True)
+    return int(unique[counts > 1][0]) if np.any(counts > 1) else None
+
+
+def _unique_labels(path, key, labels):
+    """InputError naming ``key`` if a label occurs twice (two maps would share one (q, phi))."""
+    repeated = _first_repeat(labels)
+    if repeated is not None:
+        _fail(path, f"'{key}' lists label {repeated} more than once ({labels.tolist()}); each "
+                    "processed bin has one map, re-export the file")
+
+
+def _whole_numbers(path, keys, values):
+    """Frame counts as ints; InputError naming the first key whose value is not a whole number."""
+    for key, value in zip(keys, values, strict=True):
+        if value != round(value):
+            _fail(path, f"'{key}' = {value} is not a whole number of frames; fix the file's "
+                        "correlator settings")
+    return [int(round(v)) for v in values]
+
+
 def _map_names(f, path, group_key, pattern, example):
     """Names of the maps in ``group_key`` matching ``pattern`` (one int group), sorted by number."""
     if group_key not in f or not isinstance(f[group_key], h5py.Group):
@@ -125,9 +159,10 @@ def _load_aps_u(f, path):
     if len(bins) != len(keys):
         _fail(path, f"'/xpcs/twotime/processed_bins' lists {len(bins)} bins but '{APS_U_MAPS}' holds "
                     f"{len(keys)} maps; they must agree one to one (re-export the file)")
+    _unique_labels(path, "/xpcs/twotime/processed_bins", bins)
     mapping = _array(f, path, "/xpcs/qmap/dynamic_index_mapping", fix).astype(np.int64)
-    q_list = _array(f, path, "/xpcs/qmap/dynamic_v_list_dim0", fix).astype(np.float64)
-    phi_list = _array(f, path, "/xpcs/qmap/dynamic_v_list_dim1", fix).astype(np.float64)
+    q_list = _finite_centres(f, path, "/xpcs/qmap/dynamic_v_list_dim0", fix)
+    phi_list = _finite_centres(f, path, "/xpcs/qmap/dynamic_v_list_dim1", fix)
     num_pts = _array(f, path, "/xpcs/qmap/dynamic_num_pts", fix).astype(np.int64)
     n_phi = int(num_pts[1]) if len(num_pts) == 2 else 0
     if n_phi != len(phi_list) or len(num_pts) != 2 or num_pts[0] != len(q_list):
@@ -140,12 +175,16 @@ def _load_aps_u(f, path):
     if np.any(cell < 0) or np.any(cell >= len(q_list) * n_phi):
         _fail(path, f"'/xpcs/qmap/dynamic_index_mapping' points outside the {len(q_list)} x {n_phi} "
                     f"grid; {fix}")
+    if _first_repeat(cell) is not None:
+        _fail(path, f"'/xpcs/qmap/dynamic_index_mapping' gives two processed bins the same grid cell "
+                    f"{_first_repeat(cell)} (one (q, phi)); {fix}")
     n_rows = _map_rows(f, path, keys)
     timing_keys = ("/entry/instrument/detector_1/frame_time", "/xpcs/twotime/config/stride_frame",
                    "/xpcs/twotime/config/avg_frame", "/xpcs/twotime/config/begin_frame",
                    "/xpcs/twotime/config/end_frame")
-    values = [_scalar(f, path, k, f"dt cannot be computed; {fix}") for k in timing_keys]
-    frame_time, stride, avg, begin, end = values
+    frame_time = _scalar(f, path, timing_keys[0], f"dt cannot be computed; {fix}")
+    stride, avg, begin, end = _whole_numbers(path, timing_keys[1:], [
+        _scalar(f, path, k, f"dt cannot be computed; {fix}") for k in timing_keys[1:]])
     dt = _timing(path, frame_time, stride, avg, timing_keys)
     if begin < 0:
         _fail(path, f"'{timing_keys[3]}' = {begin}; the first frame must be >= 0")
@@ -153,16 +192,16 @@ def _load_aps_u(f, path):
         path=str(path), layout="aps_u", q_bins=q_list, map_keys=tuple(keys), map_labels=bins,
         map_q_index=cell // n_phi, map_phi=phi_list[cell % n_phi], n_rows=n_rows, dt=dt,
         first_time=begin * frame_time,
-        timing={"frame_time": frame_time, "stride_frame": int(stride), "avg_frame": int(avg),
-                "begin_frame": int(begin), "end_frame": int(end)})
+        timing={"frame_time": frame_time, "stride_frame": stride, "avg_frame": avg,
+                "begin_frame": begin, "end_frame": end})
 
 
 def _load_legacy(f, path):
     fix = "the file is not a complete legacy two-time result"
     names = _map_names(f, path, LEGACY_MAPS, r"[A-Za-z0-9]+_(\d+)", "g2_00001")
     keys = [f"{LEGACY_MAPS}/{name}" for name in names]
-    q_per_label = _array(f, path, "/xpcs/dqlist", fix).astype(np.float64)
-    phi_per_label = _array(f, path, "/xpcs/dphilist", fix).astype(np.float64)
+    q_per_label = _finite_centres(f, path, "/xpcs/dqlist", fix)
+    phi_per_label = _finite_centres(f, path, "/xpcs/dphilist", fix)
     if len(q_per_label) != len(phi_per_label):
         _fail(path, f"'/xpcs/dqlist' ({len(q_per_label)}) and '/xpcs/dphilist' ({len(phi_per_label)}) "
                     f"differ in length; {fix}")
@@ -171,22 +210,29 @@ def _load_legacy(f, path):
         if len(labels) != len(keys):
             _fail(path, f"'/xpcs/qphi_bin_to_process' lists {len(labels)} bins but '{LEGACY_MAPS}' "
                         f"holds {len(keys)} maps; they must agree one to one (re-export the file)")
+        _unique_labels(path, "/xpcs/qphi_bin_to_process", labels)
+    elif all(n.startswith("C2T_") for n in names):
+        labels = np.array([int(re.fullmatch(r"C2T_(\d+)", n).group(1)) for n in names])
     else:
-        labels = np.array([int(re.fullmatch(r"[A-Za-z0-9]+_(\d+)", n).group(1)) for n in names])
+        _fail(path, f"'/xpcs/qphi_bin_to_process' is missing, so the maps ('{names[0]}', ...) cannot "
+                    "be paired with their q/phi bins: only 'C2T_<label>' names carry the bin label, "
+                    "other names are counters. Re-export the file with its processed-bin list")
     if np.any(labels < 1) or np.any(labels > len(q_per_label)):
         _fail(path, f"map labels {labels.tolist()} fall outside 1..{len(q_per_label)} (the length "
                     f"of '/xpcs/dqlist'); {fix}")
     n_rows = _map_rows(f, path, keys)
     timing_keys = ("/measurement/instrument/detector/exposure_period", "/xpcs/stride_frames",
                    "/xpcs/avg_frames")
-    period, stride, avg = [_scalar(f, path, k, f"dt cannot be computed; {fix}") for k in timing_keys]
+    period = _scalar(f, path, timing_keys[0], f"dt cannot be computed; {fix}")
+    stride, avg = _whole_numbers(path, timing_keys[1:], [
+        _scalar(f, path, k, f"dt cannot be computed; {fix}") for k in timing_keys[1:]])
     dt = _timing(path, period, stride, avg, timing_keys)
     q_bins = np.unique(q_per_label)
     return CorrelationFile(
         path=str(path), layout="legacy", q_bins=q_bins, map_keys=tuple(keys), map_labels=labels,
         map_q_index=np.searchsorted(q_bins, q_per_label[labels - 1]),
         map_phi=phi_per_label[labels - 1], n_rows=n_rows, dt=dt, first_time=0.0,
-        timing={"exposure_period": period, "stride_frames": int(stride), "avg_frames": int(avg)})
+        timing={"exposure_period": period, "stride_frames": stride, "avg_frames": avg})
 
 
 def detect_layout(f):
@@ -200,9 +246,17 @@ def detect_layout(f):
 
 def _open(path):
     path = Path(path)
+    if path.is_dir():
+        _fail(path, "is a directory, not a file; set `datasets.<name>.file` in the config to the result "
+                    "file inside it")
     if not path.is_file():
         _fail(path, "file not found; check `datasets.<name>.file` in the config (paths are relative "
                     "to the directory the workflow runs in)")
+    try:
+        open(path, "rb").close()
+    except PermissionError:
+        _fail(path, "permission denied: this account may not read the file; ask its owner for read "
+                    "access or copy it to a folder of yours")
     if not h5py.is_hdf5(path):
         _fail(path, "not an HDF5 file; give the APS 8-ID-I result file (*_results.hdf or legacy .hdf)")
     try:

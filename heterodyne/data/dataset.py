@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import h5py
 import numpy as np
 
-from heterodyne.atomic import atomic_output
+from heterodyne.atomic import atomic_hdf5
 from heterodyne.errors import InputError
 from heterodyne.provenance import write_provenance_attrs
 
@@ -46,7 +46,7 @@ class Dataset:
 
 def save_dataset(path, dataset, provenance):
     """Write ``dataset`` to ``path`` atomically, with the provenance record as an attribute."""
-    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+    with atomic_hdf5(path) as f:
         f.create_dataset("c2", data=np.asarray(dataset.c2, dtype=np.float64))
         f.create_dataset("valid", data=np.asarray(dataset.valid, dtype=bool))
         f.create_dataset("t", data=np.asarray(dataset.t, dtype=np.float64))

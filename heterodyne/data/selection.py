@@ -9,7 +9,12 @@ Invalid elements (non-finite in the file) are flagged False in ``valid`` and rep
 the median of the map's valid off-diagonal elements, so no NaN/inf travels downstream. The raw
 diagonal (shot noise) is replaced by the mean of its valid neighbours c2[i, i-1] and c2[i, i+1]
 (display only; fits use pairs i < j).
+
+A map whose median c2 lies far from the normalised baseline ~1 (stored as integers or counts)
+is kept but logged and listed under ``selection["warnings"]``, which the dataset report shows.
 """
+
+import logging
 
 import numpy as np
 
@@ -17,8 +22,12 @@ from heterodyne.data.aps import read_maps
 from heterodyne.data.dataset import Dataset
 from heterodyne.errors import InputError
 
+log = logging.getLogger(__name__)
+
 #: a requested phi matches a bin centre within this many degrees
 PHI_TOLERANCE_DEG = 0.5
+#: c2 is normalised to a long-lag baseline of ~1, so a map's median lies in this range
+MEDIAN_RANGE = (0.5, 2.0)
 
 
 def choose_q_index(cfile, q=None, q_index=None):
@@ -63,15 +72,20 @@ def choose_maps(cfile, q_bin, phi=None):
     if phi is None:
         return at_q
     available = cfile.map_phi[at_q]
-    chosen = []
+    chosen = {}
     for angle in phi:
         gap = np.abs((available - angle + 180.0) % 360.0 - 180.0)
         if gap.min() > PHI_TOLERANCE_DEG:
-            raise InputError(f"{cfile.path}: phi = {angle} deg not present at q = "
+            raise InputError(f"{cfile.path}: phi = {angle:g} deg not present at q = "
                              f"{cfile.q_bins[q_bin]:.6g} 1/A (within {PHI_TOLERANCE_DEG} deg); "
                              f"available phi: {', '.join(f'{a:.4g}' for a in available)} deg")
-        chosen.append(at_q[int(np.argmin(gap))])
-    return np.array(sorted(set(chosen), key=lambda k: cfile.map_phi[k]), dtype=np.int64)
+        k = int(at_q[int(np.argmin(gap))])
+        if k in chosen:
+            raise InputError(f"{cfile.path}: phi = {chosen[k]:g} and {angle:g} deg select the same bin "
+                             f"(phi = {cfile.map_phi[k]:g} deg); list each angle once in 'phi' of the "
+                             "dataset config")
+        chosen[k] = angle
+    return np.array(sorted(chosen, key=lambda k: cfile.map_phi[k]), dtype=np.int64)
 
 
 def frame_window(cfile, frames=None):
@@ -111,6 +125,20 @@ def clean_maps(raw, path, names):
     return c2, valid
 
 
+def scale_warnings(c2, valid, names):
+    """One warning per map whose median valid off-diagonal c2 lies outside MEDIAN_RANGE (a map
+    stored as integers or counts, not normalised c2)."""
+    off = ~np.eye(c2.shape[-1], dtype=bool)
+    found = []
+    for m, ok, name in zip(c2, valid, names, strict=True):
+        median = float(np.median(m[ok & off]))
+        if not MEDIAN_RANGE[0] <= median <= MEDIAN_RANGE[1]:
+            found.append(f"the map of {name} has median c2 = {median:.4g}, outside {list(MEDIAN_RANGE)}: "
+                         "normalised c2 has a baseline of ~1, so this map may be scaled (integers, "
+                         "counts); fitted contrast and offset will carry that scale")
+    return found
+
+
 def select_dataset(cfile, source_sha256, q=None, q_index=None, phi=None, frames=None, time_origin=0.0):
     """The :class:`Dataset` of one q bin, the chosen angles and frame window of ``cfile``."""
     q_bin = choose_q_index(cfile, q=q, q_index=q_index)
@@ -120,11 +148,14 @@ def select_dataset(cfile, source_sha256, q=None, q_index=None, phi=None, frames=
     names = [f"label {cfile.map_labels[k]} (phi = {cfile.map_phi[k]:g} deg, '{cfile.map_keys[k]}')"
              for k in maps]
     c2, valid = clean_maps(read_maps(cfile, maps, start, stop), cfile.path, names)
+    warnings = scale_warnings(c2, valid, names)
+    for warning in warnings:
+        log.warning("%s", warning)
     t = cfile.first_time + (start + np.arange(stop - start)) * cfile.dt + time_origin
     selection = {
         "layout": cfile.layout, "q_requested": q, "q_index": int(q_bin), "phi_requested": phi,
         "frames": [start, stop], "labels": labels, "map_keys": [cfile.map_keys[k] for k in maps],
-        "first_time_s": cfile.first_time, "timing": cfile.timing,
+        "first_time_s": cfile.first_time, "timing": cfile.timing, "warnings": warnings,
     }
     return Dataset(c2=c2, valid=valid, t=t, phi=cfile.map_phi[maps].astype(np.float64), dt=cfile.dt,
                    q=float(cfile.q_bins[q_bin]), time_origin=float(time_origin),

@@ -20,10 +20,9 @@ attribute ``simulation_truth`` (ingest never reads it).
 import json
 from dataclasses import asdict, dataclass
 
-import h5py
 import numpy as np
 
-from heterodyne.atomic import atomic_output
+from heterodyne.atomic import atomic_hdf5
 from heterodyne.core.jax_backend import compute_c2_heterodyne_multiphi
 from heterodyne.core.parameters import as_vector
 from heterodyne.errors import InputError
@@ -132,7 +131,7 @@ def write_aps_u_file(path, spec, provenance):
     maps = {iq: simulate_maps(spec, q_list[iq]) for iq in range(2)}
     mapping = np.array(list(cells), dtype=np.int64)           # label - 1 -> grid index
     processed = np.arange(2, len(mapping) + 1, dtype=np.int64)  # every label but the first
-    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+    with atomic_hdf5(path) as f:
         qmap = f.create_group("xpcs/qmap")
         qmap["dynamic_num_pts"] = np.array([len(q_list), len(phi_list)], dtype=np.int64)
         qmap["dynamic_v_list_dim0"] = q_list
@@ -170,7 +169,7 @@ def write_legacy_file(path, spec, provenance):
     maps = simulate_maps(spec, spec.q)[order]
     n_bins = len(phi_sorted) + 1
     processed = np.arange(len(phi_sorted), 0, -1, dtype=np.int64)
-    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+    with atomic_hdf5(path) as f:
         f["xpcs/Version"] = "legacy (simulated)"
         f["xpcs/dqlist"] = np.full((1, n_bins), spec.q)
         f["xpcs/dphilist"] = np.append(phi_sorted, _extra_angle(spec.phi))[None, :]

@@ -32,9 +32,9 @@ def check_weights_for(dataset, weights, path):
     and every sigma is finite and > 0."""
     phi = np.asarray(dataset.phi, dtype=np.float64)
     if len(weights.phi) != len(phi) or not np.allclose(weights.phi, phi, rtol=0, atol=PHI_TOLERANCE_DEG):
-        raise InputError(f"{path}: weights are for phi = {list(weights.phi)} deg but the "
-                         f"dataset {dataset.source_path or ''} has phi = {list(phi)} deg; re-run "
-                         f"`heterodyne weight` on this dataset")
+        raise InputError(f"{path}: weights are for phi = {np.asarray(weights.phi, float).tolist()} deg "
+                         f"but the dataset {dataset.source_path or ''} has phi = {phi.tolist()} deg; "
+                         "re-run `heterodyne weight` on this dataset")
     sigma = np.asarray(weights.sigma, dtype=np.float64)
     if not np.all(np.isfinite(sigma) & (sigma > 0)):
         raise InputError(f"{path}: 'sigma' must be finite and > 0 at every angle, got "

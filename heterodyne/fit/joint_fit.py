@@ -49,7 +49,8 @@ class NlsqFit(NamedTuple):
     contrast/offset names; correlation likewise; chi2, chi2_per_angle (n_phi,), n_valid_per_angle,
     dof, reduced_chi2, reduced_chi2_per_angle; at_bound (14,) bool; converged, termination,
     n_iterations, n_function_evals, wall_time_s, stderr_scaling, chunked (memory-bounded mode
-    used), n_starts (starts tried)."""
+    used), n_starts (starts tried); undetermined (names in covariance_names the data do not
+    determine: NaN standard error, and converged = False)."""
 
     theta: np.ndarray
     theta_stderr: np.ndarray
@@ -76,6 +77,7 @@ class NlsqFit(NamedTuple):
     stderr_scaling: str
     chunked: bool
     n_starts: int
+    undetermined: list
 
 
 class CompressedGaussNewton:
@@ -209,7 +211,15 @@ def fit_joint(problem, settings):
     chi2 = float(chi2_per_angle.sum())
     if not (np.isfinite(chi2) and np.all(np.isfinite(m))):
         raise FitFailed(f"chi2 = {chi2} or its Jacobian is not finite at the solution")
-    cov, se, corr = covariance(m, chi2, dof)
+    cov, se, corr, lost = covariance(m, chi2, dof)
+    names = settings.free_names + _scaling_names(n_phi, shared)
+    unresolved = [name for name, flag in zip(names, lost, strict=True) if flag]
+    termination = best.message
+    if unresolved:
+        termination = (f"{termination.rstrip('.')}; not determined by the data: {', '.join(unresolved)} "
+                       "(J^T J is singular along them: fix them in nlsq.fixed or fit data that separate them)")
+        log.warning("the data do not determine %s: converged = false, no standard errors for them",
+                    ", ".join(unresolved))
     p = np.asarray(p)
     theta = np.asarray(full_theta(jnp.asarray(best.x), template, free_index))
     theta_stderr = np.full(len(PARAMETER_NAMES), np.nan)
@@ -225,11 +235,11 @@ def fit_joint(problem, settings):
     return NlsqFit(theta=theta, theta_stderr=theta_stderr, free_names=settings.free_names,
                    contrast=scaling[0][repeat], contrast_stderr=scaling_se[0][repeat],
                    offset=scaling[1][repeat], offset_stderr=scaling_se[1][repeat],
-                   covariance=cov, covariance_names=settings.free_names + _scaling_names(n_phi, shared),
+                   covariance=cov, covariance_names=names,
                    correlation=corr, chi2=chi2, chi2_per_angle=chi2_per_angle,
                    n_valid_per_angle=counts, dof=dof, reduced_chi2=chi2 / dof,
                    reduced_chi2_per_angle=chi2_per_angle / dof_per_angle, at_bound=at_bound,
-                   converged=best.converged, termination=best.message,
+                   converged=best.converged and not unresolved, termination=termination,
                    n_iterations=best.n_iterations, n_function_evals=best.n_function_evals,
                    wall_time_s=time.perf_counter() - started, stderr_scaling=STDERR_SCALING,
-                   chunked=chunked, n_starts=len(starts))
+                   chunked=chunked, n_starts=len(starts), undetermined=unresolved)

@@ -6,10 +6,9 @@ correlation of a parameter with zero standard error) are written as null.
 
 import json
 
-import h5py
 import numpy as np
 
-from heterodyne.atomic import atomic_output
+from heterodyne.atomic import atomic_output, hdf5_writer
 from heterodyne.core.parameters import PARAMETER_NAMES, PARAMETERS
 from heterodyne.provenance import write_provenance_attrs
 
@@ -32,6 +31,7 @@ def result_record(fit, phi, provenance):
                   for k, p in enumerate(PARAMETERS)}
     n_free = len(fit.free_names)
     return {"converged": bool(fit.converged), "termination": fit.termination,
+            "undetermined": list(fit.undetermined),
             "parameters": parameters, "phi": _numbers(phi),
             "contrast": _numbers(fit.contrast), "contrast_stderr": _numbers(fit.contrast_stderr),
             "offset": _numbers(fit.offset), "offset_stderr": _numbers(fit.offset_stderr),
@@ -51,19 +51,19 @@ def save_results(json_path, h5_path, fit, phi, c2_model, provenance):
     """Write nlsq.json and nlsq.h5; both appear (renamed from temporary files) only if both were
     written completely."""
     with atomic_output(h5_path) as h5_tmp, atomic_output(json_path) as json_tmp:
-        _write_h5(h5_tmp, fit, c2_model, provenance)
+        with hdf5_writer(h5_tmp) as h5:
+            _write_h5(h5, fit, c2_model, provenance)
         json_tmp.write_text(json.dumps(result_record(fit, phi, provenance), indent=2) + "\n")
 
 
-def _write_h5(path, fit, c2_model, provenance):
-    """nlsq.h5: c2_model (n_phi, N, N), covariance (n_p, n_p) over the free parameters then
-    contrast/offset (attr ``names``), values and stderr (14,) in canonical order (stderr NaN
-    where fixed), provenance attribute."""
-    with h5py.File(path, "w") as f:
-        f.create_dataset("c2_model", data=np.asarray(c2_model, dtype=np.float64))
-        cov = f.create_dataset("covariance", data=np.asarray(fit.covariance, dtype=np.float64))
-        cov.attrs["names"] = json.dumps(list(fit.covariance_names))
-        values = f.create_dataset("values", data=np.asarray(fit.theta, dtype=np.float64))
-        values.attrs["names"] = json.dumps(list(PARAMETER_NAMES))
-        f.create_dataset("stderr", data=np.asarray(fit.theta_stderr, dtype=np.float64))
-        write_provenance_attrs(f, provenance)
+def _write_h5(f, fit, c2_model, provenance):
+    """nlsq.h5 into the open file ``f``: c2_model (n_phi, N, N), covariance (n_p, n_p) over the
+    free parameters then contrast/offset (attr ``names``), values and stderr (14,) in canonical
+    order (stderr NaN where fixed), provenance attribute."""
+    f.create_dataset("c2_model", data=np.asarray(c2_model, dtype=np.float64))
+    cov = f.create_dataset("covariance", data=np.asarray(fit.covariance, dtype=np.float64))
+    cov.attrs["names"] = json.dumps(list(fit.covariance_names))
+    values = f.create_dataset("values", data=np.asarray(fit.theta, dtype=np.float64))
+    values.attrs["names"] = json.dumps(list(PARAMETER_NAMES))
+    f.create_dataset("stderr", data=np.asarray(fit.theta_stderr, dtype=np.float64))
+    write_provenance_attrs(f, provenance)

@@ -10,20 +10,17 @@ summing over chunks of ``chunk`` pairs (all angles at once), so peak memory is a
 chunk * n_phi * n_p * 8 bytes times a small constant for the forward-mode tangents.
 
 Covariance: C = (J^T J)^-1 * chi2 / dof, i.e. scaled by the reduced chi2 (which absorbs a global
-mis-estimate of sigma); standard errors se_p = sqrt(C_pp); correlation C_pq / (se_p se_q).
+mis-estimate of sigma); standard errors se_p = sqrt(C_pp); correlation C_pq / (se_p se_q). A
+parameter the data do not determine (J^T J singular along it) gets no standard error (NaN).
 At the optimum the (x_free, x_free) block of C equals the variable-projection covariance, and the
 contrast/offset blocks give their standard errors.
 """
-
-import logging
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from heterodyne.fit.problem import full_theta, pair_brackets, scaling_sums
-
-log = logging.getLogger(__name__)
 
 STDERR_SCALING = ("standard errors from the covariance (J^T J)^-1 scaled by the reduced chi2 "
                   "(chi2 / dof), J the Jacobian of the sigma-weighted residuals in all free "
@@ -33,6 +30,10 @@ STDERR_SCALING = ("standard errors from the covariance (J^T J)^-1 scaled by the 
 BYTES_PER_ELEMENT = 8
 #: forward-mode intermediates per Jacobian element, used to size chunks
 TANGENT_OVERHEAD = 16
+#: eigenvalues of the equilibrated J^T J below RCOND * the largest count as zero
+RCOND = 1e-14
+#: a parameter whose squared weight in the null space exceeds this is undetermined
+NULL_WEIGHT = 1e-3
 
 
 def jacobian_bytes(n_rows, n_cols):
@@ -122,20 +123,22 @@ chunked_scaling_sums = jax.jit(_chunked_scaling_sums, static_argnames=("chunk",)
 
 
 def covariance(normal_matrix, chi2, dof):
-    """C = M^-1 * chi2 / dof; a singular M (a parameter the data do not constrain) is inverted
-    by pseudo-inverse with a warning. Returns (C, se, correlation)."""
+    """C = M^-1 * chi2 / dof, and which parameters the data do not determine.
+
+    M is equilibrated to a unit diagonal first. Directions with eigenvalue below RCOND times the
+    largest span the null space (a zero Jacobian column, or columns that only act together); a
+    parameter with weight above NULL_WEIGHT there is undetermined: C is the pseudo-inverse and
+    its standard error and correlations are NaN. Returns (C, se, correlation, undetermined).
+    """
     m = np.asarray(normal_matrix, dtype=np.float64)
     scale = np.sqrt(np.clip(np.diag(m), 1e-300, None))
-    unit = m / np.outer(scale, scale)  # equilibrated: unit diagonal
-    if np.linalg.cond(unit) > 1e14:
-        log.warning("J^T J is (nearly) singular (condition %.2e after scaling): some free parameters "
-                    "are not constrained by the data; their standard errors are unreliable",
-                    np.linalg.cond(unit))
-        inverse_unit = np.linalg.pinv(unit, hermitian=True)
-    else:
-        inverse_unit = np.linalg.inv(unit)
+    unit = m / np.outer(scale, scale)  # equilibrated: unit diagonal (0 where a column is zero)
+    lam, vec = np.linalg.eigh(0.5 * (unit + unit.T))
+    null = lam <= RCOND * max(lam.max(), 0.0)
+    undetermined = (vec[:, null] ** 2).sum(axis=1) > NULL_WEIGHT
+    inverse_unit = (vec[:, ~null] / lam[~null]) @ vec[:, ~null].T
     cov = inverse_unit / np.outer(scale, scale) * (chi2 / dof)
-    se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    se = np.where(undetermined, np.nan, np.sqrt(np.clip(np.diag(cov), 0.0, None)))
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = cov / np.outer(se, se)
-    return cov, se, corr
+    return cov, se, corr, undetermined

@@ -140,7 +140,7 @@ def _own_provenance_html(record):
 def render_dataset_page(name, results, config, provenance):
     """Complete HTML of the dataset report (str)."""
     nlsq, cmc = results.nlsq, results.cmc
-    found = fit_warnings(nlsq, cmc)
+    found = [*results.dataset.selection.get("warnings", []), *fit_warnings(nlsq, cmc)]
     header = (f"<h1>heterodyne report: {esc(name)}</h1>\n<p>{len(results.dataset.phi)} angles, "
               f"N = {len(results.dataset.t)} times, q = {fmt(results.dataset.q)} 1/A; NLSQ reduced chi2 "
               f"{fmt(nlsq.get('reduced_chi2'), 5)}; {len(cmc['shards'])} CMC shards; "

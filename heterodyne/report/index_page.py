@@ -2,7 +2,8 @@
 
 Each row links the dataset's report (relative link, so the results folder can be moved or
 archived as a whole) and repeats its headline numbers: NLSQ convergence, reduced chi2, number of
-flagged CMC shards and of warnings.
+flagged CMC shards and of warnings. Below, the result of ``heterodyne audit`` (audit.json): files
+checked and every file that failed.
 """
 
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 from heterodyne.errors import InputError
 from heterodyne.json_record import read_json_record
 from heterodyne.report.findings import fit_warnings
-from heterodyne.report.markup import esc, fmt, page
+from heterodyne.report.markup import esc, fmt, page, table
 
 
 def dataset_reports(results_root):
@@ -36,12 +37,23 @@ def index_row(folder):
     return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
 
 
-def render_index_page(results_root, provenance):
-    """Complete HTML of the index page (str)."""
+def audit_html(audit):
+    """Summary line of an audit.json record and a table of the files that failed."""
+    failed = [f for f in audit["files"] if not f["passed"]]
+    summary = (f'<p class="{"ok" if audit["passed"] else "warn"}">Audit (<code>heterodyne audit</code>): '
+               f'{len(audit["files"])} files checked against the inputs they record, {len(failed)} failed; '
+               f'{audit["not_audited"]} files without provenance not audited.</p>')
+    if not failed:
+        return summary
+    return summary + table(["file", "problems"], [[f["file"], "; ".join(f["problems"])] for f in failed])
+
+
+def render_index_page(results_root, audit, provenance):
+    """Complete HTML of the index page (str), with the ``audit`` record of audit.json."""
     folders = dataset_reports(results_root)
     head = "".join(f"<th>{h}</th>" for h in ("dataset", "NLSQ converged", "reduced chi2",
                                              "flagged CMC shards", "warnings"))
     rows = "".join(index_row(folder) for folder in folders)
     body = (f"<h1>heterodyne: {len(folders)} dataset report(s)</h1>\n"
-            f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+            f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>\n{audit_html(audit)}")
     return page("heterodyne reports", body, provenance)

@@ -21,9 +21,9 @@ rule cmc_shard:
     conda:
         CONDA_ENV
     shell:
-        "pin_cpus.sh {threads} heterodyne cmc-shard --config {params.config_file}"
-        " --dataset {wildcards.dataset} --data {input.data} --weights {input.weights}"
-        " --nlsq {input.nlsq} --shard {wildcards.shard} --output {output} > {log} 2>&1"
+        "pin_cpus.sh {threads} heterodyne cmc-shard --config {params.config_file:q}"
+        " --dataset {wildcards.dataset:q} --data {input.data:q} --weights {input.weights:q}"
+        " --nlsq {input.nlsq:q} --shard {wildcards.shard:q} --output {output:q} > {log:q} 2>&1"
 
 
 rule cmc_combine:
@@ -50,6 +50,6 @@ rule cmc_combine:
     conda:
         CONDA_ENV
     shell:
-        "pin_cpus.sh {threads} heterodyne cmc-combine --config {params.config_file}"
-        " --dataset {wildcards.dataset} --shards {input.shards}"
-        " --output-json {output.json} --output-h5 {output.h5} > {log} 2>&1"
+        "pin_cpus.sh {threads} heterodyne cmc-combine --config {params.config_file:q}"
+        " --dataset {wildcards.dataset:q} --shards {input.shards:q}"
+        " --output-json {output.json:q} --output-h5 {output.h5:q} > {log:q} 2>&1"

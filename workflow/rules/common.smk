@@ -60,6 +60,7 @@ CODE_BASE = (
     "config.py",
     "errors.py",
     "json_record.py",
+    "lineage.py",
     "provenance.py",
     "cli/__init__.py",
     "core",

@@ -33,7 +33,7 @@ rule figures:
     conda:
         CONDA_ENV
     shell:
-        "pin_cpus.sh {threads} heterodyne figures --config {params.config_file}"
-        " --dataset {wildcards.dataset} --data {input.data} --weights {input.weights}"
-        " --nlsq-json {input.nlsq_json} --nlsq-h5 {input.nlsq_h5} --cmc-json {input.cmc_json}"
-        " --cmc-h5 {input.cmc_h5} --outdir {output} > {log} 2>&1"
+        "pin_cpus.sh {threads} heterodyne figures --config {params.config_file:q}"
+        " --dataset {wildcards.dataset:q} --data {input.data:q} --weights {input.weights:q}"
+        " --nlsq-json {input.nlsq_json:q} --nlsq-h5 {input.nlsq_h5:q} --cmc-json {input.cmc_json:q}"
+        " --cmc-h5 {input.cmc_h5:q} --outdir {output:q} > {log:q} 2>&1"

@@ -18,5 +18,5 @@ rule ingest:
     conda:
         CONDA_ENV
     shell:
-        "pin_cpus.sh {threads} heterodyne ingest --config {params.config_file}"
-        " --dataset {wildcards.dataset} --output {output} > {log} 2>&1"
+        "pin_cpus.sh {threads} heterodyne ingest --config {params.config_file:q}"
+        " --dataset {wildcards.dataset:q} --output {output:q} > {log:q} 2>&1"

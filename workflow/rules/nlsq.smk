@@ -27,6 +27,6 @@ rule fit_nlsq:
     conda:
         CONDA_ENV
     shell:
-        "pin_cpus.sh {threads} heterodyne fit-nlsq --config {params.config_file}"
-        " --dataset {wildcards.dataset} --data {input.data} --weights {input.weights}"
-        " --output-json {output.json} --output-h5 {output.h5} > {log} 2>&1"
+        "pin_cpus.sh {threads} heterodyne fit-nlsq --config {params.config_file:q}"
+        " --dataset {wildcards.dataset:q} --data {input.data:q} --weights {input.weights:q}"
+        " --output-json {output.json:q} --output-h5 {output.h5:q} > {log:q} 2>&1"

@@ -1,5 +1,6 @@
-# The self-contained HTML report of each dataset, and results/index.html linking them all.
-# The report reads the benchmark files of the earlier steps for its "run time per step" table.
+# The self-contained HTML report of each dataset, the audit of the whole results folder
+# (results/audit.json, `heterodyne audit`), and results/index.html linking the reports and showing
+# the audit. The report reads the benchmark files of the earlier steps for its "run time per step" table.
 
 STEP_BENCHMARKS = ["ingest", "weight", "fit_nlsq", "cmc_combine", "figures"]
 
@@ -27,6 +28,7 @@ rule report:
         ),
     params:
         config_file=CONFIG_FILE,
+        results_dir=lambda wildcards: f"results/{wildcards.dataset}",
         # the page shows the whole validated config, so any config change rewrites it
         config=section(*config),
     log:
@@ -37,14 +39,30 @@ rule report:
     conda:
         CONDA_ENV
     shell:
-        "pin_cpus.sh {threads} heterodyne report --config {params.config_file}"
-        " --dataset {wildcards.dataset} --results-dir results/{wildcards.dataset}"
-        " --output {output} > {log} 2>&1"
+        "pin_cpus.sh {threads} heterodyne report --config {params.config_file:q}"
+        " --dataset {wildcards.dataset:q} --results-dir {params.results_dir:q}"
+        " --output {output:q} > {log:q} 2>&1"
+
+
+rule audit:
+    input:
+        reports=expand("results/{dataset}/report.html", dataset=DATASETS),
+        code=package_code(*CODE_BASE, "audit.py", "cli/audit.py"),
+    output:
+        "results/audit.json",
+    log:
+        "logs/audit.log",
+    threads: 1
+    conda:
+        CONDA_ENV
+    shell:
+        "pin_cpus.sh {threads} heterodyne audit results --output {output:q} > {log:q} 2>&1"
 
 
 rule report_index:
     input:
         reports=expand("results/{dataset}/report.html", dataset=DATASETS),
+        audit="results/audit.json",
         code=package_code(*CODE_BASE, "report", "plots", "cli/report.py"),
     output:
         "results/index.html",
@@ -57,4 +75,4 @@ rule report_index:
         CONDA_ENV
     shell:
         "pin_cpus.sh {threads} heterodyne report --index --results-root results"
-        " --output {output} > {log} 2>&1"
+        " --audit {input.audit:q} --output {output:q} > {log:q} 2>&1"

@@ -24,5 +24,5 @@ for simulated in SIMULATED:
         conda:
             CONDA_ENV
         shell:
-            "pin_cpus.sh {threads} heterodyne simulate --config {params.config_file}"
-            " --dataset {params.dataset} --output {output} > {log} 2>&1"
+            "pin_cpus.sh {threads} heterodyne simulate --config {params.config_file:q}"
+            " --dataset {params.dataset:q} --output {output:q} > {log:q} 2>&1"

@@ -24,5 +24,5 @@ rule weight:
     conda:
         CONDA_ENV
     shell:
-        "pin_cpus.sh {threads} heterodyne weight --config {params.config_file}"
-        " --dataset {wildcards.dataset} --data {input.data} --output {output} > {log} 2>&1"
+        "pin_cpus.sh {threads} heterodyne weight --config {params.config_file:q}"
+        " --dataset {wildcards.dataset:q} --data {input.data:q} --output {output:q} > {log:q} 2>&1"

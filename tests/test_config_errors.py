@@ -1,0 +1,46 @@
+"""Config values the schema alone let through: unsafe dataset names, NaN/inf numbers, and YAML
+syntax errors, each refused with one line naming the file and the key."""
+
+import pytest
+
+from heterodyne.config import load_config, validate_config
+from heterodyne.errors import InputError
+
+
+@pytest.mark.parametrize("name", ["..", ".", "a/b", "", ".hidden", "index.html", "report.html", "audit.json"])
+def test_dataset_names_that_are_not_plain_folder_names_are_refused(name):
+    # "..", "." and "a/b" would put results outside results/<name>/; the last three collide with
+    # files the workflow writes into results/ itself
+    with pytest.raises(InputError, match=r"config: invalid config at 'datasets'"):
+        validate_config({"datasets": {name: {"file": "raw.hdf"}}})
+
+
+def test_plain_dataset_names_are_accepted():
+    names = ["gel_25C", "run-2.v3", "A1"]
+    config = validate_config({"datasets": {n: {"file": "raw.hdf"} for n in names}})
+    assert sorted(config["datasets"]) == sorted(names)
+
+
+@pytest.mark.parametrize("text, key, value", [
+    ("datasets:\n  demo: {file: raw.hdf, time_origin: .inf}\n", "datasets/demo/time_origin", "inf"),
+    ("datasets:\n  demo: {file: raw.hdf, q: .nan}\n", "datasets/demo/q", "nan"),
+    ("datasets:\n  demo: {file: raw.hdf, phi: [0.0, -.inf]}\n", "datasets/demo/phi/1", "-inf"),
+    ("datasets:\n  demo: {file: raw.hdf}\nnlsq: {initial: {v0: .NaN}}\n", "nlsq/initial/v0", "nan"),
+], ids=["inf", "nan", "list-item", "nested"])
+def test_non_finite_numbers_are_refused_naming_the_key(tmp_path, text, key, value):
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    with pytest.raises(InputError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: '{key}' = {value} is not a finite number") and "\n" not in message
+
+
+def test_yaml_syntax_error_is_one_line_with_its_position(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("datasets:\n  demo: {file: raw.hdf, phi: [0.0, 90.0}\n")
+    with pytest.raises(InputError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: not valid YAML at line 2, column ") and "fix the syntax" in message
