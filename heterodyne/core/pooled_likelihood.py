@@ -1,7 +1,7 @@
 """Weighted sum of squares of the pooled model with a hand-written gradient (the CMC likelihood).
 
 For the pooled points k = (a_k, i_k, j_k) of a shard (angle phi_unique[a_k] [deg], times
-t[i_k] <= t[j_k] [s]), observed c2_k and weights w_k = mask_k / sigma_k^2 [1/c2^2]
+t[i_k] <= t[j_k] [s]), observed c2_k and weights w_k = mask_k / sigma_k^2 (sigma in c2 units)
 
     chi2 = sum_k w_k (c2_model,k - c2_k)^2   (dimensionless),
     c2_model,k = offset_a + contrast_a B_ij(phi_a),
@@ -11,7 +11,8 @@ phase factor; c2_model equals ``compute_c2_heterodyne_pooled`` to rounding). Wit
 weights a_r, a_s, a_c (:func:`~heterodyne.core.physics_kernel.fraction_weights`) and the phase
 theta_a = q cos(phi_a + phi0) C_v [rad] of each (angle, time), the bracket reads
 
-    B_ij = a_r,i a_r,j E_r + a_s,i a_s,j E_s + 2 a_c,i a_c,j X (cos theta_i cos theta_j + sin theta_i sin theta_j),
+    B_ij = a_r,i a_r,j E_r + a_s,i a_s,j E_s
+           + 2 a_c,i a_c,j X (cos theta_i cos theta_j + sin theta_i sin theta_j),
     e_n = exp(-q^2 (C_n,j - C_n,i) / 2)  (n = r, s),   E_r = e_r^2,  E_s = e_s^2,  X = e_r e_s,
 
 because J >= 0 makes C non-decreasing, so C_n,j - C_n,i = |I_n| >= 0 for i <= j (q in 1/A, C_n
@@ -38,7 +39,9 @@ The per-point gradients are scatter-added onto the table columns, and ordinary a
 them (O(n_phi N) work) to params, contrast, offset, t, dt, q and phi_unique. chi2 is a scalar, so
 the forward pass of the custom VJP computes the value and the table gradients together and the
 backward pass only scales them. Points are processed in chunks of ``chunk`` (``lax.scan``) so the
-per-point intermediates stay in cache. Reverse mode only (jax.grad, value_and_grad, vjp).
+per-point intermediates stay in cache. Reverse mode only (jax.grad, value_and_grad, vjp; not
+jvp, jacfwd or hessian). A sampled noise scale s may enter through ``weight`` (its gradient is
+exact) or, cheaper, as chi2 / s^2 with fixed weights.
 """
 
 from functools import partial
@@ -50,7 +53,8 @@ import numpy as np
 
 from heterodyne.core import physics_kernel as pk
 
-#: points per chunk of the scan (2048 to 8192 time the same within noise; benchmarks/kernel.py)
+#: points per chunk of the scan: of 1024 to 16384, 4096 timed fastest on one core (2048 and 8192
+#: within ~10%); smaller chunks pay the per-iteration overhead, larger ones spill the cache
 CHUNK = 4096
 #: width of the per-point gradient rows that are scatter-added (8 doubles = one cache line)
 ROW_WIDTH = 8
@@ -143,13 +147,14 @@ def _value_and_table_grads(early, late, q2, points, c2, weight, chunk):
         g = 2.0 * w_k * resid
         # materialised once, shared by the 13 gradient rows below
         g, g_r, g_s, g_big_r, g_big_s, g_cross = jax.lax.optimization_barrier(
-            (g, g * (2.0 * t_r + t_c), g * (2.0 * t_s + t_c), g * (e_r * e_r), g * (e_s * e_s), g * (e_r * e_s)))
+            (g, g * (2.0 * t_r + t_c), g * (2.0 * t_s + t_c),
+             g * (e_r * e_r), g * (e_s * e_s), g * (e_r * e_s)))
         h = 0.5 * q2
         zero = jnp.zeros_like(g)  # pads the rows to ROW_WIDTH
-        grad_u = jnp.stack([h * g_r, h * g_s, v[2] * g_big_r, v[3] * g_big_s, v[4] * g_cross, v[5] * g_cross,
-                            g, zero])
-        grad_v = jnp.stack([-h * g_r, -h * g_s, u[2] * g_big_r, u[3] * g_big_s, u[4] * g_cross, u[5] * g_cross,
-                            zero, zero])
+        grad_u = jnp.stack([h * g_r, h * g_s, v[2] * g_big_r, v[3] * g_big_s,
+                            v[4] * g_cross, v[5] * g_cross, g, zero])
+        grad_v = jnp.stack([-h * g_r, -h * g_s, u[2] * g_big_r, u[3] * g_big_s,
+                            u[4] * g_cross, u[5] * g_cross, zero, zero])
         return (value + jnp.sum(w_k * resid * resid), d_early.at[cols_i].add(grad_u.T),
                 d_late.at[cols_j].add(grad_v.T), d_q2 - 0.5 * jnp.sum(g_r * d_r + g_s * d_s)), None
     zero = jnp.zeros((), early.dtype)
@@ -190,8 +195,8 @@ def pooled_chi2(params, contrast, offset, t, q, dt, phi_unique, points, c2, weig
 
     ``params`` (14,) in canonical order; ``contrast``, ``offset``, ``phi_unique`` [deg] (n_phi,);
     ``t`` (N,) absolute times [s]; ``q`` [1/A]; ``dt`` [s]; ``points`` the PooledRows of
-    :func:`prepare_points`; ``c2`` and ``weight`` [1/c2^2] (n_points,) in the same order (weight 0
-    on padding points). Reverse-mode differentiable in every float argument; calls with equal
+    :func:`prepare_points`; ``c2`` and ``weight`` (n_points,) in the same order (weight 0 on
+    padding points). Reverse-mode differentiable in every float argument; calls with equal
     shapes (and ``chunk``) share one compilation.
     """
     early, late = point_tables(params, contrast, offset, t, q, dt, phi_unique)
