@@ -73,19 +73,19 @@ def test_value_and_every_gradient_match_reference_autodiff(params, t0, chunk):
 def test_padding_is_inert_and_equal_shapes_share_one_compilation():
     phi_index, idx1, idx2, c2, weight = shard(seed=2)
     t = 0.5 + DT * np.arange(N)
+    common = (SMOOTH, CONTRAST, OFFSET, t, Q, DT, PHI)
     points = prepare_points(phi_index, idx1, idx2, N, len(PHI))
-    value = pooled_chi2(SMOOTH, CONTRAST, OFFSET, t, Q, DT, PHI, points, c2, weight)
+    value = pooled_chi2(*common, points, c2, weight)
     real = weight > 0
-    trimmed = prepare_points(phi_index[real], idx1[real], idx2[real], N, len(PHI))
     c2_pad = np.where(real, c2, 1e6)  # any value on padding points
-    np.testing.assert_allclose(pooled_chi2(SMOOTH, CONTRAST, OFFSET, t, Q, DT, PHI, points, c2_pad, weight),
-                               value, rtol=1e-14)
+    np.testing.assert_allclose(pooled_chi2(*common, points, c2_pad, weight), value, rtol=1e-14)
+    trimmed = prepare_points(phi_index[real], idx1[real], idx2[real], N, len(PHI))
+    np.testing.assert_allclose(pooled_chi2(*common, trimmed, c2[real], weight[real]), value, rtol=1e-13)
+
     compiled = pooled_chi2._cache_size()
     other = shard(seed=3)
-    pooled_chi2(KINKED, CONTRAST, OFFSET, t, Q, DT, PHI, prepare_points(*other[:3], N, len(PHI)), *other[3:])
+    pooled_chi2(KINKED, *common[1:], prepare_points(*other[:3], N, len(PHI)), *other[3:])
     assert pooled_chi2._cache_size() == compiled  # another shard of the same size: no recompilation
-    np.testing.assert_allclose(
-        pooled_chi2(SMOOTH, CONTRAST, OFFSET, t, Q, DT, PHI, trimmed, c2[real], weight[real]), value, rtol=1e-13)
 
 
 @pytest.mark.parametrize("phi_index, idx1, idx2, message", [

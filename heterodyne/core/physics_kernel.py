@@ -19,6 +19,8 @@ On the uniform time grid t_k (spacing dt):
 Three evaluation strategies share these primitives: ``meshgrid`` (N x N), ``elementwise``
 (pairs of a :class:`~heterodyne.core.physics_cmc.ShardGrid`) and ``pooled`` (points
 (phi_indices[k], idx1[k], idx2[k]) over several angles, never building (n_phi, N, N)).
+:mod:`heterodyne.core.pooled_likelihood` builds the Consensus Monte Carlo chi2 of pooled points,
+with a hand-written gradient, from the same primitives.
 """
 
 from functools import partial
