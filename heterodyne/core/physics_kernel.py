@@ -19,6 +19,8 @@ On the uniform time grid t_k (spacing dt):
 Three evaluation strategies share these primitives: ``meshgrid`` (N x N), ``elementwise``
 (pairs of a :class:`~heterodyne.core.physics_cmc.ShardGrid`) and ``pooled`` (points
 (phi_indices[k], idx1[k], idx2[k]) over several angles, never building (n_phi, N, N)).
+:mod:`heterodyne.core.pooled_likelihood` builds the Consensus Monte Carlo chi2 of pooled points,
+with a hand-written gradient, from the same primitives.
 """
 
 from functools import partial
@@ -84,6 +86,15 @@ def pair_bracket(q, pf, c_ref_i, c_ref_j, c_s_i, c_s_j, c_v_i, c_v_j, xs_i, xs_j
         pf * (c_v_j - c_v_i))
     numerator = (xr_i * xr_j) ** 2 * decay_ref + (xs_i * xs_j) ** 2 * decay_s + cross
     return numerator / ((xr_i**2 + xs_i**2) * (xr_j**2 + xs_j**2))
+
+
+def fraction_weights(x_s):
+    """Normalised fraction weights a_r = x_r^2 / n, a_s = x_s^2 / n, a_c = x_r x_s / n with
+    x_r = 1 - x_s and n = x_r^2 + x_s^2 >= 1/2 (dimensionless), so that
+    B_ij = a_r,i a_r,j e^{-q^2 |I_r|} + a_s,i a_s,j e^{-q^2 |I_s|} + 2 a_c,i a_c,j (cross decay) cos(...)."""
+    x_r = 1.0 - x_s
+    norm = x_r**2 + x_s**2
+    return x_r**2 / norm, x_s**2 / norm, x_r * x_s / norm
 
 
 def phase_factor(q, phi_deg, phi0_deg):
@@ -155,9 +166,7 @@ def meshgrid_c2(q, pf, c_ref, c_s, c_v, x_s, contrast, offset, block=None):
     nb = -(-n // block)
     npad = nb * block
     c_ref, c_s, c_v, x_s = (jnp.pad(a, (0, npad - n), mode="edge") for a in (c_ref, c_s, c_v, x_s))
-    x_r = 1.0 - x_s
-    norm = x_r**2 + x_s**2
-    a_r, a_s, a_c = x_r**2 / norm, x_s**2 / norm, x_r * x_s / norm
+    a_r, a_s, a_c = fraction_weights(x_s)
     theta = pf * c_v
     common = (q * q, a_r, a_s, a_c, jnp.cos(theta), jnp.sin(theta), c_ref, c_s)
     blk = jnp.arange(npad) // block
