@@ -2,7 +2,11 @@
 provenance, reproducibility, and refusal of bad input without partial outputs."""
 
 import json
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -198,3 +202,21 @@ def test_combine_refuses_shards_of_different_inputs(workdir, outputs, capsys):
     assert main(argv) == 2
     assert f"{foreign}: made from other inputs (SHA-256) than {outputs[0]}" in capsys.readouterr().err
     assert not (foreign.parent / "summary.json").exists() and not (foreign.parent / "combined.h5").exists()
+
+
+@pytest.mark.skipif(shutil.which("taskset") is None or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs taskset and two usable CPUs")
+def test_draws_do_not_depend_on_the_number_of_cpus(workdir):
+    """The same shard run on one CPU and on two gives bit-identical draws (one chain method and
+    one XLA thread whatever the CPU count)."""
+    heterodyne = str(Path(sys.executable).with_name("heterodyne"))
+    runs = {}
+    for cpus in ("0", "0,1"):
+        output = workdir / f"shard_cpus_{cpus.replace(',', '_')}.h5"
+        subprocess.run(["taskset", "-c", cpus, heterodyne, *shard_argv(workdir, 1, output)], check=True,
+                       capture_output=True)
+        with h5py.File(output) as f:
+            runs[cpus] = {name: f["draws"][name][()] for name in f["draws"]}
+            assert f.attrs["chain_method"] == "sequential"
+    for name, x in runs["0"].items():
+        assert np.array_equal(x, runs["0,1"][name]), name

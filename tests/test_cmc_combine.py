@@ -8,11 +8,23 @@ import pytest
 
 from heterodyne.cmc.combine import combine_shards, posterior_summary, shard_summary
 from heterodyne.cmc.convergence import ess_tail, r_hat
+from heterodyne.cmc.coordinates import IDENTITY, build_coordinates
 from heterodyne.cmc.diagnostics import e_bfmi
 from heterodyne.cmc.draws_file import load_shard, save_shard
 
 NAMES = ("a", "b", "c")
 SCALES = np.array([1e3, 1.0, 1e-3])  # very different units, as D0 vs f0 vs contrast
+
+
+#: sampling coordinates equal to the quantities themselves (bounds far away)
+IDENTITY_COORDINATES = build_coordinates(list(NAMES), list(NAMES), 5 * SCALES, SCALES, -1e9 * SCALES, 1e9 * SCALES,
+                                         {}, np.linspace(1.0, 2.0, 5), 0.01, 1)
+
+
+def combine(shards):
+    """combine_shards of draws {name: (chains, draws)} in identity coordinates."""
+    return combine_shards([np.stack([s[name] for name in NAMES], axis=-1) for s in shards], list(NAMES),
+                          IDENTITY_COORDINATES)
 
 
 def gaussian_shards(rng, n_shards=4, chains=2, draws=4000):
@@ -31,8 +43,9 @@ def gaussian_shards(rng, n_shards=4, chains=2, draws=4000):
 
 
 def test_consensus_reproduces_the_product_of_gaussian_subposteriors():
+    assert np.all(IDENTITY_COORDINATES.kind == IDENTITY)
     shards, mean, cov = gaussian_shards(np.random.default_rng(0))
-    draws, parametric = combine_shards(shards)
+    draws, parametric = combine(shards)
     sd = np.sqrt(np.diag(cov))
     x = np.stack([draws[name] for name in NAMES], axis=1)
     assert x.shape == (2 * 4000, 3)
@@ -46,7 +59,7 @@ def test_consensus_reproduces_the_product_of_gaussian_subposteriors():
 
 def test_parametric_equals_precision_weighted_sample_moments():
     shards, _, _ = gaussian_shards(np.random.default_rng(1), n_shards=3, draws=500)
-    _, parametric = combine_shards(shards)
+    _, parametric = combine(shards)
     flat = [np.stack([s[name].ravel() for name in NAMES], axis=1) for s in shards]
     precisions = [np.linalg.inv(np.cov(x.T)) for x in flat]
     cov = np.linalg.inv(sum(precisions))
@@ -58,7 +71,7 @@ def test_parametric_equals_precision_weighted_sample_moments():
 
 def test_single_shard_consensus_returns_its_own_draws():
     shards, _, _ = gaussian_shards(np.random.default_rng(2), n_shards=1, draws=300)
-    draws, _ = combine_shards(shards)
+    draws, _ = combine(shards)
     for name in NAMES:
         assert np.allclose(draws[name], shards[0][name].ravel(), rtol=1e-9, atol=1e-12 * SCALES.max())
 
@@ -79,6 +92,7 @@ class Draws(NamedTuple):
     """The sampler's ShardDraws as save_shard reads it (fields of heterodyne.cmc.sampling.run_shard)."""
 
     draws: dict
+    unconstrained: np.ndarray
     diverging: np.ndarray
     num_steps: np.ndarray
     energy: np.ndarray
@@ -97,12 +111,15 @@ def test_shard_file_keeps_sampler_statistics_and_its_summary_entry_uses_them(tmp
     num_steps = rng.integers(1, 255, (2, 1000))  # 1..254 steps: below the limit
     num_steps[0, :3] = 255  # 2^8 - 1: three draws at the tree depth limit 8
     energy = rng.normal(10.0, 2.0, (2, 1000))
-    draws = Draws({"p": good, "q": stuck}, diverging, num_steps, energy, np.array([0.25, 0.5]), 8, 1.5, "sequential")
-    save_shard(tmp_path / "shard_3.h5", 3, 4, 11, 500, draws, {"step": "test"})
+    draws = Draws({"p": good, "q": stuck}, np.stack([good, stuck], axis=-1), diverging, num_steps, energy,
+                  np.array([0.25, 0.5]), 8, 1.5, "sequential")
+    save_shard(tmp_path / "shard_3.h5", 3, 4, 11, 500, draws, IDENTITY_COORDINATES, {"step": "test"})
     shard = load_shard(tmp_path / "shard_3.h5")
     assert (shard.shard, shard.num_shards, shard.seed, shard.n_points, shard.max_tree_depth) == (3, 4, 11, 500, 8)
-    for name in ("diverging", "num_steps", "energy", "step_size"):
+    for name in ("diverging", "num_steps", "energy", "step_size", "unconstrained"):
         assert np.array_equal(getattr(shard, name), getattr(draws, name)), name
+    for saved, given in zip(shard.coordinates, IDENTITY_COORDINATES, strict=True):
+        assert np.array_equal(saved, given)
     assert shard.num_steps.dtype.kind == "i" and shard.energy.dtype == np.float64
 
     entry = shard_summary(shard)

@@ -1,21 +1,21 @@
-"""CMC model: standardised quantities, bounded map, priors raised to 1/K and the pooled
-likelihood, checked against a NumPy/SciPy re-derivation of the documented log density."""
+"""CMC model: the shared sampling coordinates, priors raised to 1/K, the pooled likelihood and the
+shard geometry, checked against NumPy/SciPy re-derivations of the documented formulas."""
 
 import copy
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
-import scipy.special
 import scipy.stats
-from numpyro.infer.util import log_density
 
-from cmc_fixtures import FREE, PHI, SIGMA, c2_maps, nlsq_record, simulated_dataset
-from heterodyne.cmc.model import (LOG_NOISE_SCALE_PRIOR_SD, bounded_from_unconstrained, build_model_spec,
-                                  shard_model)
+from cmc_fixtures import PHI, Q, SIGMA, c2_maps, nlsq_record, simulated_dataset
+from heterodyne.cmc.coordinates import (IDENTITY, LOG, LOGIT, LOWER, UPPER, build_coordinates, choose_kind,
+                                        theta_from_y, y_from_theta)
+from heterodyne.cmc.model import LOG_NOISE_SCALE_PRIOR_SD, build_model_spec, log_density
 from heterodyne.cmc.pooling import pooled_points, shard_labels
-from heterodyne.cmc.sampling import laplace_inverse_mass, shard_data
-from heterodyne.core.parameters import INDEX, PARAMETERS, SCALING_BOUNDS, as_vector
+from heterodyne.cmc.sampling import shard_data, shard_geometry
+from heterodyne.core.parameters import INDEX, PARAMETER_NAMES
 from heterodyne.errors import InputError
 
 K = 3
@@ -27,129 +27,140 @@ PRIOR = {"default": {"kind": "truncated-normal", "width": 4.0, "width_unit": "st
 def problem():
     dataset = simulated_dataset()
     nlsq = nlsq_record(dataset)
-    spec, names = build_model_spec(nlsq, PRIOR, len(PHI))
+    spec, info = build_model_spec(nlsq, PRIOR, dataset.t, Q, len(PHI), K)
     points = pooled_points(dataset.c2, dataset.valid)
     mine = points.take(shard_labels(points, K, 0) == 1)
     data = shard_data(dataset, SIGMA, mine, len(mine) + 5, K)  # 5 masked padding points
-    return dataset, nlsq, spec, names, mine, data
+    return dataset, nlsq, spec, info, mine, data
 
 
-def test_spec_standardises_free_quantities_on_the_nlsq_result(problem):
-    _, nlsq, spec, names, _, _ = problem
-    assert names == list(FREE) + ["contrast_0", "contrast_1", "offset_0", "offset_1"]
-    assert spec.free_index.tolist() == [INDEX[name] for name in FREE]
-    v0 = nlsq["parameters"]["v0"]
-    m = names.index("v0")
-    assert spec.centre[m] == v0["value"] and spec.scale[m] == v0["stderr"]
-    # uniform v0 on value +- 2 A/s (absolute width) -> z in +-2 / stderr
-    assert spec.z_high[m] == pytest.approx(2.0 / v0["stderr"]) and spec.z_low[m] == pytest.approx(-2.0 / v0["stderr"])
-    assert not spec.normal_prior[m]
-    c = names.index("contrast_1")
-    lower, upper = SCALING_BOUNDS["contrast"]
-    stderr = nlsq["contrast_stderr"][1]
-    assert spec.z_low[c] == pytest.approx((lower - nlsq["contrast"][1]) / stderr)
-    assert spec.z_high[c] == pytest.approx((upper - nlsq["contrast"][1]) / stderr)
-    assert spec.z_width[c] == 4.0 and spec.normal_prior[c]
+def test_choose_kind_follows_the_distance_to_the_bounds():
+    assert choose_kind("D0_ref", 100.0, 10.0, 0.0, 1e7) == LOG
+    assert choose_kind("D0_ref", 20.0, 10.0, 0.0, 1e7) == LOWER       # 2 widths above 0: no log
+    assert choose_kind("v0", 100.0, 10.0, -1e5, 1e5) == IDENTITY       # velocities are never logged
+    assert choose_kind("f0", 0.95, 0.02, 0.0, 1.0) == UPPER
+    assert choose_kind("f0", 0.5, 0.1, 0.0, 1.0) == LOGIT
 
 
-def test_nlsq_bounds_override_the_registry(problem):
-    nlsq = problem[1]
-    spec, names = build_model_spec(nlsq, PRIOR, len(PHI), bounds={"D0_sample": [1000.0, 2000.0]})
-    m = names.index("D0_sample")
-    centre, stderr = nlsq["parameters"]["D0_sample"]["value"], nlsq["parameters"]["D0_sample"]["stderr"]
-    assert spec.z_low[m] == pytest.approx((1000.0 - centre) / stderr)
-    assert spec.z_high[m] == pytest.approx((2000.0 - centre) / stderr)
+MIXTURE_NAMES = ["D0_ref", "alpha_ref", "D0_sample", "alpha_sample", "v0", "f0", "contrast_0"]
 
 
-def test_bounded_map_is_identity_at_the_anchor_and_stays_inside(problem):
-    spec = problem[2]
-    z0, _ = bounded_from_unconstrained(np.zeros(len(spec.centre)), spec)
-    assert np.allclose(z0, spec.z_anchor, atol=1e-12)
-    slope = jax.jacfwd(lambda u: bounded_from_unconstrained(u, spec)[0])(np.zeros(len(spec.centre)))
-    assert np.allclose(np.diag(slope), 1.0, rtol=1e-9)
-    z_far, _ = bounded_from_unconstrained(np.full(len(spec.centre), 1e4), spec)
-    span = spec.z_high - spec.z_low  # z -> hi up to rounding of lo + (hi - lo)
-    assert np.all(z_far <= spec.z_high + 1e-12 * span) and np.all(z_far > spec.z_anchor)
+def mixture_coordinates():
+    centre = np.array([3000.0, 0.1, 9000.0, 0.1, 5.0, 0.4, 0.2])
+    stderr = np.array([300.0, 0.01, 900.0, 0.01, 3.0, 0.05, 0.01])
+    lower = np.array([0.0, -2.0, 0.0, -2.0, -1e5, 0.0, 0.0])
+    upper = np.array([1e7, 2.0, 1e7, 2.0, 1e5, 1.0, 1.0])
+    return build_coordinates(MIXTURE_NAMES, ["D0_ref", "alpha_ref", "D0_sample", "alpha_sample", "v0", "f0",
+                                             "contrast"], centre, stderr, lower, upper,
+                             {"f3": 0.05, "D_offset_ref": 10.0}, np.linspace(1.0, 20.0, 60), 0.005, 4, "f0")
 
 
-def test_parameter_at_a_bound_gets_an_interior_anchor(problem):
-    nlsq = copy.deepcopy(problem[1])
-    nlsq["parameters"]["f0"]["value"] = 1.0  # upper bound of f0
-    spec, names = build_model_spec(nlsq, PRIOR, len(PHI))
-    m = names.index("f0")
-    assert spec.z_high[m] == 0.0 and spec.z_low[m] < spec.z_anchor[m] < 0.0
+def test_coordinates_round_trip_and_jacobian():
+    """theta(y(theta)) = theta; log |d theta / d y| equals the log determinant of a central
+    finite-difference Jacobian; the mixture block puts the slower component first."""
+    coords = mixture_coordinates()
+    assert list(coords.mixture) == [0, 2, 5]
+    theta = np.array([2500.0, 0.12, 11000.0, 0.08, -3.0, 0.45, 0.21])
+    y = y_from_theta(theta, coords)
+    back, log_jac = theta_from_y(jnp.asarray(y), coords)
+    np.testing.assert_allclose(np.asarray(back), theta, rtol=1e-10)
+    step = 1e-6 * np.maximum(1.0, np.abs(y))
+    columns = [(np.asarray(theta_from_y(jnp.asarray(y + step[k] * e), coords)[0])
+                - np.asarray(theta_from_y(jnp.asarray(y - step[k] * e), coords)[0])) / (2 * step[k])
+               for k, e in enumerate(np.eye(len(y)))]
+    assert float(log_jac) == pytest.approx(np.linalg.slogdet(np.stack(columns, axis=1))[1], abs=1e-5)
+    # any y maps inside the support: J_ref(t_m) < J_sample(t_m), 0 < x_s < 1
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        th = np.asarray(theta_from_y(jnp.asarray(y + rng.normal(0, 2, len(y))), coords)[0])
+        t_m = float(coords.t_mean)
+        j_ref = th[0] * t_m ** th[1] + 10.0
+        assert 0 < j_ref < th[2] * t_m ** th[3] and 0 < th[5] + 0.05 < 1 and th[6] > 0
 
 
-def _numpy_log_density(u, dataset, nlsq, spec, names, points, log_noise_scale=None):
-    """Documented log density re-derived with NumPy/SciPy and the meshgrid kernel."""
-    lo, hi, a = spec.z_low, spec.z_high, spec.z_anchor
-    g = scipy.special.logit((a - lo) / (hi - lo))
-    h = (hi - lo) * scipy.special.expit(g) * scipy.special.expit(-g)
-    v = g + u / h
-    z = lo + (hi - lo) * scipy.special.expit(v)
-    log_jac = np.log((hi - lo) * scipy.special.expit(v) * scipy.special.expit(-v) / h)
-    w = spec.z_width
-    log_prior = np.where(spec.normal_prior,
-                         scipy.stats.truncnorm.logpdf(z, lo / w, hi / w, scale=w),
-                         -np.log(hi - lo))
-    theta = spec.centre + spec.scale * z
-    values = {p.name: nlsq["parameters"][p.name]["value"] for p in PARAMETERS}
-    values.update({name: theta[m] for m, name in enumerate(names[:len(FREE)])})
-    n_phi = len(PHI)
-    maps = c2_maps(as_vector(values), theta[len(FREE):len(FREE) + n_phi], theta[len(FREE) + n_phi:])
+def _numpy_log_density(y, dataset, nlsq, spec, info, points, log_noise_scale=None):
+    """The module docstring's log density, with log |d theta / d y| from finite differences."""
+    theta = np.asarray(theta_from_y(jnp.asarray(y), spec.coords)[0])
+    step = 1e-6 * np.maximum(1.0, np.abs(y))
+    columns = [(np.asarray(theta_from_y(jnp.asarray(y + step[k] * e), spec.coords)[0])
+                - np.asarray(theta_from_y(jnp.asarray(y - step[k] * e), spec.coords)[0])) / (2 * step[k])
+               for k, e in enumerate(np.eye(len(y)))]
+    log_jac = np.linalg.slogdet(np.stack(columns, axis=1))[1]
+    params = np.array([nlsq["parameters"][name]["value"] for name in PARAMETER_NAMES])
+    for m, name in enumerate(info.free_names):
+        params[INDEX[name]] = theta[m]
+    n_free, n_phi = len(info.free_names), len(PHI)
+    maps = c2_maps(params, theta[n_free:n_free + n_phi], theta[n_free + n_phi:], dataset.t)
     model = maps[points.phi_index, points.idx1, points.idx2]
     observed = dataset.c2[points.phi_index, points.idx1, points.idx2]
     sigma = SIGMA[points.phi_index]
-    total = log_jac.sum() + log_prior.sum() / K
+    prior = spec.prior
+    inside = np.all((theta >= prior.low) & (theta <= prior.high))
+    log_prior = np.sum(np.where(prior.normal, -0.5 * ((theta - prior.centre) / prior.sd) ** 2, 0.0))
+    total = log_jac + (log_prior if inside else -np.inf) / K
     if log_noise_scale is not None:
         sigma = sigma * np.exp(log_noise_scale)
-        total += scipy.stats.norm.logpdf(log_noise_scale, scale=LOG_NOISE_SCALE_PRIOR_SD) / K
-    return total + scipy.stats.norm.logpdf(observed, model, sigma).sum()
+        total += (scipy.stats.norm.logpdf(log_noise_scale, scale=LOG_NOISE_SCALE_PRIOR_SD)
+                  + np.log(np.sqrt(2 * np.pi) * LOG_NOISE_SCALE_PRIOR_SD)) / K  # up to its constant
+    return total + scipy.stats.norm.logpdf(observed, model, sigma).sum() + 0.5 * np.log(2 * np.pi) * len(points)
 
 
 def test_log_density_matches_numpy_rederivation(problem):
-    dataset, nlsq, spec, names, points, data = problem
+    dataset, nlsq, spec, info, points, data = problem
+    y0 = y_from_theta(spec.prior.centre, spec.coords)
     rng = np.random.default_rng(5)
     for _ in range(3):
-        u = rng.normal(0, 1.5, len(names))
-        value, _ = log_density(shard_model, (data, spec), {}, {"u": u})
-        expected = _numpy_log_density(u, dataset, nlsq, spec, names, points)
-        assert float(value) == pytest.approx(expected, rel=1e-10, abs=1e-8)
+        y = y0 + rng.normal(0, 0.5, len(y0)) * np.sqrt(K) * spec.prior.stderr * np.where(
+            spec.coords.kind == LOG, 1 / spec.prior.centre, 1.0)
+        expected = _numpy_log_density(y, dataset, nlsq, spec, info, points)
+        assert float(log_density(jnp.asarray(y), data, spec)) == pytest.approx(expected, rel=1e-8)
+    with_noise = np.append(y0, 0.2)
+    expected = _numpy_log_density(y0, dataset, nlsq, spec, info, points, log_noise_scale=0.2)
+    assert float(log_density(jnp.asarray(with_noise), data, spec)) == pytest.approx(expected, rel=1e-8)
 
 
-def test_log_density_with_sampled_noise_scale(problem):
-    dataset, nlsq, spec, names, points, data = problem
-    u = np.linspace(-1, 1, len(names))
-    value, _ = log_density(shard_model, (data, spec), {"sample_noise_scale": True},
-                           {"u": u, "log_noise_scale": 0.2})
-    expected = _numpy_log_density(u, dataset, nlsq, spec, names, points, log_noise_scale=0.2)
-    assert float(value) == pytest.approx(expected, rel=1e-10, abs=1e-8)
+def test_uniform_prior_narrows_the_support(problem):
+    _, nlsq, spec, info, _, _ = problem
+    m = info.names.index("v0")
+    centre = nlsq["parameters"]["v0"]["value"]
+    assert (spec.prior.low[m], spec.prior.high[m]) == pytest.approx((centre - 2.0, centre + 2.0))
+    assert not spec.prior.normal[m]
+
+
+def test_geometry_whitens_the_shard_posterior(problem):
+    """At the shard's mode the gradient vanishes and, in z = L^-1 (y - y_hat), the exact Hessian
+    of -log p is close to the identity (the Gauss-Newton metric is right), and the log noise
+    scale gets variance 1 / (2 n_points) (Fisher information of log sigma)."""
+    _, _, spec, _, points, data = problem
+    whitening = shard_geometry(data, spec, sample_noise_scale=True)
+    y_hat = jnp.asarray(whitening.y_hat)
+    grad = jax.grad(log_density)(y_hat, data, spec)
+    hessian = -jax.jacrev(jax.grad(log_density))(y_hat, data, spec)
+    assert np.max(np.abs(np.asarray(grad) @ whitening.chol)) < 1e-3
+    whitened = whitening.chol.T @ np.asarray(hessian) @ whitening.chol
+    np.testing.assert_allclose(whitened, np.eye(len(y_hat)), atol=0.15)
+    variance = whitening.chol @ whitening.chol.T
+    assert variance[-1, -1] == pytest.approx(1 / (2 * len(points)), rel=0.05)
 
 
 def test_free_quantity_without_stderr_is_an_input_error(problem):
-    nlsq = copy.deepcopy(problem[1])
+    dataset, nlsq, *_ = problem
+    nlsq = copy.deepcopy(nlsq)
     nlsq["parameters"]["v0"]["stderr"] = None
     with pytest.raises(InputError, match="'v0' has standard error nan"):
-        build_model_spec(nlsq, PRIOR, len(PHI), source="results/x/nlsq.json")
+        build_model_spec(nlsq, PRIOR, dataset.t, Q, len(PHI), K, source="results/x/nlsq.json")
 
 
 def test_wrong_number_of_contrasts_is_an_input_error(problem):
-    nlsq = copy.deepcopy(problem[1])
+    dataset, nlsq, *_ = problem
+    nlsq = copy.deepcopy(nlsq)
     nlsq["contrast"] = nlsq["contrast"][:1]
     with pytest.raises(InputError, match="must hold 2 values"):
-        build_model_spec(nlsq, PRIOR, len(PHI))
+        build_model_spec(nlsq, PRIOR, dataset.t, Q, len(PHI), K)
 
 
-
-def test_laplace_mass_matrix_has_the_shard_fisher_variances(problem):
-    """In a shard with 1/K of the points, z (standardised by full-data standard errors) has
-    variance ~ K, and the log noise scale 1 / (2 n_points) (Fisher information of log sigma)."""
-    _, _, spec, names, points, data = problem
-    covariance = laplace_inverse_mass(data, spec, sample_noise_scale=True, dense=True)
-    assert covariance.shape == (len(names) + 1, len(names) + 1)
-    assert covariance[0, 0] == pytest.approx(1 / (2 * len(points)), rel=0.05)  # log_noise_scale first
-    prior_variance = K * np.where(spec.normal_prior, spec.z_width**2, np.inf)
-    expected = 1 / (1 / K + 1 / prior_variance)
-    assert np.diag(covariance)[1:] == pytest.approx(expected, rel=0.15)
-    diagonal = laplace_inverse_mass(data, spec, sample_noise_scale=False, dense=False)
-    assert diagonal.shape == (len(names),)
+def test_nlsq_bounds_override_the_registry(problem):
+    dataset, nlsq, *_ = problem
+    spec, info = build_model_spec(nlsq, PRIOR, dataset.t, Q, len(PHI), K, bounds={"f0": [0.1, 0.9]})
+    m = info.names.index("f0")
+    assert (spec.prior.low[m], spec.prior.high[m]) == (0.1, 0.9)

@@ -71,7 +71,8 @@ def run(args):
     shards = load_matching_shards(args.shards, cmc["num_shards"], cmc["seed"], args.config)
     n_chains = next(iter(shards[0].draws.values())).shape[0]
 
-    draws, parametric = combine_shards(shards)
+    draws, parametric = combine_shards([s.unconstrained for s in shards], list(shards[0].draws),
+                                       shards[0].coordinates)
     summary = posterior_summary(draws, n_chains)
     per_shard = [shard_summary(s) for s in shards]
     flagged = [entry["shard"] for entry in per_shard if entry["flagged"]]

@@ -9,24 +9,23 @@ draws of y,
     y_s = (sum_k W_k)^-1 sum_k W_k y_{k,s}      (draw s of every shard),
 
 then theta_s = theta(y_s) (physical units; the noise scale exp(lambda) when sampled). The Gaussian
-``parametric`` combination (mean (sum_k W_k)^-1 sum_k W_k mean_k, covariance (sum_k W_k)^-1) is
-reported beside it as the mean and sd of theta over PARAMETRIC_DRAWS draws of that normal in y.
+``parametric`` combination (mean m = (sum_k W_k)^-1 sum_k W_k mean_k, covariance
+S = (sum_k W_k)^-1) is reported beside it, mapped to theta to first order: mean theta(m), sd
+sqrt(diag(G S G^T)) with G = d theta / d y at m.
 Both are affine-equivariant, so they are computed on y standardised by the pooled mean and sd of
 all shards (for a well-conditioned inverse) and mapped back. The combined draw s = c * n_draws + d
 keeps chain c of every shard, so the combined draws are reshaped to (chains, draws) for R-hat,
 bulk and tail ESS (:mod:`heterodyne.cmc.convergence`).
 """
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 from numpyro.infer.hmc_util import consensus, parametric
 
 from heterodyne.cmc.convergence import convergence
-from heterodyne.cmc.coordinates import theta_draws
+from heterodyne.cmc.coordinates import theta_draws, theta_from_y
 from heterodyne.cmc.diagnostics import shard_diagnostics
-
-#: draws of the parametric (Gaussian) combination used to summarise it in physical units
-PARAMETRIC_DRAWS = 4000
-
 
 def _physical(y, names, coordinates):
     """{name: (S,)} of draws y (S, D): theta(y), and exp(lambda) as ``noise_scale``."""
@@ -37,22 +36,27 @@ def _physical(y, names, coordinates):
     return draws
 
 
-def combine_shards(shards):
-    """Consensus draws {name: (chains * draws,)} and parametric {name: {"mean", "sd"}} of shard
-    files ``shards`` (:class:`~heterodyne.cmc.draws_file.ShardFile`, same quantities, shapes and
-    coordinates)."""
-    names = list(shards[0].draws)
-    coordinates = shards[0].coordinates
-    flat = [s.unconstrained.reshape(-1, s.unconstrained.shape[-1]) for s in shards]
+def combine_shards(unconstrained, names, coordinates):
+    """Consensus draws {name: (chains * draws,)} and parametric {name: {"mean", "sd"}} of the
+    shards' draws ``unconstrained`` [(chains, draws, D), ...] in the shared ``coordinates``;
+    ``names`` label the quantities (``noise_scale`` last when sampled)."""
+    flat = [y.reshape(-1, y.shape[-1]) for y in unconstrained]
     pooled = np.concatenate(flat)
     mean, sd = pooled.mean(axis=0), pooled.std(axis=0)
     sd[sd == 0] = 1.0
     standardised = [(f - mean) / sd for f in flat]
     combined = np.asarray(consensus(standardised, diagonal=False)) * sd + mean
     p_mean, p_cov = (np.asarray(a) for a in parametric(standardised, diagonal=False))
-    gaussian = np.random.default_rng(0).multivariate_normal(p_mean, p_cov, PARAMETRIC_DRAWS) * sd + mean
-    param = {name: {"mean": float(np.mean(x)), "sd": float(np.std(x, ddof=1))}
-             for name, x in _physical(gaussian, names, coordinates).items()}
+    y_mean, y_cov = p_mean * sd + mean, p_cov * np.outer(sd, sd)
+    m = coordinates.kind.shape[0]
+    gradient = np.asarray(jax.jacfwd(lambda v: theta_from_y(v, coordinates)[0])(jnp.asarray(y_mean[:m])))
+    theta_mean = theta_draws(y_mean[None, :], coordinates)[0]
+    theta_sd = np.sqrt(np.diag(gradient @ y_cov[:m, :m] @ gradient.T))
+    param = {name: {"mean": float(theta_mean[k]), "sd": float(theta_sd[k])}
+             for k, name in enumerate(names) if name != "noise_scale"}
+    if "noise_scale" in names:
+        scale = float(np.exp(y_mean[-1]))
+        param["noise_scale"] = {"mean": scale, "sd": scale * float(np.sqrt(y_cov[-1, -1]))}
     return _physical(combined, names, coordinates), param
 
 

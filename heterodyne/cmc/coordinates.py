@@ -243,7 +243,7 @@ def _theta_draws(y, coords):
 def theta_draws(y, coords):
     """theta (S, M) of draws y (S, D >= M) (NumPy in and out; columns beyond M are ignored)."""
     m = coords.kind.shape[0]
-    return np.asarray(_theta_draws(jnp.asarray(np.asarray(y)[:, :m]), coords))
+    return np.array(_theta_draws(jnp.asarray(np.asarray(y)[:, :m]), coords))
 
 
 def y_from_theta(theta, coords):

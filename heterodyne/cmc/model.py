@@ -14,6 +14,7 @@ prior once) and the Gaussian likelihood over the shard's pooled points k
 
 sigma_k = sigma_phi(k) (per-angle noise from the weighting step, c2 units), times exp(lambda)
 when the noise scale is sampled (lambda ~ N(0, LOG_NOISE_SCALE_PRIOR_SD^2), also raised to 1/K).
+The likelihood's sum of squares is :func:`heterodyne.core.pooled_likelihood.pooled_chi2`.
 The prior pi_m is a normal of sd p_m centred on the NLSQ value c_m, truncated to the bounds, or
 uniform on [c_m - p_m, c_m + p_m] within the bounds; p_m = width * s_m (``width_unit: stderr``,
 s_m the NLSQ standard error) or width (``absolute``). Bounds: ``nlsq.bounds`` or the registry for
@@ -29,6 +30,7 @@ import numpy as np
 from heterodyne.cmc.coordinates import Coordinates, build_coordinates, theta_from_y
 from heterodyne.core.jax_backend import compute_c2_heterodyne_pooled
 from heterodyne.core.parameters import PARAMETER_NAMES, PARAMETERS, SCALING_BOUNDS
+from heterodyne.core.pooled_likelihood import PooledRows, pooled_chi2
 from heterodyne.core.symmetries import exchange_absorber
 from heterodyne.errors import InputError
 
@@ -51,6 +53,7 @@ class ShardData(NamedTuple):
     sigma: np.ndarray        # (n_points,) noise sd of each point [c2 units]
     mask: np.ndarray         # (n_points,) bool
     prior_power: float       # 1 / K
+    rows: PooledRows         # the points as table columns of the fast likelihood
 
 
 class Prior(NamedTuple):
@@ -163,7 +166,8 @@ def physics_of(theta, spec, n_phi):
 
 
 def model_c2(theta, data, spec):
-    """c2 of the model at the shard's points, (n_points,)."""
+    """c2 of the model at the shard's points, (n_points,) (forward-mode differentiable: the
+    Gauss-Newton Jacobian of the shard geometry)."""
     params, contrast, offset = physics_of(theta, spec, data.phi_unique.shape[0])
     return compute_c2_heterodyne_pooled(params, data.t, data.q, data.dt, data.idx1, data.idx2,
                                         data.phi_index, data.phi_unique, contrast, offset)
@@ -176,11 +180,15 @@ def split_noise(y, spec):
 
 
 def log_density(y, data, spec):
-    """log p(y) of the shard (module docstring); y has M or M + 1 (noise scale) entries."""
+    """log p(y) of the shard (module docstring); y has M or M + 1 (noise scale) entries.
+    Reverse-mode differentiable only (the likelihood is :func:`heterodyne.core.pooled_likelihood.pooled_chi2`)."""
     y_theta, log_scale = split_noise(y, spec)
     theta, log_jacobian = theta_from_y(y_theta, spec.coords)
-    sigma = data.sigma * jnp.exp(log_scale)
-    resid = (model_c2(theta, data, spec) - data.c2) / sigma
-    log_like = jnp.sum(jnp.where(data.mask, -0.5 * resid**2 - jnp.log(sigma), 0.0))
+    params, contrast, offset = physics_of(theta, spec, data.phi_unique.shape[0])
+    weight = jnp.where(data.mask, 1.0 / data.sigma**2, 0.0)
+    chi2 = pooled_chi2(params, contrast, offset, data.t, data.q, data.dt, data.phi_unique, data.rows,
+                       data.c2, weight)
+    log_sigma = jnp.sum(jnp.where(data.mask, jnp.log(data.sigma), 0.0)) + jnp.sum(data.mask) * log_scale
+    log_like = -0.5 * chi2 * jnp.exp(-2.0 * log_scale) - log_sigma
     log_noise_prior = -0.5 * (log_scale / LOG_NOISE_SCALE_PRIOR_SD) ** 2
     return log_like + log_jacobian + data.prior_power * (log_prior(theta, spec.prior) + log_noise_prior)

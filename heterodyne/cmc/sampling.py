@@ -38,6 +38,7 @@ from numpyro.infer import MCMC, NUTS
 
 from heterodyne.cmc.coordinates import theta_draws, theta_from_y, y_from_theta
 from heterodyne.cmc.model import ShardData, log_density, model_c2, split_noise
+from heterodyne.core.pooled_likelihood import prepare_points
 from heterodyne.core.symmetries import canonical
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,8 @@ def shard_data(dataset, sigma, points, pad_to, num_shards):
                      phi_unique=np.asarray(dataset.phi, np.float64), phi_index=phi_index, idx1=idx1,
                      idx2=idx2, c2=np.asarray(dataset.c2)[phi_index, idx1, idx2],
                      sigma=np.asarray(sigma, np.float64)[phi_index],
-                     mask=np.arange(pad_to) < n, prior_power=1.0 / num_shards)
+                     mask=np.arange(pad_to) < n, prior_power=1.0 / num_shards,
+                     rows=prepare_points(phi_index, idx1, idx2, len(dataset.t), len(dataset.phi)))
 
 
 def start_position(spec, sample_noise_scale):
