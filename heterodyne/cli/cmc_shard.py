@@ -10,6 +10,7 @@ import logging
 import os
 
 import numpy as np
+from jax._src import xla_bridge  # backends_are_initialized: no public equivalent
 
 from heterodyne.cmc.draws_file import save_shard
 from heterodyne.cmc.model import build_model_spec
@@ -46,7 +47,12 @@ SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_thr
 
 
 def _use_one_xla_thread():
-    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {SINGLE_THREAD_XLA}".strip()
+    """Append SINGLE_THREAD_XLA to XLA_FLAGS unless JAX's backend already runs in this process (a
+    caller that ran JAX before, e.g. a test calling the CLI in-process: the flags would change only
+    the compilation cache keys)."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if SINGLE_THREAD_XLA not in flags and not xla_bridge.backends_are_initialized():
+        os.environ["XLA_FLAGS"] = f"{flags} {SINGLE_THREAD_XLA}".strip()
 
 
 def run(args):
