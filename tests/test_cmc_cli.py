@@ -102,9 +102,9 @@ def test_summary_matches_the_combined_draws(workdir, outputs):
         assert f["energy"].shape == num_steps.shape == (CMC["chains"], CMC["samples"])
     assert summary["shards"][0]["parameters"]["v0"]["mean"] == pytest.approx(v0.mean(), rel=1e-12)
     shard = summary["shards"][0]
-    assert depth_limit == 8 == shard["tree_depth_limit"]  # the config default
+    assert depth_limit == 10 == shard["tree_depth_limit"]  # the config default
     assert shard["tree_depth_max"] == int(np.ceil(np.log2(num_steps.max() + 1)))
-    assert shard["frac_at_tree_depth_limit"] == np.mean(num_steps >= 2**8 - 1)
+    assert shard["frac_at_tree_depth_limit"] == np.mean(num_steps >= 2**10 - 1)
     assert shard["step_size"] == step_size.tolist() and len(step_size) == CMC["chains"]
     assert shard["flagged"] == bool(shard["flag_reasons"])
     # 2 chains x 60 draws cannot reach ESS 400: every shard and the combined posterior are flagged

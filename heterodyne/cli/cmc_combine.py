@@ -43,7 +43,7 @@ def load_matching_shards(paths, num_shards, seed, config_path):
             raise InputError(f"{path}: quantities or draw counts differ from {paths[0]}; re-run "
                              "cmc-shard for every shard with the same config")
     for path, s in zip(paths, shards, strict=True):
-        stuck = [name for name, x in s.draws.items() if not (np.all(np.isfinite(x)) and np.std(x) > 0)]
+        stuck = [name for name, x in s.draws.items() if not (np.all(np.isfinite(x)) and np.ptp(x) > 0)]
         if stuck:
             raise InputError(f"{path}: the draws of {', '.join(stuck)} are constant or not finite (the "
                              f"chains did not move; {int(np.sum(s.diverging))} divergences), so this shard "
