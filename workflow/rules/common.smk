@@ -8,7 +8,6 @@ from pathlib import Path
 
 
 DATASETS = sorted(config["datasets"])
-NUM_SHARDS = config["cmc"]["num_shards"]
 
 # The one config file (checked in the Snakefile); every heterodyne command reads it itself.
 CONFIG_FILE = str(workflow.configfiles[0])
@@ -77,3 +76,22 @@ def package_code(*parts):
         candidates = path.rglob("*") if path.is_dir() else [path]
         files += [str(f) for f in candidates if f.is_file() and "__pycache__" not in f.parts]
     return sorted(files)
+
+
+def shard_indices(wildcards):
+    """0..K-1 for the dataset's CMC shards, K from heterodyne.cmc.pooling.shard_count (imported
+    here, at DAG time). With cmc.points_per_shard, K depends on the dataset's usable points: they
+    are counted in its dataset.h5, written by the `ingest` checkpoint, after which Snakemake
+    re-evaluates the jobs that depend on K."""
+    from heterodyne.cmc.pooling import count_usable_points, shard_count
+
+    cmc = config["cmc"]
+    n_points = None
+    if cmc["points_per_shard"] is not None:
+        n_points = count_usable_points(checkpoints.ingest.get(**wildcards).output[0])
+    return range(shard_count(n_points, cmc))
+
+
+def shard_files(pattern):
+    """Input function: ``pattern`` (with {dataset} and {shard}) for every shard of the dataset."""
+    return lambda wildcards: expand(pattern, dataset=wildcards.dataset, shard=shard_indices(wildcards))
