@@ -1,8 +1,6 @@
 """Consensus and parametric combination checked on Gaussian subposteriors whose product is known
 in closed form; posterior summary; the shard file's sampler statistics and its summary entry."""
 
-from typing import NamedTuple
-
 import numpy as np
 import pytest
 
@@ -11,6 +9,7 @@ from heterodyne.cmc.convergence import ess_tail, r_hat
 from heterodyne.cmc.coordinates import IDENTITY, build_coordinates
 from heterodyne.cmc.diagnostics import e_bfmi
 from heterodyne.cmc.draws_file import load_shard, save_shard
+from heterodyne.cmc.sampling import ShardDraws
 
 NAMES = ("a", "b", "c")
 SCALES = np.array([1e3, 1.0, 1e-3])  # very different units, as D0 vs f0 vs contrast
@@ -88,20 +87,6 @@ def test_summary_quantiles_and_diagnostics_of_iid_draws():
     assert entry["ess_tail"] == pytest.approx(ess_tail(x.reshape(4, 2000)), rel=1e-12)
 
 
-class Draws(NamedTuple):
-    """The sampler's ShardDraws as save_shard reads it (fields of heterodyne.cmc.sampling.run_shard)."""
-
-    draws: dict
-    unconstrained: np.ndarray
-    diverging: np.ndarray
-    num_steps: np.ndarray
-    energy: np.ndarray
-    step_size: np.ndarray
-    max_tree_depth: int
-    wall_time_s: float
-    chain_method: str
-
-
 def test_shard_file_keeps_sampler_statistics_and_its_summary_entry_uses_them(tmp_path):
     rng = np.random.default_rng(5)
     good = rng.normal(0, 1, (2, 1000))
@@ -111,8 +96,9 @@ def test_shard_file_keeps_sampler_statistics_and_its_summary_entry_uses_them(tmp
     num_steps = rng.integers(1, 255, (2, 1000))  # 1..254 steps: below the limit
     num_steps[0, :3] = 255  # 2^8 - 1: three draws at the tree depth limit 8
     energy = rng.normal(10.0, 2.0, (2, 1000))
-    draws = Draws({"p": good, "q": stuck}, np.stack([good, stuck], axis=-1), diverging, num_steps, energy,
-                  np.array([0.25, 0.5]), 8, 1.5, "sequential")
+    draws = ShardDraws(draws={"p": good, "q": stuck}, unconstrained=np.stack([good, stuck], axis=-1),
+                       diverging=diverging, num_steps=num_steps, energy=energy, step_size=np.array([0.25, 0.5]),
+                       max_tree_depth=8, wall_time_s=1.5, chain_method="sequential")
     save_shard(tmp_path / "shard_3.h5", 3, 4, 11, 500, draws, IDENTITY_COORDINATES, {"step": "test"})
     shard = load_shard(tmp_path / "shard_3.h5")
     assert (shard.shard, shard.num_shards, shard.seed, shard.n_points, shard.max_tree_depth) == (3, 4, 11, 500, 8)

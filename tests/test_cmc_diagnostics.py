@@ -1,14 +1,13 @@
 """R-hat, bulk and tail ESS, E-BFMI and tree depth against independent numbers (ArviZ, closed forms),
 and the shard pass criteria: each failing criterion adds its own reason."""
 
-from typing import NamedTuple
-
 import numpy as np
 import pytest
 
 from heterodyne.cmc.convergence import ess_bulk, ess_tail, r_hat
 from heterodyne.cmc.diagnostics import (E_BFMI_MIN, ESS_MIN, R_HAT_LIMIT, convergence_flags, e_bfmi,
                                         shard_diagnostics, tree_depth)
+from heterodyne.cmc.sampling import ShardDraws
 
 
 def ar1(seed, rho, chains, draws, shift=0.0):
@@ -79,15 +78,11 @@ def test_tree_depth_is_the_smallest_d_with_2_to_the_d_minus_1_at_least_the_steps
     assert tree_depth(steps).tolist() == [[1, 2, 2, 3, 3], [4, 4, 5, 10, 11]]
 
 
-class Run(NamedTuple):
-    """The fields of the sampler's ShardDraws that shard_diagnostics reads."""
-
-    draws: dict
-    diverging: np.ndarray
-    num_steps: np.ndarray
-    energy: np.ndarray
-    step_size: np.ndarray
-    max_tree_depth: int
+def shard_run(draws, diverging, num_steps, energy, step_size, max_tree_depth):
+    """The sampler's ShardDraws with the fields that shard_diagnostics reads."""
+    return ShardDraws(draws=draws, unconstrained=None, diverging=diverging, num_steps=num_steps, energy=energy,
+                      step_size=step_size, max_tree_depth=max_tree_depth, wall_time_s=0.0,
+                      chain_method="sequential")
 
 
 CHAINS, DRAWS, DEPTH = 4, 1000, 5
@@ -97,7 +92,7 @@ def good_run():
     draws = {"a": ar1(10, 0.0, CHAINS, DRAWS), "b": ar1(11, 0.2, CHAINS, DRAWS)}
     num_steps = np.full((CHAINS, DRAWS), 7)
     num_steps[0, :10] = 30  # depth 5 = the limit, but 30 < 2^5 - 1 steps: not saturated
-    return Run(draws, np.zeros((CHAINS, DRAWS), bool), num_steps, ar1(12, 0.0, CHAINS, DRAWS),
+    return shard_run(draws, np.zeros((CHAINS, DRAWS), bool), num_steps, ar1(12, 0.0, CHAINS, DRAWS),
                np.array([0.3, 0.31, 0.29, 0.3]), DEPTH)
 
 

@@ -6,8 +6,8 @@ import pytest
 
 from heterodyne.core.jax_backend import compute_c2_heterodyne_multiphi
 from heterodyne.core.parameters import INDEX, PARAMETER_NAMES, as_vector, default_bounds
-from heterodyne.core.symmetries import (canonical, exchange_absorber, exchange_components, fold_velocity,
-                                        transport_at)
+from heterodyne.core.symmetries import (canonical, exchange_absorber, exchange_components, exchanged_start,
+                                        fold_velocity, transport_at)
 from heterodyne.fit.identifiability import undetermined_combinations
 
 T = 0.5 + 0.1 * np.arange(40)
@@ -93,3 +93,14 @@ def test_identifiable_configs_pass():
     assert undetermined_combinations(demo_free + ["f1", "D_offset_ref", "phi0"],
                                      as_vector({"f1": 0.05}), n_angles=3) == []
     assert undetermined_combinations(["v0", "phi0"], as_vector({}), n_angles=1)
+
+
+def test_exchanged_start_matches_the_complementary_fraction_at_two_times():
+    growing = as_vector({"D0_ref": 3000.0, "alpha_ref": 0.2, "D0_sample": 9000.0, "f0": 0.4, "f1": 0.04,
+                         "f2": 1.0, "f3": 0.05})
+    start = exchanged_start(growing, 2.0, 12.0)
+    assert (start[INDEX["D0_ref"]], start[INDEX["alpha_ref"]], start[INDEX["D0_sample"]]) == (9000.0, 0.0, 3000.0)
+    for t in (2.0, 12.0):
+        x_s = growing[INDEX["f0"]] * np.exp(growing[INDEX["f1"]] * (t - 1.0)) + 0.05
+        assert start[INDEX["f0"]] * np.exp(start[INDEX["f1"]] * (t - 1.0)) + 0.05 == pytest.approx(1 - x_s)
+    assert exchanged_start(as_vector({"f0": 0.9, "f1": 0.2}), 2.0, 12.0) is None  # x_s reaches 1

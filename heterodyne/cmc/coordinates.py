@@ -16,6 +16,8 @@ Two steps, both fixed by the NLSQ result (value c_m, standard error s_m) and K:
 
    * ``LOG``      eta = exp(y): a positive scale (D0 amplitude, contrast) clearly away from 0
                   (d_lo >= LOG_MIN_DISTANCE, upper bound far); straightens multiplicative ridges.
+                  Not for a D0 whose D_offset is sampled too (J(t_m) = eta + D_offset makes an
+                  additive ridge, straight in eta).
    * ``IDENTITY`` eta = y: both bounds further than FAR_DISTANCE.
    * ``LOWER``    eta = lo + w softplus(y / w): linear well above lo, a soft wall at lo.
    * ``UPPER``    eta = hi - w softplus(-y / w): likewise below hi.
@@ -122,9 +124,11 @@ def build_coordinates(names, rule_keys, centre, stderr, lower, upper, fixed_valu
         factor = t_mean ** e0
         low, high = lower[m] * factor, upper[m] * factor
         width = np.sqrt(num_shards) * stderr[m] * factor
-        in_block = m in mixture
-        columns["kind"].append(IDENTITY if in_block else choose_kind(rule_keys[m], centre[m] * factor, width,
-                                                                     low, high))
+        # J(t_m) = eta + D_offset: with the offset sampled too, the ridge eta + D_offset = const is
+        # straight in eta, not in log eta
+        key = "" if name.startswith("D0_") and name.replace("D0_", "D_offset_") in position else rule_keys[m]
+        kind = IDENTITY if m in mixture else choose_kind(key, centre[m] * factor, width, low, high)
+        columns["kind"].append(kind)
         columns["eta_low"].append(low)
         columns["eta_high"].append(high)
         columns["width"].append(width)

@@ -8,8 +8,8 @@ y_hat is the shard's posterior mode and L L^T = H^-1 with the Gauss-Newton preci
 
 (PSD by construction, unlike the observed Hessian away from the mode) and P the positive part of
 the Hessian of the prior and Jacobian terms (plus 2 n_points for the log noise scale, its Fisher
-information). y_hat is found by damped Gauss-Newton steps y <- y + t H^-1 grad log p(y) from the
-NLSQ result (t halved until log p increases). In a near-Gaussian posterior z is then about
+information). y_hat is found by damped Newton steps y <- y + t H^-1 grad log p(y) from the NLSQ result
+(t halved until log p increases; H of the NLSQ result). In a near-Gaussian posterior z is then about
 standard normal, so NUTS needs few leapfrog steps of a step size near 1 whatever the
 parameters' scales and correlations.
 
@@ -125,43 +125,42 @@ def _prior_terms(y, data, spec):
 
 
 @jax.jit
-def _newton_system(y, data, spec):
-    """(log p, grad log p, Gauss-Newton precision H) at y (module docstring)."""
-    value, grad = jax.value_and_grad(log_density)(y, data, spec)
+def _gauss_newton_precision(y, data, spec):
+    """Gauss-Newton precision H at y (module docstring)."""
     m = spec.prior.centre.shape[0]
     jac = jax.jacfwd(_scaled_residuals)(y, data, spec)
     prior_hessian = -jax.hessian(_prior_terms)(y, data, spec)
     eigenvalues, vectors = jnp.linalg.eigh(0.5 * (prior_hessian + prior_hessian.T))
     precision = jac.T @ jac + (vectors * jnp.maximum(eigenvalues, 0.0)) @ vectors.T
     if y.shape[0] > m:  # log noise scale: Fisher information 2 n + its prior
-        n_points = jnp.sum(data.mask)
-        precision = precision.at[m, m].add(2.0 * n_points + data.prior_power)
-    return value, grad, precision
+        precision = precision.at[m, m].add(2.0 * jnp.sum(data.mask) + data.prior_power)
+    return precision
 
 
-_log_density_jit = jax.jit(log_density)
+_value_and_grad = jax.jit(jax.value_and_grad(log_density))
 
 
 def shard_geometry(data, spec, sample_noise_scale):
-    """Whitening (mode y_hat and L, module docstring) of one shard."""
+    """Whitening (mode y_hat and L, module docstring) of one shard. The steps use H of the NLSQ
+    result (the mode is near it), and L comes from H at the mode."""
     y = jnp.asarray(start_position(spec, sample_noise_scale))
-    value, grad, precision = _newton_system(y, data, spec)
+    value, grad = _value_and_grad(y, data, spec)
     if not np.isfinite(float(value)):
         raise ValueError("the shard's log density is not finite at the NLSQ result")
+    precision = _gauss_newton_precision(y, data, spec)
     for _ in range(MODE_ITERATIONS):
         step = jnp.linalg.solve(precision, grad)
-        decrement = float(grad @ step)
-        if not decrement > 1e-8:
+        if not float(grad @ step) > 1e-8:  # Newton decrement: log p within 1e-8 of its maximum
             break
         for halving in range(20):
             candidate = y + 0.5**halving * step
-            if float(_log_density_jit(candidate, data, spec)) > float(value):
+            candidate_value, candidate_grad = _value_and_grad(candidate, data, spec)
+            if float(candidate_value) > float(value):
                 break
         else:
             break
-        y = candidate
-        value, grad, precision = _newton_system(y, data, spec)
-    covariance = np.linalg.inv(np.asarray(precision))
+        y, value, grad = candidate, candidate_value, candidate_grad
+    covariance = np.linalg.inv(np.asarray(_gauss_newton_precision(y, data, spec)))
     chol = np.linalg.cholesky(0.5 * (covariance + covariance.T))
     return Whitening(np.asarray(y), chol)
 

@@ -14,6 +14,11 @@ tell the two points apart; every fit and sampler reports the representative chos
    the fixed parameters allow it (see :func:`exchange_absorber`). Convention: J_ref(t_m) <=
    J_sample(t_m) at the map's mean time t_m [s], i.e. the reference is the slower component.
 
+3. An approximate exchange. With a fraction that changes in time, 1 - x_s is not of the form
+   f0 exp(f1 (t - f2)) + f3, but close to it over a map, so a fit can settle in the basin of the
+   exchanged components. :func:`exchanged_start` gives the start of that other basin: the
+   components exchanged and f0, f1 chosen so that x_s equals 1 - x_s of ``params`` at two times.
+
 All functions take parameter arrays of shape (..., 14) (canonical order) so they act on single
 vectors and on stacks of posterior draws alike.
 """
@@ -42,6 +47,18 @@ def fold_velocity(params):
     return p
 
 
+def components_mirror(free_names, params):
+    """True when the reference and sample transport parameters (D0, alpha, D_offset) are free
+    alike and the fixed ones have equal values, so exchanging them is a move within the fit."""
+    free = set(free_names)
+    p = np.asarray(params, np.float64)
+    for name, r, s in zip(("D0", "alpha", "D_offset"), _REF, _SAMPLE, strict=True):
+        ref_free, sample_free = f"{name}_ref" in free, f"{name}_sample" in free
+        if ref_free != sample_free or (not ref_free and p[r] != p[s]):
+            return False
+    return True
+
+
 def exchange_absorber(free_names, params):
     """Which fraction parameter absorbs x_s -> 1 - x_s when the components are exchanged: "f0" or
     "f3" (the free one), "" when the exchange keeps the fraction (both fixed, f0 + f3 = 1/2), or
@@ -50,12 +67,7 @@ def exchange_absorber(free_names, params):
     both free (then only f0 + f3 is determined, see :mod:`heterodyne.fit.identifiability`)."""
     free = set(free_names)
     p = np.asarray(params, np.float64)
-    names = ("D0", "alpha", "D_offset")
-    for name, r, s in zip(names, _REF, _SAMPLE, strict=True):
-        ref_free, sample_free = f"{name}_ref" in free, f"{name}_sample" in free
-        if ref_free != sample_free or (not ref_free and p[r] != p[s]):
-            return None
-    if "f1" in free or p[_F1] != 0:
+    if not components_mirror(free_names, p) or "f1" in free or p[_F1] != 0:
         return None
     f0_free, f3_free = "f0" in free, "f3" in free
     if f0_free != f3_free:
@@ -90,3 +102,20 @@ def canonical(params, t_mean, absorber, lower=None, upper=None):
     if lower is not None:
         swap &= np.all((swapped >= lower) & (swapped <= upper), axis=-1)
     return np.where(swap[..., None], swapped, p)
+
+
+def exchanged_start(params, t_a, t_b):
+    """``params`` (14,) with reference and sample exchanged and f0, f1 matching
+    x_s'(t) = 1 - x_s(t) at t = t_a and t_b [s] (f2, f3 kept): with u(t) = 1 - x_s(t) - f3 > 0,
+    f1' = ln(u(t_a) / u(t_b)) / (t_a - t_b) [1/s] and f0' = u(t_a) exp(-f1' (t_a - f2)).
+    For a constant fraction this is the exact exchange with f0 absorbing. None when u <= 0 at
+    either time (no such representation)."""
+    p = np.array(params, np.float64)
+    f0, f1, f2, f3 = p[_F0], p[_F1], p[INDEX["f2"]], p[_F3]
+    u_a, u_b = (1.0 - np.clip(f0 * np.exp(f1 * (t - f2)) + f3, 0.0, 1.0) - f3 for t in (t_a, t_b))
+    if not (u_a > 0 and u_b > 0):
+        return None
+    swapped = exchange_components(p, None)
+    swapped[_F1] = np.log(u_a / u_b) / (t_a - t_b)
+    swapped[_F0] = u_a * np.exp(-swapped[_F1] * (t_a - f2))
+    return swapped

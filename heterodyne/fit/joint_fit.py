@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from heterodyne.core.parameters import PARAMETER_NAMES
-from heterodyne.core.symmetries import canonical, exchange_absorber
+from heterodyne.core.symmetries import canonical, components_mirror, exchange_absorber, exchanged_start
 from heterodyne.errors import InputError
 from heterodyne.fit.identifiability import undetermined_combinations
 from heterodyne.fit.multistart import latin_hypercube_starts
@@ -147,6 +147,25 @@ def canonical_solution(x_free, settings, t_mean):
     return flipped[free] if inside and np.all(fixed_kept) else np.asarray(x_free, np.float64)
 
 
+def exchange_restart(x_free, settings, t):
+    """Free-parameter start in the basin of the exchanged components
+    (:func:`heterodyne.core.symmetries.exchanged_start`, x_s matched at the first and third
+    quarter of the time grid ``t`` [s]), clipped to the bounds; None where that is no move of this
+    fit: f0 or f1 fixed (a constant fraction is exchanged exactly by :func:`canonical_solution`)
+    or the components not free alike."""
+    names = settings.free_names
+    if not ({"f0", "f1"} <= set(names) and components_mirror(names, settings.initial)):
+        return None
+    free = np.asarray(settings.free)
+    theta = settings.initial.copy()
+    theta[free] = x_free
+    n = len(t)
+    start = exchanged_start(theta, float(t[n // 4]), float(t[3 * n // 4]))
+    if start is None:
+        return None
+    return np.clip(start[free], settings.lower[free], settings.upper[free])
+
+
 def fit_joint(problem, settings):
     """Fit ``problem`` (:class:`~heterodyne.fit.problem.FitProblem`) with ``settings``
     (:class:`~heterodyne.fit.settings.FitSettings`); returns :class:`NlsqFit`."""
@@ -203,6 +222,14 @@ def fit_joint(problem, settings):
             best = outcome
     if best is None or not np.all(np.isfinite(best.x)):
         raise FitFailed("no start gave finite residuals, chi2 and parameters")
+    mirror = exchange_restart(best.x, settings, np.asarray(problem.t))
+    if mirror is not None and np.all(np.isfinite(np.asarray(residuals(mirror)))):
+        outcome = solve(residuals, jacobian, mirror, lower, upper, max_nfev=settings.max_nfev,
+                        ftol=settings.ftol, xtol=settings.xtol, gtol=settings.gtol)
+        log.info("start from the exchanged components: chi2 = %.6g (best so far %.6g), %s", 2 * outcome.cost,
+                 2 * best.cost, outcome.message)
+        if np.isfinite(outcome.cost) and outcome.cost < best.cost:
+            best = outcome
 
     best = best._replace(x=canonical_solution(best.x, settings, float(np.mean(problem.t))))
     p = expanded_parameters(best.x, template, free_index, problem, chunk, shared)
@@ -242,4 +269,4 @@ def fit_joint(problem, settings):
                    converged=best.converged and not unresolved, termination=termination,
                    n_iterations=best.n_iterations, n_function_evals=best.n_function_evals,
                    wall_time_s=time.perf_counter() - started, stderr_scaling=STDERR_SCALING,
-                   chunked=chunked, n_starts=len(starts), undetermined=unresolved)
+                   chunked=chunked, n_starts=len(starts) + (mirror is not None), undetermined=unresolved)

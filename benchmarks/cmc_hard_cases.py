@@ -1,0 +1,57 @@
+"""CMC on the hard posteriors of tests/cmc_hard_cases.py: per shard wall time, divergences, R-hat,
+bulk and tail ESS, tree depth, gradient evaluations per draw and ESS per second; then the
+combined posterior against the truth.
+
+Run: .venv/bin/python benchmarks/cmc_hard_cases.py [case ...] [--shards 2]
+
+Every case uses the test suite's sampler settings (cmc_hard_cases.SETTINGS) and K shards run
+one after another in this process (the first shard of each case pays its compilation). The
+pass criteria are those of heterodyne/cmc/diagnostics.py.
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import heterodyne  # noqa: F401  (float64, compile cache)
+from heterodyne.cmc.combine import combine_shards, posterior_summary
+from heterodyne.cmc.diagnostics import shard_diagnostics
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the cases live with the tests
+from cmc_hard_cases import CASES, SETTINGS, cmc_run, true_values  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("cases", nargs="*", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--shards", type=int, default=2)
+    args = parser.parse_args()
+    print(f"settings: {SETTINGS._asdict()}, K = {args.shards}")
+    print(f"{'case':>24} {'shard':>5} {'wall s':>7} {'div':>4} {'R-hat':>7} {'bulk':>6} {'tail':>6} "
+          f"{'depth':>5} {'max':>3} {'grad/draw':>9} {'ESS/s':>7} {'flagged':>7}")
+    for name in args.cases:
+        case = CASES[name]
+        started = time.perf_counter()
+        record, spec, info, shards = cmc_run(case, SETTINGS, num_shards=args.shards)
+        total = time.perf_counter() - started
+        for k, shard in enumerate(shards):
+            d = shard_diagnostics(shard)
+            ess = min(d["min_ess_bulk"], d["min_ess_tail"])
+            print(f"{name:>24} {k:>5} {shard.wall_time_s:>7.1f} {d['divergences']:>4} {d['max_r_hat']:>7.4f} "
+                  f"{d['min_ess_bulk']:>6.0f} {d['min_ess_tail']:>6.0f} {d['tree_depth_mean']:>5.2f} "
+                  f"{d['tree_depth_max']:>3} {np.mean(shard.num_steps):>9.1f} {ess / shard.wall_time_s:>7.1f} "
+                  f"{'yes' if d['flagged'] else 'no':>7}")
+        draws, _ = combine_shards([s.unconstrained for s in shards], info.names, spec.coords)
+        summary = posterior_summary(draws, SETTINGS.chains)
+        z = [(summary[n]["mean"] - v) / summary[n]["sd"] for n, v in zip(info.names, true_values(case, info.names),
+                                                                             strict=True)]
+        ratios = [summary[n]["sd"] / record["parameters"][n]["stderr"] for n in info.free_names]
+        print(f"{name:>24} total {total:.1f} s (NLSQ + geometry + sampling); |mean - truth| / sd <= "
+              f"{max(abs(v) for v in z):.2f}; CMC sd / NLSQ stderr {min(ratios):.2f}-{max(ratios):.2f}")
+
+
+if __name__ == "__main__":
+    main()
