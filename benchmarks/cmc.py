@@ -3,7 +3,7 @@ or (--shard-cost) the cost of one shard against its number of points.
 
 Run: .venv/bin/python benchmarks/cmc.py [--frames 180] [--shards 4] [--warmup 150] [--samples 300]
      [--chains 2] [--adapt-mass]
-     taskset -c 1 .venv/bin/python benchmarks/cmc.py --shard-cost     (single-core numbers, ~4 min)
+     taskset -c 1 .venv/bin/python benchmarks/cmc.py --shard-cost     (single-core numbers, ~5 min)
 
 The problem mirrors the demo (4 angles 0/30/60/90 deg, q = 0.01 1/A, dt = 0.1 s, N frames, noise
 0.010-0.020); free: D0_ref, D0_sample, v0, f0 and per-angle contrast/offset (the rest fixed). The

@@ -47,7 +47,8 @@ def dataset_section(wildcards):
 
 # Package code is an input of each rule; editing a module that a step runs makes the step's
 # outputs older than their input, so Snakemake's mtime trigger reruns the step and everything
-# downstream. The package is located without importing it (importing would start JAX).
+# downstream. The package is located without importing it (importing starts JAX, about 1 s; only
+# shard_indices below imports it, when the DAG needs the number of shards).
 PACKAGE_DIR = Path(importlib.util.find_spec("heterodyne").origin).parent
 
 # What every step imports: the package's root modules, the CLI dispatcher, the physics core and
