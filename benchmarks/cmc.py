@@ -1,7 +1,9 @@
-"""CMC speed on the demo-sized problem: pooled-kernel cost per gradient, time and ESS/s per shard.
+"""CMC speed on the demo-sized problem: pooled-kernel cost per gradient, time and ESS/s per shard;
+or (--shard-cost) the cost of one shard against its number of points.
 
 Run: .venv/bin/python benchmarks/cmc.py [--frames 180] [--shards 4] [--warmup 150] [--samples 300]
      [--chains 2] [--adapt-mass]
+     taskset -c 1 .venv/bin/python benchmarks/cmc.py --shard-cost     (single-core numbers, ~5 min)
 
 The problem mirrors the demo (4 angles 0/30/60/90 deg, q = 0.01 1/A, dt = 0.1 s, N frames, noise
 0.010-0.020); free: D0_ref, D0_sample, v0, f0 and per-angle contrast/offset (the rest fixed). The
@@ -9,6 +11,15 @@ The problem mirrors the demo (4 angles 0/30/60/90 deg, q = 0.01 1/A, dt = 0.1 s,
 sqrt(diag((J^T J)^-1)), J the Jacobian of the sigma-weighted residuals at the truth. Shards run one
 after another in this process (the first one pays the compilation); the gradient row is the best
 of 20 calls of the jitted value-and-gradient of one shard's potential energy.
+
+--shard-cost: the first 3 angles, N = 180, 500, 1000, and for each N the K that
+``shard_count`` gives for points_per_shard = 25k, 100k, 250k, 500k (each K once). Per shard
+(shard 0, padded to the largest shard): value + gradient time t_g of its log density (best of 20,
+ms and ns per point), the shard geometry (mode and whitening, ``shard_geometry``: a second call,
+and the first call, which also compiles it; the persistent compilation cache is off here), and
+the projected sampling time chains x (warm-up + draws) x L x t_g for 4 x 600 x L, with L = 15
+leapfrog steps per iteration assumed (printed; the real L depends on the posterior: NUTS logs its
+mean per shard).
 """
 
 import argparse
@@ -22,8 +33,8 @@ import heterodyne  # noqa: F401  (float64, compile cache)
 from heterodyne.cmc.combine import combine_shards, posterior_summary
 from heterodyne.cmc.diagnostics import shard_diagnostics
 from heterodyne.cmc.model import build_model_spec, log_density
-from heterodyne.cmc.pooling import max_shard_size, pooled_points, shard_labels
-from heterodyne.cmc.sampling import NutsSettings, run_shard, shard_data, start_position
+from heterodyne.cmc.pooling import max_shard_size, pooled_points, shard_count, shard_labels
+from heterodyne.cmc.sampling import NutsSettings, run_shard, shard_data, shard_geometry, start_position
 from heterodyne.core.jax_backend import compute_c2_heterodyne_pooled
 from heterodyne.core.parameters import INDEX, PARAMETERS, as_vector
 from heterodyne.data.dataset import Dataset
@@ -37,35 +48,43 @@ SIGMA = np.array([0.010, 0.012, 0.015, 0.020])
 Q, DT = 0.01, 0.1
 PRIOR = {"default": {"kind": "truncated-normal", "width": 10.0, "width_unit": "stderr"}, "parameters": {}}
 
+#: --shard-cost: frames N, number of angles, target points per shard
+COST_FRAMES = (180, 500, 1000)
+COST_ANGLES = 3
+COST_POINTS_PER_SHARD = (25_000, 100_000, 250_000, 500_000)
+#: --shard-cost projection: chains, iterations per chain (warm-up + draws), leapfrog steps assumed
+PROJECTED_CHAINS, PROJECTED_ITERATIONS, ASSUMED_LEAPFROG_STEPS = 4, 600, 15
 
-def demo_problem(n_frames, rng):
-    """Simulated Dataset and an nlsq.json-like record (see module docstring)."""
+
+def demo_problem(n_frames, rng, n_phi=len(PHI)):
+    """Simulated Dataset of the first ``n_phi`` angles and an nlsq.json-like record (see module
+    docstring)."""
     t = DT * (1 + np.arange(n_frames))
-    n_phi = len(PHI)
+    phi, contrast, offset, sigma = PHI[:n_phi], CONTRAST[:n_phi], OFFSET[:n_phi], SIGMA[:n_phi]
     full = pooled_points(np.zeros((n_phi, n_frames, n_frames)), np.ones((n_phi, n_frames, n_frames), bool))
     free_index = [INDEX[name] for name in FREE]
 
     def pooled_model(x):
         params = jnp.asarray(TRUTH).at[jnp.array(free_index)].set(x[:len(FREE)])
-        return compute_c2_heterodyne_pooled(params, t, Q, DT, full.idx1, full.idx2, full.phi_index, PHI,
+        return compute_c2_heterodyne_pooled(params, t, Q, DT, full.idx1, full.idx2, full.phi_index, phi,
                                             x[len(FREE):len(FREE) + n_phi], x[len(FREE) + n_phi:])
 
-    x_true = np.concatenate([TRUTH[free_index], CONTRAST, OFFSET])
+    x_true = np.concatenate([TRUTH[free_index], contrast, offset])
     clean = np.asarray(pooled_model(x_true))
-    observed = clean + rng.standard_normal(clean.shape) * SIGMA[full.phi_index]
+    observed = clean + rng.standard_normal(clean.shape) * sigma[full.phi_index]
     c2 = np.zeros((n_phi, n_frames, n_frames))
     c2[full.phi_index, full.idx1, full.idx2] = observed
     c2 = c2 + np.transpose(c2, (0, 2, 1))
-    dataset = Dataset(c2=c2, valid=np.ones(c2.shape, bool), t=t, phi=PHI.copy(), dt=DT, q=Q)
+    dataset = Dataset(c2=c2, valid=np.ones(c2.shape, bool), t=t, phi=phi.copy(), dt=DT, q=Q)
 
-    jac = np.asarray(jax.jacfwd(pooled_model)(x_true)) / SIGMA[full.phi_index][:, None]
+    jac = np.asarray(jax.jacfwd(pooled_model)(x_true)) / sigma[full.phi_index][:, None]
     stderr = np.sqrt(np.diag(np.linalg.inv(jac.T @ jac)))
     x_fit = x_true + stderr * rng.standard_normal(len(x_true))
     fitted = dict(zip(FREE, x_fit[:len(FREE)], strict=True))
     errors = dict(zip(FREE, stderr[:len(FREE)], strict=True))
     parameters = {p.name: {"value": float(fitted.get(p.name, TRUTH[k])), "stderr": errors.get(p.name),
                            "fixed": p.name not in FREE} for k, p in enumerate(PARAMETERS)}
-    record = {"parameters": parameters, "phi": PHI.tolist(),
+    record = {"parameters": parameters, "phi": phi.tolist(),
               "contrast": x_fit[len(FREE):len(FREE) + n_phi].tolist(),
               "contrast_stderr": stderr[len(FREE):len(FREE) + n_phi].tolist(),
               "offset": x_fit[len(FREE) + n_phi:].tolist(), "offset_stderr": stderr[len(FREE) + n_phi:].tolist()}
@@ -85,6 +104,40 @@ def gradient_time(data, spec):
     return min(times)
 
 
+def _seconds(call):
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def shard_cost_table():
+    """Print the cost of one shard against its number of points (module docstring)."""
+    jax.config.update("jax_enable_compilation_cache", False)  # "compile + 1st" compiles every time
+    steps = PROJECTED_CHAINS * PROJECTED_ITERATIONS * ASSUMED_LEAPFROG_STEPS
+    print(f"one shard's cost against its points: {COST_ANGLES} angles, {jax.local_device_count()} device(s); "
+          f"projected sampling = {PROJECTED_CHAINS} chains x {PROJECTED_ITERATIONS} iterations x "
+          f"{ASSUMED_LEAPFROG_STEPS} leapfrog steps (assumed) = {steps} gradients")
+    print(f"{'N':>5} {'K':>3} {'points/shard':>12} {'grad ms':>8} {'ns/point':>8} {'geometry s':>10} "
+          f"{'compile + 1st s':>15} {'sampling s':>10} {'sampling min':>12}")
+    rng = np.random.default_rng(0)
+    for n_frames in COST_FRAMES:
+        dataset, record = demo_problem(n_frames, rng, COST_ANGLES)
+        sigma = SIGMA[:COST_ANGLES]
+        points = pooled_points(dataset.c2, dataset.valid)
+        counts = sorted({shard_count(len(points), {"num_shards": None, "points_per_shard": target})
+                         for target in COST_POINTS_PER_SHARD}, reverse=True)
+        for k in counts:
+            pad = max_shard_size(points, k, 0)
+            data = shard_data(dataset, sigma, points.take(shard_labels(points, k, 0) == 0), pad, k)
+            spec, _ = build_model_spec(record, PRIOR, dataset.t, Q, COST_ANGLES, k)
+            grad_s = gradient_time(data, spec)
+            first_s = _seconds(lambda: shard_geometry(data, spec, False))
+            geometry_s = _seconds(lambda: shard_geometry(data, spec, False))
+            sampling_s = steps * grad_s
+            print(f"{n_frames:>5} {k:>3} {pad:>12} {grad_s * 1e3:>8.2f} {grad_s / pad * 1e9:>8.1f} "
+                  f"{geometry_s:>10.2f} {first_s:>15.2f} {sampling_s:>10.0f} {sampling_s / 60:>12.1f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=180)
@@ -94,7 +147,12 @@ def main():
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--adapt-mass", action="store_true",
                         help="re-estimate the mass matrix in warm-up (default: keep the Gauss-Newton whitening)")
+    parser.add_argument("--shard-cost", action="store_true",
+                        help="print only the table of one shard's cost against its number of points")
     args = parser.parse_args()
+    if args.shard_cost:
+        shard_cost_table()
+        return
 
     dataset, record = demo_problem(args.frames, np.random.default_rng(0))
     spec, info = build_model_spec(record, PRIOR, dataset.t, Q, len(PHI), args.shards)

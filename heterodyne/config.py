@@ -54,9 +54,13 @@ def validate_config(config, source="config"):
     if errors:
         err = errors[0]
         where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
-        # a pattern's regex says little; its description says what is allowed
-        message = (f"{err.instance!r} is not allowed: {' '.join(err.schema['description'].split())}"
-                   if err.validator == "pattern" and "description" in err.schema else err.message)
+        # a pattern's regex (or a `not` schema) says little; its description says what is allowed
+        if err.validator == "pattern" and "description" in err.schema:
+            message = f"{err.instance!r} is not allowed: {' '.join(err.schema['description'].split())}"
+        elif err.validator == "not" and "description" in err.validator_value:
+            message = " ".join(err.validator_value["description"].split())
+        else:
+            message = err.message
         raise InputError(f"{source}: invalid config at '{where}': {message}; fix it as the schema "
                          f"{SCHEMA_PATH} describes")
     return config

@@ -1,5 +1,6 @@
 """`heterodyne cmc-shard` / `cmc-combine` end to end on a tiny simulated dataset: file contents,
-provenance, reproducibility, and refusal of bad input without partial outputs."""
+provenance, reproducibility, K from cmc.points_per_shard, the comparison with NLSQ and the
+undetermined quantities, and refusal of bad input without partial outputs."""
 
 import json
 import os
@@ -14,6 +15,7 @@ import pytest
 import yaml
 
 from cmc_fixtures import PHI, SIGMA, nlsq_record, simulated_dataset
+import heterodyne.cli.cmc_shard as cmc_shard_cli
 from heterodyne.cli import main
 from heterodyne.data.dataset import save_dataset
 from heterodyne.data.weights import AngleWeights, save_weights
@@ -36,16 +38,24 @@ def workdir(tmp_path_factory):
     return root
 
 
-def shard_argv(root, k, output, nlsq="nlsq.json"):
-    return ["cmc-shard", "--config", str(root / "config.yaml"), "--dataset", "demo", "--data",
+def write_config(root, name, cmc):
+    """A config file ``name`` in ``root`` with the cmc section ``cmc``; its path."""
+    (root / name).write_text(yaml.safe_dump({"datasets": {"demo": {"file": "raw.h5"}}, "cmc": cmc}))
+    return root / name
+
+
+def shard_argv(root, k, output, nlsq="nlsq.json", config="config.yaml"):
+    return ["cmc-shard", "--config", str(root / config), "--dataset", "demo", "--data",
             str(root / "dataset.h5"), "--weights", str(root / "weights.json"), "--nlsq", str(root / nlsq),
             "--shard", str(k), "--output", str(output)]
 
 
-def combine_argv(root, shards):
-    return ["cmc-combine", "--config", str(root / "config.yaml"), "--dataset", "demo", "--shards",
-            *[str(s) for s in shards], "--output-json", str(root / "summary.json"),
-            "--output-h5", str(root / "combined.h5")]
+def combine_argv(root, shards, config="config.yaml", outdir=None):
+    outdir = root if outdir is None else outdir
+    return ["cmc-combine", "--config", str(root / config), "--dataset", "demo", "--data",
+            str(root / "dataset.h5"), "--nlsq", str(root / "nlsq.json"), "--shards",
+            *[str(s) for s in shards], "--output-json", str(outdir / "summary.json"),
+            "--output-h5", str(outdir / "combined.h5")]
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +93,8 @@ def test_summary_matches_the_combined_draws(workdir, outputs):
     summary = json.loads((workdir / "summary.json").read_text())
     with h5py.File(workdir / "combined.h5") as f:
         draws = {name: f["draws"][name][()] for name in f["draws"]}
-        assert read_provenance_attrs(f)["input_sha256"].keys() == {str(s) for s in outputs}
+        assert read_provenance_attrs(f)["input_sha256"].keys() == {
+            str(workdir / "dataset.h5"), str(workdir / "nlsq.json"), *map(str, outputs)}
     assert len(draws["v0"]) == CMC["chains"] * CMC["samples"]
     for name, x in draws.items():
         entry = summary["parameters"][name]
@@ -110,8 +121,95 @@ def test_summary_matches_the_combined_draws(workdir, outputs):
     # 2 chains x 60 draws cannot reach ESS 400: every shard and the combined posterior are flagged
     assert summary["flagged_shards"] == [0, 1] and summary["combined"]["flagged"]
     assert summary["combined"]["min_ess_tail"] == min(e["ess_tail"] for e in summary["parameters"].values())
-    assert summary["limits"] == {"r_hat": 1.01, "ess": 400, "e_bfmi": 0.3}
+    assert summary["limits"] == {"r_hat": 1.01, "ess": 400, "e_bfmi": 0.3, "undetermined_sd_ratio": 0.3}
     assert "provenance" in summary
+
+
+def test_summary_compares_the_consensus_with_the_nlsq_fit(workdir, outputs):
+    """Per free physics parameter: NLSQ value and stderr as in nlsq.json, CMC mean and sd as in the
+    summary, and their ratios. The NLSQ fit is the least-squares optimum of the same data and the
+    prior is 10 stderr wide, so the posterior lies within a couple of stderr of it (measured: -0.8
+    for D0_sample and f0, -0.1 for v0) with an sd near the NLSQ standard error (measured 0.93-0.98)."""
+    summary = json.loads((workdir / "summary.json").read_text())
+    nlsq = json.loads((workdir / "nlsq.json").read_text())
+    comparison = summary["nlsq_comparison"]
+    assert sorted(comparison) == ["D0_sample", "f0", "v0"]  # the free physics parameters only
+    for name, row in comparison.items():
+        value, stderr = nlsq["parameters"][name]["value"], nlsq["parameters"][name]["stderr"]
+        mean, sd = summary["parameters"][name]["mean"], summary["parameters"][name]["sd"]
+        assert (row["nlsq_value"], row["nlsq_stderr"], row["cmc_mean"], row["cmc_sd"]) == (value, stderr, mean, sd)
+        assert row["shift_in_stderr"] == pytest.approx((mean - value) / stderr, rel=1e-12)
+        assert row["sd_in_stderr"] == pytest.approx(sd / stderr, rel=1e-12)
+        assert abs(row["shift_in_stderr"]) < 2.0, name
+        assert 0.75 < row["sd_in_stderr"] < 1.33, name
+    # posterior sd ~ stderr, prior sd 10 stderr: every quantity is determined by the data
+    assert summary["undetermined"] == []
+    assert summary["n_points"] == len(PHI) * 64 * 63 // 2
+
+
+def test_combine_lists_a_quantity_the_data_leave_to_its_prior(workdir, outputs, caplog):
+    """Combined with a config whose v0 prior is uniform of half-width 1.5 posterior sd (prior sd
+    1.5 / sqrt(3) = 0.866 posterior sd > 0.3), v0 is listed as undetermined, logged and nothing else."""
+    summary = json.loads((workdir / "summary.json").read_text())
+    half_width = 1.5 * summary["parameters"]["v0"]["sd"]
+    prior = {"parameters": {"v0": {"kind": "uniform", "width": half_width, "width_unit": "absolute"}}}
+    write_config(workdir, "config_tight_v0.yaml", {**CMC, "prior": prior})
+    outdir = workdir / "tight_v0"
+    assert main(combine_argv(workdir, outputs, config="config_tight_v0.yaml", outdir=outdir)) == 0
+    tight = json.loads((outdir / "summary.json").read_text())
+    sd = tight["parameters"]["v0"]["sd"]
+    assert tight["undetermined"] == [{"parameter": "v0", "sd": sd, "prior_sd": pytest.approx(half_width / np.sqrt(3)),
+                                      "sd_over_prior_sd": pytest.approx(sd * np.sqrt(3) / half_width)}]
+    assert tight["undetermined"][0]["sd_over_prior_sd"] == pytest.approx(np.sqrt(3) / 1.5, rel=1e-9)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert f"v0 not determined by the data: posterior sd {sd:.4g} is 1.15 of its prior sd " \
+           f"{half_width / np.sqrt(3):.4g} (> 0.3)" in warnings
+
+
+def test_points_per_shard_sets_k_the_prior_power_and_the_shard_sizes(workdir, monkeypatch):
+    """4032 usable points (2 angles x 64 * 63 / 2) at 1500 per shard: K = ceil(2.688) = 3, so
+    every shard holds 2016 / 3 = 672 points per angle (1344 in all) and its prior power is 1/3.
+    The sampler is replaced by a stub that records what cmc-shard hands it."""
+    config = write_config(workdir, "config_pps.yaml", {**{k: v for k, v in CMC.items() if k != "num_shards"},
+                                                        "points_per_shard": 1500})
+
+    class Captured(Exception):
+        pass
+
+    def capture(data, spec, info, settings, seed, shard):
+        raise Captured(data, shard)
+
+    monkeypatch.setattr(cmc_shard_cli, "run_shard", capture)
+    for k in range(3):
+        with pytest.raises(Captured) as caught:
+            main(shard_argv(workdir, k, workdir / "pps_shard.h5", config=config.name))
+        data, shard = caught.value.args
+        assert shard == k and data.prior_power == pytest.approx(1 / 3, rel=1e-15)
+        assert int(np.sum(data.mask)) == len(data.mask) == 1344
+        assert np.bincount(data.phi_index[data.mask], minlength=2).tolist() == [672, 672]
+    assert not (workdir / "pps_shard.h5").exists()
+
+
+def test_shard_index_beyond_k_from_points_per_shard_exits_2(workdir, capsys):
+    config = write_config(workdir, "config_pps.yaml", {**{k: v for k, v in CMC.items() if k != "num_shards"},
+                                                        "points_per_shard": 1500})
+    assert main(shard_argv(workdir, 3, workdir / "shard_3.h5", config=config.name)) == 2
+    err = capsys.readouterr().err
+    assert (f"--shard 3: must lie in [0, 2] (K = 3 from cmc.points_per_shard = 1500 and 4032 usable points "
+            f"in {config})") in err
+    assert not (workdir / "shard_3.h5").exists()
+
+
+def test_combine_expects_the_k_of_points_per_shard(workdir, outputs, capsys):
+    """The shards were written with K = 2; a config with points_per_shard 1500 gives K = 3."""
+    config = write_config(workdir, "config_pps.yaml", {**{k: v for k, v in CMC.items() if k != "num_shards"},
+                                                        "points_per_shard": 1500})
+    outdir = workdir / "pps_combine"
+    assert main(combine_argv(workdir, outputs, config=config.name, outdir=outdir)) == 2
+    err = capsys.readouterr().err
+    assert (f"{outputs[0]}: written with K=2 shards, seed=3 but the config gives K=3, cmc.seed=3 "
+            f"(cmc.points_per_shard = 1500 and 4032 usable points in {config})") in err
+    assert not (outdir / "summary.json").exists() and not (outdir / "combined.h5").exists()
 
 
 def test_combine_logs_each_flagged_shard_with_its_reasons(workdir, outputs, caplog):

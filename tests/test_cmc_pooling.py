@@ -3,7 +3,10 @@
 import numpy as np
 import pytest
 
-from heterodyne.cmc.pooling import max_shard_size, pooled_points, shard_labels, shard_points
+from heterodyne.cmc.pooling import (count_usable_points, max_shard_size, pooled_points, shard_count,
+                                    shard_labels, shard_points)
+from heterodyne.data.dataset import Dataset, save_dataset
+from heterodyne.errors import InputError
 
 N_PHI, N, K = 3, 40, 4
 
@@ -68,3 +71,33 @@ def test_bad_shard_index_is_refused(maps):
     points = pooled_points(*maps)
     with pytest.raises(ValueError, match="shard must lie in"):
         shard_points(points, K, 0, K)
+
+
+@pytest.mark.parametrize("n_points, per_shard, expected", [
+    (1560, 1000, 2),     # 1.56 -> 2
+    (2000, 1000, 2),     # exactly 2 shards of 1000
+    (2001, 1000, 3),     # one point over -> 3
+    (999, 1000, 1),      # fewer points than one shard holds -> 1
+    (0, 1000, 1),        # never 0 shards
+    (1_498_500, 100_000, 15),  # N = 1000, 3 angles
+])
+def test_shard_count_from_points_per_shard(n_points, per_shard, expected):
+    assert shard_count(n_points, {"num_shards": 4, "points_per_shard": per_shard}) == expected
+
+
+def test_shard_count_is_num_shards_without_points_per_shard():
+    assert shard_count(10**6, {"num_shards": 7, "points_per_shard": None}) == 7
+    assert shard_count(None, {"num_shards": 3, "points_per_shard": None}) == 3
+
+
+def test_count_usable_points_of_a_dataset_file_matches_the_pooled_points(maps, tmp_path):
+    c2, valid = maps
+    path = tmp_path / "dataset.h5"
+    save_dataset(path, Dataset(c2=c2, valid=valid, t=np.arange(N, dtype=float), phi=np.arange(N_PHI, dtype=float),
+                               dt=1.0, q=0.01), {"step": "test"})
+    expected = sum(1 for a in range(N_PHI) for i in range(N) for j in range(i + 1, N)
+                   if valid[a, i, j] and np.isfinite(c2[a, i, j]))
+    assert count_usable_points(path) == expected == len(pooled_points(c2, valid))
+    (tmp_path / "other.h5").write_bytes(b"not hdf5")
+    with pytest.raises(InputError, match="other.h5: not a heterodyne dataset file"):
+        count_usable_points(tmp_path / "other.h5")

@@ -44,3 +44,20 @@ def test_yaml_syntax_error_is_one_line_with_its_position(tmp_path):
     message = str(caught.value)
     assert "\n" not in message
     assert message.startswith(f"{path}: not valid YAML at line 2, column ") and "fix the syntax" in message
+
+
+def test_num_shards_and_points_per_shard_together_are_refused_in_one_line(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("datasets:\n  demo: {file: raw.hdf}\ncmc: {num_shards: 4, points_per_shard: 100000}\n")
+    with pytest.raises(InputError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: invalid config at 'cmc': give cmc.num_shards or cmc.points_per_shard, "
+                              "not both") and "remove one of the two keys" in message
+
+
+def test_points_per_shard_alone_is_accepted_and_num_shards_keeps_its_default():
+    config = validate_config({"datasets": {"demo": {"file": "raw.hdf"}}, "cmc": {"points_per_shard": 100000}})
+    assert config["cmc"]["points_per_shard"] == 100000 and config["cmc"]["num_shards"] == 4
+    assert validate_config({"datasets": {"demo": {"file": "raw.hdf"}}})["cmc"]["points_per_shard"] is None

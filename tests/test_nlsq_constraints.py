@@ -235,7 +235,8 @@ def test_parameters_without_effect_on_the_data_make_the_fit_unconverged(problem,
     record = result_record(fit, PHI, provenance={})
     assert record["converged"] is False and record["undetermined"] == ["D0_ref", "D_offset_ref"]
     assert record["parameters"]["D0_ref"]["stderr"] is None
-    warnings = fit_warnings(record, {"shards": [], "flagged_shards": [], "combined": {"flagged": False}})
+    warnings = fit_warnings(record, {"shards": [], "flagged_shards": [], "combined": {"flagged": False},
+                                     "undetermined": [], "limits": {"undetermined_sd_ratio": 0.3}})
     assert any("did not converge" in w and "D0_ref, D_offset_ref" in w for w in warnings)
 
 

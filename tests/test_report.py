@@ -67,19 +67,27 @@ def test_parameter_table_shows_saved_nlsq_and_cmc_numbers(saved, html):
     assert "<td>0 (fixed)</td>" in html  # e.g. phi0
     row_phi0 = re.search(r"<td>phi0</td>.*?</tr>", html).group(0)
     assert "not sampled" in row_phi0
+    # the last two columns: (CMC mean - NLSQ value) / se and CMC sd / se, from the draws ~ N(truth, se)
+    row_d0 = re.findall(r"<td[^>]*>(.*?)</td>", re.search(r"<td>D0_ref</td>.*?</tr>", html).group(0))
+    assert row_d0[-2:] == [f"{(entry['mean'] - 5000) / 50.01:.3g}", f"{entry['sd'] / 50.01:.3g}"]
+    assert abs((entry["mean"] - 5000) / 50.01) < 0.2 and 0.9 < entry["sd"] / 50.01 < 1.1
+    assert re.findall(r"<td[^>]*>(.*?)</td>", row_phi0)[-2:] == ["-", "-"]
     for chi2 in saved["nlsq"]["reduced_chi2_per_angle"]:
         assert f'<td class="num">{chi2:.5g}</td>' in html
 
 
-def test_warnings_list_non_convergence_bound_flagged_shard_and_combined(html):
+def test_warnings_list_non_convergence_bound_flagged_shard_and_combined(saved, html):
     section = re.search(r'<section id="warnings">(.*?)</section>', html, re.S).group(1)
     items = re.findall(r'<li class="warn">(.*?)</li>', section)
-    assert len(items) == 4
+    assert len(items) == 5
     assert "NLSQ did not converge" in items[0] and "maximum number of function evaluations" in items[0]
     assert "f3" in items[1] and "at a bound" in items[1]
     assert items[2] == ("CMC shard 1 flagged: 7 divergences; 75 draws at tree depth limit 8; R-hat 1.0800 &gt; 1.01 "
                         "(v0); bulk ESS 80 &lt; 400 (v0); tail ESS 60 &lt; 400 (f0); E-BFMI 0.210 &lt; 0.3 (chain 0).")
     assert items[3] == "CMC combined posterior flagged: bulk ESS 250 &lt; 400 (D0_ref); tail ESS 300 &lt; 400 (D0_ref)."
+    sd = saved["summary"]["parameters"][ff.UNDETERMINED]["sd"]
+    assert items[4] == (f"CMC: alpha_sample is not determined by the data: posterior sd {sd:.3g} is 0.50 of its "
+                        f"prior sd {2 * sd:.3g} (limit 0.3), so its posterior mostly repeats the prior (cmc.prior).")
 
 
 def test_shard_table_shows_every_diagnostic_of_the_summary(html):
@@ -140,7 +148,7 @@ def test_index_links_every_report_with_headline_numbers(saved, report, tmp_path)
     row = re.search(rf'<tr><td><a href="{ff.NAME}/report.html">.*?</tr>', index).group(0)
     cells = re.findall(r"<td>(.*?)</td>", row)
     assert cells[1:4] == ["no", f"{saved['nlsq']['reduced_chi2']:.5g}", "1"]
-    assert cells[4] == '<span class="warn">4</span>'  # the four warnings of the dataset page
+    assert cells[4] == '<span class="warn">5</span>'  # the five warnings of the dataset page
 
 
 def test_missing_summary_exits_2_and_writes_nothing(saved, tmp_path, capsys):

@@ -1,5 +1,6 @@
 """The Snakemake workflow: lint, dry runs, config validation, CPU pinning, code triggers, and one
-end-to-end run of the whole chain on a tiny simulated dataset (N = 40, 2 angles, K = 2 shards).
+end-to-end run of the whole chain on a tiny simulated dataset (N = 40, 2 angles, K = 2 shards chosen
+by cmc.points_per_shard through the ingest checkpoint).
 
 Every Snakemake call runs in a temporary working directory with the repository's Snakefile, so
 nothing is written into the checkout except the shared JAX compilation cache (.cache/jax).
@@ -51,12 +52,16 @@ TINY_CONFIG = {
     "datasets": {"tiny": {"file": f"raw/tiny {HOSTILE}.hdf", "simulate": True, "q": 0.01}},
     "simulate": {"phi": [0.0, 60.0], "n_frames": 40, "contrast": [0.2, 0.22],
                  "offset": [1.0, 1.0], "noise": [0.01, 0.012]},
-    # D0_ref, D0_sample, v0 and f0 free; the rest held at the simulated truth (registry defaults)
-    "nlsq": {"initial": {"D0_ref": 1000.0, "D0_sample": 8000.0, "v0": 100.0, "f0": 0.4},
-             "fixed": ["alpha_ref", "D_offset_ref", "alpha_sample", "D_offset_sample", "beta",
+    # D0_sample, v0 and f0 free; the rest held at the simulated truth (registry defaults). With
+    # D0_ref free too, these 40 x 40 maps put its NLSQ optimum at its bound 0 (stderr 3400), where
+    # cmc-shard cannot start its chains.
+    "nlsq": {"initial": {"D0_sample": 8000.0, "v0": 100.0, "f0": 0.4},
+             "fixed": ["D0_ref", "alpha_ref", "D_offset_ref", "alpha_sample", "D_offset_sample", "beta",
                        "v_offset", "f1", "f2", "f3", "phi0"]},
-    "cmc": {"num_shards": 2, "warmup": 20, "samples": 20, "chains": 1},
+    # 2 angles x 40 * 39 / 2 pairs = 1560 usable points: K = ceil(1560 / 1000) = 2 (not the default 4)
+    "cmc": {"points_per_shard": 1000, "warmup": 20, "samples": 20, "chains": 1},
 }
+TINY_POINTS, TINY_SHARDS = 1560, 2
 
 
 def snakemake(workdir, *args):
@@ -79,10 +84,19 @@ def job_counts(output):
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
 
 
+def jobs_run(output):
+    """{rule: count} of the jobs a run started (the table printed before running misses the jobs
+    that a checkpoint adds)."""
+    counts = {}
+    for rule in re.findall(r"^(?:local)?(?:rule|checkpoint) (\w+):$", output, re.M):
+        counts[rule] = counts.get(rule, 0) + 1
+    return counts
+
+
 def rule_inputs(output):
     """{rule: set of input paths} from the job listing of a (dry) run."""
     inputs = {}
-    for m in re.finditer(r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    input: (.*)$", output, re.M):
+    for m in re.finditer(r"^(?:local)?(?:rule|checkpoint) (\w+):\n(?:    .*\n)*?    input: (.*)$", output, re.M):
         inputs.setdefault(m.group(1), set()).update(m.group(2).split(", "))
     return inputs
 
@@ -187,6 +201,7 @@ def _schema_message(config):
     pytest.param({"colour": "blue"}, id="unknown-key"),
     pytest.param({"cmc": {"num_shards": "four"}}, id="wrong-type"),
     pytest.param({"cmc": {"num_shards": 0}}, id="out-of-range"),
+    pytest.param({"cmc": {"num_shards": 2, "points_per_shard": 1000}}, id="both-shard-counts"),
 ])
 def test_invalid_config_fails_before_any_job_with_the_schema_message(tmp_path, change):
     config = {**TINY_CONFIG, **change}
@@ -261,9 +276,9 @@ def tiny_run(tmp_path_factory):
 def test_end_to_end_run_writes_every_result(tiny_run):
     workdir, _, out = tiny_run
     results = workdir / "results" / "tiny"
-    k = TINY_CONFIG["cmc"]["num_shards"]
+    k = TINY_SHARDS
     n_phi = len(TINY_CONFIG["simulate"]["phi"])
-    assert job_counts(out) == {"simulate_tiny": 1, "ingest": 1, "weight": 1, "fit_nlsq": 1,
+    assert jobs_run(out) == {"simulate_tiny": 1, "ingest": 1, "weight": 1, "fit_nlsq": 1,
                                "cmc_shard": k, "cmc_combine": 1, "figures": 1, "report": 1,
                                "audit": 1, "report_index": 1, "all": 1}
     assert sorted(p.name for p in (results / "cmc").glob("shard_*.h5")) == [f"shard_{i}.h5" for i in range(k)]
@@ -271,7 +286,7 @@ def test_end_to_end_run_writes_every_result(tiny_run):
     assert nlsq["phi"] == pytest.approx(TINY_CONFIG["simulate"]["phi"])
     assert nlsq["provenance"]["config_section"]["fixed"] == TINY_CONFIG["nlsq"]["fixed"]
     summary = json.loads((results / "cmc" / "summary.json").read_text())
-    assert summary["num_shards"] == k and len(summary["shards"]) == k
+    assert summary["num_shards"] == k and len(summary["shards"]) == k and summary["n_points"] == TINY_POINTS
     # one c2 map figure per angle, one trace figure per shard, each with PNG, PDF and caption
     figures = results / "figures"
     assert len(list(figures.glob("c2_maps_*.png"))) == n_phi
@@ -358,9 +373,18 @@ def test_figure_option_reruns_only_figures_and_reports(tiny_run):
 def test_fit_option_reruns_the_fit_and_what_follows(tiny_run):
     workdir, config_path, _ = tiny_run
     counts = _dry_run_after_change(workdir, config_path, "nlsq", "max_nfev", 150)
-    k = TINY_CONFIG["cmc"]["num_shards"]
+    k = TINY_SHARDS
     assert counts == {"fit_nlsq": 1, "cmc_shard": k, "cmc_combine": 1, "figures": 1, "report": 1,
                       "audit": 1, "report_index": 1, "all": 1}
+
+
+def test_points_per_shard_sets_the_number_of_shard_jobs_from_the_data(tiny_run):
+    """After ingest, K is read from dataset.h5: 1560 points at 500 per shard -> ceil(3.12) = 4
+    shards, and CMC and everything after it rerun."""
+    workdir, config_path, _ = tiny_run
+    counts = _dry_run_after_change(workdir, config_path, "cmc", "points_per_shard", 500)
+    assert counts == {"cmc_shard": 4, "cmc_combine": 1, "figures": 1, "report": 1, "audit": 1,
+                      "report_index": 1, "all": 1}
 
 
 def test_snakemake_report_holds_the_captioned_figures(tiny_run):

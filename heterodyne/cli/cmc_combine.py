@@ -1,4 +1,10 @@
-"""`heterodyne cmc-combine`: consensus of the shard draws -> cmc/summary.json, cmc/combined.h5."""
+"""`heterodyne cmc-combine`: consensus of the shard draws -> cmc/summary.json, cmc/combined.h5.
+
+The summary also holds the consensus against the NLSQ fit per free physics parameter
+(``nlsq_comparison``) and the quantities the data did not determine (``undetermined``, each also
+logged as a warning); definitions in :mod:`heterodyne.cmc.compare`. K, the number of shards
+expected, comes from the config and the dataset (:func:`heterodyne.cmc.pooling.shard_count`).
+"""
 
 import json
 import logging
@@ -7,11 +13,16 @@ import numpy as np
 
 from heterodyne.atomic import atomic_output
 from heterodyne.cmc.combine import combine_shards, posterior_summary, shard_summary
+from heterodyne.cmc.compare import UNDETERMINED_SD_RATIO, nlsq_comparison, undetermined
 from heterodyne.cmc.diagnostics import E_BFMI_MIN, ESS_MIN, R_HAT_LIMIT, convergence_flags
 from heterodyne.cmc.draws_file import load_shard, save_combined
+from heterodyne.cmc.model import build_model_spec
+from heterodyne.cmc.pooling import shard_count, shard_count_origin, usable
 from heterodyne.cli import add_config_arguments, load_dataset_config
+from heterodyne.data.dataset import load_dataset
 from heterodyne.errors import InputError
-from heterodyne.lineage import check_same_origin
+from heterodyne.json_record import read_json_record
+from heterodyne.lineage import check_lineage, check_same_origin
 from heterodyne.provenance import provenance_record
 
 log = logging.getLogger("heterodyne.cmc")
@@ -19,20 +30,22 @@ log = logging.getLogger("heterodyne.cmc")
 
 def add_arguments(parser):
     add_config_arguments(parser)
+    parser.add_argument("--data", required=True, help="dataset.h5 the shards were sampled from")
+    parser.add_argument("--nlsq", required=True, help="nlsq.json the shards started from")
     parser.add_argument("--shards", required=True, nargs="+", help="every shard_k.h5 of the dataset")
     parser.add_argument("--output-json", required=True, help="summary file to write (JSON)")
     parser.add_argument("--output-h5", required=True, help="combined draws file to write (HDF5)")
 
 
-def load_matching_shards(paths, num_shards, seed, config_path):
+def load_matching_shards(paths, num_shards, seed, origin):
     """Shard files ordered by index; InputError unless they are exactly shards 0..K-1 of one run
-    (this K and seed) with the same quantities and draw counts, and every quantity's draws vary."""
+    (this K and seed; ``origin`` says where K and the seed came from) with the same quantities and
+    draw counts, and every quantity's draws vary."""
     shards = [load_shard(p) for p in paths]
     for path, s in zip(paths, shards, strict=True):
         if s.num_shards != num_shards or s.seed != seed:
-            raise InputError(f"{path}: written with num_shards={s.num_shards}, seed={s.seed} but "
-                             f"{config_path} sets cmc.num_shards={num_shards}, cmc.seed={seed}; "
-                             "re-run cmc-shard for every shard")
+            raise InputError(f"{path}: written with K={s.num_shards} shards, seed={s.seed} but the config "
+                             f"gives K={num_shards}, cmc.seed={seed} ({origin}); re-run cmc-shard for every shard")
     indices = sorted(s.shard for s in shards)
     if indices != list(range(num_shards)):
         raise InputError(f"--shards: got shard indices {indices}, need each of 0..{num_shards - 1} once")
@@ -68,8 +81,20 @@ def run(args):
         logging.basicConfig(format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("heterodyne").setLevel(logging.INFO)
     check_same_origin(args.shards)
-    shards = load_matching_shards(args.shards, cmc["num_shards"], cmc["seed"], args.config)
+    check_lineage({args.nlsq: [args.data], **{path: [args.data, args.nlsq] for path in args.shards}})
+    dataset = load_dataset(args.data)
+    nlsq = read_json_record(args.nlsq, ("parameters", "phi"), "fit-nlsq")
+    n_points = int(np.count_nonzero(usable(dataset.c2, dataset.valid)))
+    num_shards = shard_count(n_points, cmc)
+    shards = load_matching_shards(args.shards, num_shards, cmc["seed"],
+                                  f"{shard_count_origin(n_points, cmc)} in {args.config}")
     n_chains = next(iter(shards[0].draws.values())).shape[0]
+    spec, info = build_model_spec(nlsq, cmc["prior"], dataset.t, dataset.q, len(dataset.phi), num_shards,
+                                  bounds=config["nlsq"]["bounds"], source=args.nlsq)
+    sampled = [name for name in shards[0].draws if name != "noise_scale"]
+    if sampled != info.names:
+        raise InputError(f"{args.shards[0]}: sampled {sampled} but {args.nlsq} and the config give "
+                         f"{info.names}; re-run cmc-shard for every shard")
 
     draws, parametric = combine_shards([s.unconstrained for s in shards], list(shards[0].draws),
                                        shards[0].coordinates)
@@ -82,13 +107,22 @@ def run(args):
             log.warning("shard %d flagged: %s", entry["shard"], "; ".join(entry["flag_reasons"]))
     if combined["flagged"]:
         log.warning("combined posterior flagged: %s", "; ".join(combined["flag_reasons"]))
+    vague = undetermined(summary, info.names, spec.prior)
+    for entry in vague:
+        log.warning("%s not determined by the data: posterior sd %.4g is %.2f of its prior sd %.4g (> %s)",
+                    entry["parameter"], entry["sd"], entry["sd_over_prior_sd"], entry["prior_sd"],
+                    UNDETERMINED_SD_RATIO)
 
-    provenance = provenance_record({"cmc": cmc, "datasets": {args.dataset: dataset_config}}, args.shards)
+    provenance = provenance_record({"cmc": cmc, "nlsq": {"bounds": config["nlsq"]["bounds"]},
+                                    "datasets": {args.dataset: dataset_config}},
+                                   [args.data, args.nlsq, *args.shards])
     record = {"parameters": summary, "parametric": parametric, "combined": combined,
-              "shards": per_shard, "num_shards": cmc["num_shards"], "flagged_shards": flagged,
-              "limits": {"r_hat": R_HAT_LIMIT, "ess": ESS_MIN, "e_bfmi": E_BFMI_MIN}, "n_chains": n_chains,
-              "n_draws": len(next(iter(draws.values()))), "provenance": provenance}
-    save_combined(args.output_h5, draws, cmc["num_shards"], n_chains, provenance)
+              "shards": per_shard, "num_shards": num_shards, "n_points": n_points, "flagged_shards": flagged,
+              "nlsq_comparison": nlsq_comparison(summary, nlsq), "undetermined": vague,
+              "limits": {"r_hat": R_HAT_LIMIT, "ess": ESS_MIN, "e_bfmi": E_BFMI_MIN,
+                         "undetermined_sd_ratio": UNDETERMINED_SD_RATIO},
+              "n_chains": n_chains, "n_draws": len(next(iter(draws.values()))), "provenance": provenance}
+    save_combined(args.output_h5, draws, num_shards, n_chains, provenance)
     with atomic_output(args.output_json) as tmp:
         tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     return 0

@@ -14,7 +14,8 @@ from jax._src import xla_bridge  # backends_are_initialized: no public equivalen
 
 from heterodyne.cmc.draws_file import save_shard
 from heterodyne.cmc.model import build_model_spec
-from heterodyne.cmc.pooling import max_shard_size, pooled_points, shard_points
+from heterodyne.cmc.pooling import (max_shard_size, pooled_points, shard_count, shard_count_origin,
+                                    shard_points)
 from heterodyne.cmc.sampling import NutsSettings, run_shard, shard_data
 from heterodyne.cli import add_config_arguments, load_dataset_config
 from heterodyne.data.dataset import load_dataset
@@ -30,7 +31,7 @@ def add_arguments(parser):
     parser.add_argument("--data", required=True, help="dataset.h5 written by `heterodyne ingest`")
     parser.add_argument("--weights", required=True, help="weights.json written by `heterodyne weight`")
     parser.add_argument("--nlsq", required=True, help="nlsq.json written by `heterodyne fit-nlsq`")
-    parser.add_argument("--shard", required=True, type=int, help="shard index k, 0 <= k < cmc.num_shards")
+    parser.add_argument("--shard", required=True, type=int, help="shard index k, 0 <= k < K (K: cmc.num_shards, or from cmc.points_per_shard)")
     parser.add_argument("--output", required=True, help="shard file to write (HDF5)")
 
 
@@ -58,10 +59,6 @@ def _use_one_xla_thread():
 def run(args):
     config, dataset_config = load_dataset_config(args)
     cmc = config["cmc"]
-    num_shards = cmc["num_shards"]
-    if not 0 <= args.shard < num_shards:
-        raise InputError(f"--shard {args.shard}: must lie in [0, {num_shards - 1}] since {args.config} "
-                         f"sets cmc.num_shards = {num_shards}")
     _use_one_xla_thread()
 
     if not logging.getLogger().handlers:
@@ -75,9 +72,14 @@ def run(args):
     check_angles(dataset.phi, nlsq.get("phi"), args.nlsq, "phi")
 
     points = pooled_points(dataset.c2, dataset.valid)
+    num_shards = shard_count(len(points), cmc)
+    origin = f"K = {num_shards} from {shard_count_origin(len(points), cmc)} in {args.config}"
+    if not 0 <= args.shard < num_shards:
+        raise InputError(f"--shard {args.shard}: must lie in [0, {num_shards - 1}] ({origin}); "
+                         "give a shard index below K")
     if len(points) < num_shards * len(dataset.phi):
-        raise InputError(f"{args.data}: only {len(points)} usable (t1 < t2) points for "
-                         f"cmc.num_shards = {num_shards}; lower num_shards or widen the frame window")
+        raise InputError(f"{args.data}: only {len(points)} usable (t1 < t2) points for {origin}; "
+                         "use fewer shards or widen the frame window")
     mine = shard_points(points, num_shards, cmc["seed"], args.shard)
     spec, info = build_model_spec(nlsq, cmc["prior"], dataset.t, dataset.q, len(dataset.phi), num_shards,
                                   bounds=config["nlsq"]["bounds"], source=args.nlsq)

@@ -8,11 +8,20 @@ Stratification: within each angle the points are ordered by lag j - i, then by t
 cut into consecutive blocks of K points; each block hands one point to every shard in a random
 order (fixed seed). Every shard therefore holds every angle and spans the whole range of lag and
 t1, and shard sizes differ by at most one point per angle.
+
+Number of shards K (:func:`shard_count`): ``cmc.num_shards`` when ``cmc.points_per_shard`` is
+null; otherwise K = max(1, ceil(n_points / points_per_shard)), n_points the number of usable
+pooled points of all selected angles, so that every shard holds at most about points_per_shard
+points (n_points / K <= points_per_shard).
 """
 
+import math
 from typing import NamedTuple
 
+import h5py
 import numpy as np
+
+from heterodyne.errors import InputError
 
 
 class PooledPoints(NamedTuple):
@@ -30,16 +39,46 @@ class PooledPoints(NamedTuple):
         return len(self.phi_index)
 
 
+def usable(c2, valid):
+    """Bool mask of the usable elements of maps ``c2`` (..., N, N): i < j, ``valid`` True, c2 finite."""
+    n = c2.shape[-1]
+    return np.asarray(valid, bool) & np.isfinite(c2) & np.triu(np.ones((n, n), bool), k=1)
+
+
 def pooled_points(c2, valid):
-    """All usable points of (n_phi, N, N) maps: i < j, ``valid`` True and c2 finite.
+    """All usable points of (n_phi, N, N) maps (:func:`usable`).
 
     Ordered by angle, then row-major over the upper triangle.
     """
-    n_phi, n, _ = c2.shape
-    usable = np.asarray(valid, bool) & np.isfinite(c2)
-    usable &= np.triu(np.ones((n, n), bool), k=1)[None, :, :]
-    phi_index, idx1, idx2 = np.nonzero(usable)
+    phi_index, idx1, idx2 = np.nonzero(usable(c2, valid))
     return PooledPoints(phi_index.astype(np.int32), idx1.astype(np.int32), idx2.astype(np.int32))
+
+
+def shard_count(n_points, cmc):
+    """Number of shards K for ``n_points`` usable pooled points and the ``cmc`` config section
+    (module docstring); ``n_points`` is not used when ``cmc.points_per_shard`` is null."""
+    per_shard = cmc["points_per_shard"]
+    if per_shard is None:
+        return int(cmc["num_shards"])
+    return max(1, math.ceil(n_points / per_shard))
+
+
+def shard_count_origin(n_points, cmc):
+    """Where K came from, for messages: the config key (and the point count it was applied to)."""
+    if cmc["points_per_shard"] is None:
+        return f"cmc.num_shards = {cmc['num_shards']}"
+    return f"cmc.points_per_shard = {cmc['points_per_shard']} and {n_points} usable points"
+
+
+def count_usable_points(dataset_path):
+    """Number of usable pooled points (:func:`usable`) in a dataset.h5 (layout of
+    :mod:`heterodyne.data.dataset`), read one angle at a time; InputError if it is not one."""
+    try:
+        with h5py.File(dataset_path, "r") as f:
+            c2, valid = f["c2"], f["valid"]
+            return sum(int(np.count_nonzero(usable(c2[a], valid[a]))) for a in range(c2.shape[0]))
+    except (OSError, KeyError) as err:
+        raise InputError(f"{dataset_path}: not a heterodyne dataset file ({err}); re-run `heterodyne ingest`") from err
 
 
 def shard_labels(points, num_shards, seed):

@@ -79,7 +79,8 @@ def collect(results_dir):
     nlsq = read_json_record(paths["nlsq.json"], ("converged", "termination", "parameters", "phi",
                                           "reduced_chi2_per_angle", "provenance"), "fit-nlsq")
     cmc = read_json_record(paths["cmc/summary.json"],
-                           ("parameters", "shards", "flagged_shards", "combined", "limits", "provenance"),
+                           ("parameters", "shards", "flagged_shards", "combined", "limits", "nlsq_comparison",
+                            "undetermined", "provenance"),
                            "cmc-combine")
     weights_record = json.loads(paths["weights.json"].read_text())
     figures = read_figures(root / "figures")

@@ -1,7 +1,8 @@
 """The HTML report of one dataset.
 
 Sections: warnings; parameter table (NLSQ value +/- se, CMC mean, 90 % interval [q05, q95],
-R-hat, bulk and tail ESS); fit quality per angle (reduced chi2 = chi2_phi / dof_phi as saved by
+R-hat, bulk and tail ESS, and for free physics parameters (CMC mean - NLSQ value) / se and
+CMC sd / se); fit quality per angle (reduced chi2 = chi2_phi / dof_phi as saved by
 fit-nlsq, noise sigma, contrast, offset); NLSQ and CMC run details (per shard: divergences, max
 R-hat, min bulk and tail ESS, mean/max tree depth, % of draws at the tree depth limit, step size
 per chain, min E-BFMI, flagged and why, wall time; the combined posterior's R-hat and ESS; the
@@ -29,6 +30,13 @@ def _cmc_columns(entry):
             fmt(entry["ess_bulk"], 4), fmt(entry["ess_tail"], 4)]
 
 
+def _comparison_columns(entry):
+    """(CMC mean - NLSQ value) / se and CMC sd / se of an ``nlsq_comparison`` entry (None: "-")."""
+    if entry is None:
+        return ["-", "-"]
+    return [fmt(entry["shift_in_stderr"], 3), fmt(entry["sd_in_stderr"], 3)]
+
+
 def parameter_rows(nlsq, cmc):
     """Rows: the 14 physics parameters, then contrast_a and offset_a for every angle a."""
     rows = []
@@ -37,12 +45,13 @@ def parameter_rows(nlsq, cmc):
         estimate = (f"{fmt(entry['value'])} (fixed)" if entry["fixed"]
                     else f"{fmt(entry['value'])} ± {fmt(entry['stderr'], 3)}")
         rows.append([p.name, p.unit, estimate, fmt(entry["at_bound"]),
-                     *_cmc_columns(cmc["parameters"].get(p.name))])
+                     *_cmc_columns(cmc["parameters"].get(p.name)),
+                     *_comparison_columns(cmc["nlsq_comparison"].get(p.name))])
     for kind in ("contrast", "offset"):
         for a, (value, se) in enumerate(zip(nlsq[kind], nlsq[f"{kind}_stderr"], strict=True)):
             name = f"{kind}_{a}"
             rows.append([name, "1", f"{fmt(value)} ± {fmt(se, 3)}", "-",
-                         *_cmc_columns(cmc["parameters"].get(name))])
+                         *_cmc_columns(cmc["parameters"].get(name)), "-", "-"])
     return rows
 
 
@@ -53,7 +62,7 @@ def _section(title, anchor, content):
 def _warnings_html(found):
     if not found:
         return ('<p class="ok">No warnings: NLSQ converged, no parameter at a bound, no flagged shard, '
-                'combined posterior not flagged.</p>')
+                'combined posterior not flagged, every sampled quantity determined by the data.</p>')
     return "<ul>" + "".join(f'<li class="warn">{esc(w)}</li>' for w in found) + "</ul>"
 
 
@@ -85,7 +94,8 @@ def _criteria_html(limits):
     text = (f"A shard passes with no divergence, no draw at the tree depth limit (2^depth - 1 leapfrog steps), "
             f"rank-normalised split R-hat <= {limits['r_hat']}, bulk and tail ESS >= {limits['ess']} and "
             f"E-BFMI >= {limits['e_bfmi']} in every chain; the combined posterior passes on the R-hat and "
-            f"ESS criteria (Vehtari et al. 2021).")
+            f"ESS criteria (Vehtari et al. 2021). A quantity whose combined posterior sd exceeds "
+            f"{limits['undetermined_sd_ratio']} of its prior sd is listed as not determined by the data.")
     return f"<p>{esc(text)}</p>"
 
 
@@ -150,7 +160,8 @@ def render_dataset_page(name, results, config, provenance):
         _section("Warnings", "warnings", _warnings_html(found)),
         _section("Parameters", "parameters",
                  table(["parameter", "unit", "NLSQ value ± se", "at bound", "CMC mean", "CMC 90 % interval",
-                        "R-hat", "ESS (bulk)", "ESS (tail)"], parameter_rows(nlsq, cmc), numeric=(4, 6, 7, 8))
+                        "R-hat", "ESS (bulk)", "ESS (tail)", "(CMC mean − NLSQ) / se", "CMC sd / se"],
+                       parameter_rows(nlsq, cmc), numeric=(4, 6, 7, 8, 9, 10))
                  + f"<p>NLSQ standard errors: {esc(nlsq.get('stderr_scaling', 'not recorded'))}</p>"),
         _section("Fit quality per angle", "quality", _quality_html(results)),
         _section("Fit runs", "runs", _runs_html(nlsq, cmc)),

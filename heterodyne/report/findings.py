@@ -1,5 +1,6 @@
-"""Warnings a reader must see: NLSQ not converged, parameters at a bound, flagged CMC shards and a
-flagged combined posterior (each with the reasons cmc-combine recorded)."""
+"""Warnings a reader must see: NLSQ not converged, parameters at a bound, flagged CMC shards, a
+flagged combined posterior (each with the reasons cmc-combine recorded) and quantities the data
+did not determine (posterior sd > limit x prior sd, :mod:`heterodyne.cmc.compare`)."""
 
 
 def fit_warnings(nlsq_record, cmc_summary):
@@ -16,4 +17,9 @@ def fit_warnings(nlsq_record, cmc_summary):
     combined = cmc_summary["combined"]
     if combined["flagged"]:
         found.append(f"CMC combined posterior flagged: {'; '.join(combined['flag_reasons'])}.")
+    limit = cmc_summary["limits"]["undetermined_sd_ratio"]
+    for entry in cmc_summary["undetermined"]:
+        found.append(f"CMC: {entry['parameter']} is not determined by the data: posterior sd {entry['sd']:.3g} is "
+                     f"{entry['sd_over_prior_sd']:.2f} of its prior sd {entry['prior_sd']:.3g} (limit {limit}), so "
+                     "its posterior mostly repeats the prior (cmc.prior).")
     return found

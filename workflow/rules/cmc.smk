@@ -1,5 +1,5 @@
 # Consensus Monte Carlo: NUTS on each of K shards (one job each), then the consensus
-# combination -> results/{d}/cmc/summary.json and combined.h5.
+# combination -> results/{d}/cmc/summary.json and combined.h5. K: shard_indices (common.smk).
 
 
 rule cmc_shard:
@@ -28,7 +28,9 @@ rule cmc_shard:
 
 rule cmc_combine:
     input:
-        shards=expand("results/{{dataset}}/cmc/shard_{shard}.h5", shard=range(NUM_SHARDS)),
+        data="results/{dataset}/dataset.h5",
+        nlsq="results/{dataset}/nlsq.json",
+        shards=shard_files("results/{dataset}/cmc/shard_{shard}.h5"),
         code=package_code(*CODE_BASE, "cmc", "cli/cmc_combine.py"),
     output:
         json=report(
@@ -51,5 +53,6 @@ rule cmc_combine:
         CONDA_ENV
     shell:
         "pin_cpus.sh {threads} heterodyne cmc-combine --config {params.config_file:q}"
-        " --dataset {wildcards.dataset:q} --shards {input.shards:q}"
+        " --dataset {wildcards.dataset:q} --data {input.data:q} --nlsq {input.nlsq:q}"
+        " --shards {input.shards:q}"
         " --output-json {output.json:q} --output-h5 {output.h5:q} > {log:q} 2>&1"

@@ -8,7 +8,6 @@ from pathlib import Path
 
 
 DATASETS = sorted(config["datasets"])
-NUM_SHARDS = config["cmc"]["num_shards"]
 
 # The one config file (checked in the Snakefile); every heterodyne command reads it itself.
 CONFIG_FILE = str(workflow.configfiles[0])
@@ -48,7 +47,8 @@ def dataset_section(wildcards):
 
 # Package code is an input of each rule; editing a module that a step runs makes the step's
 # outputs older than their input, so Snakemake's mtime trigger reruns the step and everything
-# downstream. The package is located without importing it (importing would start JAX).
+# downstream. The package is located without importing it (importing starts JAX, about 1 s; only
+# shard_indices below imports it, when the DAG needs the number of shards).
 PACKAGE_DIR = Path(importlib.util.find_spec("heterodyne").origin).parent
 
 # What every step imports: the package's root modules, the CLI dispatcher, the physics core and
@@ -77,3 +77,22 @@ def package_code(*parts):
         candidates = path.rglob("*") if path.is_dir() else [path]
         files += [str(f) for f in candidates if f.is_file() and "__pycache__" not in f.parts]
     return sorted(files)
+
+
+def shard_indices(wildcards):
+    """0..K-1 for the dataset's CMC shards, K from heterodyne.cmc.pooling.shard_count (imported
+    here, at DAG time). With cmc.points_per_shard, K depends on the dataset's usable points: they
+    are counted in its dataset.h5, written by the `ingest` checkpoint, after which Snakemake
+    re-evaluates the jobs that depend on K."""
+    from heterodyne.cmc.pooling import count_usable_points, shard_count
+
+    cmc = config["cmc"]
+    n_points = None
+    if cmc["points_per_shard"] is not None:
+        n_points = count_usable_points(checkpoints.ingest.get(**wildcards).output[0])
+    return range(shard_count(n_points, cmc))
+
+
+def shard_files(pattern):
+    """Input function: ``pattern`` (with {dataset} and {shard}) for every shard of the dataset."""
+    return lambda wildcards: expand(pattern, dataset=wildcards.dataset, shard=shard_indices(wildcards))

@@ -11,7 +11,7 @@ rule figures:
         cmc_json="results/{dataset}/cmc/summary.json",
         cmc_h5="results/{dataset}/cmc/combined.h5",
         # read beside combined.h5 for the per-shard trace and posterior figures
-        shards=expand("results/{{dataset}}/cmc/shard_{shard}.h5", shard=range(NUM_SHARDS)),
+        shards=shard_files("results/{dataset}/cmc/shard_{shard}.h5"),
         code=package_code(*CODE_BASE, "plots", "cli/figures.py"),
     output:
         report(

@@ -1,7 +1,9 @@
 # Read the raw APS 8-ID-I file of a dataset, apply its selection, write results/{d}/dataset.h5.
+# A checkpoint: with cmc.points_per_shard the number of CMC shards is read from its output
+# (shard_indices in common.smk).
 
 
-rule ingest:
+checkpoint ingest:
     input:
         raw=lambda wildcards: config["datasets"][wildcards.dataset]["file"],
         code=package_code(*CODE_BASE, "cli/ingest.py"),

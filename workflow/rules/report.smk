@@ -14,10 +14,8 @@ rule report:
         cmc_json="results/{dataset}/cmc/summary.json",
         cmc_h5="results/{dataset}/cmc/combined.h5",
         figures="results/{dataset}/figures",
-        benchmarks=expand(
-            "results/{{dataset}}/benchmarks/{step}.tsv", step=STEP_BENCHMARKS
-        )
-        + expand("results/{{dataset}}/benchmarks/cmc_shard_{shard}.tsv", shard=range(NUM_SHARDS)),
+        benchmarks=expand("results/{{dataset}}/benchmarks/{step}.tsv", step=STEP_BENCHMARKS),
+        shard_benchmarks=shard_files("results/{dataset}/benchmarks/cmc_shard_{shard}.tsv"),
         code=package_code(*CODE_BASE, "report", "plots", "cli/report.py"),
     output:
         report(
