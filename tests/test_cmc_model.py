@@ -14,7 +14,7 @@ from heterodyne.cmc.coordinates import (IDENTITY, LOG, LOGIT, LOWER, UPPER, buil
                                         theta_from_y, y_from_theta)
 from heterodyne.cmc.model import LOG_NOISE_SCALE_PRIOR_SD, build_model_spec, log_density
 from heterodyne.cmc.pooling import pooled_points, shard_labels
-from heterodyne.cmc.sampling import shard_data, shard_geometry
+from heterodyne.cmc.sampling import shard_data, shard_geometry, start_position
 from heterodyne.core.parameters import INDEX, PARAMETER_NAMES
 from heterodyne.errors import InputError
 
@@ -164,3 +164,18 @@ def test_nlsq_bounds_override_the_registry(problem):
     spec, info = build_model_spec(nlsq, PRIOR, dataset.t, Q, len(PHI), K, bounds={"f0": [0.1, 0.9]})
     m = info.names.index("f0")
     assert (spec.prior.low[m], spec.prior.high[m]) == (0.1, 0.9)
+
+
+def test_a_quantity_at_its_bound_starts_inside(problem):
+    """An NLSQ value on a bound (f0 = 0 here) maps to y = -inf; the start moves it 0.1 stderr inside,
+    where the shard's log density is finite."""
+    dataset, nlsq, _, _, _, data = problem
+    nlsq = copy.deepcopy(nlsq)
+    nlsq["parameters"]["f0"]["value"] = 0.0
+    spec, info = build_model_spec(nlsq, PRIOR, dataset.t, Q, len(PHI), K)
+    assert np.isneginf(y_from_theta(spec.prior.centre, spec.coords)[info.names.index("f0")])
+    y = start_position(spec, sample_noise_scale=False)
+    theta = np.asarray(theta_from_y(jnp.asarray(y), spec.coords)[0])
+    f0 = info.names.index("f0")
+    assert theta[f0] == pytest.approx(0.1 * spec.prior.stderr[f0], rel=1e-6)
+    assert np.isfinite(float(log_density(jnp.asarray(y), data, spec)))

@@ -108,8 +108,11 @@ def shard_data(dataset, sigma, points, pad_to, num_shards):
 
 
 def start_position(spec, sample_noise_scale):
-    """y of the NLSQ result (log noise scale 0)."""
-    y = y_from_theta(spec.prior.centre, spec.coords)
+    """y of the NLSQ result (log noise scale 0), moved min(0.1 s_m, span / 4) inside its support
+    where it sits on a bound (no coordinate maps a bound to a finite y)."""
+    prior = spec.prior
+    margin = np.minimum(0.1 * prior.stderr, 0.25 * (prior.high - prior.low))
+    y = y_from_theta(np.clip(prior.centre, prior.low + margin, prior.high - margin), spec.coords)
     return np.append(y, 0.0) if sample_noise_scale else y
 
 
