@@ -36,23 +36,25 @@ def test_non_finite_numbers_are_refused_naming_the_key(tmp_path, text, key, valu
     assert message.startswith(f"{path}: '{key}' = {value} is not a finite number") and "\n" not in message
 
 
-def test_yaml_syntax_error_is_one_line_with_its_position(tmp_path):
-    path = tmp_path / "config.yaml"
-    path.write_text("datasets:\n  demo: {file: raw.hdf, phi: [0.0, 90.0}\n")
+def one_line_error(path, text):
+    """The InputError message of load_config on a config file holding ``text``; it has one line."""
+    path.write_text(text)
     with pytest.raises(InputError) as caught:
         load_config(path)
     message = str(caught.value)
     assert "\n" not in message
+    return message
+
+
+def test_yaml_syntax_error_is_one_line_with_its_position(tmp_path):
+    path = tmp_path / "config.yaml"
+    message = one_line_error(path, "datasets:\n  demo: {file: raw.hdf, phi: [0.0, 90.0}\n")
     assert message.startswith(f"{path}: not valid YAML at line 2, column ") and "fix the syntax" in message
 
 
 def test_num_shards_and_points_per_shard_together_are_refused_in_one_line(tmp_path):
     path = tmp_path / "config.yaml"
-    path.write_text("datasets:\n  demo: {file: raw.hdf}\ncmc: {num_shards: 4, points_per_shard: 100000}\n")
-    with pytest.raises(InputError) as caught:
-        load_config(path)
-    message = str(caught.value)
-    assert "\n" not in message
+    message = one_line_error(path, "datasets:\n  demo: {file: raw.hdf}\ncmc: {num_shards: 4, points_per_shard: 100000}\n")
     assert message.startswith(f"{path}: invalid config at 'cmc': give cmc.num_shards or cmc.points_per_shard, "
                               "not both") and "remove one of the two keys" in message
 

@@ -37,7 +37,7 @@ from numpyro.distributions import constraints
 from numpyro.infer import MCMC, NUTS
 
 from heterodyne.cmc.coordinates import theta_draws, theta_from_y, y_from_theta
-from heterodyne.cmc.model import ShardData, log_density, model_c2, split_noise
+from heterodyne.cmc.model import ShardData, log_density, log_prior, model_c2, split_noise
 from heterodyne.core.pooled_likelihood import prepare_points
 from heterodyne.core.symmetries import canonical
 
@@ -123,8 +123,7 @@ def _scaled_residuals(y, data, spec):
 
 def _prior_terms(y, data, spec):
     theta, log_jacobian = theta_from_y(split_noise(y, spec)[0], spec.coords)
-    return log_jacobian + data.prior_power * jnp.sum(jnp.where(
-        spec.prior.normal, -0.5 * ((theta - spec.prior.centre) / spec.prior.sd) ** 2, 0.0))
+    return log_jacobian + data.prior_power * log_prior(theta, spec.prior)
 
 
 @jax.jit
