@@ -1,9 +1,11 @@
 """CMC speed on the demo-sized problem: pooled-kernel cost per gradient, time and ESS/s per shard;
-or (--shard-cost) the cost of one shard against its number of points.
+or (--shard-cost) the cost of one shard against its number of points; or (--consensus) the
+combined posterior of K shards against full-data NUTS.
 
 Run: .venv/bin/python benchmarks/cmc.py [--frames 180] [--shards 4] [--warmup 150] [--samples 300]
      [--chains 2] [--adapt-mass]
      taskset -c 1 .venv/bin/python benchmarks/cmc.py --shard-cost     (single-core numbers, ~5 min)
+     .venv/bin/python benchmarks/cmc.py --consensus [--frames 180]     (K = 1, 4, 16, 64; ~15 min)
 
 The problem mirrors the demo (4 angles 0/30/60/90 deg, q = 0.01 1/A, dt = 0.1 s, N frames, noise
 0.010-0.020); free: D0_ref, D0_sample, v0, f0 and per-angle contrast/offset (the rest fixed). The
@@ -20,6 +22,11 @@ and the first call, which also compiles it; the persistent compilation cache is 
 the projected sampling time chains x (warm-up + draws) x L x t_g for 4 x 600 x L, with L = 15
 leapfrog steps per iteration assumed (printed; the real L depends on the posterior: NUTS logs its
 mean per shard).
+
+--consensus: the first 3 angles, N frames; the combined posterior of K = 4, 16, 64 shards
+against one full-data NUTS run (K = 1) of the same data and NLSQ record, at the config's default
+sampler settings: the worst |mean_K - mean_1| / sd_1 over the sampled quantities and the range of
+sd_K / sd_1 (issue 10's limits: 0.2 and 15 %).
 """
 
 import argparse
@@ -47,6 +54,11 @@ OFFSET = np.array([1.0, 1.002, 0.998, 1.001])
 SIGMA = np.array([0.010, 0.012, 0.015, 0.020])
 Q, DT = 0.01, 0.1
 PRIOR = {"default": {"kind": "truncated-normal", "width": 10.0, "width_unit": "stderr"}, "parameters": {}}
+
+#: --consensus: the numbers of shards compared with the full-data run (K = 1)
+CONSENSUS_SHARDS = (4, 16, 64)
+#: --consensus: the pass limits of issue 10: |mean_K - mean_1| <= 0.2 sd_1 and |sd_K / sd_1 - 1| <= 0.15
+MEAN_LIMIT, SD_LIMIT = 0.2, 0.15
 
 #: --shard-cost: frames N, number of angles, target points per shard
 COST_FRAMES = (180, 500, 1000)
@@ -138,6 +150,42 @@ def shard_cost_table():
                   f"{geometry_s:>10.2f} {first_s:>15.2f} {sampling_s:>10.0f} {sampling_s / 60:>12.1f}")
 
 
+def cmc_posterior(dataset, record, num_shards, settings):
+    """Combined posterior summary {name: {mean, sd, ...}}, shard wall times and flagged shards of
+    one CMC run with ``num_shards`` shards (one after another in this process)."""
+    spec, info = build_model_spec(record, PRIOR, dataset.t, Q, len(dataset.phi), num_shards)
+    points = pooled_points(dataset.c2, dataset.valid)
+    labels = shard_labels(points, num_shards, 0)
+    pad = max_shard_size(points, num_shards, 0)
+    sigma = SIGMA[:len(dataset.phi)]
+    results = [run_shard(shard_data(dataset, sigma, points.take(labels == k), pad, num_shards), spec, info,
+                         settings, seed=0, shard=k, progress_bar=False) for k in range(num_shards)]
+    draws, _ = combine_shards([r.unconstrained for r in results], info.names, spec.coords)
+    flagged = sum(shard_diagnostics(r)["flagged"] for r in results)
+    return posterior_summary(draws, settings.chains), [r.wall_time_s for r in results], flagged, pad
+
+
+def consensus_table(frames):
+    """Print the combined posterior of K = CONSENSUS_SHARDS against the full-data NUTS run
+    (K = 1): the worst |mean_K - mean_1| / sd_1 and sd_K / sd_1 over the sampled quantities."""
+    dataset, record = demo_problem(frames, np.random.default_rng(0), COST_ANGLES)
+    settings = NutsSettings(300, 500, 4, 0.9, True, True, 10, False)
+    full, wall, flagged, pad = cmc_posterior(dataset, record, 1, settings)
+    print(f"consensus vs full-data NUTS: {COST_ANGLES} angles, N = {frames}, {pad} points; K = 1 took "
+          f"{wall[0]:.0f} s, {flagged} flagged shard(s); limits |mean - full| <= {MEAN_LIMIT} sd, "
+          f"|sd / sd_full - 1| <= {SD_LIMIT}")
+    print(f"{'K':>3} {'points/shard':>12} {'flagged':>7} {'total s':>8} {'worst mean dev (sd)':>20} "
+          f"{'sd ratio range':>16} {'pass':>5}")
+    for k in CONSENSUS_SHARDS:
+        summary, wall, flagged, pad = cmc_posterior(dataset, record, k, settings)
+        deviation = {n: (summary[n]["mean"] - full[n]["mean"]) / full[n]["sd"] for n in full}
+        ratio = {n: summary[n]["sd"] / full[n]["sd"] for n in full}
+        worst = max(deviation, key=lambda n: abs(deviation[n]))
+        ok = abs(deviation[worst]) <= MEAN_LIMIT and all(abs(r - 1) <= SD_LIMIT for r in ratio.values())
+        print(f"{k:>3} {pad:>12} {flagged:>7} {sum(wall):>8.0f} {deviation[worst]:>+13.2f} ({worst:<6}"
+              f"{min(ratio.values()):>8.2f}-{max(ratio.values()):.2f} {'yes' if ok else 'no':>5}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=180)
@@ -149,9 +197,14 @@ def main():
                         help="re-estimate the mass matrix in warm-up (default: keep the Gauss-Newton whitening)")
     parser.add_argument("--shard-cost", action="store_true",
                         help="print only the table of one shard's cost against its number of points")
+    parser.add_argument("--consensus", action="store_true",
+                        help="print only the table of the combined posterior of K shards against K = 1")
     args = parser.parse_args()
     if args.shard_cost:
         shard_cost_table()
+        return
+    if args.consensus:
+        consensus_table(args.frames)
         return
 
     dataset, record = demo_problem(args.frames, np.random.default_rng(0))

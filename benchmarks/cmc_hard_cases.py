@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import jax
 import numpy as np
 
 import heterodyne  # noqa: F401  (float64, compile cache)
@@ -31,8 +32,9 @@ def main():
     args = parser.parse_args()
     print(f"settings: {SETTINGS._asdict()}, K = {args.shards}")
     print(f"{'case':>24} {'shard':>5} {'wall s':>7} {'div':>4} {'R-hat':>7} {'bulk':>6} {'tail':>6} "
-          f"{'depth':>5} {'max':>3} {'grad/draw':>9} {'ESS/s':>7} {'flagged':>7}")
+          f"{'depth':>5} {'max':>3} {'grad/draw':>9} {'ESS/s':>7} {'target':>6} {'draws':>5} {'flagged':>7}")
     for name in args.cases or list(CASES):
+        jax.clear_caches()  # each case compiles its own shapes: drop the last case's executables
         case = CASES[name]
         started = time.perf_counter()
         record, spec, info, shards = cmc_run(case, SETTINGS, num_shards=args.shards)
@@ -43,7 +45,7 @@ def main():
             print(f"{name:>24} {k:>5} {shard.wall_time_s:>7.1f} {d['divergences']:>4} {d['max_r_hat']:>7.4f} "
                   f"{d['min_ess_bulk']:>6.0f} {d['min_ess_tail']:>6.0f} {d['tree_depth_mean']:>5.2f} "
                   f"{d['tree_depth_max']:>3} {np.mean(shard.num_steps):>9.1f} {ess / shard.wall_time_s:>7.1f} "
-                  f"{'yes' if d['flagged'] else 'no':>7}")
+                  f"{d['target_accept']:>6} {d['draws_per_chain']:>5} {'yes' if d['flagged'] else 'no':>7}")
         draws, _ = combine_shards([s.unconstrained for s in shards], info.names, spec.coords)
         summary = posterior_summary(draws, SETTINGS.chains)
         z = [(summary[n]["mean"] - v) / summary[n]["sd"] for n, v in zip(info.names, true_values(case, info.names),

@@ -17,6 +17,7 @@ import yaml
 from cmc_fixtures import PHI, SIGMA, nlsq_record, simulated_dataset
 import heterodyne.cli.cmc_shard as cmc_shard_cli
 from heterodyne.cli import main
+from heterodyne.cmc.sampling import MAX_EXTENSIONS
 from heterodyne.data.dataset import save_dataset
 from heterodyne.data.weights import AngleWeights, save_weights
 from heterodyne.provenance import provenance_record, read_provenance_attrs, write_provenance_attrs
@@ -72,7 +73,9 @@ def test_shard_files_hold_draws_and_provenance(workdir, outputs):
     names = ["D0_sample", "v0", "f0", "contrast_0", "contrast_1", "offset_0", "offset_1", "noise_scale"]
     with h5py.File(outputs[1]) as f:
         assert sorted(f["draws"]) == sorted(names)
-        assert f["draws/v0"].shape == (CMC["chains"], CMC["samples"])
+        chains, per_chain = f["draws/v0"].shape
+        # extended by `samples` draws at a time (at most MAX_EXTENSIONS times) while ESS < ESS_MIN
+        assert chains == CMC["chains"] and per_chain in CMC["samples"] * np.arange(1, MAX_EXTENSIONS + 2)
         assert f.attrs["shard"] == 1 and f.attrs["seed"] == CMC["seed"]
         n_points = f.attrs["n_points"]
         record = read_provenance_attrs(f)
@@ -95,7 +98,8 @@ def test_summary_matches_the_combined_draws(workdir, outputs):
         draws = {name: f["draws"][name][()] for name in f["draws"]}
         assert read_provenance_attrs(f)["input_sha256"].keys() == {
             str(workdir / "dataset.h5"), str(workdir / "nlsq.json"), *map(str, outputs)}
-    assert len(draws["v0"]) == CMC["chains"] * CMC["samples"]
+    per_chain = [entry["draws_per_chain"] for entry in summary["shards"]]
+    assert len(draws["v0"]) == CMC["chains"] * min(per_chain)
     for name, x in draws.items():
         entry = summary["parameters"][name]
         assert entry["mean"] == pytest.approx(np.mean(x), rel=1e-12)
@@ -110,7 +114,7 @@ def test_summary_matches_the_combined_draws(workdir, outputs):
         v0 = f["draws/v0"][()]
         assert summary["shards"][0]["divergences"] == int(f["diverging"][()].sum())
         num_steps, step_size, depth_limit = f["num_steps"][()], f["step_size"][()], f.attrs["max_tree_depth"]
-        assert f["energy"].shape == num_steps.shape == (CMC["chains"], CMC["samples"])
+        assert f["energy"].shape == num_steps.shape == v0.shape == (CMC["chains"], per_chain[0])
     assert summary["shards"][0]["parameters"]["v0"]["mean"] == pytest.approx(v0.mean(), rel=1e-12)
     shard = summary["shards"][0]
     assert depth_limit == 10 == shard["tree_depth_limit"]  # the config default
@@ -118,7 +122,8 @@ def test_summary_matches_the_combined_draws(workdir, outputs):
     assert shard["frac_at_tree_depth_limit"] == np.mean(num_steps >= 2**10 - 1)
     assert shard["step_size"] == step_size.tolist() and len(step_size) == CMC["chains"]
     assert shard["flagged"] == bool(shard["flag_reasons"])
-    # 2 chains x 60 draws cannot reach ESS 400: every shard and the combined posterior are flagged
+    # 2 chains x 60 draws, even extended 3 times, fall short of ESS 400: every shard and the combined
+    # posterior are flagged
     assert summary["flagged_shards"] == [0, 1] and summary["combined"]["flagged"]
     assert summary["combined"]["min_ess_tail"] == min(e["ess_tail"] for e in summary["parameters"].values())
     assert summary["limits"] == {"r_hat": 1.01, "ess": 400, "e_bfmi": 0.3, "undetermined_sd_ratio": 0.3}

@@ -56,6 +56,28 @@ def test_consensus_reproduces_the_product_of_gaussian_subposteriors():
         assert parametric[name]["sd"] == pytest.approx(sd[m], rel=0.05)
 
 
+def test_shards_with_extended_chains_are_thinned_to_the_shortest():
+    """A shard whose chains were extended (12000 draws per chain beside 4000) is thinned evenly;
+    the consensus still reproduces the product of the Gaussian subposteriors."""
+    rng = np.random.default_rng(3)
+    shards, precisions, weighted = [], [], []
+    for draws in (12000, 4000):
+        mu = rng.normal(0, 1, 3) * SCALES + SCALES * 5
+        a = rng.normal(0, 1, (3, 3))
+        cov = (a @ a.T + 3 * np.eye(3)) * np.outer(SCALES, SCALES)
+        x = rng.multivariate_normal(mu, cov, size=(2, draws))
+        shards.append({name: x[:, :, m] for m, name in enumerate(NAMES)})
+        precisions.append(np.linalg.inv(cov))
+        weighted.append(precisions[-1] @ mu)
+    cov = np.linalg.inv(sum(precisions))
+    mean, sd = cov @ sum(weighted), np.sqrt(np.diag(cov))
+    draws, _ = combine(shards)
+    x = np.stack([draws[name] for name in NAMES], axis=1)
+    assert x.shape == (2 * 4000, 3)
+    assert np.all(np.abs(x.mean(axis=0) - mean) < 0.05 * sd)
+    assert np.allclose(x.std(axis=0), sd, rtol=0.05)
+
+
 def test_parametric_equals_precision_weighted_sample_moments():
     shards, _, _ = gaussian_shards(np.random.default_rng(1), n_shards=3, draws=500)
     _, parametric = combine(shards)
@@ -98,7 +120,7 @@ def test_shard_file_keeps_sampler_statistics_and_its_summary_entry_uses_them(tmp
     energy = rng.normal(10.0, 2.0, (2, 1000))
     draws = ShardDraws(draws={"p": good, "q": stuck}, unconstrained=np.stack([good, stuck], axis=-1),
                        diverging=diverging, num_steps=num_steps, energy=energy, step_size=np.array([0.25, 0.5]),
-                       max_tree_depth=8, wall_time_s=1.5, chain_method="sequential")
+                       max_tree_depth=8, target_accept=0.99, wall_time_s=1.5, chain_method="sequential")
     save_shard(tmp_path / "shard_3.h5", 3, 4, 11, 500, draws, IDENTITY_COORDINATES, {"step": "test"})
     shard = load_shard(tmp_path / "shard_3.h5")
     assert (shard.shard, shard.num_shards, shard.seed, shard.n_points, shard.max_tree_depth) == (3, 4, 11, 500, 8)
@@ -110,6 +132,7 @@ def test_shard_file_keeps_sampler_statistics_and_its_summary_entry_uses_them(tmp
 
     entry = shard_summary(shard)
     assert entry["shard"] == 3 and entry["wall_time_s"] == 1.5 and entry["divergences"] == 1
+    assert entry["target_accept"] == 0.99 and entry["draws_per_chain"] == 1000
     assert entry["frac_at_tree_depth_limit"] == 3 / 2000 and entry["tree_depth_max"] == 8
     assert entry["step_size"] == [0.25, 0.5] and entry["min_e_bfmi"] == pytest.approx(e_bfmi(energy).min())
     assert entry["max_r_hat"] == pytest.approx(r_hat(stuck)) and entry["max_r_hat"] > 1.05

@@ -81,7 +81,7 @@ def test_tree_depth_is_the_smallest_d_with_2_to_the_d_minus_1_at_least_the_steps
 def shard_run(draws, diverging, num_steps, energy, step_size, max_tree_depth):
     """The sampler's ShardDraws with the fields that shard_diagnostics reads."""
     return ShardDraws(draws=draws, unconstrained=None, diverging=diverging, num_steps=num_steps, energy=energy,
-                      step_size=step_size, max_tree_depth=max_tree_depth, wall_time_s=0.0,
+                      step_size=step_size, max_tree_depth=max_tree_depth, target_accept=0.9, wall_time_s=0.0,
                       chain_method="sequential")
 
 

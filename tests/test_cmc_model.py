@@ -10,11 +10,12 @@ import pytest
 import scipy.stats
 
 from cmc_fixtures import PHI, Q, SIGMA, c2_maps, nlsq_record, simulated_dataset
-from heterodyne.cmc.coordinates import (IDENTITY, LOG, LOGIT, LOWER, UPPER, build_coordinates, choose_kind,
-                                        theta_from_y, y_from_theta)
+from heterodyne.cmc.coordinates import (IDENTITY, LOG, LOGIT, LOWER, SQUARE, UPPER, build_coordinates,
+                                        choose_kind, eta_from_y, theta_draws, theta_from_y,
+                                        y_from_theta)
 from heterodyne.cmc.model import LOG_NOISE_SCALE_PRIOR_SD, build_model_spec, log_density
 from heterodyne.cmc.pooling import pooled_points, shard_labels
-from heterodyne.cmc.sampling import shard_data, shard_geometry, start_position
+from heterodyne.cmc.sampling import conditional_draws, shard_data, shard_geometry, start_position
 from heterodyne.core.parameters import INDEX, PARAMETER_NAMES
 from heterodyne.errors import InputError
 
@@ -38,6 +39,8 @@ def test_choose_kind_follows_the_distance_to_the_bounds():
     assert choose_kind("D0_ref", 100.0, 10.0, 0.0, 1e7) == LOG
     assert choose_kind("D0_ref", 20.0, 10.0, 0.0, 1e7) == LOWER       # 2 widths above 0: no log
     assert choose_kind("v0", 100.0, 10.0, -1e5, 1e5) == IDENTITY       # velocities are never logged
+    assert choose_kind("v0", 20.0, 10.0, 0.0, 1e5, signed=True) == SQUARE  # small phase: sampled as v0^2
+    assert choose_kind("v0", 100.0, 10.0, 0.0, 1e5, signed=True) == IDENTITY
     assert choose_kind("f0", 0.95, 0.02, 0.0, 1.0) == UPPER
     assert choose_kind("f0", 0.5, 0.1, 0.0, 1.0) == LOGIT
 
@@ -78,45 +81,128 @@ def test_coordinates_round_trip_and_jacobian():
         assert 0 < j_ref < th[2] * t_m ** th[3] and 0 < th[5] + 0.05 < 1 and th[6] > 0
 
 
+def test_square_coordinate_of_a_small_velocity():
+    """The sign-carrying v0 near 0 is sampled through v0^2: round trip, log |d v0 / d y| against
+    finite differences, and v0 >= 0 for every y (also far into the soft wall at 0)."""
+    coords = build_coordinates(["v0", "f0"], ["v0", "f0"], np.array([6.0, 0.4]), np.array([3.0, 0.05]),
+                               np.array([0.0, 0.0]), np.array([1e5, 1.0]), {}, np.linspace(1.0, 20.0, 60), 0.005,
+                               2, None, signed="v0")
+    assert coords.kind[0] == SQUARE
+    assert coords.width[0] == pytest.approx(np.sqrt(2) * 3.0 * 2 * 6.0)  # s = w max(2 c, w), eta^2 units
+    for v0 in (1e-3, 0.7, 6.0, 40.0):
+        y = y_from_theta(np.array([v0, 0.4]), coords)
+        eta, log_jac = eta_from_y(jnp.asarray(y), coords)
+        assert float(eta[0]) == pytest.approx(v0, rel=1e-9)
+        h = 1e-6 * max(1.0, abs(y[0]))
+        slope = (float(eta_from_y(jnp.asarray(y + [h, 0]), coords)[0][0])
+                 - float(eta_from_y(jnp.asarray(y - [h, 0]), coords)[0][0])) / (2 * h)
+        assert float(log_jac[0]) == pytest.approx(np.log(slope), abs=1e-6)
+    assert float(theta_from_y(jnp.asarray([-1e4, 0.0]), coords)[0][0]) >= 0.0
+
+
+def _log_integral_over_scaling(observed, bracket, sigma, mu, sd):
+    """log of the integral over (offset, contrast) of prod_k N(observed_k; o + c B_k, sigma_k) times
+    the unnormalised prior exp(-((o - mu_o)^2 / sd_o^2 + (c - mu_c)^2 / sd_c^2) / (2 K)), by a
+    161 x 161 trapezoid grid over +-9 sd of the integrand (NumPy; exact to ~1e-10 for this
+    Gaussian integrand)."""
+    def log_joint(o, c):
+        resid = observed[None, :] - o[:, None] - c[:, None] * bracket[None, :]
+        return (scipy.stats.norm.logpdf(resid, 0.0, sigma[None, :]).sum(axis=1)
+                - 0.5 * ((o - mu[0]) ** 2 / sd[0] ** 2 + (c - mu[1]) ** 2 / sd[1] ** 2) / K)
+    design = np.stack([np.ones_like(bracket), bracket], axis=1) / sigma[:, None]
+    prior_rows = np.diag(1.0 / (np.sqrt(K) * sd))
+    lhs = np.vstack([design, prior_rows])
+    rhs = np.concatenate([observed / sigma, mu / (np.sqrt(K) * sd)])
+    best = np.linalg.lstsq(lhs, rhs, rcond=None)[0]
+    eigenvalues, vectors = np.linalg.eigh(lhs.T @ lhs)
+    u = np.linspace(-9.0, 9.0, 161)
+    grid = np.stack(np.meshgrid(u, u, indexing="ij"), axis=-1).reshape(-1, 2)
+    beta = best + grid @ (vectors / np.sqrt(eigenvalues)).T
+    peak = log_joint(best[:1], best[1:])[0]
+    values = np.exp(log_joint(beta[:, 0], beta[:, 1]) - peak).reshape(161, 161)
+    area = np.trapezoid(np.trapezoid(values, u, axis=1), u) / np.sqrt(np.prod(eigenvalues))
+    return peak + np.log(area)
+
+
 def _numpy_log_density(y, dataset, nlsq, spec, info, points, log_noise_scale=None):
-    """The module docstring's log density, with log |d theta / d y| from finite differences."""
-    theta = np.asarray(theta_from_y(jnp.asarray(y), spec.coords)[0])
+    """The module docstring's log density of the sampled physics coordinates y: the joint density
+    integrated numerically over each angle's offset and contrast, log |d theta / d y| from finite
+    differences; plus the constants that log_density drops (n_phi log 2 pi - n/2 log 2 pi)."""
+    coords = spec.physics_coords
+    theta = np.asarray(theta_from_y(jnp.asarray(y), coords)[0])
     step = 1e-6 * np.maximum(1.0, np.abs(y))
-    columns = [(np.asarray(theta_from_y(jnp.asarray(y + step[k] * e), spec.coords)[0])
-                - np.asarray(theta_from_y(jnp.asarray(y - step[k] * e), spec.coords)[0])) / (2 * step[k])
+    columns = [(np.asarray(theta_from_y(jnp.asarray(y + step[k] * e), coords)[0])
+                - np.asarray(theta_from_y(jnp.asarray(y - step[k] * e), coords)[0])) / (2 * step[k])
                for k, e in enumerate(np.eye(len(y)))]
     log_jac = np.linalg.slogdet(np.stack(columns, axis=1))[1]
     params = np.array([nlsq["parameters"][name]["value"] for name in PARAMETER_NAMES])
     for m, name in enumerate(info.free_names):
         params[INDEX[name]] = theta[m]
     n_free, n_phi = len(info.free_names), len(PHI)
-    maps = c2_maps(params, theta[n_free:n_free + n_phi], theta[n_free + n_phi:], dataset.t)
-    model = maps[points.phi_index, points.idx1, points.idx2]
-    observed = dataset.c2[points.phi_index, points.idx1, points.idx2]
-    sigma = SIGMA[points.phi_index]
+    brackets = c2_maps(params, np.ones(n_phi), np.zeros(n_phi), dataset.t)
+    sigma = SIGMA * (np.exp(log_noise_scale) if log_noise_scale is not None else 1.0)
     prior = spec.prior
-    inside = np.all((theta >= prior.low) & (theta <= prior.high))
-    log_prior = np.sum(np.where(prior.normal, -0.5 * ((theta - prior.centre) / prior.sd) ** 2, 0.0))
-    total = log_jac + (log_prior if inside else -np.inf) / K
+    total = 0.0
+    for a in range(n_phi):
+        mine = points.phi_index == a
+        i, j = points.idx1[mine], points.idx2[mine]
+        mu = prior.centre[[n_free + n_phi + a, n_free + a]]
+        sd = prior.sd[[n_free + n_phi + a, n_free + a]]
+        total += _log_integral_over_scaling(dataset.c2[a, i, j], brackets[a, i, j], np.full(len(i), sigma[a]), mu, sd)
+    physics = slice(0, n_free)
+    inside = np.all((theta >= prior.low[physics]) & (theta <= prior.high[physics]))
+    log_prior = np.sum(np.where(prior.normal[physics], -0.5 * ((theta - prior.centre[physics]) / prior.sd[physics]) ** 2,
+                                0.0))
+    total += log_jac + (log_prior if inside else -np.inf) / K
     if log_noise_scale is not None:
-        sigma = sigma * np.exp(log_noise_scale)
         total += (scipy.stats.norm.logpdf(log_noise_scale, scale=LOG_NOISE_SCALE_PRIOR_SD)
                   + np.log(np.sqrt(2 * np.pi) * LOG_NOISE_SCALE_PRIOR_SD)) / K  # up to its constant
-    return total + scipy.stats.norm.logpdf(observed, model, sigma).sum() + 0.5 * np.log(2 * np.pi) * len(points)
+    return total - n_phi * np.log(2 * np.pi) + 0.5 * np.log(2 * np.pi) * len(points)
 
 
 def test_log_density_matches_numpy_rederivation(problem):
+    """log_density (offsets and contrasts integrated out in closed form) equals the joint density
+    integrated over them numerically, at the NLSQ result and at random positions."""
     dataset, nlsq, spec, info, points, data = problem
-    y0 = y_from_theta(spec.prior.centre, spec.coords)
+    y0 = start_position(spec, sample_noise_scale=False)
+    n_free = len(info.free_names)
     rng = np.random.default_rng(5)
     for _ in range(3):
-        y = y0 + rng.normal(0, 0.5, len(y0)) * np.sqrt(K) * spec.prior.stderr * np.where(
-            spec.coords.kind == LOG, 1 / spec.prior.centre, 1.0)
+        y = y0 + rng.normal(0, 0.5, len(y0)) * np.sqrt(K) * spec.prior.stderr[:n_free] * np.where(
+            spec.physics_coords.kind == LOG, 1 / spec.prior.centre[:n_free], 1.0)
         expected = _numpy_log_density(y, dataset, nlsq, spec, info, points)
-        assert float(log_density(jnp.asarray(y), data, spec)) == pytest.approx(expected, rel=1e-8)
+        assert float(log_density(jnp.asarray(y), data, spec)) == pytest.approx(expected, rel=1e-9)
     with_noise = np.append(y0, 0.2)
     expected = _numpy_log_density(y0, dataset, nlsq, spec, info, points, log_noise_scale=0.2)
-    assert float(log_density(jnp.asarray(with_noise), data, spec)) == pytest.approx(expected, rel=1e-8)
+    assert float(log_density(jnp.asarray(with_noise), data, spec)) == pytest.approx(expected, rel=1e-9)
+
+
+def test_conditional_draws_of_offset_and_contrast(problem):
+    """Offsets and contrasts drawn given the physics have the mean and covariance of their Gaussian
+    conditional (weighted least squares with the prior as extra rows, in NumPy)."""
+    dataset, nlsq, spec, info, points, data = problem
+    y0 = start_position(spec, sample_noise_scale=False)
+    n_free, n_phi = len(info.free_names), len(PHI)
+    draws = conditional_draws(np.tile(y0, (4000, 1)), data, spec, np.random.default_rng(3))
+    theta = theta_draws(draws, spec.coords)
+    np.testing.assert_allclose(draws[:, :n_free], np.tile(y0, (4000, 1)))  # the physics stay
+    params = np.array([nlsq["parameters"][name]["value"] for name in PARAMETER_NAMES])
+    params[[INDEX[name] for name in info.free_names]] = theta[0, :n_free]
+    brackets = c2_maps(params, np.ones(n_phi), np.zeros(n_phi), dataset.t)
+    prior = spec.prior
+    for a in range(n_phi):
+        mine = points.phi_index == a
+        i, j = points.idx1[mine], points.idx2[mine]
+        scale = np.sqrt(K) * prior.sd[[n_free + n_phi + a, n_free + a]]
+        lhs = np.vstack([np.stack([np.ones(len(i)), brackets[a, i, j]], axis=1) / SIGMA[a], np.diag(1 / scale)])
+        rhs = np.concatenate([dataset.c2[a, i, j] / SIGMA[a], prior.centre[[n_free + n_phi + a, n_free + a]] / scale])
+        mean = np.linalg.lstsq(lhs, rhs, rcond=None)[0]
+        covariance = np.linalg.inv(lhs.T @ lhs)
+        got = theta[:, [n_free + n_phi + a, n_free + a]]  # (offset, contrast)
+        sd = np.sqrt(np.diag(covariance))
+        np.testing.assert_array_less(np.abs(got.mean(axis=0) - mean), 4 * sd / np.sqrt(len(got)))
+        np.testing.assert_allclose(got.std(axis=0), sd, rtol=0.05)
+        assert np.corrcoef(got.T)[0, 1] == pytest.approx(covariance[0, 1] / np.prod(sd), abs=0.05)
 
 
 def test_uniform_prior_narrows_the_support(problem):
@@ -175,7 +261,7 @@ def test_a_quantity_at_its_bound_starts_inside(problem):
     spec, info = build_model_spec(nlsq, PRIOR, dataset.t, Q, len(PHI), K)
     assert np.isneginf(y_from_theta(spec.prior.centre, spec.coords)[info.names.index("f0")])
     y = start_position(spec, sample_noise_scale=False)
-    theta = np.asarray(theta_from_y(jnp.asarray(y), spec.coords)[0])
+    theta = np.asarray(theta_from_y(jnp.asarray(y), spec.physics_coords)[0])
     f0 = info.names.index("f0")
     assert theta[f0] == pytest.approx(0.1 * spec.prior.stderr[f0], rel=1e-6)
     assert np.isfinite(float(log_density(jnp.asarray(y), data, spec)))

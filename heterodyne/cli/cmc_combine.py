@@ -40,7 +40,8 @@ def add_arguments(parser):
 def load_matching_shards(paths, num_shards, seed, origin):
     """Shard files ordered by index; InputError unless they are exactly shards 0..K-1 of one run
     (this K and seed; ``origin`` says where K and the seed came from) with the same quantities and
-    draw counts, and every quantity's draws vary."""
+    chains (the draws per chain may differ: a shard extends its chains until its ESS suffices), and
+    every quantity's draws vary."""
     shards = [load_shard(p) for p in paths]
     for path, s in zip(paths, shards, strict=True):
         if s.num_shards != num_shards or s.seed != seed:
@@ -50,10 +51,10 @@ def load_matching_shards(paths, num_shards, seed, origin):
     if indices != list(range(num_shards)):
         raise InputError(f"--shards: got shard indices {indices}, need each of 0..{num_shards - 1} once")
     first = shards[0]
-    shape = {name: x.shape for name, x in first.draws.items()}
+    chains = {name: x.shape[0] for name, x in first.draws.items()}
     for path, s in zip(paths, shards, strict=True):
-        if {name: x.shape for name, x in s.draws.items()} != shape:
-            raise InputError(f"{path}: quantities or draw counts differ from {paths[0]}; re-run "
+        if {name: x.shape[0] for name, x in s.draws.items()} != chains:
+            raise InputError(f"{path}: quantities or chain counts differ from {paths[0]}; re-run "
                              "cmc-shard for every shard with the same config")
     for path, s in zip(paths, shards, strict=True):
         stuck = [name for name, x in s.draws.items() if not (np.all(np.isfinite(x)) and np.ptp(x) > 0)]
@@ -66,9 +67,9 @@ def load_matching_shards(paths, num_shards, seed, origin):
         if not all(np.array_equal(a, b) for a, b in zip(s.coordinates, first.coordinates, strict=True)):
             raise InputError(f"{path}: sampled in other coordinates than {paths[0]} (a different nlsq.json or "
                              "cmc config); re-run cmc-shard for every shard")
-    n_draws = int(np.prod(next(iter(shape.values()))))
-    if n_draws <= len(shape):
-        raise InputError(f"{paths[0]}: {n_draws} draws per shard for {len(shape)} quantities; the consensus "
+    n_draws = min(next(iter(s.draws.values())).size for s in shards)
+    if n_draws <= len(chains):
+        raise InputError(f"{paths[0]}: {n_draws} draws per shard for {len(chains)} quantities; the consensus "
                          "needs more draws than quantities to invert each shard's covariance. Raise "
                          "cmc.samples (or cmc.chains) and re-run cmc-shard")
     return sorted(shards, key=lambda s: s.shard)

@@ -15,7 +15,9 @@ sqrt(diag(G S G^T)) with G = d theta / d y at m.
 Both are affine-equivariant, so they are computed on y standardised by the pooled mean and sd of
 all shards (for a well-conditioned inverse) and mapped back. The combined draw s = c * n_draws + d
 keeps chain c of every shard, so the combined draws are reshaped to (chains, draws) for R-hat,
-bulk and tail ESS (:mod:`heterodyne.cmc.convergence`).
+bulk and tail ESS (:mod:`heterodyne.cmc.convergence`). Shards whose chains were extended to
+reach the ESS criterion (:func:`heterodyne.cmc.sampling.run_shard`) hold more draws per chain;
+each chain is thinned evenly to the shortest shard's length first.
 """
 
 import jax
@@ -38,9 +40,12 @@ def _physical(y, names, coordinates):
 
 def combine_shards(unconstrained, names, coordinates):
     """Consensus draws {name: (chains * draws,)} and parametric {name: {"mean", "sd"}} of the
-    shards' draws ``unconstrained`` [(chains, draws, D), ...] in the shared ``coordinates``;
+    shards' draws ``unconstrained`` [(chains, draws_k, D), ...] in the shared ``coordinates``
+    (draws = the smallest draws_k);
     ``names`` label the quantities (``noise_scale`` last when sampled)."""
-    flat = [y.reshape(-1, y.shape[-1]) for y in unconstrained]
+    length = min(y.shape[1] for y in unconstrained)
+    flat = [y[:, np.round(np.linspace(0, y.shape[1] - 1, length)).astype(int)].reshape(-1, y.shape[-1])
+            for y in unconstrained]
     pooled = np.concatenate(flat)
     mean, sd = pooled.mean(axis=0), pooled.std(axis=0)
     sd[sd == 0] = 1.0

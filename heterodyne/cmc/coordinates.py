@@ -2,7 +2,7 @@
 M sampled physical quantities theta, the same for every shard of a dataset (so the shards'
 draws are combined in y, and no combined draw leaves the bounds).
 
-Two steps, both fixed by the NLSQ result (value c_m, standard error s_m) and K:
+Three steps, fixed by the NLSQ result (value c_m, standard error s_m) and K:
 
 1. Power laws about the map's mean time t_m [s]. An amplitude (D0_n, v0) is sampled as its
    rate at t_m, eta = D0 t_m^alpha (A^2/s) or v0 t_m^beta (A/s); then
@@ -23,24 +23,33 @@ Two steps, both fixed by the NLSQ result (value c_m, standard error s_m) and K:
    * ``UPPER``    eta = hi - w softplus(-y / w): likewise below hi.
    * ``LOGIT``    eta = lo + (hi - lo) sigmoid(4 y / (hi - lo)): both bounds near (slope 1 at
                   the centre).
+   * ``SQUARE``   eta = sqrt(s softplus(y / s)), s = w max(2 c, w) (eta^2 units): the velocity
+                  that carries the sign convention (sampled on eta >= 0) within FAR_DISTANCE of
+                  0. c2 depends on it through cos(q cos(phi + phi0) I_v), even in v, so a small
+                  phase enters as eta^2 (an extra decay of the cross term, traded against the
+                  rates): eta^2 keeps that ridge straight, where eta bends it into a parabola.
+                  log |d eta / d y| = log sigmoid(y / s) - log(2 eta).
 
 3. Mixture moments (only where reference and sample can be exchanged: a constant fraction and
    mirrored free parameters, see :mod:`heterodyne.core.symmetries`). For phases q v t << 1 the
-   bracket is the square of g1(tau) = a e^{-q^2 J_r tau / 2} + b e^{-q^2 J_s tau / 2}, with
-   weights a = x_r^2 / (x_r^2 + x_s^2), b = 1 - a: a two-point distribution of the rates J_r,
-   J_s = J_n(t_m) [A^2/s]. log g1(tau) is the cumulant generating function of that distribution
-   at -q^2 tau / 2, so the data fix its cumulants k1 = a J_r + b J_s, k2 = a b d^2 and
-   k3 = a b (b - a) d^3 (d = J_s - J_r) in that order, while (J_r, J_s, x_s) lie on a curved
-   ridge (|r| ~ 0.99) that no constant metric follows. These three are sampled as
+   bracket is the square of g1(tau) = a r^(tau / lag) + b s^(tau / lag), r = e^{-q^2 J_r lag / 2},
+   s = e^{-q^2 J_s lag / 2}, with weights a = x_r^2 / (x_r^2 + x_s^2), b = 1 - a: a two-point
+   distribution on [0, 1] (atoms r > s, J = J_n(t_m) [A^2/s]) whose moments are the samples
+   h_k = g1(k lag) = a r^k + b s^k. The data fix h_1..h_3 far better than (J_r, J_s, x_s), which
+   lie on a curved ridge (|r| ~ 0.99) that no constant metric follows. The block samples the
+   logits of the canonical moments p_1, p_2, p_3 in (0, 1) of that distribution (every p in
+   (0, 1)^3 is a two-point distribution, so the block has no constraints):
 
-       y = (log k1, log(k2 / k1^2), k3 / k1^3),
+       z_1 = p_1, z_2 = (1 - p_1) p_2, z_3 = (1 - p_2) p_3,
+       h_1 = z_1, h_2 = z_1 (z_1 + z_2), h_3 = z_1 ((z_1 + z_2)^2 + z_2 z_3),
 
-   inverted by s = (k3 / k1^3) (k2 / k1^2)^(-3/2) = (b - a) / sqrt(a b),
-   a = (1 - s / sqrt(s^2 + 4)) / 2, d = k1 sqrt((k2 / k1^2) / (a b)), J_r = k1 - b d,
-   J_s = k1 + a d, x_s = sqrt(b) / (sqrt(a) + sqrt(b)). d > 0 builds in the convention
-   J_r(t_m) <= J_s(t_m). The amplitudes follow as eta = J - D_offset and the fraction parameter
-   that is free (f0 or f3) as x_s minus the fixed one; log |d eta / d y| of this block comes from
-   its 3 x 3 Jacobian.
+   then r, s are the roots of x^2 - P x - C with P = (h_1 h_2 - h_3) / (h_1^2 - h_2) and
+   C = (h_1 h_3 - h_2^2) / (h_1^2 - h_2), a = (h_1 - s) / (r - s), J = -2 ln(root) / (q^2 lag),
+   x_s = sqrt(b) / (sqrt(a) + sqrt(b)). r > s builds in the convention J_r(t_m) <= J_s(t_m).
+   The amplitudes follow as eta = J - D_offset and the fraction parameter that is free (f0 or
+   f3) as x_s minus the fixed one; log |d eta / d y| of this block comes from its 3 x 3 Jacobian.
+   lag = min(1 / (q^2 k_1), T / 3) with k_1 = a J_r + b J_s at the NLSQ result (T the map's
+   span): the mean decay reaches 1/2 within the first third of the map.
 
    A value near 0 is never logged (a static reference or a small velocity phase would make a
    funnel), and velocity amplitudes are linear: c2 is even in v (see
@@ -54,7 +63,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.nn import log_sigmoid, sigmoid, softplus
 
-IDENTITY, LOG, LOWER, UPPER, LOGIT = range(5)
+IDENTITY, LOG, LOWER, UPPER, LOGIT, SQUARE = range(6)
 
 #: d_lo (in shard widths) from which a positive scale is sampled as its logarithm
 LOG_MIN_DISTANCE = 3.0
@@ -85,9 +94,18 @@ class Coordinates(NamedTuple):
     t_mean: np.ndarray        # 0-d, t_m [s]
 
 
-def choose_kind(rule_key, centre, width, low, high):
-    """Transform kind of one coordinate (module docstring); centre, bounds and width in eta units."""
+def restrict(coords, n):
+    """Coordinates of the first ``n`` quantities (the physics parameters: the mixture block and the
+    exponents refer only to them)."""
+    return coords._replace(**{field: getattr(coords, field)[:n] for field in Coordinates._fields[:6]})
+
+
+def choose_kind(rule_key, centre, width, low, high, signed=False):
+    """Transform kind of one coordinate (module docstring); centre, bounds and width in eta units;
+    ``signed``: the velocity that carries the sign convention (``low`` = 0)."""
     d_lo, d_hi = (centre - low) / width, (high - centre) / width
+    if signed and d_lo < FAR_DISTANCE and d_hi > FAR_DISTANCE:
+        return SQUARE
     if rule_key in POSITIVE_SCALES and low == 0 and d_lo >= LOG_MIN_DISTANCE and d_hi > FAR_DISTANCE:
         return LOG
     if d_lo > FAR_DISTANCE and d_hi > FAR_DISTANCE:
@@ -100,11 +118,12 @@ def choose_kind(rule_key, centre, width, low, high):
 
 
 def build_coordinates(names, rule_keys, centre, stderr, lower, upper, fixed_values, t, q, num_shards,
-                      absorber=None):
+                      absorber=None, signed=None):
     """Coordinates of the sampled quantities ``names`` (NLSQ ``centre`` and ``stderr``, bounds
     ``lower``/``upper`` in physical units, all (M,)); ``fixed_values`` {name: value} holds the
     fixed physics parameters (for fixed exponents and offsets); ``t`` (N,) the time grid [s], ``q`` [1/A]; ``absorber`` ("f0", "f3" or None, :func:`heterodyne.core.symmetries.exchange_absorber`)
-    switches the mixture-moment block on."""
+    switches the mixture-moment block on; ``signed`` names the velocity parameter sampled on >= 0
+    (:func:`heterodyne.core.symmetries.sign_carrier`) or is None."""
     t_mean = float(np.mean(t))
     position = {name: m for m, name in enumerate(names)}
     block = absorber in ("f0", "f3") and {"D0_ref", "D0_sample"} <= set(position)
@@ -127,7 +146,9 @@ def build_coordinates(names, rule_keys, centre, stderr, lower, upper, fixed_valu
         # J(t_m) = eta + D_offset: with the offset sampled too, the ridge eta + D_offset = const is
         # straight in eta, not in log eta
         key = "" if name.startswith("D0_") and name.replace("D0_", "D_offset_") in position else rule_keys[m]
-        kind = IDENTITY if m in mixture else choose_kind(key, centre[m] * factor, width, low, high)
+        kind = IDENTITY if m in mixture else choose_kind(key, centre[m] * factor, width, low, high, name == signed)
+        if kind == SQUARE:
+            width *= max(2.0 * centre[m] * factor, width)
         columns["kind"].append(kind)
         columns["eta_low"].append(low)
         columns["eta_high"].append(high)
@@ -164,15 +185,19 @@ def eta_from_y(y, coords):
     logit_w = span / 4.0
     kind = coords.kind
     # each branch is evaluated everywhere: keep the unused ones finite
+    # SQUARE: log of eta^2 = w softplus(y / w), exact where softplus(y / w) ~ e^(y / w) underflows
+    x = y / w
+    log_square = jnp.log(w) + jnp.where(x < -30.0, x, jnp.log(softplus(jnp.maximum(x, -30.0))))
     eta = jnp.select(
-        [kind == LOG, kind == LOWER, kind == UPPER, kind == LOGIT],
+        [kind == LOG, kind == LOWER, kind == UPPER, kind == LOGIT, kind == SQUARE],
         [jnp.exp(jnp.where(kind == LOG, y, 0.0)), lo + w * softplus(y / w), hi - w * softplus(-y / w),
-         lo + span * sigmoid(y / jnp.where(kind == LOGIT, logit_w, 1.0))], y)
+         lo + span * sigmoid(y / jnp.where(kind == LOGIT, logit_w, 1.0)), jnp.exp(0.5 * log_square)], y)
     log_jac = jnp.select(
-        [kind == LOG, kind == LOWER, kind == UPPER, kind == LOGIT],
+        [kind == LOG, kind == LOWER, kind == UPPER, kind == LOGIT, kind == SQUARE],
         [y, log_sigmoid(y / w), log_sigmoid(-y / w),
          jnp.log(jnp.where(kind == LOGIT, span / logit_w, 1.0)) + log_sigmoid(y / jnp.where(kind == LOGIT, logit_w, 1.0))
-         + log_sigmoid(-y / jnp.where(kind == LOGIT, logit_w, 1.0))], 0.0)
+         + log_sigmoid(-y / jnp.where(kind == LOGIT, logit_w, 1.0)),
+         log_sigmoid(x) - jnp.log(2.0) - 0.5 * log_square], 0.0)
     return eta, log_jac
 
 
@@ -244,10 +269,22 @@ def _theta_draws(y, coords):
     return jax.vmap(lambda v: theta_from_y(v, coords)[0])(y)
 
 
+#: rows per call of the jitted map (a fixed shape: one compilation per number of quantities)
+DRAWS_BATCH = 1024
+
+
 def theta_draws(y, coords):
     """theta (S, M) of draws y (S, D >= M) (NumPy in and out; columns beyond M are ignored)."""
     m = coords.kind.shape[0]
-    return np.array(_theta_draws(jnp.asarray(np.asarray(y)[:, :m]), coords))
+    y = np.asarray(y)[:, :m]
+    padded = np.concatenate([y, np.repeat(y[-1:], -len(y) % DRAWS_BATCH, axis=0)])
+    return np.concatenate([np.asarray(_theta_draws(jnp.asarray(padded[k:k + DRAWS_BATCH]), coords))
+                           for k in range(0, len(padded), DRAWS_BATCH)])[:len(y)]
+
+
+def _log_expm1(x):
+    """log(e^x - 1) for x > 0, without overflow (the inverse of softplus)."""
+    return x + np.log1p(-np.exp(-x))
 
 
 def y_from_theta(theta, coords):
@@ -261,9 +298,9 @@ def y_from_theta(theta, coords):
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         span = hi - lo
         unit = np.clip((eta - lo) / np.where(span > 0, span, 1.0), 1e-300, 1 - 1e-16)
-        candidates = [np.log(eta), w * np.log(np.expm1((eta - lo) / w)), -w * np.log(np.expm1((hi - eta) / w)),
-                      span / 4.0 * np.log(unit / (1.0 - unit))]
-        y = np.select([kind == LOG, kind == LOWER, kind == UPPER, kind == LOGIT], candidates, eta)
+        candidates = [np.log(eta), w * _log_expm1((eta - lo) / w), -w * _log_expm1((hi - eta) / w),
+                      span / 4.0 * np.log(unit / (1.0 - unit)), w * _log_expm1(eta**2 / w)]
+        y = np.select([kind == LOG, kind == LOWER, kind == UPPER, kind == LOGIT, kind == SQUARE], candidates, eta)
         mixture = np.asarray(coords.mixture)
         if mixture[0] >= 0:
             offsets = _block_offsets(eta, coords, np)

@@ -66,7 +66,8 @@ def convergence_flags(per_quantity):
 def shard_diagnostics(run):
     """Diagnostics of one shard's run ``run`` (a ShardDraws or ShardFile: fields draws {name:
     (chains, draws)}, diverging, num_steps, energy (chains, draws), step_size (chains,),
-    max_tree_depth): divergences, tree_depth_{mean,max,limit}, frac_at_tree_depth_limit,
+    max_tree_depth, target_accept): divergences, target_accept (of the run kept),
+    draws_per_chain, tree_depth_{mean,max,limit}, frac_at_tree_depth_limit,
     step_size and e_bfmi (per chain), min_e_bfmi, max_r_hat, min_ess_{bulk,tail}, flagged,
     flag_reasons and parameters {name: {r_hat, ess_bulk, ess_tail}}."""
     per_quantity = {name: convergence(x) for name, x in run.draws.items()}
@@ -83,7 +84,8 @@ def shard_diagnostics(run):
     reasons += worst["flag_reasons"]
     if not bfmi.min() >= E_BFMI_MIN:
         reasons.append(f"E-BFMI {bfmi.min():.3f} < {E_BFMI_MIN} (chain {int(np.argmin(bfmi))})")
-    return {"divergences": divergences, "tree_depth_mean": float(depth.mean()),
+    return {"divergences": divergences, "target_accept": float(run.target_accept),
+            "draws_per_chain": int(np.shape(run.num_steps)[-1]), "tree_depth_mean": float(depth.mean()),
             "tree_depth_max": int(depth.max()), "tree_depth_limit": int(run.max_tree_depth),
             "frac_at_tree_depth_limit": saturated / depth.size,
             "step_size": [float(h) for h in run.step_size], "e_bfmi": [float(b) for b in bfmi],

@@ -39,6 +39,7 @@ class ShardFile(NamedTuple):
     energy: np.ndarray
     step_size: np.ndarray
     max_tree_depth: int
+    target_accept: float
     unconstrained: np.ndarray
     coordinates: Coordinates
 
@@ -61,6 +62,7 @@ def save_shard(path, shard, num_shards, seed, n_points, result, coordinates, pro
         f.attrs.update(shard=int(shard), num_shards=int(num_shards), seed=int(seed),
                        n_points=int(n_points), wall_time_s=float(result.wall_time_s),
                        chain_method=result.chain_method, max_tree_depth=int(result.max_tree_depth),
+                       target_accept=float(result.target_accept),
                        names=json.dumps(list(result.draws)))
         write_provenance_attrs(f, provenance)
 
@@ -77,6 +79,7 @@ def load_shard(path):
                              diverging=f["diverging"][()], num_steps=f["num_steps"][()],
                              energy=f["energy"][()], step_size=f["step_size"][()],
                              max_tree_depth=int(f.attrs["max_tree_depth"]),
+                             target_accept=float(f.attrs["target_accept"]),
                              unconstrained=f["unconstrained"][()],
                              coordinates=Coordinates(**{k: f["coordinates"][k][()] for k in Coordinates._fields}))
     except (OSError, KeyError, ValueError) as err:

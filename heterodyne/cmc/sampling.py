@@ -1,17 +1,25 @@
 """NUTS on one Consensus Monte Carlo shard: data assembly, the shard's geometry, the run.
 
-Geometry. NUTS runs in whitened coordinates z with y = y_hat + L z (identity mass matrix at the
-start), where y are the shared sampling coordinates (:mod:`heterodyne.cmc.coordinates`),
-y_hat is the shard's posterior mode and L L^T = H^-1 with the Gauss-Newton precision
+NUTS samples the physics coordinates y_p (and the log noise scale when sampled) under the
+marginal log density of :func:`heterodyne.cmc.model.log_density`, where each angle's offset and
+contrast are integrated out; each draw then gets (offset_a, contrast_a) from their Gaussian
+conditional posterior (:func:`heterodyne.cmc.model.scaling_posterior`), so the draws are exact
+joint draws of every quantity, in the shared coordinates y of all M quantities.
 
-    H = J^T J + P,     J_km = d r_k / d y_m,   r_k = (c2_model,k - c2_k) / sigma_k,
+Geometry. NUTS runs in whitened coordinates z with y_p = y_hat + L z (identity mass matrix at the
+start), y_hat the mode of the marginal density and L L^T = P^-1, P the Schur complement on the
+physics block of the Gauss-Newton precision of all M quantities at (y_p, conditional mean of
+the offsets and contrasts):
 
-(PSD by construction, unlike the observed Hessian away from the mode) and P the positive part of
-the Hessian of the prior and Jacobian terms (plus 2 n_points for the log noise scale, its Fisher
-information). y_hat is found by damped Newton steps y <- y + t H^-1 grad log p(y) from the NLSQ result
-(t halved until log p increases; H of the NLSQ result). In a near-Gaussian posterior z is then about
-standard normal, so NUTS needs few leapfrog steps of a step size near 1 whatever the
-parameters' scales and correlations.
+    H = J^T J + P_prior,   J_km = d r_k / d y_m,   r_k = (c2_model,k - c2_k) / sigma_k,
+    P = H_pp - H_pc H_cc^-1 H_cp,
+
+(PSD by construction, unlike the observed Hessian away from the mode; P_prior the positive part
+of the Hessian of the prior and Jacobian terms; 2 n_points added for the log noise scale, its
+Fisher information). y_hat is found by damped Newton steps y <- y + t P^-1 grad log p(y) from the
+NLSQ result (t halved until log p increases; P of the NLSQ result). In a near-Gaussian posterior
+z is then about standard normal, so NUTS needs few leapfrog steps of a step size near 1 whatever
+the parameters' scales and correlations.
 
 Chains start at y_hat + L e, e ~ N(0, I) (one draw per chain, so R-hat sees dispersed starts)
 and run one after another (``sequential``) in every environment, so the draws depend only on the
@@ -36,8 +44,12 @@ import numpyro.distributions as dist
 from numpyro.distributions import constraints
 from numpyro.infer import MCMC, NUTS
 
+from heterodyne.cmc.convergence import convergence
 from heterodyne.cmc.coordinates import theta_draws, theta_from_y, y_from_theta
-from heterodyne.cmc.model import ShardData, log_density, log_prior, model_c2, split_noise
+from heterodyne.cmc.diagnostics import ESS_MIN
+from heterodyne.cmc.model import (ShardData, log_density, log_prior, model_c2, physics_params, scaling_posterior,
+                                  split_noise)
+from heterodyne.core.parameters import SCALING_BOUNDS
 from heterodyne.core.pooled_likelihood import prepare_points
 from heterodyne.core.symmetries import canonical
 
@@ -47,6 +59,12 @@ log = logging.getLogger(__name__)
 CHAIN_METHOD = "sequential"
 #: damped Gauss-Newton steps towards the shard's mode at most
 MODE_ITERATIONS = 30
+#: rounds of redrawing a conditional (offset, contrast) draw that left SCALING_BOUNDS
+REDRAW_ROUNDS = 100
+#: target acceptance of the second run of a shard whose first run had divergent transitions
+RETRY_TARGET_ACCEPT = 0.99
+#: at most this many extensions of a run by ``samples`` draws per chain while ESS < ESS_MIN
+MAX_EXTENSIONS = 3
 
 
 class NutsSettings(NamedTuple):
@@ -86,6 +104,7 @@ class ShardDraws(NamedTuple):
     energy: np.ndarray
     step_size: np.ndarray
     max_tree_depth: int
+    target_accept: float
     wall_time_s: float
     chain_method: str
 
@@ -99,43 +118,94 @@ def shard_data(dataset, sigma, points, pad_to, num_shards):
     pad = np.zeros(pad_to - n, dtype=np.int32)
     take = np.concatenate([np.arange(n, dtype=np.int32), pad])
     phi_index, idx1, idx2 = points.phi_index[take], points.idx1[take], points.idx2[take]
+    c2 = np.asarray(dataset.c2, np.float64)[phi_index, idx1, idx2]
+    point_sigma = np.asarray(sigma, np.float64)[phi_index]
+    mask = np.arange(pad_to) < n
+    weight = np.where(mask, 1.0 / point_sigma**2, 0.0)
+    n_phi = len(dataset.phi)
+    data_sums = np.stack([np.bincount(phi_index, weights=weight * c2**k, minlength=n_phi) for k in range(3)], axis=-1)
     return ShardData(t=np.asarray(dataset.t, np.float64), q=float(dataset.q), dt=float(dataset.dt),
                      phi_unique=np.asarray(dataset.phi, np.float64), phi_index=phi_index, idx1=idx1,
-                     idx2=idx2, c2=np.asarray(dataset.c2)[phi_index, idx1, idx2],
-                     sigma=np.asarray(sigma, np.float64)[phi_index],
-                     mask=np.arange(pad_to) < n, prior_power=1.0 / num_shards,
-                     rows=prepare_points(phi_index, idx1, idx2, len(dataset.t), len(dataset.phi)))
+                     idx2=idx2, c2=c2, sigma=point_sigma, mask=mask, prior_power=1.0 / num_shards,
+                     rows=prepare_points(phi_index, idx1, idx2, len(dataset.t), n_phi), weight=weight,
+                     data_sums=data_sums, log_sigma_sum=float(np.sum(np.log(point_sigma[:n]))))
 
 
 def start_position(spec, sample_noise_scale):
-    """y of the NLSQ result (log noise scale 0), moved min(0.1 s_m, span / 4) inside its support
-    where it sits on a bound (no coordinate maps a bound to a finite y)."""
+    """Sampled coordinates (y_p, and log noise scale 0) of the NLSQ result, each value moved
+    min(0.1 s_m, span / 4) inside its support where it sits on a bound (no coordinate maps a bound
+    to a finite y)."""
     prior = spec.prior
     margin = np.minimum(0.1 * prior.stderr, 0.25 * (prior.high - prior.low))
     y = y_from_theta(np.clip(prior.centre, prior.low + margin, prior.high - margin), spec.coords)
+    y = y[:spec.free_index.shape[0]]
     return np.append(y, 0.0) if sample_noise_scale else y
 
 
-def _scaled_residuals(y, data, spec):
-    theta, _ = theta_from_y(split_noise(y, spec)[0], spec.coords)
+@jax.jit
+def _conditional_scaling(y, data, spec):
+    """(theta_p, mean (n_phi, 2), precision (n_phi, 2, 2)) of the offsets and contrasts at y."""
+    y_physics, log_scale = split_noise(y, spec)
+    theta = theta_from_y(y_physics, spec.physics_coords)[0]
+    posterior = scaling_posterior(physics_params(theta, spec), log_scale, data, spec)
+    return theta, posterior.mean, posterior.precision
+
+
+#: draws per call of the batched conditional (a fixed shape: one compilation per shard shape)
+CONDITIONAL_BATCH = 256
+
+
+@jax.jit
+def _conditional_scaling_batch(y, data, spec):
+    return jax.lax.map(lambda v: _conditional_scaling(v, data, spec), y)
+
+
+def _conditional_scaling_rows(y, data, spec):
+    """_conditional_scaling of every row of y (S, D), in batches of CONDITIONAL_BATCH rows."""
+    pad = -len(y) % CONDITIONAL_BATCH
+    padded = np.concatenate([y, np.repeat(y[-1:], pad, axis=0)])
+    parts = [_conditional_scaling_batch(jnp.asarray(padded[k:k + CONDITIONAL_BATCH]), data, spec)
+             for k in range(0, len(padded), CONDITIONAL_BATCH)]
+    return tuple(np.concatenate([np.asarray(part[n]) for part in parts])[:len(y)] for n in range(3))
+
+
+def _all_quantities(y, theta, offset_contrast, spec):
+    """y (S, M [+1]) of every quantity from the sampled y (S, n_free [+1]), their theta_p and the
+    (S, n_phi, 2) offsets and contrasts."""
+    n = spec.free_index.shape[0]
+    full = np.concatenate([theta, offset_contrast[..., 1], offset_contrast[..., 0]], axis=-1)
+    return np.concatenate([y[:, :n], y_from_theta(full, spec.coords)[:, n:], y[:, n:]], axis=-1)
+
+
+def _scaled_residuals(y_all, data, spec):
+    theta, _ = theta_from_y(y_all, spec.coords)
     return jnp.where(data.mask, (model_c2(theta, data, spec) - data.c2) / data.sigma, 0.0)
 
 
-def _prior_terms(y, data, spec):
-    theta, log_jacobian = theta_from_y(split_noise(y, spec)[0], spec.coords)
+def _prior_terms(y_all, data, spec):
+    theta, log_jacobian = theta_from_y(y_all, spec.coords)
     return log_jacobian + data.prior_power * log_prior(theta, spec.prior)
 
 
 @jax.jit
-def _gauss_newton_precision(y, data, spec):
-    """Gauss-Newton precision H at y (module docstring)."""
-    m = spec.prior.centre.shape[0]
-    jac = jax.jacfwd(_scaled_residuals)(y, data, spec)
-    prior_hessian = -jax.hessian(_prior_terms)(y, data, spec)
+def _gauss_newton_precision(y_all, data, spec):
+    """Gauss-Newton precision H (M, M) of all M quantities at y_all (module docstring)."""
+    jac = jax.jacfwd(_scaled_residuals)(y_all, data, spec)
+    prior_hessian = -jax.hessian(_prior_terms)(y_all, data, spec)
     eigenvalues, vectors = jnp.linalg.eigh(0.5 * (prior_hessian + prior_hessian.T))
-    precision = jac.T @ jac + (vectors * jnp.maximum(eigenvalues, 0.0)) @ vectors.T
-    if y.shape[0] > m:  # log noise scale: Fisher information 2 n + its prior
-        precision = precision.at[m, m].add(2.0 * jnp.sum(data.mask) + data.prior_power)
+    return jac.T @ jac + (vectors * jnp.maximum(eigenvalues, 0.0)) @ vectors.T
+
+
+def sampled_precision(y, data, spec):
+    """P: the Gauss-Newton precision of the sampled coordinates y (module docstring)."""
+    theta, mean, _ = _conditional_scaling(jnp.asarray(y), data, spec)
+    y_all = _all_quantities(np.asarray(y)[None], np.asarray(theta)[None], np.asarray(mean)[None], spec)[0]
+    n, m = spec.free_index.shape[0], spec.prior.centre.shape[0]
+    h = np.asarray(_gauss_newton_precision(jnp.asarray(y_all[:m]), data, spec))
+    precision = h[:n, :n] - h[:n, n:] @ np.linalg.solve(h[n:, n:], h[n:, :n])
+    if len(y) > n:  # log noise scale: Fisher information 2 n + its prior
+        precision = np.pad(precision, (0, 1))
+        precision[n, n] = 2.0 * float(np.sum(data.mask)) + data.prior_power
     return precision
 
 
@@ -143,15 +213,15 @@ _value_and_grad = jax.jit(jax.value_and_grad(log_density))
 
 
 def shard_geometry(data, spec, sample_noise_scale):
-    """Whitening (mode y_hat and L, module docstring) of one shard. The steps use H of the NLSQ
-    result (the mode is near it), and L comes from H at the mode."""
+    """Whitening (mode y_hat and L, module docstring) of one shard. The steps use P of the NLSQ
+    result (the mode is near it), and L comes from P at the mode."""
     y = jnp.asarray(start_position(spec, sample_noise_scale))
     value, grad = _value_and_grad(y, data, spec)
     if not np.isfinite(float(value)):
         raise ValueError("the shard's log density is not finite at the NLSQ result")
-    precision = _gauss_newton_precision(y, data, spec)
+    precision = sampled_precision(y, data, spec)
     for _ in range(MODE_ITERATIONS):
-        step = jnp.linalg.solve(precision, grad)
+        step = jnp.asarray(np.linalg.solve(precision, np.asarray(grad)))
         if not float(grad @ step) > 1e-8:  # Newton decrement: log p within 1e-8 of its maximum
             break
         for halving in range(20):
@@ -162,9 +232,32 @@ def shard_geometry(data, spec, sample_noise_scale):
         else:
             break
         y, value, grad = candidate, candidate_value, candidate_grad
-    covariance = np.linalg.inv(np.asarray(_gauss_newton_precision(y, data, spec)))
+    covariance = np.linalg.inv(sampled_precision(y, data, spec))
     chol = np.linalg.cholesky(0.5 * (covariance + covariance.T))
     return Whitening(np.asarray(y), chol)
+
+
+def conditional_draws(y, data, spec, rng):
+    """y (S, M [+1]) of every quantity: the sampled y (S, n_free [+1]) and, per draw, offsets and
+    contrasts drawn from their conditional posterior N(A^-1 b, A^-1) with ``rng`` (a NumPy
+    Generator); a draw outside SCALING_BOUNDS is drawn again."""
+    theta, mean, precision = _conditional_scaling_rows(np.asarray(y), data, spec)
+    chol = np.linalg.cholesky(precision)  # A = R R^T, so R^-T e ~ N(0, A^-1)
+    n, n_phi = spec.free_index.shape[0], mean.shape[1]
+    prior = spec.prior
+    low = np.stack([prior.low[n + n_phi:n + 2 * n_phi], prior.low[n:n + n_phi]], axis=-1)
+    high = np.stack([prior.high[n + n_phi:n + 2 * n_phi], prior.high[n:n + n_phi]], axis=-1)
+    draws = np.empty_like(mean)
+    pending = np.ones(len(y), bool)
+    for _ in range(REDRAW_ROUNDS):
+        noise = rng.standard_normal(mean[pending].shape)[..., None]
+        draws[pending] = mean[pending] + np.linalg.solve(np.swapaxes(chol[pending], -1, -2), noise)[..., 0]
+        pending = ~np.all((draws > low) & (draws < high), axis=(1, 2))
+        if not pending.any():
+            return _all_quantities(np.asarray(y), theta, draws, spec)
+    raise ValueError(f"{int(pending.sum())} draws: the conditional posterior of an offset or contrast lies "
+                     f"outside its bounds offset {SCALING_BOUNDS['offset']}, contrast {SCALING_BOUNDS['contrast']}; "
+                     f"check the weighting step's sigma and the NLSQ contrast/offset")
 
 
 def whitened_model(data, spec, whitening):
@@ -192,9 +285,66 @@ def canonical_draws(y, spec, info):
     return draws, y_canonical.reshape(y.shape)
 
 
+def _min_ess(z, whitening, data, spec):
+    """Smallest bulk or tail ESS over every quantity (physics, offsets and contrasts drawn from
+    their conditional, log noise scale) of whitened draws z (chains, draws, D), as the shard's
+    diagnostics compute it."""
+    sampled = (whitening.y_hat + z @ whitening.chol.T).reshape(-1, z.shape[-1])
+    y = conditional_draws(sampled, data, spec, np.random.default_rng(0)).reshape(*z.shape[:2], -1)
+    m = spec.prior.centre.shape[0]
+    theta = theta_draws(y.reshape(-1, y.shape[-1]), spec.coords).reshape(*z.shape[:2], m)
+    values = [convergence(theta[..., k]) for k in range(m)] + ([convergence(y[..., m])] if y.shape[-1] > m else [])
+    return min(min(v["ess_bulk"], v["ess_tail"]) for v in values)
+
+
+#: extra fields of every NUTS draw that the diagnostics read
+EXTRA_FIELDS = ("diverging", "num_steps", "energy", "adapt_state.step_size")
+
+
+def _start_chains(key, z_start, data, spec, whitening, settings, target_accept, progress_bar):
+    """Warm-up and ``settings.samples`` draws of every chain at ``target_accept``: the MCMC object
+    and [(z (chains, draws, D), extra fields)]."""
+    kernel = NUTS(whitened_model, adapt_mass_matrix=settings.adapt_mass_matrix, target_accept_prob=target_accept,
+                  dense_mass=settings.dense_mass, max_tree_depth=settings.max_tree_depth)
+    mcmc = MCMC(kernel, num_warmup=settings.warmup, num_samples=settings.samples, num_chains=settings.chains,
+                chain_method=CHAIN_METHOD, progress_bar=progress_bar, jit_model_args=True)
+    mcmc.run(key, data, spec, whitening, init_params={"z": z_start}, extra_fields=EXTRA_FIELDS)
+    return mcmc, [_latest(mcmc)]
+
+
+def _latest(mcmc):
+    return np.asarray(mcmc.get_samples(group_by_chain=True)["z"]), mcmc.get_extra_fields(group_by_chain=True)
+
+
+def _extend_chains(mcmc, parts, data, spec, whitening, settings, shard, stop_at_divergence):
+    """``parts`` extended by ``settings.samples`` draws per chain (the chains go on from their last
+    state, adaptation frozen) while the smallest bulk or tail ESS is below ESS_MIN, at most
+    MAX_EXTENSIONS times, and (``stop_at_divergence``) no draw so far diverged; returns z (chains,
+    draws, D) and the extra fields, concatenated."""
+    for _ in range(MAX_EXTENSIONS):
+        if stop_at_divergence and any(np.any(part[1]["diverging"]) for part in parts):
+            break
+        ess = _min_ess(np.concatenate([part[0] for part in parts], axis=1), whitening, data, spec)
+        if ess >= ESS_MIN:
+            break
+        log.info("shard %d: smallest ESS %.0f < %d after %d draws per chain: %d more", shard, ess, ESS_MIN,
+                 sum(part[0].shape[1] for part in parts), settings.samples)
+        mcmc.post_warmup_state = mcmc.last_state
+        mcmc.run(mcmc.post_warmup_state.rng_key, data, spec, whitening, extra_fields=EXTRA_FIELDS)
+        parts.append(_latest(mcmc))
+    z = np.concatenate([part[0] for part in parts], axis=1)
+    extra = {name: np.concatenate([np.asarray(part[1][name]) for part in parts], axis=1) for name in EXTRA_FIELDS}
+    return z, extra
+
+
 def run_shard(data, spec, info, settings, seed, shard, progress_bar=True):
     """Run NUTS on one shard; the key is fold_in(PRNGKey(seed), shard), so equal seeds give equal
-    draws. ``info`` (:class:`~heterodyne.cmc.model.SpecInfo`) names the sampled quantities."""
+    draws. ``info`` (:class:`~heterodyne.cmc.model.SpecInfo`) names the sampled quantities.
+
+    The chains are extended until the ESS criterion holds (:func:`_extend_chains`). A run with
+    divergent transitions is made again from the same start at RETRY_TARGET_ACCEPT (a smaller step
+    size: the standard cure where the curvature varies along the posterior), and that run is
+    kept, with its divergences, whatever they are."""
     start = time.perf_counter()
     whitening = shard_geometry(data, spec, settings.sample_noise_scale)
     dim = whitening.y_hat.shape[0]
@@ -203,27 +353,30 @@ def run_shard(data, spec, info, settings, seed, shard, progress_bar=True):
     z_start = jax.random.normal(init_key, (settings.chains, dim))
     if settings.chains == 1:  # numpyro takes one chain's start without the chain axis
         z_start = z_start[0]
-    kernel = NUTS(whitened_model, adapt_mass_matrix=settings.adapt_mass_matrix,
-                  target_accept_prob=settings.target_accept, dense_mass=settings.dense_mass,
-                  max_tree_depth=settings.max_tree_depth)
-    mcmc = MCMC(kernel, num_warmup=settings.warmup, num_samples=settings.samples,
-                num_chains=settings.chains, chain_method=CHAIN_METHOD, progress_bar=progress_bar,
-                jit_model_args=True)
     log.info("shard %d: %d points, %d sampled coordinates, %d chains (%s), %d warm-up + %d draws",
              shard, int(np.sum(data.mask)), dim, settings.chains, CHAIN_METHOD, settings.warmup,
              settings.samples)
-    mcmc.run(key, data, spec, whitening, init_params={"z": z_start},
-             extra_fields=("diverging", "num_steps", "energy", "adapt_state.step_size"))
-    z = np.asarray(mcmc.get_samples(group_by_chain=True)["z"])
-    y = whitening.y_hat + z @ whitening.chol.T
-    draws, y = canonical_draws(y, spec, info)
-    extra = mcmc.get_extra_fields(group_by_chain=True)
+    target_accept = settings.target_accept
+    mcmc, parts = _start_chains(key, z_start, data, spec, whitening, settings, target_accept, progress_bar)
+    retry = target_accept < RETRY_TARGET_ACCEPT
+    z, extra = _extend_chains(mcmc, parts, data, spec, whitening, settings, shard, stop_at_divergence=retry)
+    divergences = int(np.sum(extra["diverging"]))
+    if divergences and retry:
+        log.info("shard %d: %d divergent transitions at target_accept %g: run again at %g", shard, divergences,
+                 target_accept, RETRY_TARGET_ACCEPT)
+        target_accept = RETRY_TARGET_ACCEPT
+        mcmc, parts = _start_chains(key, z_start, data, spec, whitening, settings, target_accept, progress_bar)
+        z, extra = _extend_chains(mcmc, parts, data, spec, whitening, settings, shard, stop_at_divergence=False)
+    sampled = (whitening.y_hat + z @ whitening.chol.T).reshape(-1, dim)
+    y = conditional_draws(sampled, data, spec, np.random.default_rng([seed, shard]))
+    draws, y = canonical_draws(y.reshape(*z.shape[:2], -1), spec, info)
     wall = time.perf_counter() - start
     diverging = np.asarray(extra["diverging"], bool)
     num_steps = np.asarray(extra["num_steps"], np.int64)
-    log.info("shard %d: done in %.1f s, %d divergent transitions, mean %.1f leapfrog steps per draw",
-             shard, wall, int(diverging.sum()), float(num_steps.mean()))
+    log.info("shard %d: done in %.1f s, %d draws per chain, %d divergent transitions, mean %.1f leapfrog steps "
+             "per draw", shard, wall, z.shape[1], int(diverging.sum()), float(num_steps.mean()))
     return ShardDraws(draws=draws, unconstrained=y, diverging=diverging, num_steps=num_steps,
                       energy=np.asarray(extra["energy"], np.float64),
                       step_size=np.asarray(extra["adapt_state.step_size"], np.float64)[:, -1],
-                      max_tree_depth=settings.max_tree_depth, wall_time_s=wall, chain_method=CHAIN_METHOD)
+                      max_tree_depth=settings.max_tree_depth, target_accept=target_accept, wall_time_s=wall,
+                      chain_method=CHAIN_METHOD)

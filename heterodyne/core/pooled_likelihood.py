@@ -1,15 +1,22 @@
-"""Weighted sum of squares of the pooled model with a hand-written gradient (the CMC likelihood).
+"""Per-angle sufficient statistics of the pooled model with a hand-written gradient (the CMC
+likelihood).
 
 For the pooled points k = (a_k, i_k, j_k) of a shard (angle phi_unique[a_k] [deg], times
-t[i_k] <= t[j_k] [s]), observed c2_k and weights w_k = mask_k / sigma_k^2 (sigma in c2 units)
+t[i_k] <= t[j_k] [s]), observed c2_k and weights w_k = mask_k / sigma_k^2 (sigma in c2 units),
+the model c2_model,k = offset_a + contrast_a B_k is linear in each angle's contrast and offset, so
+the Gaussian log-likelihood depends on the data only through the per-angle sums
 
-    chi2 = sum_k w_k (c2_model,k - c2_k)^2   (dimensionless),
-    c2_model,k = offset_a + contrast_a B_ij(phi_a),
+    S1_a = sum_{k in a} w_k B_k,   S2_a = sum_{k in a} w_k B_k^2,   S3_a = sum_{k in a} w_k B_k c2_k
 
-with the physics of :mod:`heterodyne.core.physics_kernel` (the same C_ref, C_sample, C_v, x_s and
-phase factor; c2_model equals ``compute_c2_heterodyne_pooled`` to rounding). With the fraction
-weights a_r, a_s, a_c (:func:`~heterodyne.core.physics_kernel.fraction_weights`) and the phase
-theta_a = q cos(phi_a + phi0) C_v [rad] of each (angle, time), the bracket reads
+(units 1/c2^2 times B, B^2 and B c2) and the data-only sums sum w, sum w c2, sum w c2^2:
+
+    chi2_a = o^2 sum w + 2 o c S1 + c^2 S2 - 2 o sum w c2 - 2 c S3 + sum w c2^2.
+
+B_k is the normalised bracket of :mod:`heterodyne.core.physics_kernel` (the same C_ref, C_sample,
+C_v, x_s and phase factor; it equals ``compute_c2_heterodyne_pooled`` with contrast 1 and offset
+0 to rounding). With the fraction weights a_r, a_s, a_c
+(:func:`~heterodyne.core.physics_kernel.fraction_weights`) and the phase
+theta_a = q cos(phi_a + phi0) C_v [rad] of each (angle, time),
 
     B_ij = a_r,i a_r,j E_r + a_s,i a_s,j E_s
            + 2 a_c,i a_c,j X (cos theta_i cos theta_j + sin theta_i sin theta_j),
@@ -22,26 +29,23 @@ q cos(.) (C_v,j - C_v,i) in the reference path.
 
 Everything a point needs is gathered from two per-time tables, column a N + i (N = len(t)):
 
-    early (7 rows) = (C_r, C_s, contrast_a a_r, contrast_a a_s, 2 contrast_a a_c cos theta_a,
-                      2 contrast_a a_c sin theta_a, offset_a)
+    early (6 rows) = (C_r, C_s, a_r, a_s, 2 a_c cos theta_a, 2 a_c sin theta_a)
     late  (6 rows) = (C_r, C_s, a_r, a_s, a_c cos theta_a, a_c sin theta_a)
 
 With u = early[:, a N + i] and v = late[:, a N + j]:
 
-    T_r = u2 v2 E_r,  T_s = u3 v3 E_s,  T_c = (u4 v4 + u5 v5) X,  c2_model = u6 + T_r + T_s + T_c,
-    r = c2_model - c2,  g = 2 w r,  h = q^2 / 2,
-    d chi2 / d u = g (h (2 T_r + T_c), h (2 T_s + T_c), v2 E_r, v3 E_s, v4 X, v5 X, 1),
-    d chi2 / d v = g (-h (2 T_r + T_c), -h (2 T_s + T_c), u2 E_r, u3 E_s, u4 X, u5 X),
-    d chi2 / d q^2 = -sum_k g [(2 T_r + T_c)(v0 - u0) + (2 T_s + T_c)(v1 - u1)] / 2,
-    d chi2 / d c2 = -g,   d chi2 / d w = r^2.
+    T_r = u2 v2 E_r,  T_s = u3 v3 E_s,  T_c = (u4 v4 + u5 v5) X,  B = T_r + T_s + T_c,  h = q^2 / 2,
+    d B / d u = (h (2 T_r + T_c), h (2 T_s + T_c), v2 E_r, v3 E_s, v4 X, v5 X),
+    d B / d v = (-h (2 T_r + T_c), -h (2 T_s + T_c), u2 E_r, u3 E_s, u4 X, u5 X),
+    d B / d q^2 = -[(2 T_r + T_c)(v0 - u0) + (2 T_s + T_c)(v1 - u1)] / 2.
 
-The per-point gradients are scatter-added onto the table columns, and ordinary autodiff carries
-them (O(n_phi N) work) to params, contrast, offset, t, dt, q and phi_unique. chi2 is a scalar, so
-the forward pass of the custom VJP computes the value and the table gradients together and the
-backward pass only scales them. Points are processed in chunks of ``chunk`` (``lax.scan``) so the
-per-point intermediates stay in cache. Reverse mode only (jax.grad, value_and_grad, vjp; not
-jvp, jacfwd or hessian). A sampled noise scale s may enter through ``weight`` (its gradient is
-exact) or, cheaper, as chi2 / s^2 with fixed weights.
+Gradient: for a cotangent (g1_a, g2_a, g3_a) of the sums, point k carries
+g_k = w_k (g1_a + 2 g2_a B_k + g3_a c2_k) (= d/dB_k of the cotangent-weighted sums); g_k times
+the rows above is scatter-added onto the table columns, and ordinary autodiff carries them
+(O(n_phi N) work) to params, t, dt, q and phi_unique. The forward pass accumulates the sums, the
+backward pass recomputes B and accumulates the table gradients. Points are processed in chunks of
+``chunk`` (``lax.scan``) so the per-point intermediates stay in cache. Reverse mode only
+(jax.grad, value_and_grad, vjp; not jvp, jacfwd or hessian).
 """
 
 from functools import partial
@@ -70,7 +74,7 @@ class PooledRows(NamedTuple):
 def prepare_points(phi_index, idx1, idx2, n_times, n_phi):
     """PooledRows of the points (phi_index[k], idx1[k], idx2[k]), checked: 1-D of equal length,
     0 <= phi_index < n_phi and 0 <= idx1 <= idx2 < n_times. The order is kept, so c2 and weight
-    are passed to :func:`pooled_chi2` as they are."""
+    are passed to :func:`pooled_sums` as they are."""
     phi_index, idx1, idx2 = (np.asarray(a) for a in (phi_index, idx1, idx2))
     if not (phi_index.ndim == idx1.ndim == idx2.ndim == 1 and phi_index.shape == idx1.shape == idx2.shape):
         raise ValueError(f"phi_index, idx1, idx2 must be 1-D of equal length, got {phi_index.shape}, "
@@ -89,115 +93,114 @@ def prepare_points(phi_index, idx1, idx2, n_times, n_phi):
     return PooledRows((base + idx1).astype(np.int32), (base + idx2).astype(np.int32))
 
 
-def point_tables(params, contrast, offset, t, q, dt, phi_unique):
-    """The tables ``early`` (7, n_phi N) and ``late`` (6, n_phi N) of the module docstring."""
+def point_tables(params, t, q, dt, phi_unique):
+    """The tables ``early`` and ``late`` (6, n_phi N) of the module docstring."""
     c_ref, c_s, c_v, x_s = pk.grid_quantities(params, t, dt)
     a_r, a_s, a_c = pk.fraction_weights(x_s)
     theta = pk.phase_factor(q, phi_unique, params[13])[:, None] * c_v[None, :]
     cos_t, sin_t = a_c * jnp.cos(theta), a_c * jnp.sin(theta)
     per_angle = partial(jnp.broadcast_to, shape=theta.shape)
-    scale = contrast[:, None]
-    times = [per_angle(c_ref), per_angle(c_s)]
-    early = jnp.stack(times + [scale * a_r, scale * a_s, 2.0 * scale * cos_t, 2.0 * scale * sin_t,
-                               per_angle(offset[:, None])])
-    late = jnp.stack(times + [per_angle(a_r), per_angle(a_s), cos_t, sin_t])
-    return early.reshape(7, -1), late.reshape(6, -1)
+    common = [per_angle(c_ref), per_angle(c_s), per_angle(a_r), per_angle(a_s)]
+    early = jnp.stack(common + [2.0 * cos_t, 2.0 * sin_t])
+    late = jnp.stack(common + [cos_t, sin_t])
+    return early.reshape(6, -1), late.reshape(6, -1)
 
 
 def _chunked(step, carry, arrays, chunk):
-    """Fold ``carry, y = step(carry, chunk_of_arrays)`` over consecutive chunks of ``chunk``
-    points (a scan over the full chunks, then the tail); returns the carry and the concatenated y
-    (None when ``step`` returns None)."""
+    """Fold ``carry = step(carry, chunk_of_arrays)`` over consecutive chunks of ``chunk`` points
+    (a scan over the full chunks, then the tail)."""
     n = arrays[0].shape[0]
     full = n - n % chunk
-    ys = []
     if full:
-        carry, y = jax.lax.scan(step, carry, tuple(a[:full].reshape(-1, chunk) for a in arrays))
-        ys.append(None if y is None else y.reshape(full))
+        carry, _ = jax.lax.scan(lambda c, x: (step(c, x), None), carry,
+                                tuple(a[:full].reshape(-1, chunk) for a in arrays))
     if n > full:
-        carry, y = step(carry, tuple(a[full:] for a in arrays))
-        ys.append(y)
-    return carry, (None if ys[0] is None else jnp.concatenate(ys))
+        carry = step(carry, tuple(a[full:] for a in arrays))
+    return carry
 
 
-def _point_terms(early, late, q2, cols_i, cols_j, c2):
-    """Gathered u, v (lists of rows), v0 - u0, v1 - u1, e_r, e_s, T_r, T_s, T_c and the residual."""
+def _point_terms(early, late, q2, cols_i, cols_j):
+    """Gathered u, v (lists of rows), v0 - u0, v1 - u1, e_r, e_s, T_r, T_s, T_c and B."""
     # materialised, contiguous gathers: the arithmetic below then vectorises
     u, v = jax.lax.optimization_barrier(([row[cols_i] for row in early], [row[cols_j] for row in late]))
     d_r, d_s = v[0] - u[0], v[1] - u[1]
     e_r, e_s = jnp.exp(-0.5 * q2 * d_r), jnp.exp(-0.5 * q2 * d_s)
     t_r, t_s = u[2] * v[2] * (e_r * e_r), u[3] * v[3] * (e_s * e_s)
     t_c = (u[4] * v[4] + u[5] * v[5]) * (e_r * e_s)
-    return u, v, d_r, d_s, e_r, e_s, t_r, t_s, t_c, u[6] + t_r + t_s + t_c - c2
+    return u, v, d_r, d_s, e_r, e_s, t_r, t_s, t_c, t_r + t_s + t_c
 
 
-def _residuals(early, late, q2, points, c2, chunk):
-    """r_k = c2_model,k - c2_k, (n_points,)."""
-    def step(carry, x):
-        return carry, _point_terms(early, late, q2, *x)[-1]
-    return _chunked(step, None, (*points, c2), chunk)[1]
-
-
-def _value_and_table_grads(early, late, q2, points, c2, weight, chunk):
-    """chi2 and its gradients with respect to the two tables and q^2 (module docstring)."""
-    def step(carry, x):
-        value, d_early, d_late, d_q2 = carry
+def _sums(early, late, q2, points, c2, weight, n_times, chunk):
+    """(S1, S2, S3) per angle, (n_phi, 3) (module docstring)."""
+    def step(sums, x):
         cols_i, cols_j, c2_k, w_k = x
-        u, v, d_r, d_s, e_r, e_s, t_r, t_s, t_c, resid = _point_terms(early, late, q2, cols_i, cols_j, c2_k)
-        g = 2.0 * w_k * resid
-        # materialised once, shared by the 13 gradient rows below
-        g, g_r, g_s, g_big_r, g_big_s, g_cross = jax.lax.optimization_barrier(
-            (g, g * (2.0 * t_r + t_c), g * (2.0 * t_s + t_c),
-             g * (e_r * e_r), g * (e_s * e_s), g * (e_r * e_s)))
+        bracket = _point_terms(early, late, q2, cols_i, cols_j)[-1]
+        wb = w_k * bracket
+        terms = jnp.stack([wb, wb * bracket, wb * c2_k])
+        angle = cols_i // n_times
+        # a masked sum per angle: vectorises, unlike a scatter-add onto n_phi rows
+        return sums + jnp.stack([jnp.sum(jnp.where(angle == a, terms, 0.0), axis=1) for a in range(sums.shape[0])])
+    init = jnp.zeros((early.shape[1] // n_times, 3), early.dtype)
+    return _chunked(step, init, (*points, c2, weight), chunk)
+
+
+def _table_grads(early, late, q2, points, c2, weight, cotangent, n_times, chunk):
+    """Gradients of sum_a (cotangent_a . sums_a) with respect to the two tables and q^2."""
+    def step(carry, x):
+        d_early, d_late, d_q2 = carry
+        cols_i, cols_j, c2_k, w_k = x
+        u, v, d_r, d_s, e_r, e_s, t_r, t_s, t_c, bracket = _point_terms(early, late, q2, cols_i, cols_j)
+        ct = cotangent[cols_i // n_times]
+        g = w_k * (ct[:, 0] + 2.0 * ct[:, 1] * bracket + ct[:, 2] * c2_k)
+        # materialised once, shared by the 12 gradient rows below
+        g_r, g_s, g_big_r, g_big_s, g_cross = jax.lax.optimization_barrier(
+            (g * (2.0 * t_r + t_c), g * (2.0 * t_s + t_c), g * (e_r * e_r), g * (e_s * e_s), g * (e_r * e_s)))
         h = 0.5 * q2
         zero = jnp.zeros_like(g)  # pads the rows to ROW_WIDTH
-        grad_u = jnp.stack([h * g_r, h * g_s, v[2] * g_big_r, v[3] * g_big_s,
-                            v[4] * g_cross, v[5] * g_cross, g, zero])
-        grad_v = jnp.stack([-h * g_r, -h * g_s, u[2] * g_big_r, u[3] * g_big_s,
-                            u[4] * g_cross, u[5] * g_cross, zero, zero])
-        return (value + jnp.sum(w_k * resid * resid), d_early.at[cols_i].add(grad_u.T),
-                d_late.at[cols_j].add(grad_v.T), d_q2 - 0.5 * jnp.sum(g_r * d_r + g_s * d_s)), None
-    zero = jnp.zeros((), early.dtype)
-    init = (zero, jnp.zeros((early.shape[1], ROW_WIDTH), early.dtype),
-            jnp.zeros((late.shape[1], ROW_WIDTH), late.dtype), zero)
-    value, d_early, d_late, d_q2 = _chunked(step, init, (*points, c2, weight), chunk)[0]
-    return value, d_early[:, :7].T, d_late[:, :6].T, d_q2
+        grad_u = jnp.stack([h * g_r, h * g_s, v[2] * g_big_r, v[3] * g_big_s, v[4] * g_cross, v[5] * g_cross,
+                            zero, zero])
+        grad_v = jnp.stack([-h * g_r, -h * g_s, u[2] * g_big_r, u[3] * g_big_s, u[4] * g_cross, u[5] * g_cross,
+                            zero, zero])
+        return (d_early.at[cols_i].add(grad_u.T), d_late.at[cols_j].add(grad_v.T),
+                d_q2 - 0.5 * jnp.sum(g_r * d_r + g_s * d_s))
+    init = (jnp.zeros((early.shape[1], ROW_WIDTH), early.dtype), jnp.zeros((late.shape[1], ROW_WIDTH), late.dtype),
+            jnp.zeros((), early.dtype))
+    d_early, d_late, d_q2 = _chunked(step, init, (*points, c2, weight), chunk)
+    return d_early[:, :6].T, d_late[:, :6].T, d_q2
 
 
-@partial(jax.custom_vjp, nondiff_argnums=(6,))
-def table_chi2(early, late, q2, points, c2, weight, chunk):
-    """chi2 from the tables of :func:`point_tables`, q2 = q^2 [1/A^2] and the PooledRows ``points``."""
+@partial(jax.custom_vjp, nondiff_argnums=(6, 7))
+def table_sums(early, late, q2, points, c2, weight, n_times, chunk):
+    """(S1, S2, S3) per angle from the tables of :func:`point_tables`, q2 = q^2 [1/A^2] and the
+    PooledRows ``points``; the gradient flows to the tables and q2 only."""
     # materialised tables: XLA would otherwise fuse their O(N) computation into every gather
     early, late = jax.lax.optimization_barrier((early, late))
-    resid = _residuals(early, late, q2, points, c2, chunk)
-    return jnp.sum(weight * resid * resid)
+    return _sums(early, late, q2, points, c2, weight, n_times, chunk)
 
 
-def _table_chi2_fwd(early, late, q2, points, c2, weight, chunk):
+def _table_sums_fwd(early, late, q2, points, c2, weight, n_times, chunk):
     early, late = jax.lax.optimization_barrier((early, late))
-    value, d_early, d_late, d_q2 = _value_and_table_grads(early, late, q2, points, c2, weight, chunk)
-    return value, (d_early, d_late, d_q2, early, late, q2, points, c2, weight)
+    return _sums(early, late, q2, points, c2, weight, n_times, chunk), (early, late, q2, points, c2, weight)
 
 
-def _table_chi2_bwd(chunk, saved, ct):
-    d_early, d_late, d_q2, early, late, q2, points, c2, weight = saved
-    # recomputed; XLA drops it when no gradient with respect to c2 or weight is used
-    resid = _residuals(early, late, q2, points, c2, chunk)
-    return ct * d_early, ct * d_late, ct * d_q2, None, -2.0 * ct * weight * resid, ct * resid * resid
+def _table_sums_bwd(n_times, chunk, saved, cotangent):
+    early, late, q2, points, c2, weight = saved
+    d_early, d_late, d_q2 = _table_grads(early, late, q2, points, c2, weight, cotangent, n_times, chunk)
+    return d_early, d_late, d_q2, None, None, None
 
 
-table_chi2.defvjp(_table_chi2_fwd, _table_chi2_bwd)
+table_sums.defvjp(_table_sums_fwd, _table_sums_bwd)
 
 
 @partial(jax.jit, static_argnames=("chunk",))
-def pooled_chi2(params, contrast, offset, t, q, dt, phi_unique, points, c2, weight, *, chunk=CHUNK):
-    """chi2 = sum_k weight_k (c2_model,k - c2_k)^2 over pooled points (module docstring).
+def pooled_sums(params, t, q, dt, phi_unique, points, c2, weight, *, chunk=CHUNK):
+    """(S1, S2, S3) = sum w B, sum w B^2, sum w B c2 per angle, (n_phi, 3) (module docstring).
 
-    ``params`` (14,) in canonical order; ``contrast``, ``offset``, ``phi_unique`` [deg] (n_phi,);
-    ``t`` (N,) absolute times [s]; ``q`` [1/A]; ``dt`` [s]; ``points`` the PooledRows of
-    :func:`prepare_points`; ``c2`` and ``weight`` (n_points,) in the same order (weight 0 on
-    padding points). Reverse-mode differentiable in every float argument; calls with equal
-    shapes (and ``chunk``) share one compilation.
+    ``params`` (14,) in canonical order; ``phi_unique`` [deg] (n_phi,); ``t`` (N,) absolute
+    times [s]; ``q`` [1/A]; ``dt`` [s]; ``points`` the PooledRows of :func:`prepare_points`;
+    ``c2`` and ``weight`` (n_points,) in the same order (weight 0 on padding points), data: no
+    gradient flows to them. Reverse-mode differentiable in params, t, q, dt and phi_unique;
+    calls with equal shapes (and ``chunk``) share one compilation.
     """
-    early, late = point_tables(params, contrast, offset, t, q, dt, phi_unique)
-    return table_chi2(early, late, q * q, points, c2, weight, chunk)
+    early, late = point_tables(params, t, q, dt, phi_unique)
+    return table_sums(early, late, q * q, points, c2, weight, t.shape[0], chunk)

@@ -47,6 +47,19 @@ def fold_velocity(params):
     return p
 
 
+def sign_carrier(free_names, params):
+    """The free velocity parameter whose sign the convention of :func:`fold_velocity` fixes: "v0"
+    when v0 is free, "v_offset" when only v_offset is free and the fixed v0 is 0, else None (the
+    sign is then fixed by a fixed parameter). Sampling it on [0, upper] samples the folded
+    posterior, which is unimodal where the unfolded one has mirror modes at +-v."""
+    free = set(free_names)
+    if "v0" in free:
+        return "v0"
+    if "v_offset" in free and np.asarray(params, np.float64)[_V0] == 0:
+        return "v_offset"
+    return None
+
+
 def components_mirror(free_names, params):
     """True when the reference and sample transport parameters (D0, alpha, D_offset) are free
     alike and the fixed ones have equal values, so exchanging them is a move within the fit."""
