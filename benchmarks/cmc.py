@@ -158,8 +158,13 @@ def cmc_posterior(dataset, record, num_shards, settings):
     labels = shard_labels(points, num_shards, 0)
     pad = max_shard_size(points, num_shards, 0)
     sigma = SIGMA[:len(dataset.phi)]
-    results = [run_shard(shard_data(dataset, sigma, points.take(labels == k), pad, num_shards), spec, info,
-                         settings, seed=0, shard=k, progress_bar=False) for k in range(num_shards)]
+    results = []
+    for k in range(num_shards):
+        # every shard's sampler is compiled anew (the persistent cache makes that a load): without
+        # this, executables pile up until the process runs out of memory mappings
+        jax.clear_caches()
+        results.append(run_shard(shard_data(dataset, sigma, points.take(labels == k), pad, num_shards), spec,
+                                 info, settings, seed=0, shard=k, progress_bar=False))
     draws, _ = combine_shards([r.unconstrained for r in results], info.names, spec.coords)
     flagged = sum(shard_diagnostics(r)["flagged"] for r in results)
     return posterior_summary(draws, settings.chains), [r.wall_time_s for r in results], flagged, pad
