@@ -1,14 +1,18 @@
 """Simulated APS 8-ID-I result files with known truth (the demo data and the tests' source files).
 
-For each angle phi_a the stored map is
+At level ``maps`` (default), for each angle phi_a the stored map is
 
     c2_ij = offset_a + contrast_a * B_ij(params, q, phi_a) + e_ij          (i < j, e ~ N(0, sigma_a^2))
     c2_ii = offset_a + contrast_a * B_ii + diagonal_excess + e_ii          (raw shot-noise bump)
 
 with B the heterodyne bracket of :mod:`heterodyne.core.physics_kernel` on the absolute grid
 t_i = begin_frame * frame_time + i * dt [s], dt = frame_time * stride_frame * avg_frame [s]. One
-noise draw per unordered pair (the map is symmetric); stored float32, upper triangle incl. the
-diagonal only (lower triangle 0), as the beamline does.
+noise draw per unordered pair (the map is symmetric). At level ``frames`` each map is the
+correlator's product of simulated speckle frames of its own region of pixels
+(:mod:`heterodyne.data.simulate_frames`); its ensemble contrast is 1/modes, its offset 1 and its
+diagonal excess 1/photons_per_pixel, which the spec (and the truth attribute) then records, with
+noise null. Either way maps are stored float32, upper triangle incl. the diagonal only (lower
+triangle 0), as the beamline does.
 
 Grid (APS-U layout): q bins [q/2, q] [1/A]; phi bins = the requested angles plus one extra angle
 that is empty at every q; the cell (q/2, first angle) is empty too, so ``dynamic_index_mapping`` is
@@ -25,6 +29,7 @@ import numpy as np
 from heterodyne.atomic import atomic_hdf5
 from heterodyne.core.jax_backend import compute_c2_heterodyne_multiphi
 from heterodyne.core.parameters import as_vector
+from heterodyne.data.simulate_frames import SpeckleSettings, speckle_maps
 from heterodyne.errors import InputError
 from heterodyne.provenance import write_provenance_attrs
 
@@ -43,10 +48,16 @@ class SimulationSpec:
     begin_frame: int
     contrast: list
     offset: list
-    noise: list
+    noise: list | None
     diagonal_excess: float
     seed: int
     layout: str
+    speckle: SpeckleSettings | None
+
+    @property
+    def level(self):
+        """"frames" when the maps come from simulated speckle frames, else "maps"."""
+        return "maps" if self.speckle is None else "frames"
 
     @property
     def dt(self):
@@ -60,18 +71,27 @@ class SimulationSpec:
 
 
 def spec_from_section(section):
-    """:class:`SimulationSpec` from a validated `simulate` section; per-angle lists must match phi."""
+    """:class:`SimulationSpec` from a validated `simulate` section. Level maps: the per-angle lists
+    must match phi. Level frames: contrast, offset, noise and diagonal_excess are the ensemble
+    values of the frame-level maps ([1/modes], [1], null, 1/photons_per_pixel)."""
     n_phi = len(section["phi"])
-    for key in ("contrast", "offset", "noise"):
-        if len(section[key]) != n_phi:
-            raise InputError(f"config: 'simulate.{key}' has {len(section[key])} values but 'simulate.phi' "
-                             f"has {n_phi}; give one value per angle")
+    fields = {k: section[k] for k in SimulationSpec.__dataclass_fields__ if k != "speckle"}
+    speckle = None
+    if section["level"] == "frames":
+        speckle = SpeckleSettings(section["pixels"], section["modes"], float(section["photons_per_pixel"]))
+        fields.update(contrast=[speckle.contrast] * n_phi, offset=[1.0] * n_phi, noise=None,
+                      diagonal_excess=speckle.diagonal_excess)
+    else:
+        for key in ("contrast", "offset", "noise"):
+            if len(section[key]) != n_phi:
+                raise InputError(f"config: 'simulate.{key}' has {len(section[key])} values but "
+                                 f"'simulate.phi' has {n_phi}; give one value per angle")
     if len(set(section["phi"])) != n_phi:
         raise InputError("config: 'simulate.phi' repeats an angle; give distinct angles")
     if section["layout"] == "legacy" and section["begin_frame"] != 0:
         raise InputError("config: 'simulate.begin_frame' must be 0 with layout 'legacy' (legacy files "
                          "store no begin frame)")
-    return SimulationSpec(**{k: section[k] for k in SimulationSpec.__dataclass_fields__})
+    return SimulationSpec(**fields, speckle=speckle)
 
 
 def _extra_angle(phi):
@@ -84,7 +104,13 @@ def _extra_angle(phi):
 
 
 def simulate_maps(spec, q):
-    """Noisy symmetric maps (n_phi, N, N) at ``q`` [1/A] for the angles of ``spec`` (float64).
+    """Symmetric maps (n_phi, N, N) at ``q`` [1/A] for the angles of ``spec`` (float64), from
+    speckle frames at level frames, else model plus Gaussian noise (:func:`noisy_model_maps`)."""
+    return noisy_model_maps(spec, q) if spec.speckle is None else speckle_maps(spec, q)
+
+
+def noisy_model_maps(spec, q):
+    """Model plus Gaussian noise, (n_phi, N, N) at ``q`` [1/A] for the angles of ``spec`` (float64).
 
     The generator is seeded by (seed, round(q * 1e6)) so each q bin gets its own noise.
     """
@@ -122,7 +148,8 @@ def _grid(spec):
 
 
 def _truth_attrs(spec):
-    return json.dumps({**asdict(spec), "dt": spec.dt, "t0": float(spec.t[0])}, sort_keys=True)
+    return json.dumps({**asdict(spec), "level": spec.level, "dt": spec.dt, "t0": float(spec.t[0])},
+                      sort_keys=True)
 
 
 def write_aps_u_file(path, spec, provenance):
