@@ -245,6 +245,15 @@ def test_wrong_number_of_contrasts_is_an_input_error(problem):
         build_model_spec(nlsq, PRIOR, dataset.t, Q, len(PHI), K)
 
 
+def test_uniform_prior_on_contrast_is_an_input_error(problem):
+    """Contrast and offset are integrated out in closed form, which needs their normal prior."""
+    dataset, nlsq, *_ = problem
+    prior = copy.deepcopy(PRIOR)
+    prior["parameters"]["contrast"] = {"kind": "uniform", "width": 3.0, "width_unit": "stderr"}
+    with pytest.raises(InputError, match="'contrast' has prior kind 'uniform'.*truncated-normal"):
+        build_model_spec(nlsq, prior, dataset.t, Q, len(PHI), K)
+
+
 def test_nlsq_bounds_override_the_registry(problem):
     dataset, nlsq, *_ = problem
     spec, info = build_model_spec(nlsq, PRIOR, dataset.t, Q, len(PHI), K, bounds={"f0": [0.1, 0.9]})
