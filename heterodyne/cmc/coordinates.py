@@ -273,13 +273,19 @@ def _theta_draws(y, coords):
 DRAWS_BATCH = 1024
 
 
+def rows_in_batches(function, rows, batch, *args):
+    """function(rows_batch, *args) over ``rows`` (S, ...) in batches of ``batch`` rows (the last
+    padded with copies of the final row), so a jitted ``function`` compiles once whatever S;
+    its outputs (arrays or a tuple of arrays, batch-leading) are concatenated to S rows (NumPy)."""
+    rows = np.asarray(rows)
+    padded = np.concatenate([rows, np.repeat(rows[-1:], -len(rows) % batch, axis=0)])
+    parts = [function(jnp.asarray(padded[k:k + batch]), *args) for k in range(0, len(padded), batch)]
+    return jax.tree.map(lambda *pieces: np.concatenate([np.asarray(p) for p in pieces])[:len(rows)], *parts)
+
+
 def theta_draws(y, coords):
     """theta (S, M) of draws y (S, D >= M) (NumPy in and out; columns beyond M are ignored)."""
-    m = coords.kind.shape[0]
-    y = np.asarray(y)[:, :m]
-    padded = np.concatenate([y, np.repeat(y[-1:], -len(y) % DRAWS_BATCH, axis=0)])
-    return np.concatenate([np.asarray(_theta_draws(jnp.asarray(padded[k:k + DRAWS_BATCH]), coords))
-                           for k in range(0, len(padded), DRAWS_BATCH)])[:len(y)]
+    return rows_in_batches(_theta_draws, np.asarray(y)[:, :coords.kind.shape[0]], DRAWS_BATCH, coords)
 
 
 def _log_expm1(x):

@@ -45,8 +45,8 @@ from numpyro.distributions import constraints
 from numpyro.infer import MCMC, NUTS
 
 from heterodyne.cmc.convergence import convergence
-from heterodyne.cmc.coordinates import theta_draws, theta_from_y, y_from_theta
-from heterodyne.cmc.diagnostics import ESS_MIN
+from heterodyne.cmc.coordinates import rows_in_batches, theta_draws, theta_from_y, y_from_theta
+from heterodyne.cmc.diagnostics import ESS_MIN, convergence_flags
 from heterodyne.cmc.model import (ShardData, log_density, log_prior, model_c2, physics_params, scaling_posterior,
                                   split_noise)
 from heterodyne.core.parameters import SCALING_BOUNDS
@@ -160,15 +160,6 @@ def _conditional_scaling_batch(y, data, spec):
     return jax.lax.map(lambda v: _conditional_scaling(v, data, spec), y)
 
 
-def _conditional_scaling_rows(y, data, spec):
-    """_conditional_scaling of every row of y (S, D), in batches of CONDITIONAL_BATCH rows."""
-    pad = -len(y) % CONDITIONAL_BATCH
-    padded = np.concatenate([y, np.repeat(y[-1:], pad, axis=0)])
-    parts = [_conditional_scaling_batch(jnp.asarray(padded[k:k + CONDITIONAL_BATCH]), data, spec)
-             for k in range(0, len(padded), CONDITIONAL_BATCH)]
-    return tuple(np.concatenate([np.asarray(part[n]) for part in parts])[:len(y)] for n in range(3))
-
-
 def _all_quantities(y, theta, offset_contrast, spec):
     """y (S, M [+1]) of every quantity from the sampled y (S, n_free [+1]), their theta_p and the
     (S, n_phi, 2) offsets and contrasts."""
@@ -241,7 +232,7 @@ def conditional_draws(y, data, spec, rng):
     """y (S, M [+1]) of every quantity: the sampled y (S, n_free [+1]) and, per draw, offsets and
     contrasts drawn from their conditional posterior N(A^-1 b, A^-1) with ``rng`` (a NumPy
     Generator); a draw outside SCALING_BOUNDS is drawn again."""
-    theta, mean, precision = _conditional_scaling_rows(np.asarray(y), data, spec)
+    theta, mean, precision = rows_in_batches(_conditional_scaling_batch, y, CONDITIONAL_BATCH, data, spec)
     chol = np.linalg.cholesky(precision)  # A = R R^T, so R^-T e ~ N(0, A^-1)
     n, n_phi = spec.free_index.shape[0], mean.shape[1]
     prior = spec.prior
@@ -285,16 +276,15 @@ def canonical_draws(y, spec, info):
     return draws, y_canonical.reshape(y.shape)
 
 
-def _min_ess(z, whitening, data, spec):
+def _min_ess(z, whitening, data, spec, info):
     """Smallest bulk or tail ESS over every quantity (physics, offsets and contrasts drawn from
-    their conditional, log noise scale) of whitened draws z (chains, draws, D), as the shard's
-    diagnostics compute it."""
+    their conditional, noise scale) of whitened draws z (chains, draws, D), computed as the
+    shard's diagnostics compute it (:func:`heterodyne.cmc.diagnostics.convergence_flags`)."""
     sampled = (whitening.y_hat + z @ whitening.chol.T).reshape(-1, z.shape[-1])
-    y = conditional_draws(sampled, data, spec, np.random.default_rng(0)).reshape(*z.shape[:2], -1)
-    m = spec.prior.centre.shape[0]
-    theta = theta_draws(y.reshape(-1, y.shape[-1]), spec.coords).reshape(*z.shape[:2], m)
-    values = [convergence(theta[..., k]) for k in range(m)] + ([convergence(y[..., m])] if y.shape[-1] > m else [])
-    return min(min(v["ess_bulk"], v["ess_tail"]) for v in values)
+    y = conditional_draws(sampled, data, spec, np.random.default_rng(0))
+    draws, _ = canonical_draws(y.reshape(*z.shape[:2], -1), spec, info)
+    flags = convergence_flags({name: convergence(x) for name, x in draws.items()})
+    return min(flags["min_ess_bulk"], flags["min_ess_tail"])
 
 
 #: extra fields of every NUTS draw that the diagnostics read
@@ -316,7 +306,7 @@ def _latest(mcmc):
     return np.asarray(mcmc.get_samples(group_by_chain=True)["z"]), mcmc.get_extra_fields(group_by_chain=True)
 
 
-def _extend_chains(mcmc, parts, data, spec, whitening, settings, shard, stop_at_divergence):
+def _extend_chains(mcmc, parts, data, spec, info, whitening, settings, shard, stop_at_divergence):
     """``parts`` extended by ``settings.samples`` draws per chain (the chains go on from their last
     state, adaptation frozen) while the smallest bulk or tail ESS is below ESS_MIN, at most
     MAX_EXTENSIONS times, and (``stop_at_divergence``) no draw so far diverged; returns z (chains,
@@ -324,7 +314,7 @@ def _extend_chains(mcmc, parts, data, spec, whitening, settings, shard, stop_at_
     for _ in range(MAX_EXTENSIONS):
         if stop_at_divergence and any(np.any(part[1]["diverging"]) for part in parts):
             break
-        ess = _min_ess(np.concatenate([part[0] for part in parts], axis=1), whitening, data, spec)
+        ess = _min_ess(np.concatenate([part[0] for part in parts], axis=1), whitening, data, spec, info)
         if ess >= ESS_MIN:
             break
         log.info("shard %d: smallest ESS %.0f < %d after %d draws per chain: %d more", shard, ess, ESS_MIN,
@@ -359,14 +349,16 @@ def run_shard(data, spec, info, settings, seed, shard, progress_bar=True):
     target_accept = settings.target_accept
     mcmc, parts = _start_chains(key, z_start, data, spec, whitening, settings, target_accept, progress_bar)
     retry = target_accept < RETRY_TARGET_ACCEPT
-    z, extra = _extend_chains(mcmc, parts, data, spec, whitening, settings, shard, stop_at_divergence=retry)
+    z, extra = _extend_chains(mcmc, parts, data, spec, info, whitening, settings, shard,
+                              stop_at_divergence=retry)
     divergences = int(np.sum(extra["diverging"]))
     if divergences and retry:
         log.info("shard %d: %d divergent transitions at target_accept %g: run again at %g", shard, divergences,
                  target_accept, RETRY_TARGET_ACCEPT)
         target_accept = RETRY_TARGET_ACCEPT
         mcmc, parts = _start_chains(key, z_start, data, spec, whitening, settings, target_accept, progress_bar)
-        z, extra = _extend_chains(mcmc, parts, data, spec, whitening, settings, shard, stop_at_divergence=False)
+        z, extra = _extend_chains(mcmc, parts, data, spec, info, whitening, settings, shard,
+                                  stop_at_divergence=False)
     sampled = (whitening.y_hat + z @ whitening.chol.T).reshape(-1, dim)
     y = conditional_draws(sampled, data, spec, np.random.default_rng([seed, shard]))
     draws, y = canonical_draws(y.reshape(*z.shape[:2], -1), spec, info)
