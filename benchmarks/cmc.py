@@ -45,6 +45,7 @@ from heterodyne.cmc.sampling import NutsSettings, run_shard, shard_data, shard_g
 from heterodyne.core.jax_backend import compute_c2_heterodyne_pooled
 from heterodyne.core.parameters import INDEX, PARAMETERS, as_vector
 from heterodyne.data.dataset import Dataset
+from heterodyne.data.weights import AngleWeights
 
 TRUTH = as_vector({"D0_ref": 2000.0, "D0_sample": 5000.0, "v0": 150.0, "f0": 0.5})
 FREE = ("D0_ref", "D0_sample", "v0", "f0")
@@ -66,6 +67,13 @@ COST_ANGLES = 3
 COST_POINTS_PER_SHARD = (25_000, 100_000, 250_000, 500_000)
 #: --shard-cost projection: chains, iterations per chain (warm-up + draws), leapfrog steps assumed
 PROJECTED_CHAINS, PROJECTED_ITERATIONS, ASSUMED_LEAPFROG_STEPS = 4, 600, 15
+
+
+def constant_weights(phi):
+    """The true noise of :func:`demo_problem` (SIGMA per angle) as weights."""
+    n_phi = len(phi)
+    return AngleWeights(phi=np.asarray(phi), sigma=SIGMA[:n_phi], contrast=CONTRAST[:n_phi],
+                        offset=OFFSET[:n_phi], method="robust")
 
 
 def demo_problem(n_frames, rng, n_phi=len(PHI)):
@@ -134,13 +142,13 @@ def shard_cost_table():
     rng = np.random.default_rng(0)
     for n_frames in COST_FRAMES:
         dataset, record = demo_problem(n_frames, rng, COST_ANGLES)
-        sigma = SIGMA[:COST_ANGLES]
+        weights = constant_weights(dataset.phi)
         points = pooled_points(dataset.c2, dataset.valid)
         counts = sorted({shard_count(len(points), {"num_shards": None, "points_per_shard": target})
                          for target in COST_POINTS_PER_SHARD}, reverse=True)
         for k in counts:
             pad = max_shard_size(points, k, 0)
-            data = shard_data(dataset, sigma, points.take(shard_labels(points, k, 0) == 0), pad, k)
+            data = shard_data(dataset, weights, points.take(shard_labels(points, k, 0) == 0), pad, k)
             spec, _ = build_model_spec(record, PRIOR, dataset.t, Q, COST_ANGLES, k)
             grad_s = gradient_time(data, spec)
             first_s = _seconds(lambda: shard_geometry(data, spec, False))
@@ -157,13 +165,13 @@ def cmc_posterior(dataset, record, num_shards, settings):
     points = pooled_points(dataset.c2, dataset.valid)
     labels = shard_labels(points, num_shards, 0)
     pad = max_shard_size(points, num_shards, 0)
-    sigma = SIGMA[:len(dataset.phi)]
+    weights = constant_weights(dataset.phi)
     results = []
     for k in range(num_shards):
         # every shard's sampler is compiled anew (the persistent cache makes that a load): without
         # this, executables pile up until the process runs out of memory mappings
         jax.clear_caches()
-        results.append(run_shard(shard_data(dataset, sigma, points.take(labels == k), pad, num_shards), spec,
+        results.append(run_shard(shard_data(dataset, weights, points.take(labels == k), pad, num_shards), spec,
                                  info, settings, seed=0, shard=k, progress_bar=False))
     draws, _ = combine_shards([r.unconstrained for r in results], info.names, spec.coords)
     flagged = sum(shard_diagnostics(r)["flagged"] for r in results)
@@ -219,7 +227,7 @@ def main():
     labels = shard_labels(points, args.shards, 0)
     pad = max_shard_size(points, args.shards, 0)
     settings = NutsSettings(args.warmup, args.samples, args.chains, 0.85, True, args.adapt_mass, 10, False)
-    shard_inputs = [shard_data(dataset, SIGMA, points.take(labels == k), pad, args.shards)
+    shard_inputs = [shard_data(dataset, constant_weights(dataset.phi), points.take(labels == k), pad, args.shards)
                     for k in range(args.shards)]
     grad_s = gradient_time(shard_inputs[0], spec)
 

@@ -13,6 +13,7 @@ import scipy.optimize
 from heterodyne.core.jax_backend import compute_c2_heterodyne
 from heterodyne.core.parameters import INDEX, PARAMETER_NAMES, PARAMETERS, as_vector
 from heterodyne.data.dataset import Dataset
+from heterodyne.data.weights import AngleWeights
 
 TRUTH = {"D0_ref": 3000.0, "D0_sample": 1500.0, "v0": 150.0, "f0": 0.4}
 FREE = ("D0_sample", "v0", "f0")
@@ -21,6 +22,8 @@ CONTRAST = np.array([0.30, 0.25])
 OFFSET = np.array([1.00, 1.02])
 SIGMA = np.array([0.004, 0.005])
 N, DT, Q = 64, 0.1, 0.01
+#: the true constant noise of each angle as weights (levels unused by the CMC)
+WEIGHTS = AngleWeights(phi=PHI, sigma=SIGMA, contrast=CONTRAST, offset=OFFSET, method="robust")
 
 
 def c2_maps(params, contrast, offset, t=None):

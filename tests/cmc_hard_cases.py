@@ -101,7 +101,7 @@ def cmc_run(case, settings, num_shards=2, seed=0):
     points = pooled_points(dataset.c2, dataset.valid)
     labels = shard_labels(points, num_shards, seed)
     pad = max_shard_size(points, num_shards, seed)
-    shards = [run_shard(shard_data(dataset, weights.sigma, points.take(labels == k), pad, num_shards), spec, info,
+    shards = [run_shard(shard_data(dataset, weights, points.take(labels == k), pad, num_shards), spec, info,
                         settings, seed, k, progress_bar=False) for k in range(num_shards)]
     return record, spec, info, shards
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from cmc_fixtures import PHI, Q, SIGMA, c2_maps, nlsq_record, simulated_dataset
+from cmc_fixtures import PHI, Q, SIGMA, WEIGHTS, c2_maps, nlsq_record, simulated_dataset
 from heterodyne.cmc.coordinates import (IDENTITY, LOG, LOGIT, LOWER, SQUARE, UPPER, build_coordinates,
                                         choose_kind, eta_from_y, theta_draws, theta_from_y,
                                         y_from_theta)
@@ -31,7 +31,7 @@ def problem():
     spec, info = build_model_spec(nlsq, PRIOR, dataset.t, Q, len(PHI), K)
     points = pooled_points(dataset.c2, dataset.valid)
     mine = points.take(shard_labels(points, K, 0) == 1)
-    data = shard_data(dataset, SIGMA, mine, len(mine) + 5, K)  # 5 masked padding points
+    data = shard_data(dataset, WEIGHTS, mine, len(mine) + 5, K)  # 5 masked padding points
     return dataset, nlsq, spec, info, mine, data
 
 

@@ -9,7 +9,8 @@ from data_fixtures import make_dataset
 from heterodyne.cli import main
 from heterodyne.data.dataset import load_dataset
 from heterodyne.data.weights import load_weights
-from heterodyne.weighting import angle_weights, estimate_angle_noise, estimate_contrast_offset
+from heterodyne.noise_model import estimate_angle_noise
+from heterodyne.weighting import angle_weights, estimate_contrast_offset
 
 
 @pytest.fixture(scope="module")

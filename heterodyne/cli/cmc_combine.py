@@ -1,5 +1,8 @@
 """`heterodyne cmc-combine`: consensus of the shard draws -> cmc/summary.json, cmc/combined.h5.
 
+Where the NLSQ fit found frame-shared (speckle) noise, the combined draws are widened to its
+sandwich covariance (:mod:`heterodyne.cmc.noise_adjustment`; summary ``noise_adjustment``: the
+sd factor per quantity, null when nothing was adjusted).
 The summary also holds the consensus against the NLSQ fit per free physics parameter
 (``nlsq_comparison``) and the quantities the data did not determine (``undetermined``, each also
 logged as a warning); definitions in :mod:`heterodyne.cmc.compare`. K, the number of shards
@@ -17,6 +20,7 @@ from heterodyne.cmc.compare import UNDETERMINED_SD_RATIO, nlsq_comparison, undet
 from heterodyne.cmc.diagnostics import E_BFMI_MIN, ESS_MIN, R_HAT_LIMIT, convergence_flags
 from heterodyne.cmc.draws_file import load_shard, save_combined
 from heterodyne.cmc.model import build_model_spec
+from heterodyne.cmc.noise_adjustment import adjustment_matrix, nlsq_covariances, sd_factors
 from heterodyne.cmc.pooling import shard_count, shard_count_origin, usable
 from heterodyne.cli import add_config_arguments, load_dataset_config
 from heterodyne.data.dataset import load_dataset
@@ -97,8 +101,16 @@ def run(args):
         raise InputError(f"{args.shards[0]}: sampled {sampled} but {args.nlsq} and the config give "
                          f"{info.names}; re-run cmc-shard for every shard")
 
+    covariances = nlsq_covariances(nlsq)
+    spread, widening = None, None
+    if covariances is not None:
+        spread = adjustment_matrix(covariances, info.names, shards[0].coordinates, spec.prior.centre,
+                                   len(shards[0].draws))
+        widening = sd_factors(covariances, info.names)
+        log.info("elements share frames (speckle noise model): posterior widened by the NLSQ sandwich, "
+                 "sd x %s", ", ".join(f"{name} {f:.2f}" for name, f in widening.items()))
     draws, parametric = combine_shards([s.unconstrained for s in shards], list(shards[0].draws),
-                                       shards[0].coordinates)
+                                       shards[0].coordinates, spread)
     summary = posterior_summary(draws, n_chains)
     per_shard = [shard_summary(s) for s in shards]
     flagged = [entry["shard"] for entry in per_shard if entry["flagged"]]
@@ -120,6 +132,7 @@ def run(args):
     record = {"parameters": summary, "parametric": parametric, "combined": combined,
               "shards": per_shard, "num_shards": num_shards, "n_points": n_points, "flagged_shards": flagged,
               "nlsq_comparison": nlsq_comparison(summary, nlsq), "undetermined": vague,
+              "noise_adjustment": widening,
               "limits": {"r_hat": R_HAT_LIMIT, "ess": ESS_MIN, "e_bfmi": E_BFMI_MIN,
                          "undetermined_sd_ratio": UNDETERMINED_SD_RATIO},
               "n_chains": n_chains, "n_draws": len(next(iter(draws.values()))), "provenance": provenance}

@@ -83,7 +83,7 @@ def run(args):
     mine = shard_points(points, num_shards, cmc["seed"], args.shard)
     spec, info = build_model_spec(nlsq, cmc["prior"], dataset.t, dataset.q, len(dataset.phi), num_shards,
                                   bounds=config["nlsq"]["bounds"], source=args.nlsq)
-    data = shard_data(dataset, weights.sigma, mine, max_shard_size(points, num_shards, cmc["seed"]),
+    data = shard_data(dataset, weights, mine, max_shard_size(points, num_shards, cmc["seed"]),
                       num_shards)
     result = run_shard(data, spec, info, NutsSettings.from_config(cmc), cmc["seed"], args.shard)
 

@@ -41,9 +41,10 @@ def run(args):
     settings = settings_from_config(section, source=args.config)
     check_lineage({args.weights: [args.data]})
     dataset = load_dataset(args.data)
-    problem = build_problem(dataset, load_weights(args.weights), weights_path=args.weights)
+    weights = load_weights(args.weights)
+    problem = build_problem(dataset, weights, weights_path=args.weights)
     try:
-        fit = fit_joint(problem, settings)
+        fit = fit_joint(problem, settings, weights.noise)
     except FitFailed as err:
         print(f"heterodyne fit-nlsq: fit failed: {err}; check the data and the initial values in "
               f"{args.config} (nlsq.initial)", file=sys.stderr)

@@ -38,11 +38,13 @@ def _physical(y, names, coordinates):
     return draws
 
 
-def combine_shards(unconstrained, names, coordinates):
+def combine_shards(unconstrained, names, coordinates, spread=None):
     """Consensus draws {name: (chains * draws,)} and parametric {name: {"mean", "sd"}} of the
     shards' draws ``unconstrained`` [(chains, draws_k, D), ...] in the shared ``coordinates``
     (draws = the smallest draws_k);
-    ``names`` label the quantities (``noise_scale`` last when sampled)."""
+    ``names`` label the quantities (``noise_scale`` last when sampled). ``spread`` (D, D), if
+    given, maps the combined draws' deviations from their mean and the parametric covariance
+    (:mod:`heterodyne.cmc.noise_adjustment`)."""
     length = min(y.shape[1] for y in unconstrained)
     flat = [y[:, np.round(np.linspace(0, y.shape[1] - 1, length)).astype(int)].reshape(-1, y.shape[-1])
             for y in unconstrained]
@@ -53,6 +55,10 @@ def combine_shards(unconstrained, names, coordinates):
     combined = np.asarray(consensus(standardised, diagonal=False)) * sd + mean
     p_mean, p_cov = (np.asarray(a) for a in parametric(standardised, diagonal=False))
     y_mean, y_cov = p_mean * sd + mean, p_cov * np.outer(sd, sd)
+    if spread is not None:
+        centre = combined.mean(axis=0)
+        combined = centre + (combined - centre) @ spread.T
+        y_cov = spread @ y_cov @ spread.T
     m = coordinates.kind.shape[0]
     gradient = np.asarray(jax.jacfwd(lambda v: theta_from_y(v, coordinates)[0])(jnp.asarray(y_mean[:m])))
     theta_mean = theta_draws(y_mean[None, :], coordinates)[0]

@@ -109,9 +109,10 @@ class ShardDraws(NamedTuple):
     chain_method: str
 
 
-def shard_data(dataset, sigma, points, pad_to, num_shards):
+def shard_data(dataset, weights, points, pad_to, num_shards):
     """ShardData of ``points`` (a :class:`~heterodyne.cmc.pooling.PooledPoints`) padded with
-    masked copies of its first point to length ``pad_to``; ``sigma`` (n_phi,) per-angle noise sd."""
+    masked copies of its first point to length ``pad_to``; each point's noise sd from ``weights``
+    (:meth:`~heterodyne.data.weights.AngleWeights.pair_sigma`)."""
     n = len(points)
     if n == 0 or pad_to < n:
         raise ValueError(f"shard has {n} points; pad_to={pad_to} must be >= that and > 0")
@@ -119,7 +120,7 @@ def shard_data(dataset, sigma, points, pad_to, num_shards):
     take = np.concatenate([np.arange(n, dtype=np.int32), pad])
     phi_index, idx1, idx2 = points.phi_index[take], points.idx1[take], points.idx2[take]
     c2 = np.asarray(dataset.c2, np.float64)[phi_index, idx1, idx2]
-    point_sigma = np.asarray(sigma, np.float64)[phi_index]
+    point_sigma = weights.pair_sigma(idx1, idx2)[phi_index, np.arange(pad_to)]
     mask = np.arange(pad_to) < n
     weight = np.where(mask, 1.0 / point_sigma**2, 0.0)
     n_phi = len(dataset.phi)

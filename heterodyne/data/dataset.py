@@ -7,6 +7,9 @@ File layout (written atomically by :func:`save_dataset`):
 * ``valid`` (n_phi, N, N) bool: True where the source element was finite. The diagonal is
   excluded from fits separately (pairs i < j only). Where ``valid`` is False, ``c2`` holds the
   median of that map's valid off-diagonal elements (finite, so masks never meet NaN/inf).
+* ``raw_diagonal`` (n_phi, N), optional: the maps' diagonal as the correlator wrote it (speckle
+  contrast plus shot noise; NaN where not finite), which the noise model uses
+  (:mod:`heterodyne.noise_model`). Absent in files of simulated in-memory data.
 * ``t`` (N,) s: absolute time of each c2 row since the start of acquisition (+ time_origin).
 * ``phi`` (n_phi,) deg.
 * attributes: ``dt`` (s), ``q`` (1/A), ``time_origin`` (s), ``source_path``, ``source_sha256``,
@@ -36,6 +39,7 @@ class Dataset:
     source_path: str = ""
     source_sha256: str = ""
     selection: dict = field(default_factory=dict)
+    raw_diagonal: np.ndarray | None = None
 
     def __post_init__(self):
         n_phi, n = len(self.phi), len(self.t)
@@ -51,6 +55,8 @@ def save_dataset(path, dataset, provenance):
         f.create_dataset("valid", data=np.asarray(dataset.valid, dtype=bool))
         f.create_dataset("t", data=np.asarray(dataset.t, dtype=np.float64))
         f.create_dataset("phi", data=np.asarray(dataset.phi, dtype=np.float64))
+        if dataset.raw_diagonal is not None:
+            f.create_dataset("raw_diagonal", data=np.asarray(dataset.raw_diagonal, dtype=np.float64))
         f.attrs.update(dt=float(dataset.dt), q=float(dataset.q), time_origin=float(dataset.time_origin),
                        source_path=dataset.source_path, source_sha256=dataset.source_sha256,
                        selection=json.dumps(dataset.selection, sort_keys=True))
@@ -66,6 +72,7 @@ def load_dataset(path):
                            time_origin=float(f.attrs["time_origin"]),
                            source_path=str(f.attrs["source_path"]),
                            source_sha256=str(f.attrs["source_sha256"]),
-                           selection=json.loads(f.attrs["selection"]))
+                           selection=json.loads(f.attrs["selection"]),
+                           raw_diagonal=f["raw_diagonal"][()] if "raw_diagonal" in f else None)
     except (OSError, KeyError) as err:
         raise InputError(f"{path}: not a heterodyne dataset file ({err}); re-run `heterodyne ingest`") from err

@@ -147,7 +147,10 @@ def select_dataset(cfile, source_sha256, q=None, q_index=None, phi=None, frames=
     labels = cfile.map_labels[maps].tolist()
     names = [f"label {cfile.map_labels[k]} (phi = {cfile.map_phi[k]:g} deg, '{cfile.map_keys[k]}')"
              for k in maps]
-    c2, valid = clean_maps(read_maps(cfile, maps, start, stop), cfile.path, names)
+    raw = read_maps(cfile, maps, start, stop)
+    raw_diagonal = np.diagonal(raw, axis1=1, axis2=2)
+    raw_diagonal = np.where(np.isfinite(raw_diagonal), raw_diagonal, np.nan)
+    c2, valid = clean_maps(raw, cfile.path, names)
     warnings = scale_warnings(c2, valid, names)
     for warning in warnings:
         log.warning("%s", warning)
@@ -159,4 +162,5 @@ def select_dataset(cfile, source_sha256, q=None, q_index=None, phi=None, frames=
     }
     return Dataset(c2=c2, valid=valid, t=t, phi=cfile.map_phi[maps].astype(np.float64), dt=cfile.dt,
                    q=float(cfile.q_bins[q_bin]), time_origin=float(time_origin),
-                   source_path=str(cfile.path), source_sha256=source_sha256, selection=selection)
+                   source_path=str(cfile.path), source_sha256=source_sha256, selection=selection,
+                   raw_diagonal=raw_diagonal)

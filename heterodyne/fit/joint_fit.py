@@ -32,8 +32,9 @@ from heterodyne.fit.identifiability import undetermined_combinations
 from heterodyne.fit.multistart import latin_hypercube_starts
 from heterodyne.fit.nlsq_solver import solve
 from heterodyne.fit.problem import full_theta, jacobian_jit, n_valid, optimal_scaling, residuals_jit
-from heterodyne.fit.uncertainty import (STDERR_SCALING, chunk_pairs, chunked_scaling_sums, covariance,
-                                        jacobian_bytes, normal_equations)
+from heterodyne.fit.speckle_covariance import score_covariance
+from heterodyne.fit.uncertainty import (STDERR_SANDWICH, STDERR_SCALING, chunk_pairs, chunked_scaling_sums,
+                                        covariance, jacobian_bytes, normal_equations)
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,9 @@ class NlsqFit(NamedTuple):
     """Result of :func:`fit_joint`. theta (14,) best fit (fixed entries = their set value);
     theta_stderr (14,) NaN where fixed; free_names; contrast, offset and their stderr (n_phi,)
     (one value repeated when shared); covariance (n_p, n_p) over covariance_names = free names +
-    contrast/offset names; correlation likewise; chi2, chi2_per_angle (n_phi,), n_valid_per_angle,
+    contrast/offset names; covariance_independent the same matrix had every element independent
+noise ((J^T J)^-1 chi2 / dof; equal to covariance unless an angle has the speckle noise model);
+correlation likewise; chi2, chi2_per_angle (n_phi,), n_valid_per_angle,
     dof, reduced_chi2, reduced_chi2_per_angle; at_bound (14,) bool; converged, termination,
     n_iterations, n_function_evals, wall_time_s, stderr_scaling, chunked (memory-bounded mode
     used), n_starts (starts tried); undetermined (names in covariance_names the data do not
@@ -60,6 +63,7 @@ class NlsqFit(NamedTuple):
     offset: np.ndarray
     offset_stderr: np.ndarray
     covariance: np.ndarray
+    covariance_independent: np.ndarray
     covariance_names: list
     correlation: np.ndarray
     chi2: float
@@ -166,9 +170,12 @@ def exchange_restart(x_free, settings, t):
     return np.clip(start[free], settings.lower[free], settings.upper[free])
 
 
-def fit_joint(problem, settings):
+def fit_joint(problem, settings, noise=None):
     """Fit ``problem`` (:class:`~heterodyne.fit.problem.FitProblem`) with ``settings``
-    (:class:`~heterodyne.fit.settings.FitSettings`); returns :class:`NlsqFit`."""
+    (:class:`~heterodyne.fit.settings.FitSettings`); returns :class:`NlsqFit`. ``noise``: the
+    angles' :class:`~heterodyne.noise_model.AngleNoise` (the weights' ``noise``); where one is
+    "speckle" the standard errors come from the sandwich covariance
+    (:mod:`heterodyne.fit.speckle_covariance`)."""
     started = time.perf_counter()
     shared = settings.shared_scaling
     n_phi, n_pairs = problem.weight.shape
@@ -238,7 +245,14 @@ def fit_joint(problem, settings):
     chi2 = float(chi2_per_angle.sum())
     if not (np.isfinite(chi2) and np.all(np.isfinite(m))):
         raise FitFailed(f"chi2 = {chi2} or its Jacobian is not finite at the solution")
-    cov, se, corr, lost = covariance(m, chi2, dof)
+    theta = np.asarray(full_theta(jnp.asarray(best.x), template, free_index))
+    sandwich = noise is not None and any(angle.model == "speckle" for angle in noise)
+    scores = None
+    if sandwich:
+        contrast = np.asarray(p)[n_free:n_free + n_s][np.zeros(n_phi, int) if shared else np.arange(n_phi)]
+        scores = score_covariance(p, theta, contrast, template, free_index, problem, chunk, shared, noise)
+    cov, se, corr, lost = covariance(m, chi2, dof, scores)
+    cov_independent = covariance(m, chi2, dof)[0] if sandwich else cov
     names = settings.free_names + _scaling_names(n_phi, shared)
     unresolved = [name for name, flag in zip(names, lost, strict=True) if flag]
     termination = best.message
@@ -248,7 +262,6 @@ def fit_joint(problem, settings):
         log.warning("the data do not determine %s: converged = false, no standard errors for them",
                     ", ".join(unresolved))
     p = np.asarray(p)
-    theta = np.asarray(full_theta(jnp.asarray(best.x), template, free_index))
     theta_stderr = np.full(len(PARAMETER_NAMES), np.nan)
     theta_stderr[free] = se[:n_free]
     at_bound = np.zeros(len(PARAMETER_NAMES), dtype=bool)
@@ -262,11 +275,12 @@ def fit_joint(problem, settings):
     return NlsqFit(theta=theta, theta_stderr=theta_stderr, free_names=settings.free_names,
                    contrast=scaling[0][repeat], contrast_stderr=scaling_se[0][repeat],
                    offset=scaling[1][repeat], offset_stderr=scaling_se[1][repeat],
-                   covariance=cov, covariance_names=names,
+                   covariance=cov, covariance_independent=cov_independent, covariance_names=names,
                    correlation=corr, chi2=chi2, chi2_per_angle=chi2_per_angle,
                    n_valid_per_angle=counts, dof=dof, reduced_chi2=chi2 / dof,
                    reduced_chi2_per_angle=chi2_per_angle / dof_per_angle, at_bound=at_bound,
                    converged=best.converged and not unresolved, termination=termination,
                    n_iterations=best.n_iterations, n_function_evals=best.n_function_evals,
-                   wall_time_s=time.perf_counter() - started, stderr_scaling=STDERR_SCALING,
+                   wall_time_s=time.perf_counter() - started,
+                   stderr_scaling=STDERR_SANDWICH if sandwich else STDERR_SCALING,
                    chunked=chunked, n_starts=len(starts) + (mirror is not None), undetermined=unresolved)

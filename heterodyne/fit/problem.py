@@ -2,11 +2,11 @@
 
 For angle a (phi_a, deg) and pair k = (i_k < j_k) of the time grid:
 
-    r_ak = w_ak (c_a B_a(t_i, t_j; theta) + o_a - c2_data,a[i_k, j_k]),   w_ak = valid_ak / sigma_a,
+    r_ak = w_ak (c_a B_a(t_i, t_j; theta) + o_a - c2_data,a[i_k, j_k]),   w_ak = valid_ak / sigma_ak,
 
 with B the normalised bracket of :mod:`heterodyne.core.physics_kernel` (c2 = offset +
-contrast * B), theta the 14 physics parameters, sigma_a [c2 units] the per-angle noise from the
-weighting step, and w = 0 for masked pairs (so they add nothing). The diagonal is never used.
+contrast * B), theta the 14 physics parameters, sigma_ak [c2 units] the element's noise sd from
+the weighting step's noise model, and w = 0 for masked pairs (so they add nothing). The diagonal is never used.
 chi^2 = sum_ak r_ak^2 (dimensionless).
 
 Contrast c and offset o enter linearly, so for each theta they are solved exactly
@@ -33,7 +33,7 @@ class FitProblem(NamedTuple):
 
     t (N,) s; q (1/A) and dt (s) as 0-d arrays; phi (n_phi,) deg; rows, cols (n_pairs,) the
     pairs i < j in row-major order; data (n_phi, n_pairs) c2 values there (0 where masked);
-    weight (n_phi, n_pairs) = valid / sigma_a [1/c2 units].
+    weight (n_phi, n_pairs) = valid / sigma_ak [1/c2 units].
     """
 
     t: jax.Array
@@ -51,7 +51,6 @@ def build_problem(dataset, weights, weights_path="weights file"):
     :class:`~heterodyne.data.weights.AngleWeights` of the same angles."""
     check_weights_for(dataset, weights, weights_path)
     phi = np.asarray(dataset.phi, dtype=np.float64)
-    sigma = np.asarray(weights.sigma, dtype=np.float64)
     n = len(dataset.t)
     if n < 3:
         raise InputError(f"dataset {dataset.source_path}: {n} time points; the fit needs at least 3 "
@@ -70,7 +69,7 @@ def build_problem(dataset, weights, weights_path="weights file"):
                       dt=jnp.asarray(float(dataset.dt)), phi=jnp.asarray(phi),
                       rows=jnp.asarray(rows, dtype=jnp.int32), cols=jnp.asarray(cols, dtype=jnp.int32),
                       data=jnp.asarray(np.where(valid, data, 0.0)),
-                      weight=jnp.asarray(valid / sigma[:, None]))
+                      weight=jnp.asarray(valid / weights.pair_sigma(rows, cols)))
 
 
 def n_valid(problem):

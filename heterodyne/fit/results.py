@@ -1,6 +1,9 @@
 """nlsq.json (human-readable) and nlsq.h5 (arrays) of an :class:`~heterodyne.fit.joint_fit.NlsqFit`.
 
-JSON keys follow the workflow contract; undefined numbers (stderr of a fixed parameter, the
+JSON keys follow the workflow contract. ``covariance`` holds the full covariance of the free
+parameters and contrast/offset (``names``, ``matrix``) and the same matrix for independent element
+noise (``independent``; equal to ``matrix`` unless an angle has the speckle noise model): the
+CMC combine step widens its posterior by their ratio. Undefined numbers (stderr of a fixed parameter, the
 correlation of a parameter with zero standard error) are written as null.
 """
 
@@ -44,6 +47,9 @@ def result_record(fit, phi, provenance):
             "jacobian_chunked": bool(fit.chunked),
             "correlation": {"names": list(fit.free_names),
                             "matrix": [_numbers(row) for row in fit.correlation[:n_free, :n_free]]},
+            "covariance": {"names": list(fit.covariance_names),
+                           "matrix": [_numbers(row) for row in fit.covariance],
+                           "independent": [_numbers(row) for row in fit.covariance_independent]},
             "provenance": provenance}
 
 

@@ -10,7 +10,8 @@ summing over chunks of ``chunk`` pairs (all angles at once), so peak memory is a
 chunk * n_phi * n_p * 8 bytes times a small constant for the forward-mode tangents.
 
 Covariance: C = (J^T J)^-1 * chi2 / dof, i.e. scaled by the reduced chi2 (which absorbs a global
-mis-estimate of sigma); standard errors se_p = sqrt(C_pp); correlation C_pq / (se_p se_q). A
+mis-estimate of sigma); where elements covary (speckle noise model) the sandwich
+(J^T J)^-1 S (J^T J)^-1 * chi2 / dof instead (:mod:`heterodyne.fit.speckle_covariance`); standard errors se_p = sqrt(C_pp); correlation C_pq / (se_p se_q). A
 parameter the data do not determine (J^T J singular along it) gets no standard error (NaN).
 At the optimum the (x_free, x_free) block of C equals the variable-projection covariance, and the
 contrast/offset blocks give their standard errors.
@@ -25,6 +26,10 @@ from heterodyne.fit.problem import full_theta, pair_brackets, scaling_sums
 STDERR_SCALING = ("standard errors from the covariance (J^T J)^-1 scaled by the reduced chi2 "
                   "(chi2 / dof), J the Jacobian of the sigma-weighted residuals in all free "
                   "parameters including contrast and offset")
+STDERR_SANDWICH = ("standard errors from the sandwich covariance H^-1 S H^-1 scaled by the reduced "
+                   "chi2 (chi2 / dof), H = J^T J, J the Jacobian of the sigma-weighted residuals in "
+                   "all free parameters including contrast and offset, S the covariance of J^T r "
+                   "under each angle's noise model (speckle: elements that share frames covary)")
 
 #: bytes per Jacobian element counted by the memory estimate (float64)
 BYTES_PER_ELEMENT = 8
@@ -47,7 +52,7 @@ def chunk_pairs(budget_bytes, n_phi, n_cols, n_pairs):
     return int(min(n_pairs, max(64, budget_bytes // per_pair)))
 
 
-def _chunked(problem, chunk):
+def split_into_chunks(problem, chunk):
     """(rows, cols, data, weight) padded to a multiple of ``chunk`` pairs (padding has weight 0)
     and reshaped to (n_chunks, chunk) / (n_chunks, n_phi, chunk)."""
     n_pairs = problem.rows.shape[0]
@@ -68,7 +73,7 @@ def _scaling_index(n_phi, shared):
     return jnp.zeros(n_phi, dtype=jnp.int32) if shared else jnp.arange(n_phi)
 
 
-def _chunk_residuals(p, template, free_index, problem, rows, cols, data, weight, shared):
+def chunk_residuals(p, template, free_index, problem, rows, cols, data, weight, shared):
     """Explicit residuals of one chunk, (n_phi * chunk,), for p = [x_free, c, o]."""
     n_free = free_index.shape[0]
     n_s = (p.shape[0] - n_free) // 2
@@ -80,14 +85,14 @@ def _chunk_residuals(p, template, free_index, problem, rows, cols, data, weight,
 
 
 def _chunk_residuals_per_angle(p, template, free_index, problem, rows, cols, data, weight, shared):
-    return _chunk_residuals(p, template, free_index, problem, rows, cols, data, weight,
+    return chunk_residuals(p, template, free_index, problem, rows, cols, data, weight,
                             shared).reshape(weight.shape)
 
 
 def _normal_equations(p, template, free_index, problem, chunk, shared):
-    rows, cols, data, weight = _chunked(problem, chunk)
+    rows, cols, data, weight = split_into_chunks(problem, chunk)
     n_p, n_phi = p.shape[0], problem.phi.shape[0]
-    jac = jax.jacfwd(_chunk_residuals)
+    jac = jax.jacfwd(chunk_residuals)
 
     def step(carry, xs):
         m, g, chi2 = carry
@@ -107,7 +112,7 @@ normal_equations = jax.jit(_normal_equations, static_argnames=("chunk", "shared"
 
 
 def _chunked_scaling_sums(x_free, template, free_index, problem, chunk):
-    rows, cols, data, weight = _chunked(problem, chunk)
+    rows, cols, data, weight = split_into_chunks(problem, chunk)
     theta = full_theta(x_free, template, free_index)
 
     def step(acc, xs):
@@ -122,12 +127,13 @@ def _chunked_scaling_sums(x_free, template, free_index, problem, chunk):
 chunked_scaling_sums = jax.jit(_chunked_scaling_sums, static_argnames=("chunk",))
 
 
-def covariance(normal_matrix, chi2, dof):
-    """C = M^-1 * chi2 / dof, and which parameters the data do not determine.
+def covariance(normal_matrix, chi2, dof, score_covariance=None):
+    """C = M^-1 S M^-1 * chi2 / dof (S = M unless ``score_covariance`` is given, so C = M^-1 *
+    chi2 / dof), and which parameters the data do not determine.
 
     M is equilibrated to a unit diagonal first. Directions with eigenvalue below RCOND times the
     largest span the null space (a zero Jacobian column, or columns that only act together); a
-    parameter with weight above NULL_WEIGHT there is undetermined: C is the pseudo-inverse and
+    parameter with weight above NULL_WEIGHT there is undetermined: M^-1 is the pseudo-inverse and
     its standard error and correlations are NaN. Returns (C, se, correlation, undetermined).
     """
     m = np.asarray(normal_matrix, dtype=np.float64)
@@ -136,8 +142,10 @@ def covariance(normal_matrix, chi2, dof):
     lam, vec = np.linalg.eigh(0.5 * (unit + unit.T))
     null = lam <= RCOND * max(lam.max(), 0.0)
     undetermined = (vec[:, null] ** 2).sum(axis=1) > NULL_WEIGHT
-    inverse_unit = (vec[:, ~null] / lam[~null]) @ vec[:, ~null].T
-    cov = inverse_unit / np.outer(scale, scale) * (chi2 / dof)
+    inverse = (vec[:, ~null] / lam[~null]) @ vec[:, ~null].T / np.outer(scale, scale)
+    if score_covariance is not None:
+        inverse = inverse @ np.asarray(score_covariance, dtype=np.float64) @ inverse
+    cov = inverse * (chi2 / dof)
     se = np.where(undetermined, np.nan, np.sqrt(np.clip(np.diag(cov), 0.0, None)))
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = cov / np.outer(se, se)

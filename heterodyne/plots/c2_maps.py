@@ -1,6 +1,7 @@
 """Per-angle heatmaps of c2(t1, t2): data | NLSQ model | normalised residual.
 
-Residual map: R_ij = (c2_data,ij - c2_model,ij) / sigma_phi (dimensionless), NaN on the diagonal
+Residual map: R_ij = (c2_data,ij - c2_model,ij) / sigma_ij (dimensionless; sigma_ij the element's sd
+from the angle's noise model, :meth:`heterodyne.data.weights.AngleWeights.pair_sigma`), NaN on the diagonal
 i == j (never fitted) and where the data element is invalid. Data and model share one colour scale
 [lo, hi] = the 0.5 and 99.5 % percentiles of both maps' off-diagonal valid elements; the residual
 scale is symmetric, +/- ``residual_limit``. Axes are absolute times t in s (pixel k spans
@@ -102,12 +103,18 @@ def write_c2_maps(outdir, dataset, weights, nlsq, residual_limit, dataset_name, 
     """One figure per angle, ``c2_maps_phi{index:02d}``; returns the PNG paths."""
     paths = []
     chi2 = nlsq.reduced_chi2_per_angle
+    n = len(dataset.t)
+    rows, cols = (index.ravel() for index in np.indices((n, n)))
+    sigma = weights.pair_sigma(rows, cols).reshape(-1, n, n)
     for a, phi in enumerate(dataset.phi):
         title = f"{dataset_name}: phi = {phi:g} deg, reduced chi2 = {chi2[a]:.3f}"
         fig, (lo, hi) = draw_c2_maps(dataset.t, dataset.dt, dataset.c2[a], nlsq.c2_model[a],
-                                     dataset.valid[a], weights.sigma[a], residual_limit, title)
+                                     dataset.valid[a], sigma[a], residual_limit, title)
+        model = "independent" if weights.noise is None else weights.noise[a].model
+        noise = (f"sigma = {weights.sigma[a]:.3g} for every element" if model == "independent" else
+                 f"sigma_ij of the speckle noise model (larger where c2 is larger; rms {weights.sigma[a]:.3g})")
         caption = render_caption("c2_maps", dataset=dataset_name, phi=f"{phi:g}", q=f"{dataset.q:g}",
-                                 c2_low=f"{lo:.4g}", c2_high=f"{hi:.4g}", sigma=f"{weights.sigma[a]:.3g}",
+                                 c2_low=f"{lo:.4g}", c2_high=f"{hi:.4g}", noise=noise,
                                  residual_limit=f"{residual_limit:g}", reduced_chi2=f"{chi2[a]:.4f}")
         paths.append(save_figure(fig, outdir, f"c2_maps_phi{a:02d}", caption, provenance))
     return paths
