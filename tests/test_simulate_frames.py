@@ -136,6 +136,9 @@ def test_cli_writes_frame_level_maps_that_ingest_reads(tmp_path, monkeypatch):
     # raw diagonal: 1 + 1/M + 1/photons = 1.5833 (its spread over the 24 frames sets the tolerance)
     diagonal = np.diag(stored).astype(float)
     assert abs(diagonal.mean() - (1 + 1 / 3 + 1 / 4)) < 5 * diagonal.std() / np.sqrt(24)
+    # ingest keeps that raw diagonal for the noise model (c2 itself gets the neighbours' mean there)
+    np.testing.assert_array_equal(dataset.raw_diagonal[0], diagonal)
+    assert not np.allclose(np.diag(dataset.c2[0]), diagonal)
 
 
 def test_level_defaults_to_maps_and_the_truth_says_so(tmp_path):
