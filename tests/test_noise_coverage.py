@@ -9,7 +9,7 @@ phase rate 3 rad/s, f0 0.4) is chosen so that each estimate is close to Gaussian
 (relative standard errors asserted below), where z = (estimate - truth) / stderr must have sd 1;
 the sd of 40 such z scatters by about 11 %.
 
-Measured when written: sd of z 0.82-1.11 with the sandwich, 2-5 with the independent-element
+Measured when written: sd of z 0.82-1.11 with the sandwich, 1.8-3.8 with the independent-element
 covariance that the same fits also report (``covariance_independent``).
 """
 

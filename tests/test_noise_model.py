@@ -145,3 +145,30 @@ def test_cmc_widening_maps_the_independent_covariance_onto_the_sandwich():
     assert omega[-1, -1] == 1.0 and not omega[-1, :-1].any()
     factors = sd_factors((names, sandwich, independent), info.names)
     assert factors[names[0]] == pytest.approx(np.sqrt(sandwich[0, 0] / independent[0, 0]))
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["per-angle", "shared"])
+def test_score_covariance_of_independent_angles_is_the_normal_matrix(shared):
+    import jax.numpy as jnp
+    from nlsq_fixtures import TRUTH, nlsq_section, simulated_dataset
+
+    from heterodyne.fit.joint_fit import expanded_parameters
+    from heterodyne.fit.problem import build_problem, full_theta
+    from heterodyne.fit.settings import settings_from_config
+    from heterodyne.fit.speckle_covariance import score_covariance
+    from heterodyne.fit.uncertainty import normal_equations
+    from heterodyne.noise_model import independent_noise
+
+    dataset, weights = simulated_dataset((0.0, 60.0), 12, 0.01, seed=2)
+    problem = build_problem(dataset, weights)
+    settings = settings_from_config(nlsq_section(TRUTH, scaling="shared" if shared else "per_angle"))
+    template, free_index = jnp.asarray(settings.initial), jnp.asarray(settings.free, dtype=jnp.int32)
+    x = settings.initial[np.asarray(settings.free)] * 1.01
+    p = expanded_parameters(x, template, free_index, problem, 16, shared)
+    m = np.asarray(normal_equations(p, template, free_index, problem, 16, shared)[0])
+    n_s = 1 if shared else 2
+    scaling = np.asarray(p)[len(x):].reshape(2, n_s)[:, [0, 0] if shared else [0, 1]]
+    theta = np.asarray(full_theta(jnp.asarray(x), template, free_index))
+    noise = (independent_noise(0.01, 12),) * 2
+    got = score_covariance(x, scaling[0], scaling[1], theta, template, free_index, problem, 16, shared, noise)
+    np.testing.assert_allclose(got, m, rtol=1e-10, atol=1e-10 * np.abs(m).max())

@@ -248,9 +248,11 @@ def fit_joint(problem, settings, noise=None):
     theta = np.asarray(full_theta(jnp.asarray(best.x), template, free_index))
     sandwich = noise is not None and any(angle.model == "speckle" for angle in noise)
     scores = None
+    repeat = np.zeros(n_phi, dtype=int) if shared else np.arange(n_phi)
     if sandwich:
-        contrast = np.asarray(p)[n_free:n_free + n_s][np.zeros(n_phi, int) if shared else np.arange(n_phi)]
-        scores = score_covariance(p, theta, contrast, template, free_index, problem, chunk, shared, noise)
+        scaling = np.asarray(p)[n_free:].reshape(2, n_s)[:, repeat]
+        scores = score_covariance(best.x, scaling[0], scaling[1], theta, template, free_index, problem,
+                                  chunk, shared, noise)
     cov, se, corr, lost = covariance(m, chi2, dof, scores)
     cov_independent = covariance(m, chi2, dof)[0] if sandwich else cov
     names = settings.free_names + _scaling_names(n_phi, shared)
@@ -268,7 +270,6 @@ def fit_joint(problem, settings, noise=None):
     span = settings.upper - settings.lower
     at_bound[free] = ((theta[free] - settings.lower[free] <= 1e-8 * span[free])
                       | (settings.upper[free] - theta[free] <= 1e-8 * span[free]))
-    repeat = np.zeros(n_phi, dtype=int) if shared else np.arange(n_phi)
     scaling = p[n_free:].reshape(2, n_s)
     scaling_se = se[n_free:].reshape(2, n_s)
     dof_per_angle = counts * dof / counts.sum()

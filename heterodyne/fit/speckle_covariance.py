@@ -67,20 +67,29 @@ def speckle_kernel(contrast_bracket, diagonal_level):
     return kernel
 
 
-def score_covariance(p, theta, contrast, template, free_index, problem, chunk, shared, noise):
-    """S (n_p, n_p) of the module docstring summed over angles at p = [x_free, contrast, offset]
-    (theta (14,) and contrast (n_phi,) the same solution): J_a^T J_a for an angle with independent
-    noise, the speckle trace for an angle whose ``noise`` model is "speckle"."""
-    jacobian = np.asarray(explicit_jacobian(jnp.asarray(p), template, free_index, problem, chunk, shared))
-    n_phi = problem.phi.shape[0]
+def score_covariance(x_free, contrast, offset, theta, template, free_index, problem, chunk, shared, noise):
+    """S (n_p, n_p) of the module docstring over p = [x_free, contrast (n_s), offset (n_s)] (n_s = 1
+    when ``shared``), summed over angles: J_a^T J_a for an angle with independent noise, the
+    speckle trace for an angle whose ``noise`` model is "speckle". ``contrast``, ``offset``
+    (n_phi,) and ``theta`` (14,) are the same solution. One angle at a time, so the memory is
+    about n_pairs * (n_free + 2) + (n_free + 2) * N^2 doubles."""
+    n_free, n_phi = len(x_free), problem.phi.shape[0]
+    n_s = 1 if shared else n_phi
     brackets = np.asarray(compute_c2_heterodyne_multiphi(jnp.asarray(theta), problem.t, problem.q, problem.dt,
                                                          problem.phi, jnp.asarray(contrast), jnp.zeros(n_phi)))
-    weight, rows, cols = np.asarray(problem.weight), np.asarray(problem.rows), np.asarray(problem.cols)
-    total = np.zeros((len(p), len(p)))
+    rows, cols = np.asarray(problem.rows), np.asarray(problem.cols)
+    total = np.zeros((n_free + 2 * n_s, n_free + 2 * n_s))
     for a, angle_noise in enumerate(noise):
+        one = problem._replace(phi=problem.phi[a:a + 1], data=problem.data[a:a + 1],
+                               weight=problem.weight[a:a + 1])
+        p = jnp.concatenate([jnp.asarray(x_free), jnp.asarray([contrast[a], offset[a]])])
+        jacobian = np.asarray(explicit_jacobian(p, template, free_index, one, chunk, False))[0]
         if angle_noise.model == "speckle":
             kernel = speckle_kernel(brackets[a], angle_noise.diagonal_level)
-            total += speckle_score_covariance(jacobian[a], weight[a], rows, cols, kernel, angle_noise.kappa)
+            block = speckle_score_covariance(jacobian, np.asarray(one.weight)[0], rows, cols, kernel,
+                                             angle_noise.kappa)
         else:
-            total += jacobian[a].T @ jacobian[a]
+            block = jacobian.T @ jacobian
+        at = [*range(n_free), n_free + (0 if shared else a), n_free + n_s + (0 if shared else a)]
+        total[np.ix_(at, at)] += block
     return total
