@@ -1,7 +1,11 @@
 """A small saved result set in the workflow layout, for the figures and report tests.
 
 A tiny two-angle dataset is simulated from known truth with ``compute_c2_heterodyne`` plus
-Gaussian noise (sigma = 0.01); nlsq.json/.h5, cmc/shard_k.h5, cmc/combined.h5 and
+Gaussian noise (sigma = 0.01). weights.json holds a noise model per angle: the first angle the
+constant sigma with its spread per lag measured on the map, the second a speckle model (kappa
+chosen so that its rms element sd is sigma, spread per lag predicted from it) as a fit of speckle
+data would record it, with the NLSQ sandwich standard errors and a widened CMC posterior
+(``noise_adjustment``) to match; nlsq.json/.h5, cmc/shard_k.h5, cmc/combined.h5 and
 cmc/summary.json are written to the contract formats with plausible numbers: NLSQ at the truth
 with se = 1 % of |value| (+0.01), CMC draws ~ N(truth, se) (so every number a test checks is
 known here). Built once per test session (cached on the session's base temp folder) and shared by
@@ -20,6 +24,9 @@ from heterodyne.core.jax_backend import compute_c2_heterodyne
 from heterodyne.core.parameters import PARAMETERS, PARAMETER_NAMES, as_vector
 from heterodyne.data.dataset import Dataset, save_dataset
 from heterodyne.data.weights import AngleWeights, save_weights
+from heterodyne.fit.uncertainty import STDERR_SANDWICH
+from heterodyne.noise_model import (DIAGONAL_STEPS, AngleNoise, difference_moment, element_variance,
+                                    estimate_noise, lag_levels)
 from heterodyne.provenance import provenance_record, write_provenance_attrs
 
 NAME = "tiny"
@@ -39,6 +46,9 @@ N_SHARDS, N_CHAINS, N_DRAWS = 2, 2, 150
 FLAGGED_SHARD = 1
 UNDETERMINED = "alpha_sample"  # listed as not determined by the data (posterior sd = 0.5 prior sd)
 INVALID_PAIRS = ((0, 3, 9), (1, 5, 20))  # (angle, i, j): elements marked invalid (NaN in c2)
+SPECKLE_ANGLE = 1  # the angle whose weights carry the speckle noise model
+DIAGONAL_LEVEL = 0.4  # raw diagonal minus offset of the speckle model (c2 units)
+NOISE_ADJUSTMENT = {"D0_ref": 1.21, "v0": 1.07}  # CMC sd factors recorded by cmc-combine
 BENCHMARK_SECONDS = {"fit_nlsq": (12.5, 13.5), "ingest": (0.75,)}  # repeats per benchmark file
 
 
@@ -101,6 +111,25 @@ COMBINED = {"max_r_hat": 1.002, "min_ess_bulk": 250.0, "min_ess_tail": 300.0, "f
             "flag_reasons": ["bulk ESS 250 < 400 (D0_ref)", "tail ESS 300 < 400 (D0_ref)"]}
 
 
+def speckle_noise(c2, valid, offset):
+    """Speckle :class:`AngleNoise` of one map (N, N): kernel L(k) = the map's lag levels, D_i =
+    DIAGONAL_LEVEL, kappa such that the rms element sd over the valid pairs is SIGMA; ``lag_spread``
+    measured on the map, ``lag_spread_model`` = sqrt(kappa E[d^2] / 6) averaged per lag."""
+    n = c2.shape[-1]
+    measured = estimate_noise(c2, valid, None, offset, SIGMA).lag_spread
+    lag_level = lag_levels(c2, valid, offset)
+    lag_level[0] = 0.0
+    diagonal_level = np.full(n, DIAGONAL_LEVEL)
+    rows, cols = np.triu_indices(n, 1)
+    ok = valid[rows, cols]
+    kappa = SIGMA**2 / np.mean(element_variance(diagonal_level, lag_level, rows[ok], cols[ok]))
+    rows, cols = np.triu_indices(n - 2, 1)  # anchors of the diagonal second differences
+    moment = kappa * difference_moment(DIAGONAL_STEPS, diagonal_level, lag_level, rows, cols)
+    with np.errstate(invalid="ignore"):
+        model = np.sqrt(np.bincount(cols - rows, moment, n) / np.bincount(cols - rows, None, n) / 6.0)
+    return AngleNoise("speckle", SIGMA, float(kappa), diagonal_level, lag_level, measured, model)
+
+
 @functools.lru_cache(maxsize=None)
 def build_saved_results(root):
     """Write the whole result set under ``root``; returns a dict of the paths and truths."""
@@ -128,9 +157,12 @@ def build_saved_results(root):
                       selection={"q_index": 0, "phi": PHI.tolist(), "frames": None})
     save_dataset(results / "dataset.h5", dataset, provenance)
     # each file records the files it was made from, as the workflow's steps do
+    noise = tuple(speckle_noise(data[a], valid[a], OFFSET[a]) if a == SPECKLE_ANGLE
+                  else estimate_noise(data[a], valid[a], None, OFFSET[a], SIGMA) for a in range(len(PHI)))
     save_weights(results / "weights.json",
                  AngleWeights(phi=PHI, sigma=np.full(2, SIGMA), contrast=CONTRAST, offset=OFFSET,
-                              method="robust"), provenance_record({"test": "weights"}, [results / "dataset.h5"]))
+                              method="robust", noise=noise),
+                 provenance_record({"test": "weights"}, [results / "dataset.h5"]))
     fit_provenance = provenance_record({"test": "nlsq"}, [results / "dataset.h5", results / "weights.json"])
 
     chi2 = reduced_chi2_per_angle(data, clean, valid)
@@ -143,7 +175,7 @@ def build_saved_results(root):
         "phi": PHI.tolist(), "contrast": CONTRAST.tolist(), "contrast_stderr": [0.002, 0.002],
         "offset": OFFSET.tolist(), "offset_stderr": [0.001, 0.001], "chi2": 1.0, "reduced_chi2": float(np.mean(chi2)),
         "reduced_chi2_per_angle": chi2, "dof": 900, "n_iterations": 40, "n_function_evals": 41,
-        "wall_time_s": 3.5, "stderr_scaling": "se scaled by sqrt(reduced chi2)",
+        "wall_time_s": 3.5, "stderr_scaling": STDERR_SANDWICH,
         "correlation": {"names": free, "matrix": np.eye(len(free)).tolist()}, "provenance": fit_provenance}
     _write_json(results / "nlsq.json", nlsq)
     with h5py.File(results / "nlsq.h5", "w") as f:
@@ -181,6 +213,7 @@ def build_saved_results(root):
                "combined": COMBINED, "shards": shards, "num_shards": N_SHARDS, "flagged_shards": [FLAGGED_SHARD],
                "nlsq_comparison": comparison,
                "undetermined": [{"parameter": UNDETERMINED, "sd": sd, "prior_sd": 2 * sd, "sd_over_prior_sd": 0.5}],
+               "noise_adjustment": NOISE_ADJUSTMENT,
                "limits": {"r_hat": 1.01, "ess": 400, "e_bfmi": 0.3, "undetermined_sd_ratio": 0.3},
                "provenance": combine_provenance}
     _write_json(results / "cmc" / "summary.json", summary)

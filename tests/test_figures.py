@@ -1,8 +1,9 @@
 """`heterodyne figures` on a small saved result set (tests/figures_fixtures.py).
 
 Checks: every figure exists as PNG (200 dpi, expected pixel size, not blank), PDF and caption;
-the numbers behind the figures (residual maps, one-time cuts, physics curves and their CMC
-bands, 90 % intervals) against NumPy re-derivations; provenance in the PNG; bad input.
+the numbers behind the figures (residual maps, one-time cuts, noise per lag bin, physics curves
+and their CMC bands, 90 % intervals) against NumPy re-derivations; provenance in the PNG; bad
+input.
 """
 
 import json
@@ -11,6 +12,7 @@ import shutil
 import numpy as np
 import pytest
 from matplotlib import image as mpimg
+from matplotlib import pyplot as plt
 from PIL import Image
 from scipy.stats import norm
 
@@ -19,9 +21,11 @@ from heterodyne.cli import main
 from heterodyne.config import load_config
 from heterodyne.core.parameters import INDEX, as_vector
 from heterodyne.data.dataset import load_dataset
+from heterodyne.data.weights import AngleWeights, load_weights
 from heterodyne.plots.c2_maps import (block_factor, block_mean, block_residual, draw_c2_maps,
                                      normalised_residual)
 from heterodyne.plots.nlsq_vs_cmc import Z90, nlsq_interval
+from heterodyne.plots.noise_vs_lag import N_BINS, angle_noises, draw_noise_vs_lag, write_noise_vs_lag
 from heterodyne.plots.one_time_cuts import age_indices, cut
 from heterodyne.plots.physics_curves import bands, evaluate_curves, parameter_draws, thin_indices
 from heterodyne.plots.saved_results import CmcResult, load_cmc
@@ -32,6 +36,7 @@ SAMPLED = 10  # 14 parameters minus the 4 fixed ones in the fixture
 EXPECTED_PIXELS = {
     "c2_maps_phi00": (2400, 800), "c2_maps_phi01": (2400, 800),  # 12 x 4 in
     "one_time_cuts": (1600, 640),  # 2 panels of 4 x 3.2 in
+    "noise_vs_lag": (1600, 640),  # 2 panels of 4 x 3.2 in
     "physics_curves": (1800, 1200),  # 9 x 6 in
     "cmc_corner": (2600, 2600),  # 1.3 in per sampled parameter (10)
     "cmc_trace_shard00": (1600, 2320), "cmc_trace_shard01": (1600, 2320),  # 8 x (1.1 x 10 + 0.6) in
@@ -136,6 +141,65 @@ def test_one_time_cut_follows_a_row_of_the_map_from_lag_one():
     assert k.tolist() == [1, 2, 3] and values.tolist() == [7.0, 8.0, 9.0] and ok.all()
     assert age_indices(32, 4).tolist() == [0, 8, 16, 23]  # round(0.75 * 31 * m / 3)
     assert age_indices(32, 1).tolist() == [0]
+
+
+def _lag_bin_rms(spread, dt):
+    """(lag [s], rms) per bin with a finite value: lag k in bin b iff N^b <= k^N_BINS < N^(b+1)
+    (exact integer arithmetic), lag = geometric mean of the bin's k times dt."""
+    n = len(spread)
+    lags, rms = [], []
+    for b in range(N_BINS):
+        ks = [k for k in range(1, n) if n**b <= k**N_BINS < n ** (b + 1) and np.isfinite(spread[k])]
+        if ks:
+            lags.append(float(np.prod(ks, dtype=float)) ** (1.0 / len(ks)) * dt)
+            rms.append(np.sqrt(np.mean(spread[ks] ** 2)))
+    return np.array(lags), np.array(rms)
+
+
+def _lines(ax):
+    """{label: (x, y)} of the lines drawn in ``ax``."""
+    return {line.get_label(): (line.get_xdata(), line.get_ydata()) for line in ax.lines}
+
+
+def test_noise_vs_lag_plots_the_rms_per_log_lag_bin_of_the_measured_and_model_spread(saved):
+    weights = load_weights(saved["results"] / "weights.json")
+    fig = draw_noise_vs_lag(ff.DT, ff.PHI, weights.noise)
+    for a, noise in enumerate(weights.noise):
+        lines = _lines(fig.axes[a])
+        for label, spread in (("measured", noise.lag_spread), ("model", noise.lag_spread_model)):
+            lag, rms = _lag_bin_rms(spread, ff.DT)
+            np.testing.assert_allclose(lines[label][0], lag, rtol=1e-12)
+            np.testing.assert_allclose(lines[label][1], rms, rtol=1e-12)
+    # N = 32: lags 1..7 each fill a bin of their own; d needs k <= N - 3, so lags 30 and 31 have none
+    measured = weights.noise[0].lag_spread
+    assert _lines(fig.axes[0])["measured"][1][:7] == pytest.approx(measured[1:8], rel=1e-12)
+    assert np.isnan(measured[30:]).all() and np.isfinite(measured[1:30]).all()
+    # independent noise of sd 0.01: the model line is sigma itself, the measured spread near it
+    assert np.all(_lines(fig.axes[0])["model"][1] == ff.SIGMA)
+    assert np.sqrt(np.mean(measured[1:30] ** 2)) == pytest.approx(ff.SIGMA, rel=0.2)
+    plt.close(fig)
+
+
+def test_noise_vs_lag_caption_names_each_angles_model(saved, figures):
+    kappa = load_weights(saved["results"] / "weights.json").noise[ff.SPECKLE_ANGLE].kappa
+    caption = " ".join((figures / "noise_vs_lag.rst").read_text().split())
+    assert f"Models: phi = 10 deg: independent, sigma = 0.01; phi = 70 deg: speckle, kappa = {kappa:.3g}." in caption
+    assert f"{N_BINS} logarithmic lag bins" in caption and "No spread was measured" not in caption
+
+
+def test_weights_without_noise_models_show_the_constant_sigma_and_say_nothing_was_measured(saved, tmp_path):
+    dataset = load_dataset(saved["results"] / "dataset.h5")
+    old = AngleWeights(phi=ff.PHI, sigma=np.array([0.01, 0.02]), contrast=ff.CONTRAST, offset=ff.OFFSET,
+                       method="robust")
+    write_noise_vs_lag(tmp_path, dataset, old, ff.NAME, {})
+    caption = " ".join((tmp_path / "noise_vs_lag.rst").read_text().split())
+    assert "No spread was measured at phi = 10, 70 deg" in caption
+    assert "phi = 70 deg: independent, sigma = 0.02" in caption
+    fig = draw_noise_vs_lag(dataset.dt, dataset.phi, angle_noises(old, ff.N_TIMES))
+    for ax, sigma in zip(fig.axes, old.sigma, strict=True):
+        lines = _lines(ax)
+        assert list(lines) == ["model"] and np.all(lines["model"][1] == sigma)
+    plt.close(fig)
 
 
 def _numpy_curves(p, t):

@@ -1,7 +1,8 @@
 """`heterodyne report` (dataset page and index page) on the saved result set of figures_fixtures.
 
 Checks: every parameter name, the input SHA-256 and the config hash appear; numbers in the tables
-equal the saved results; warnings, run times ("not recorded" without benchmark files); figures
+equal the saved results; each angle's noise model, how the NLSQ standard errors were computed and
+the CMC widening factors; warnings, run times ("not recorded" without benchmark files); figures
 embedded (no network reference); index links; bad input. The Chromium test (skipped where
 `chromium` is absent) renders the page headless and counts images that failed to load.
 """
@@ -21,7 +22,10 @@ import figures_fixtures as ff
 from heterodyne.cli import main
 from heterodyne.config import load_config
 from heterodyne.core.parameters import PARAMETER_NAMES
+from heterodyne.data.weights import AngleWeights, load_weights
+from heterodyne.fit.uncertainty import STDERR_SANDWICH, STDERR_SCALING
 from heterodyne.provenance import provenance_record
+from heterodyne.report.dataset_page import noise_model_text, uncertainty_text
 
 
 @pytest.fixture(scope="session")
@@ -74,6 +78,33 @@ def test_parameter_table_shows_saved_nlsq_and_cmc_numbers(saved, html):
     assert re.findall(r"<td[^>]*>(.*?)</td>", row_phi0)[-2:] == ["-", "-"]
     for chi2 in saved["nlsq"]["reduced_chi2_per_angle"]:
         assert f'<td class="num">{chi2:.5g}</td>' in html
+
+
+def test_quality_table_names_each_angles_noise_model(saved, html):
+    section = re.search(r'<section id="quality">(.*?)</section>', html, re.S).group(1)
+    rows = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in re.findall(r"<tr><td.*?</tr>", section)]
+    kappa = load_weights(saved["results"] / "weights.json").noise[ff.SPECKLE_ANGLE].kappa
+    # phi, reduced chi2, noise model, sigma, ...: the first angle independent, the second speckle
+    assert [row[:4] for row in rows] == [
+        ["10", f"{saved['nlsq']['reduced_chi2_per_angle'][0]:.5g}", "independent", "0.01"],
+        ["70", f"{saved['nlsq']['reduced_chi2_per_angle'][1]:.5g}", f"speckle, kappa = {kappa:.3g}", "0.01"]]
+
+
+def test_page_says_how_standard_errors_were_computed_and_how_cmc_was_widened(html):
+    section = " ".join(re.search(r'<section id="parameters">(.*?)</section>', html, re.S).group(1).split())
+    assert (f"NLSQ standard errors: {STDERR_SANDWICH}; the CMC posterior was widened to the NLSQ sandwich "
+            "covariance (elements share frames), sd x D0_ref 1.21, v0 1.07.") in section.replace("&#x27;", "'")
+
+
+def test_older_records_without_noise_fields_read_as_independent_and_not_widened():
+    assert uncertainty_text({"stderr_scaling": STDERR_SCALING}, {}).endswith(
+        "(chi2 / dof), J the Jacobian of the sigma-weighted residuals in all free parameters including contrast "
+        "and offset; the CMC posterior was not widened.")
+    assert uncertainty_text({}, {"noise_adjustment": None}) == (
+        "NLSQ standard errors: not recorded; the CMC posterior was not widened.")
+    old = AngleWeights(phi=ff.PHI, sigma=np.full(2, ff.SIGMA), contrast=ff.CONTRAST, offset=ff.OFFSET,
+                       method="robust")
+    assert [noise_model_text(old, a) for a in range(2)] == ["independent", "independent"]
 
 
 def test_warnings_list_non_convergence_bound_flagged_shard_and_combined(saved, html):

@@ -13,6 +13,7 @@ from heterodyne.plots.atomic_folder import atomic_folder
 from heterodyne.plots.c2_maps import write_c2_maps
 from heterodyne.plots.cmc_posteriors import write_cmc_figures
 from heterodyne.plots.nlsq_vs_cmc import write_nlsq_vs_cmc
+from heterodyne.plots.noise_vs_lag import write_noise_vs_lag
 from heterodyne.plots.one_time_cuts import write_one_time_cuts
 from heterodyne.plots.physics_curves import write_physics_curves
 from heterodyne.plots.saved_results import load_cmc, load_nlsq, shard_paths_beside
@@ -49,6 +50,7 @@ def run(args):
     with atomic_folder(args.outdir) as outdir:
         write_c2_maps(outdir, dataset, weights, nlsq, settings["residual_limit"], name, provenance)
         write_one_time_cuts(outdir, dataset, nlsq, settings["cut_ages"], name, provenance)
+        write_noise_vs_lag(outdir, dataset, weights, name, provenance)
         write_physics_curves(outdir, dataset, nlsq, cmc, settings["posterior_draws"], name, provenance)
         write_cmc_figures(outdir, nlsq, cmc, settings["posterior_draws"], name, provenance)
         write_nlsq_vs_cmc(outdir, dataset, nlsq, cmc, name, provenance)

@@ -1,6 +1,7 @@
 """Figures of one dataset, drawn only from saved results (restyling never refits).
 
-One module per figure family (:mod:`.c2_maps`, :mod:`.one_time_cuts`, :mod:`.physics_curves`,
-:mod:`.cmc_posteriors`, :mod:`.nlsq_vs_cmc`), the shared look in :mod:`.style`, the readers of the
-saved results in :mod:`.saved_results`. Caption templates live in ``captions/``.
+One module per figure family (:mod:`.c2_maps`, :mod:`.one_time_cuts`, :mod:`.noise_vs_lag`,
+:mod:`.physics_curves`, :mod:`.cmc_posteriors`, :mod:`.nlsq_vs_cmc`), the shared look in
+:mod:`.style`, the readers of the saved results in :mod:`.saved_results`. Caption templates
+live in ``captions/``.
 """

@@ -18,8 +18,8 @@ from heterodyne.provenance import read_provenance_attrs
 from heterodyne.report.run_times import step_run_times
 
 #: figure families in report order (PNG stems start with these)
-FIGURE_ORDER = ("c2_maps", "one_time_cuts", "physics_curves", "nlsq_vs_cmc", "cmc_corner",
-                "cmc_shards", "cmc_trace")
+FIGURE_ORDER = ("c2_maps", "one_time_cuts", "noise_vs_lag", "physics_curves", "nlsq_vs_cmc",
+                "cmc_corner", "cmc_shards", "cmc_trace")
 
 
 @dataclass(frozen=True)

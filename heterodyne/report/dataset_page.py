@@ -2,13 +2,14 @@
 
 Sections: warnings; parameter table (NLSQ value +/- se, CMC mean, 90 % interval [q05, q95],
 R-hat, bulk and tail ESS, and for free physics parameters (CMC mean - NLSQ value) / se and
-CMC sd / se); fit quality per angle (reduced chi2 = chi2_phi / dof_phi as saved by
-fit-nlsq, noise sigma, contrast, offset); NLSQ and CMC run details (per shard: divergences, max
-R-hat, min bulk and tail ESS, mean/max tree depth, % of draws at the tree depth limit, step size
-per chain, min E-BFMI, flagged and why, wall time; the combined posterior's R-hat and ESS; the
-pass criteria recorded by cmc-combine); figures; provenance (input
-file and SHA-256, selection, config hash and config, per-step provenance, package versions, git
-commit, run time per step).
+CMC sd / se), with how the NLSQ standard errors were computed and, where cmc-combine widened the
+CMC posterior to the NLSQ sandwich covariance, the sd factor per quantity; fit quality per angle
+(reduced chi2 = chi2_phi / dof_phi as saved by fit-nlsq, noise model, noise sigma, contrast,
+offset); NLSQ and CMC run details (per shard: divergences, max R-hat, min bulk and tail ESS,
+mean/max tree depth, % of draws at the tree depth limit, step size per chain, min E-BFMI, flagged
+and why, wall time; the combined posterior's R-hat and ESS; the pass criteria recorded by
+cmc-combine); figures; provenance (input file and SHA-256, selection, config hash and config,
+per-step provenance, package versions, git commit, run time per step).
 """
 
 import json
@@ -66,13 +67,33 @@ def _warnings_html(found):
     return "<ul>" + "".join(f'<li class="warn">{esc(w)}</li>' for w in found) + "</ul>"
 
 
+def noise_model_text(weights, a):
+    """Noise model of angle ``a``: "independent" (also for weights without noise models: one
+    constant sigma per angle) or "speckle, kappa = ..." (kappa dimensionless)."""
+    if weights.noise is None or weights.noise[a].model == "independent":
+        return "independent"
+    return f"speckle, kappa = {fmt(weights.noise[a].kappa, 3)}"
+
+
+def uncertainty_text(nlsq, cmc):
+    """One sentence: how the NLSQ standard errors were computed (nlsq.json ``stderr_scaling``) and
+    whether the CMC posterior was widened to the NLSQ sandwich (summary.json ``noise_adjustment``,
+    {quantity: sd factor}; absent in older files, read as null)."""
+    factors = cmc.get("noise_adjustment")
+    widened = ("the CMC posterior was widened to the NLSQ sandwich covariance (elements share frames), "
+               "sd x " + ", ".join(f"{name} {fmt(f, 3)}" for name, f in factors.items())
+               if factors else "the CMC posterior was not widened")
+    return f"NLSQ standard errors: {nlsq.get('stderr_scaling', 'not recorded')}; {widened}."
+
+
 def _quality_html(results):
     nlsq, weights = results.nlsq, results.weights
-    rows = [[fmt(phi), fmt(chi2, 5), fmt(sigma, 4), fmt(c, 5), fmt(o, 5)]
-            for phi, chi2, sigma, c, o in zip(results.dataset.phi, nlsq["reduced_chi2_per_angle"],
-                                              weights.sigma, nlsq["contrast"], nlsq["offset"], strict=True)]
-    return table(["phi (deg)", "reduced chi2", "sigma", "contrast (NLSQ)", "offset (NLSQ)"], rows,
-                 numeric=range(5))
+    columns = zip(results.dataset.phi, nlsq["reduced_chi2_per_angle"], weights.sigma, nlsq["contrast"],
+                  nlsq["offset"], strict=True)
+    rows = [[fmt(phi), fmt(chi2, 5), noise_model_text(weights, a), fmt(sigma, 4), fmt(c, 5), fmt(o, 5)]
+            for a, (phi, chi2, sigma, c, o) in enumerate(columns)]
+    return table(["phi (deg)", "reduced chi2", "noise model", "sigma", "contrast (NLSQ)", "offset (NLSQ)"],
+                 rows, numeric=(0, 1, 3, 4, 5))
 
 
 def _runs_html(nlsq, cmc):
@@ -162,7 +183,7 @@ def render_dataset_page(name, results, config, provenance):
                  table(["parameter", "unit", "NLSQ value ± se", "at bound", "CMC mean", "CMC 90 % interval",
                         "R-hat", "ESS (bulk)", "ESS (tail)", "(CMC mean − NLSQ) / se", "CMC sd / se"],
                        parameter_rows(nlsq, cmc), numeric=(4, 6, 7, 8, 9, 10))
-                 + f"<p>NLSQ standard errors: {esc(nlsq.get('stderr_scaling', 'not recorded'))}</p>"),
+                 + f"<p>{esc(uncertainty_text(nlsq, cmc))}</p>"),
         _section("Fit quality per angle", "quality", _quality_html(results)),
         _section("Fit runs", "runs", _runs_html(nlsq, cmc)),
         _section("Figures", "figures", "\n".join(png_figure(f.png, f.stem, f.caption) for f in results.figures)),
