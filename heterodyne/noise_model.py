@@ -32,7 +32,7 @@ The spread per lag, sqrt(mean d^2 / 6) at each lag k (c2 units), measured and as
 predicts, is kept for the report.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -169,9 +169,7 @@ def estimate_noise(c2, valid, raw_diagonal, offset, sigma_independent):
     n = c2.shape[-1]
     d, rows, cols = _differences(c2, valid, DIAGONAL_STEPS, 1)
     lags = cols - rows
-    flat = np.full(n, sigma_independent)
-    independent = AngleNoise("independent", float(sigma_independent), float("nan"), np.full(n, np.nan),
-                             np.full(n, np.nan), _spread_per_lag(d**2, lags, n), flat)
+    independent = replace(independent_noise(sigma_independent, n), lag_spread=_spread_per_lag(d**2, lags, n))
     if raw_diagonal is None or not np.all(np.isfinite(raw_diagonal)):
         return independent
     lag_level = lag_levels(c2, valid, offset)

@@ -52,7 +52,7 @@ def dataset_section(wildcards):
 PACKAGE_DIR = Path(importlib.util.find_spec("heterodyne").origin).parent
 
 # What every step imports: the package's root modules, the CLI dispatcher, the physics core and
-# the dataset/weights file formats. Each rule adds its own sub-packages and CLI module. The
+# the dataset/weights file formats (the weights format carries the noise model). Each rule adds its own sub-packages and CLI module. The
 # schema is not code here: its defaults reach each rule through `params` (the validated config).
 CODE_BASE = (
     "__init__.py",
@@ -61,6 +61,7 @@ CODE_BASE = (
     "errors.py",
     "json_record.py",
     "lineage.py",
+    "noise_model.py",
     "provenance.py",
     "cli/__init__.py",
     "core",
