@@ -277,13 +277,19 @@ def canonical_draws(y, spec, info):
     return draws, y_canonical.reshape(y.shape)
 
 
-def _min_ess(z, whitening, data, spec, info):
-    """Smallest bulk or tail ESS over every quantity (physics, offsets and contrasts drawn from
-    their conditional, noise scale) of whitened draws z (chains, draws, D), computed as the
-    shard's diagnostics compute it (:func:`heterodyne.cmc.diagnostics.convergence_flags`)."""
+def _final_draws(z, whitening, data, spec, info, seed, shard):
+    """(canonical draws {name: (chains, draws)}, y (chains, draws, M)) of whitened draws z (chains,
+    draws, D): offsets and contrasts drawn from their conditional with the generator of (seed,
+    shard), so the same z always gives the same draws."""
     sampled = (whitening.y_hat + z @ whitening.chol.T).reshape(-1, z.shape[-1])
-    y = conditional_draws(sampled, data, spec, np.random.default_rng(0))
-    draws, _ = canonical_draws(y.reshape(*z.shape[:2], -1), spec, info)
+    y = conditional_draws(sampled, data, spec, np.random.default_rng([seed, shard]))
+    return canonical_draws(y.reshape(*z.shape[:2], -1), spec, info)
+
+
+def _min_ess(draws):
+    """Smallest bulk or tail ESS over every quantity of ``draws`` (physics, offsets and contrasts,
+    noise scale), as the shard's diagnostics compute it
+    (:func:`heterodyne.cmc.diagnostics.convergence_flags`)."""
     flags = convergence_flags({name: convergence(x) for name, x in draws.items()})
     return min(flags["min_ess_bulk"], flags["min_ess_tail"])
 
@@ -307,25 +313,33 @@ def _latest(mcmc):
     return np.asarray(mcmc.get_samples(group_by_chain=True)["z"]), mcmc.get_extra_fields(group_by_chain=True)
 
 
-def _extend_chains(mcmc, parts, data, spec, info, whitening, settings, shard, stop_at_divergence):
+def _extend_chains(mcmc, parts, data, spec, info, whitening, settings, seed, shard, stop_at_divergence):
     """``parts`` extended by ``settings.samples`` draws per chain (the chains go on from their last
     state, adaptation frozen) while the smallest bulk or tail ESS is below ESS_MIN, at most
     MAX_EXTENSIONS times, and (``stop_at_divergence``) no draw so far diverged; returns z (chains,
-    draws, D) and the extra fields, concatenated."""
+    draws, D), the extra fields, the canonical draws and y (:func:`_final_draws`), all of every
+    part."""
+    def joined():
+        z = np.concatenate([part[0] for part in parts], axis=1)
+        return z, *_final_draws(z, whitening, data, spec, info, seed, shard)
+
+    final = None          # (z, draws, y) of the parts as they are, once computed
     for _ in range(MAX_EXTENSIONS):
         if stop_at_divergence and any(np.any(part[1]["diverging"]) for part in parts):
             break
-        ess = _min_ess(np.concatenate([part[0] for part in parts], axis=1), whitening, data, spec, info)
+        final = joined()
+        ess = _min_ess(final[1])
         if ess >= ESS_MIN:
             break
         log.info("shard %d: smallest ESS %.0f < %d after %d draws per chain: %d more", shard, ess, ESS_MIN,
-                 sum(part[0].shape[1] for part in parts), settings.samples)
+                 final[0].shape[1], settings.samples)
         mcmc.post_warmup_state = mcmc.last_state
         mcmc.run(mcmc.post_warmup_state.rng_key, data, spec, whitening, extra_fields=EXTRA_FIELDS)
         parts.append(_latest(mcmc))
-    z = np.concatenate([part[0] for part in parts], axis=1)
+        final = None
+    z, draws, y = final if final is not None else joined()
     extra = {name: np.concatenate([np.asarray(part[1][name]) for part in parts], axis=1) for name in EXTRA_FIELDS}
-    return z, extra
+    return z, extra, draws, y
 
 
 def run_shard(data, spec, info, settings, seed, shard, progress_bar=True):
@@ -350,19 +364,16 @@ def run_shard(data, spec, info, settings, seed, shard, progress_bar=True):
     target_accept = settings.target_accept
     mcmc, parts = _start_chains(key, z_start, data, spec, whitening, settings, target_accept, progress_bar)
     retry = target_accept < RETRY_TARGET_ACCEPT
-    z, extra = _extend_chains(mcmc, parts, data, spec, info, whitening, settings, shard,
-                              stop_at_divergence=retry)
+    z, extra, draws, y = _extend_chains(mcmc, parts, data, spec, info, whitening, settings, seed, shard,
+                                        stop_at_divergence=retry)
     divergences = int(np.sum(extra["diverging"]))
     if divergences and retry:
         log.info("shard %d: %d divergent transitions at target_accept %g: run again at %g", shard, divergences,
                  target_accept, RETRY_TARGET_ACCEPT)
         target_accept = RETRY_TARGET_ACCEPT
         mcmc, parts = _start_chains(key, z_start, data, spec, whitening, settings, target_accept, progress_bar)
-        z, extra = _extend_chains(mcmc, parts, data, spec, info, whitening, settings, shard,
-                                  stop_at_divergence=False)
-    sampled = (whitening.y_hat + z @ whitening.chol.T).reshape(-1, dim)
-    y = conditional_draws(sampled, data, spec, np.random.default_rng([seed, shard]))
-    draws, y = canonical_draws(y.reshape(*z.shape[:2], -1), spec, info)
+        z, extra, draws, y = _extend_chains(mcmc, parts, data, spec, info, whitening, settings, seed, shard,
+                                            stop_at_divergence=False)
     wall = time.perf_counter() - start
     diverging = np.asarray(extra["diverging"], bool)
     num_steps = np.asarray(extra["num_steps"], np.int64)
