@@ -30,7 +30,7 @@ parameter: coverage of the central 68 % and 95 % posterior intervals (the truth 
 84.1 % and 2.5-97.5 % quantiles of the draws) and the mean posterior sd / NLSQ stderr (sandwich).
 
 Measured (one core of this 2-core machine, `taskset -c 1`, the other core busy; the tables are in
-workflow/README.md, "Honest errors on speckle data"): the defaults with --reps 120 took 14 min (7 s
+workflow/README.md, "Noise model and honest errors"): the defaults with --reps 120 took 14 min (7 s
 per repetition, mostly the frame simulation) and gave sd z 0.94-1.18 NEW against 2.9-11.0 OLD,
 |z| <= 1.96 in 90-97 % NEW against 13-49 % OLD, no NEW fit with |z| > 5 against 101 of 120 OLD;
 `--n 50 --reps 20 --truth '{"D0_ref": 3000, "D0_sample": 15000, "v0": 300, "f0": 0.4}'
