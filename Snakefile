@@ -2,7 +2,8 @@
 
 One job chain per dataset (wildcard ``dataset``, one entry under ``datasets`` in the config):
 [simulate] -> ingest -> weight -> fit_nlsq -> cmc_shard (K jobs) -> cmc_combine -> figures ->
-report, plus results/index.html over all datasets. Every rule runs one ``heterodyne`` command;
+report, plus over all datasets the study tables results/parameters.csv and fit_quality.csv, the
+audit and results/index.html. Every rule runs one ``heterodyne`` command;
 this file only wires paths. See workflow/README.md. Local defaults live in the workflow
 profile workflow/profiles/default (`make run` passes it with --workflow-profile).
 """
@@ -51,5 +52,7 @@ include: "workflow/rules/report.smk"
 rule all:
     input:
         expand("results/{dataset}/report.html", dataset=DATASETS),
+        "results/parameters.csv",
+        "results/fit_quality.csv",
         "results/index.html",
     default_target: True

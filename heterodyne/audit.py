@@ -1,6 +1,6 @@
 """Audit of a results folder: is every result consistent with the files it records as inputs?
 
-For each file under the folder that carries a provenance record (JSON, HDF5, PNG, HTML; read by
+For each file under the folder that carries a provenance record (JSON, HDF5, PNG, HTML, CSV; read by
 :func:`heterodyne.lineage.read_provenance`):
 
 * every input it names exists and still has the recorded SHA-256. Recorded paths are relative to
@@ -8,7 +8,7 @@ For each file under the folder that carries a provenance record (JSON, HDF5, PNG
   the results folder (the raw file, the config) that is not there is reported, not failed, so a
   results folder received from someone else can be audited on its own;
 * its ``config_sha256`` is the hash of its recorded config section;
-* its inputs written by one command (CMC shards, the figures of a report) record the same
+* its inputs written by one command in one folder (CMC shards, the figures of a report) record the same
   inputs, config and package version, and every input was written by the same package version.
 
 A .json, .h5 or .png file without a record fails; other files (benchmarks, PDFs, captions, the
@@ -75,7 +75,9 @@ def audit_file(path, root, records):
             if upstream.get("package_version") != record.get("package_version"):
                 problems.append(f"input {recorded} was written by package version "
                                 f"{upstream.get('package_version')}, this file by {record.get('package_version')}")
-            command = tuple(upstream.get("command_line", [])[1:2])
+            # inputs of one command in one folder were combined into this file (the shards of a
+            # dataset, its figures); the study tables read several datasets' files of one command
+            command = (tuple(upstream.get("command_line", [])[1:2]), source.resolve().parent)
             neighbours.setdefault(command, []).append(source)
     for group in neighbours.values():
         try:

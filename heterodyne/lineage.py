@@ -18,6 +18,8 @@ from heterodyne.provenance import sha256_file
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 HTML_MARKER = '<script type="application/json" id="provenance">'
+#: CSV tables (heterodyne.report.study_tables) carry their record as a leading comment line
+CSV_PROVENANCE_PREFIX = "# provenance: "
 
 
 def _png_text(path, keyword):
@@ -45,7 +47,8 @@ def read_provenance(path):
     """Provenance record (dict) stored in a result file, or None if it holds none.
 
     JSON: the ``provenance`` key; HDF5: the ``provenance`` attribute; PNG: the ``provenance`` text
-    chunk; HTML: the embedded ``<script id="provenance">`` JSON. Unreadable files give None."""
+    chunk; HTML: the embedded ``<script id="provenance">`` JSON; CSV: the ``# provenance: {...}``
+    line among its leading comment lines. Unreadable files give None."""
     path = Path(path)
     try:
         if path.suffix == ".json":
@@ -61,11 +64,23 @@ def read_provenance(path):
             start = text.find(HTML_MARKER)
             end = text.find("</script>", start)
             record = json.loads(text[start + len(HTML_MARKER):end]) if start >= 0 and end >= 0 else None
+        elif path.suffix == ".csv":
+            record = _csv_provenance(path)
         else:
             record = None
     except (OSError, ValueError, AttributeError):
         return None
     return record if isinstance(record, dict) else None
+
+
+def _csv_provenance(path):
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if not line.startswith("#"):
+                break
+            if line.startswith(CSV_PROVENANCE_PREFIX):
+                return json.loads(line[len(CSV_PROVENANCE_PREFIX):])
+    return None
 
 
 @lru_cache(maxsize=64)

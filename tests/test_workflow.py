@@ -41,6 +41,7 @@ RULE_COMMANDS = {
     "figures": "figures",
     "report": "report",
     "report_index": "report",
+    "study_tables": "tables",
     "audit": "audit",
 }
 
@@ -134,7 +135,8 @@ def test_dry_run_of_default_config_lists_the_chain(default_dry_run):
     datasets = config["datasets"]
     n = len(datasets)
     expected = {"ingest": n, "weight": n, "fit_nlsq": n, "cmc_shard": n * num_shards,
-                "cmc_combine": n, "figures": n, "report": n, "audit": 1, "report_index": 1, "all": 1}
+                "cmc_combine": n, "figures": n, "report": n, "study_tables": 1, "audit": 1, "report_index": 1,
+                "all": 1}
     expected.update({f"simulate_{name}": 1 for name, entry in datasets.items() if entry.get("simulate")})
     assert job_counts(default_dry_run) == expected
 
@@ -280,7 +282,7 @@ def test_end_to_end_run_writes_every_result(tiny_run):
     n_phi = len(TINY_CONFIG["simulate"]["phi"])
     assert jobs_run(out) == {"simulate_tiny": 1, "ingest": 1, "weight": 1, "fit_nlsq": 1,
                                "cmc_shard": k, "cmc_combine": 1, "figures": 1, "report": 1,
-                               "audit": 1, "report_index": 1, "all": 1}
+                               "study_tables": 1, "audit": 1, "report_index": 1, "all": 1}
     assert sorted(p.name for p in (results / "cmc").glob("shard_*.h5")) == [f"shard_{i}.h5" for i in range(k)]
     nlsq = json.loads((results / "nlsq.json").read_text())
     assert nlsq["phi"] == pytest.approx(TINY_CONFIG["simulate"]["phi"])
@@ -300,7 +302,20 @@ def test_end_to_end_run_writes_every_result(tiny_run):
         assert (results / "benchmarks" / f"{step}.tsv").is_file(), step
         assert (workdir / "logs" / "tiny" / f"{step}.log").is_file(), step
     assert "tiny" in (results / "report.html").read_text()
-    assert 'href="tiny/report.html"' in (workdir / "results" / "index.html").read_text()
+    index = (workdir / "results" / "index.html").read_text()
+    assert 'href="tiny/report.html"' in index
+    # the study tables: one row per free parameter and method, one per angle; linked from the index
+    parameters = (workdir / "results" / "parameters.csv").read_text().splitlines()
+    rows = [line.split(",") for line in parameters if not line.startswith("#")]
+    assert rows[0][:4] == ["dataset", "q", "method", "parameter"]
+    n_free = 14 - len(TINY_CONFIG["nlsq"]["fixed"])
+    assert sum(r[2] == "nlsq" for r in rows) == n_free + 2 * n_phi
+    assert sum(r[2] == "cmc" for r in rows) == len(summary["parameters"])
+    assert {float(r[1]) for r in rows[1:]} == {TINY_CONFIG["datasets"]["tiny"]["q"]}
+    quality = [line for line in (workdir / "results" / "fit_quality.csv").read_text().splitlines()
+               if not line.startswith("#")]
+    assert len(quality) == 1 + n_phi
+    assert 'href="parameters.csv"' in index and 'href="fit_quality.csv"' in index
 
 
 def test_paths_with_spaces_quotes_and_substitutions_run_nothing(tiny_run):
@@ -324,8 +339,8 @@ def test_every_value_in_a_shell_command_is_quoted():
 def test_audit_passes_on_the_run_and_names_a_file_swapped_for_another_datasets(tiny_run, tmp_path, capsys):
     workdir, _, _ = tiny_run
     audit = json.loads((workdir / "results" / "audit.json").read_text())
-    assert audit["passed"] and {"tiny/dataset.h5", "tiny/cmc/shard_1.h5", "tiny/report.html"} <= {
-        f["file"] for f in audit["files"]}
+    assert audit["passed"] and {"tiny/dataset.h5", "tiny/cmc/shard_1.h5", "tiny/report.html", "parameters.csv",
+                                "fit_quality.csv"} <= {f["file"] for f in audit["files"]}
     assert f"{len(audit['files'])} files checked against the inputs they record, 0 failed" in (
         workdir / "results" / "index.html").read_text()
     # the run as a reviewer receives it (elsewhere: recorded paths are relative to the run folder)
@@ -338,7 +353,8 @@ def test_audit_passes_on_the_run_and_names_a_file_swapped_for_another_datasets(t
     capsys.readouterr()
     assert main(["audit", str(received / "results")]) == 1
     failed = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if "  FAIL  " in line}
-    assert {"tiny/nlsq.json", "tiny/nlsq.h5", "tiny/cmc/shard_0.h5", "tiny/report.html"} <= set(failed)
+    assert {"tiny/nlsq.json", "tiny/nlsq.h5", "tiny/cmc/shard_0.h5", "tiny/report.html",
+            "parameters.csv"} <= set(failed)
     assert all("input results/tiny/weights.json has changed" in line for line in failed.values())
     assert "tiny/dataset.h5" not in failed and "tiny/weights.json" not in failed
 
@@ -375,7 +391,7 @@ def test_fit_option_reruns_the_fit_and_what_follows(tiny_run):
     counts = _dry_run_after_change(workdir, config_path, "nlsq", "max_nfev", 150)
     k = TINY_SHARDS
     assert counts == {"fit_nlsq": 1, "cmc_shard": k, "cmc_combine": 1, "figures": 1, "report": 1,
-                      "audit": 1, "report_index": 1, "all": 1}
+                      "study_tables": 1, "audit": 1, "report_index": 1, "all": 1}
 
 
 def test_points_per_shard_sets_the_number_of_shard_jobs_from_the_data(tiny_run):
@@ -383,8 +399,8 @@ def test_points_per_shard_sets_the_number_of_shard_jobs_from_the_data(tiny_run):
     shards, and CMC and everything after it rerun."""
     workdir, config_path, _ = tiny_run
     counts = _dry_run_after_change(workdir, config_path, "cmc", "points_per_shard", 500)
-    assert counts == {"cmc_shard": 4, "cmc_combine": 1, "figures": 1, "report": 1, "audit": 1,
-                      "report_index": 1, "all": 1}
+    assert counts == {"cmc_shard": 4, "cmc_combine": 1, "figures": 1, "report": 1, "study_tables": 1,
+                      "audit": 1, "report_index": 1, "all": 1}
 
 
 def test_snakemake_report_holds_the_captioned_figures(tiny_run):

@@ -1,7 +1,8 @@
 """``heterodyne report``: the self-contained HTML report of one dataset, or the index page.
 
 Dataset report: ``--config C --dataset D --results-dir results/D --output results/D/report.html``.
-Index page:     ``--index --results-root results --audit results/audit.json --output results/index.html``.
+Index page:     ``--index --results-root results --audit results/audit.json --output results/index.html``
+(it links the study tables results/parameters.csv and fit_quality.csv where they exist).
 """
 
 from pathlib import Path
@@ -13,7 +14,7 @@ from heterodyne.json_record import read_json_record
 from heterodyne.provenance import provenance_record
 from heterodyne.report.collect import collect
 from heterodyne.report.dataset_page import render_dataset_page
-from heterodyne.report.index_page import dataset_reports, render_index_page
+from heterodyne.report.index_page import dataset_reports, render_index_page, study_tables
 
 
 def add_arguments(parser):
@@ -36,6 +37,7 @@ def run(args):
     if args.index:
         _require(args, ("results_root", "audit"), "index page (--index)")
         inputs = [folder / "report.html" for folder in dataset_reports(args.results_root)]
+        inputs += study_tables(args.results_root)
         audit = read_json_record(args.audit, ("passed", "files", "not_audited"), "audit")
         html = render_index_page(args.results_root, audit, provenance_record({}, [*inputs, args.audit]))
     else:

@@ -2,8 +2,9 @@
 
 Each row links the dataset's report (relative link, so the results folder can be moved or
 archived as a whole) and repeats its headline numbers: NLSQ convergence, reduced chi2, number of
-flagged CMC shards and of warnings. Below, the result of ``heterodyne audit`` (audit.json): files
-checked and every file that failed.
+flagged CMC shards and of warnings. Then links to the study tables (parameters.csv,
+fit_quality.csv; ``heterodyne tables``) where the results folder holds them, and the result of
+``heterodyne audit`` (audit.json): files checked and every file that failed.
 """
 
 from pathlib import Path
@@ -12,6 +13,7 @@ from heterodyne.errors import InputError
 from heterodyne.json_record import read_json_record
 from heterodyne.report.findings import fit_warnings
 from heterodyne.report.markup import esc, fmt, page, table
+from heterodyne.report.study_tables import TABLE_FILES
 
 
 def dataset_reports(results_root):
@@ -37,6 +39,20 @@ def index_row(folder):
     return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
 
 
+def study_tables(results_root):
+    """The study tables (TABLE_FILES) present at the top of ``results_root``."""
+    return [Path(results_root) / name for name in TABLE_FILES if (Path(results_root) / name).is_file()]
+
+
+def tables_html(results_root):
+    """Paragraph linking the study tables (relative links), or "" without any."""
+    links = [f'<a href="{esc(path.name)}">{esc(path.name)}</a>' for path in study_tables(results_root)]
+    if not links:
+        return ""
+    return (f"<p>Study tables (CSV, <code>heterodyne tables</code>; read with "
+            f"<code>pandas.read_csv(path, comment=\"#\")</code>): {', '.join(links)}.</p>\n")
+
+
 def audit_html(audit):
     """Summary line of an audit.json record and a table of the files that failed."""
     failed = [f for f in audit["files"] if not f["passed"]]
@@ -55,5 +71,6 @@ def render_index_page(results_root, audit, provenance):
                                              "flagged CMC shards", "warnings"))
     rows = "".join(index_row(folder) for folder in folders)
     body = (f"<h1>heterodyne: {len(folders)} dataset report(s)</h1>\n"
-            f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>\n{audit_html(audit)}")
+            f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>\n"
+            f"{tables_html(results_root)}{audit_html(audit)}")
     return page("heterodyne reports", body, provenance)

@@ -1,6 +1,7 @@
-# The self-contained HTML report of each dataset, the audit of the whole results folder
-# (results/audit.json, `heterodyne audit`), and results/index.html linking the reports and showing
-# the audit. The report reads the benchmark files of the earlier steps for its "run time per step" table.
+# The self-contained HTML report of each dataset, the study tables over all datasets
+# (results/parameters.csv, results/fit_quality.csv; `heterodyne tables`), the audit of the whole
+# results folder (results/audit.json, `heterodyne audit`), and results/index.html linking the
+# reports and the tables and showing the audit. The report reads the benchmark files of the earlier steps for its "run time per step" table.
 
 STEP_BENCHMARKS = ["ingest", "weight", "fit_nlsq", "cmc_combine", "figures"]
 
@@ -42,9 +43,35 @@ rule report:
         " --output {output:q} > {log:q} 2>&1"
 
 
+rule study_tables:
+    input:
+        data=expand("results/{dataset}/dataset.h5", dataset=DATASETS),
+        weights=expand("results/{dataset}/weights.json", dataset=DATASETS),
+        nlsq_json=expand("results/{dataset}/nlsq.json", dataset=DATASETS),
+        cmc_json=expand("results/{dataset}/cmc/summary.json", dataset=DATASETS),
+        code=package_code(*CODE_BASE, "report/__init__.py", "report/study_tables.py", "cli/tables.py"),
+    output:
+        parameters="results/parameters.csv",
+        fit_quality="results/fit_quality.csv",
+    params:
+        datasets=DATASETS,
+    log:
+        "logs/study_tables.log",
+    benchmark:
+        "logs/study_tables.benchmark.tsv"
+    threads: 1
+    conda:
+        CONDA_ENV
+    shell:
+        "pin_cpus.sh {threads} heterodyne tables --results-root results --datasets {params.datasets:q}"
+        " --parameters {output.parameters:q} --fit-quality {output.fit_quality:q} > {log:q} 2>&1"
+
+
+# The audit runs after the tables, so that it checks them too.
 rule audit:
     input:
         reports=expand("results/{dataset}/report.html", dataset=DATASETS),
+        tables=rules.study_tables.output,
         code=package_code(*CODE_BASE, "audit.py", "cli/audit.py"),
     output:
         "results/audit.json",
@@ -61,6 +88,7 @@ rule report_index:
     input:
         reports=expand("results/{dataset}/report.html", dataset=DATASETS),
         audit="results/audit.json",
+        tables=rules.study_tables.output,
         code=package_code(*CODE_BASE, "report", "plots", "cli/report.py"),
     output:
         "results/index.html",
