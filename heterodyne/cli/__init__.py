@@ -2,16 +2,19 @@
 
 Each subcommand lives in its own module ``heterodyne.cli.<name>`` exposing
 ``add_arguments(parser)`` and ``run(args) -> int``; modules are imported only when their
-subcommand runs, so ``heterodyne --help`` stays fast. Bad input raises
+subcommand runs, so ``heterodyne --help`` stays fast. A step's settings arrive with
+``--settings JSON``: the config sections it needs, passed by its Snakemake rule (so ``--config``
+overrides and module use work; no step re-reads the config file). Bad input raises
 :class:`heterodyne.errors.InputError`, printed here as one line with exit status 2; an output
 that cannot be written raises :class:`heterodyne.errors.OutputError` (one line, exit status 1).
 """
 
 import argparse
 import importlib
+import json
 import sys
 
-from heterodyne.config import dataset_section, load_config
+from heterodyne.config import validate_section
 from heterodyne.errors import InputError, OutputError
 
 # subcommand -> (module under heterodyne.cli, one-line help)
@@ -29,16 +32,29 @@ COMMANDS = {
 }
 
 
-def add_config_arguments(parser, required=True):
-    """``--config FILE --dataset NAME``: the workflow config and the dataset entry a step uses."""
-    parser.add_argument("--config", required=required, help="workflow config (YAML)")
-    parser.add_argument("--dataset", required=required, help="dataset name under `datasets`")
+def add_settings_argument(parser, *sections):
+    """``--settings JSON``: a JSON object holding exactly the config ``sections`` this step reads
+    (``dataset`` is the step's entry under ``datasets``)."""
+    parser.add_argument("--settings", required=True, metavar="JSON",
+                        help=f"JSON object with the config sections {', '.join(sections)} (the "
+                             "workflow rule passes them)")
+    parser.set_defaults(settings_sections=sections)
 
 
-def load_dataset_config(args):
-    """(validated config, its ``datasets.<name>`` entry) for ``--config`` and ``--dataset``."""
-    config = load_config(args.config)
-    return config, dataset_section(config, args.dataset, args.config)
+def read_settings(args):
+    """{section: validated section, defaults filled} from ``--settings``; InputError names a
+    missing or unexpected section or the first invalid key."""
+    try:
+        value = json.loads(args.settings)
+    except json.JSONDecodeError as err:
+        raise InputError(f"--settings: not valid JSON ({err}); pass a JSON object such as "
+                         "'{\"nlsq\": {}}'") from None
+    wanted = set(args.settings_sections)
+    if not isinstance(value, dict) or set(value) != wanted:
+        found = sorted(value) if isinstance(value, dict) else type(value).__name__
+        raise InputError(f"--settings: expected a JSON object with the sections {sorted(wanted)}, "
+                         f"got {found}; pass exactly these config sections")
+    return {name: validate_section(name, value[name]) for name in args.settings_sections}
 
 
 def build_parser(commands=COMMANDS):

@@ -22,7 +22,7 @@ from heterodyne.cmc.draws_file import load_shard, save_combined
 from heterodyne.cmc.model import build_model_spec
 from heterodyne.cmc.noise_adjustment import adjustment_matrix, nlsq_covariances, sd_factors
 from heterodyne.cmc.pooling import shard_count, shard_count_origin, usable
-from heterodyne.cli import add_config_arguments, load_dataset_config
+from heterodyne.cli import add_settings_argument, read_settings
 from heterodyne.data.dataset import load_dataset
 from heterodyne.errors import InputError
 from heterodyne.json_record import read_json_record
@@ -33,7 +33,7 @@ log = logging.getLogger("heterodyne.cmc")
 
 
 def add_arguments(parser):
-    add_config_arguments(parser)
+    add_settings_argument(parser, "cmc", "nlsq")
     parser.add_argument("--data", required=True, help="dataset.h5 the shards were sampled from")
     parser.add_argument("--nlsq", required=True, help="nlsq.json the shards started from")
     parser.add_argument("--shards", required=True, nargs="+", help="every shard_k.h5 of the dataset")
@@ -80,7 +80,7 @@ def load_matching_shards(paths, num_shards, seed, origin):
 
 
 def run(args):
-    config, dataset_config = load_dataset_config(args)
+    config = read_settings(args)
     cmc = config["cmc"]
     if not logging.getLogger().handlers:
         logging.basicConfig(format="%(asctime)s %(name)s: %(message)s")
@@ -92,7 +92,7 @@ def run(args):
     n_points = int(np.count_nonzero(usable(dataset.c2, dataset.valid)))
     num_shards = shard_count(n_points, cmc)
     shards = load_matching_shards(args.shards, num_shards, cmc["seed"],
-                                  f"{shard_count_origin(n_points, cmc)} in {args.config}")
+                                  f"{shard_count_origin(n_points, cmc)} (config: cmc)")
     n_chains = next(iter(shards[0].draws.values())).shape[0]
     spec, info = build_model_spec(nlsq, cmc["prior"], dataset.t, dataset.q, len(dataset.phi), num_shards,
                                   bounds=config["nlsq"]["bounds"], source=args.nlsq)
@@ -126,8 +126,7 @@ def run(args):
                     entry["parameter"], entry["sd"], entry["sd_over_prior_sd"], entry["prior_sd"],
                     UNDETERMINED_SD_RATIO)
 
-    provenance = provenance_record({"cmc": cmc, "nlsq": {"bounds": config["nlsq"]["bounds"]},
-                                    "datasets": {args.dataset: dataset_config}},
+    provenance = provenance_record({"cmc": cmc, "nlsq": {"bounds": config["nlsq"]["bounds"]}},
                                    [args.data, args.nlsq, *args.shards])
     record = {"parameters": summary, "parametric": parametric, "combined": combined,
               "shards": per_shard, "num_shards": num_shards, "n_points": n_points, "flagged_shards": flagged,

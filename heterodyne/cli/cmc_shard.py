@@ -17,7 +17,7 @@ from heterodyne.cmc.model import build_model_spec
 from heterodyne.cmc.pooling import (max_shard_size, pooled_points, shard_count, shard_count_origin,
                                     shard_points)
 from heterodyne.cmc.sampling import NutsSettings, run_shard, shard_data
-from heterodyne.cli import add_config_arguments, load_dataset_config
+from heterodyne.cli import add_settings_argument, read_settings
 from heterodyne.data.dataset import load_dataset
 from heterodyne.data.weights import PHI_TOLERANCE_DEG, check_weights_for, load_weights
 from heterodyne.errors import InputError
@@ -27,7 +27,7 @@ from heterodyne.provenance import provenance_record
 
 
 def add_arguments(parser):
-    add_config_arguments(parser)
+    add_settings_argument(parser, "cmc", "nlsq")
     parser.add_argument("--data", required=True, help="dataset.h5 written by `heterodyne ingest`")
     parser.add_argument("--weights", required=True, help="weights.json written by `heterodyne weight`")
     parser.add_argument("--nlsq", required=True, help="nlsq.json written by `heterodyne fit-nlsq`")
@@ -57,7 +57,7 @@ def _use_one_xla_thread():
 
 
 def run(args):
-    config, dataset_config = load_dataset_config(args)
+    config = read_settings(args)
     cmc = config["cmc"]
     _use_one_xla_thread()
 
@@ -73,7 +73,7 @@ def run(args):
 
     points = pooled_points(dataset.c2, dataset.valid)
     num_shards = shard_count(len(points), cmc)
-    origin = f"K = {num_shards} from {shard_count_origin(len(points), cmc)} in {args.config}"
+    origin = f"K = {num_shards} from {shard_count_origin(len(points), cmc)} (config: cmc)"
     if not 0 <= args.shard < num_shards:
         raise InputError(f"--shard {args.shard}: must lie in [0, {num_shards - 1}] ({origin}); "
                          "give a shard index below K")
@@ -87,8 +87,7 @@ def run(args):
                       num_shards)
     result = run_shard(data, spec, info, NutsSettings.from_config(cmc), cmc["seed"], args.shard)
 
-    provenance = provenance_record({"cmc": cmc, "nlsq": {"bounds": config["nlsq"]["bounds"]},
-                                    "datasets": {args.dataset: dataset_config}},
+    provenance = provenance_record({"cmc": cmc, "nlsq": {"bounds": config["nlsq"]["bounds"]}},
                                    [args.data, args.weights, args.nlsq])
     save_shard(args.output, args.shard, num_shards, cmc["seed"], len(mine), result, spec.coords, provenance)
     return 0

@@ -5,7 +5,7 @@ cmc/shard_{k}.h5 files beside combined.h5; writes PNG (200 dpi), PDF and an .rst
 figure into --outdir (replaced as a whole, only on success).
 """
 
-from heterodyne.cli import add_config_arguments, load_dataset_config
+from heterodyne.cli import add_settings_argument, read_settings
 from heterodyne.data.dataset import load_dataset
 from heterodyne.data.weights import check_weights_for, load_weights
 from heterodyne.lineage import check_lineage
@@ -21,7 +21,8 @@ from heterodyne.provenance import provenance_record
 
 
 def add_arguments(parser):
-    add_config_arguments(parser)
+    add_settings_argument(parser, "dataset", "figures")
+    parser.add_argument("--name", required=True, help="dataset name shown in the figures")
     parser.add_argument("--data", required=True, help="results/D/dataset.h5")
     parser.add_argument("--weights", required=True, help="results/D/weights.json")
     parser.add_argument("--nlsq-json", required=True, help="results/D/nlsq.json")
@@ -32,8 +33,8 @@ def add_arguments(parser):
 
 
 def run(args):
-    config, section = load_dataset_config(args)
-    settings = config["figures"]
+    config = read_settings(args)
+    section, settings = config["dataset"], config["figures"]
     dataset = load_dataset(args.data)
     check_lineage({args.weights: [args.data]})
     weights = load_weights(args.weights)
@@ -46,7 +47,7 @@ def run(args):
                    args.cmc_json: shards, args.cmc_h5: shards})
     inputs = [args.data, args.weights, args.nlsq_json, args.nlsq_h5, args.cmc_json, args.cmc_h5, *shards]
     provenance = provenance_record({"dataset": section, "figures": settings}, inputs)
-    name = args.dataset
+    name = args.name
     with atomic_folder(args.outdir) as outdir:
         write_c2_maps(outdir, dataset, weights, nlsq, settings["residual_limit"], name, provenance)
         write_one_time_cuts(outdir, dataset, nlsq, settings["cut_ages"], name, provenance)

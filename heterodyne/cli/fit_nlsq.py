@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 
-from heterodyne.cli import add_config_arguments, load_dataset_config
+from heterodyne.cli import add_settings_argument, read_settings
 from heterodyne.core.jax_backend import compute_c2_heterodyne_multiphi
 from heterodyne.data.dataset import load_dataset
 from heterodyne.data.weights import load_weights
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser):
-    add_config_arguments(parser)
+    add_settings_argument(parser, "nlsq")
     parser.add_argument("--data", required=True, help="dataset.h5 written by `heterodyne ingest`")
     parser.add_argument("--weights", required=True, help="weights.json written by `heterodyne weight`")
     parser.add_argument("--output-json", required=True, help="nlsq.json to write")
@@ -36,9 +36,8 @@ def run(args):
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
         logging.getLogger("jax").setLevel(logging.WARNING)
-    config, _ = load_dataset_config(args)
-    section = config["nlsq"]
-    settings = settings_from_config(section, source=args.config)
+    section = read_settings(args)["nlsq"]
+    settings = settings_from_config(section, source="--settings")
     check_lineage({args.weights: [args.data]})
     dataset = load_dataset(args.data)
     weights = load_weights(args.weights)
@@ -46,8 +45,8 @@ def run(args):
     try:
         fit = fit_joint(problem, settings, weights.noise)
     except FitFailed as err:
-        print(f"heterodyne fit-nlsq: fit failed: {err}; check the data and the initial values in "
-              f"{args.config} (nlsq.initial)", file=sys.stderr)
+        print(f"heterodyne fit-nlsq: fit failed: {err}; check the data and the initial values "
+              "(config: nlsq.initial)", file=sys.stderr)
         return 1
     log.info("%s after %d iterations: chi2 = %.6g, reduced chi2 = %.4f (%.1f s)", fit.termination,
              fit.n_iterations, fit.chi2, fit.reduced_chi2, fit.wall_time_s)

@@ -1,6 +1,6 @@
 """``heterodyne report``: the self-contained HTML report of one dataset, or the index page.
 
-Dataset report: ``--config C --dataset D --results-dir results/D --output results/D/report.html``.
+Dataset report: ``--settings CONFIG_JSON --name D --results-dir results/D --output results/D/report.html``.
 Index page:     ``--index --results-root results --audit results/audit.json --output results/index.html``
 (it links the study tables results/parameters.csv and fit_quality.csv where they exist).
 """
@@ -8,7 +8,7 @@ Index page:     ``--index --results-root results --audit results/audit.json --ou
 from pathlib import Path
 
 from heterodyne.atomic import atomic_output
-from heterodyne.cli import add_config_arguments, load_dataset_config
+from heterodyne.cli import add_settings_argument, read_settings
 from heterodyne.errors import InputError
 from heterodyne.json_record import read_json_record
 from heterodyne.provenance import provenance_record
@@ -19,7 +19,9 @@ from heterodyne.report.index_page import dataset_reports, render_index_page, stu
 
 def add_arguments(parser):
     parser.add_argument("--index", action="store_true", help="write the project index page instead")
-    add_config_arguments(parser, required=False)
+    parser.add_argument("--settings", metavar="JSON", help="the whole config as JSON (dataset report)")
+    parser.set_defaults(settings_sections=("config",))
+    parser.add_argument("--name", help="dataset name shown in the report (dataset report)")
     parser.add_argument("--results-dir", help="results/D (dataset report)")
     parser.add_argument("--results-root", help="results (index page)")
     parser.add_argument("--audit", help="results/audit.json written by `heterodyne audit` (index page)")
@@ -41,11 +43,11 @@ def run(args):
         audit = read_json_record(args.audit, ("passed", "files", "not_audited"), "audit")
         html = render_index_page(args.results_root, audit, provenance_record({}, [*inputs, args.audit]))
     else:
-        _require(args, ("config", "dataset", "results_dir"), "dataset report")
-        config, _ = load_dataset_config(args)
+        _require(args, ("settings", "name", "results_dir"), "dataset report")
+        config = read_settings(args)["config"]
         results = collect(args.results_dir)
-        provenance = provenance_record(config, [args.config, *results.input_files])
-        html = render_dataset_page(args.dataset, results, config, provenance)
+        provenance = provenance_record(config, results.input_files)
+        html = render_dataset_page(args.name, results, config, provenance)
     with atomic_output(args.output) as tmp:
         Path(tmp).write_text(html, encoding="utf-8")
     return 0

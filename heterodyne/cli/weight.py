@@ -1,6 +1,6 @@
 """`heterodyne weight`: per-angle noise sigma and initial contrast/offset -> weights.json."""
 
-from heterodyne.cli import add_config_arguments, load_dataset_config
+from heterodyne.cli import add_settings_argument, read_settings
 from heterodyne.data.dataset import load_dataset
 from heterodyne.data.weights import save_weights
 from heterodyne.errors import InputError
@@ -9,14 +9,13 @@ from heterodyne.weighting import angle_weights
 
 
 def add_arguments(parser):
-    add_config_arguments(parser)
+    add_settings_argument(parser, "weight")
     parser.add_argument("--data", required=True, help="dataset.h5 written by `heterodyne ingest`")
     parser.add_argument("--output", required=True, help="weights file to write (JSON)")
 
 
 def run(args):
-    config, _ = load_dataset_config(args)
-    section = config["weight"]
+    section = read_settings(args)["weight"]
     dataset = load_dataset(args.data)
     try:
         weights = angle_weights(dataset, section["method"], section["long_lag_fraction"])
