@@ -1,10 +1,11 @@
 """heterodyne-workflow: two-component heterodyne XPCS analysis of APS 8-ID-I two-time maps.
 
-One job chain per dataset (wildcard ``dataset``, one entry under ``datasets`` in the config):
-[simulate] -> ingest -> weight -> fit_nlsq -> cmc_shard (K jobs) -> cmc_combine -> figures ->
-report, plus over all datasets the study tables results/parameters.csv and fit_quality.csv, the
-audit and results/index.html. Every rule runs one ``heterodyne`` command;
-this file only wires paths. See workflow/README.md. Local defaults live in the workflow
+Per dataset (wildcard ``dataset``, one entry under ``datasets`` in the config): [simulate] ->
+q_bins, then one job chain per q bin (wildcard ``qbin``, e.g. q0.01): ingest -> weight ->
+fit_nlsq -> cmc_shard (K jobs) -> cmc_combine -> figures -> report, in results/{dataset}/{qbin}/;
+over all datasets the study tables results/parameters.csv and fit_quality.csv, the audit and
+results/index.html. Every rule runs one ``heterodyne`` command with the config sections it
+reads (``--settings``); this file only wires paths. See workflow/README.md. Local defaults live in the workflow
 profile workflow/profiles/default (`make run` passes it with --workflow-profile).
 """
 
@@ -19,15 +20,6 @@ if not workflow.config_settings.configfiles:
     configfile: "config/config.yaml"
 
 
-# Every heterodyne command re-reads the config file, so the settings must all be in one file.
-if len(workflow.configfiles) != 1 or workflow.config_settings.config:
-    raise WorkflowError(
-        "heterodyne-workflow reads its settings from one config file, and every step re-reads "
-        "that file: give a single --configfile (or none, for config/config.yaml) and put the "
-        "changes you passed with --config into that file."
-    )
-
-
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
@@ -36,6 +28,7 @@ report: "workflow/report/workflow.rst"
 
 wildcard_constraints:
     dataset=r"[^/]+",
+    qbin=r"q[0-9][0-9.e+-]*",
     shard=r"\d+",
 
 
@@ -51,7 +44,7 @@ include: "workflow/rules/report.smk"
 
 rule all:
     input:
-        expand("results/{dataset}/report.html", dataset=DATASETS),
+        every_q("results/{dataset}/{qbin}/report.html"),
         "results/parameters.csv",
         "results/fit_quality.csv",
         "results/index.html",

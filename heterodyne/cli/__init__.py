@@ -20,7 +20,8 @@ from heterodyne.errors import InputError, OutputError
 # subcommand -> (module under heterodyne.cli, one-line help)
 COMMANDS = {
     "simulate": ("simulate", "write a simulated APS 8-ID-I result file with known truth"),
-    "ingest": ("ingest", "read an APS 8-ID-I file and write the normalised dataset"),
+    "q-bins": ("q_bins", "list the q bins of a dataset entry and their results folders"),
+    "ingest": ("ingest", "read one q bin of an APS 8-ID-I file and write the normalised dataset"),
     "weight": ("weight", "estimate per-angle noise sigma and initial contrast/offset"),
     "fit-nlsq": ("fit_nlsq", "joint multi-angle NLSQ fit of the full meshgrid"),
     "cmc-shard": ("cmc_shard", "NUTS on one Consensus Monte Carlo shard"),

@@ -17,7 +17,7 @@ from heterodyne.data.weights import load_weights
 from heterodyne.fit.joint_fit import FitFailed, fit_joint
 from heterodyne.fit.problem import build_problem
 from heterodyne.fit.results import save_results
-from heterodyne.fit.settings import settings_from_config
+from heterodyne.fit.settings import hold_for_angle_count, settings_from_config
 from heterodyne.lineage import check_lineage
 from heterodyne.provenance import provenance_record
 
@@ -41,6 +41,9 @@ def run(args):
     check_lineage({args.weights: [args.data]})
     dataset = load_dataset(args.data)
     weights = load_weights(args.weights)
+    settings, held = hold_for_angle_count(settings, len(dataset.phi))
+    for name, reason in held.items():
+        log.info("%s held fixed: %s", name, reason)
     problem = build_problem(dataset, weights, weights_path=args.weights)
     try:
         fit = fit_joint(problem, settings, weights.noise)
@@ -53,5 +56,5 @@ def run(args):
     c2_model = compute_c2_heterodyne_multiphi(fit.theta, dataset.t, dataset.q, dataset.dt, dataset.phi,
                                               fit.contrast, fit.offset)
     provenance = provenance_record(section, [args.data, args.weights])
-    save_results(args.output_json, args.output_h5, fit, dataset.phi, np.asarray(c2_model), provenance)
+    save_results(args.output_json, args.output_h5, fit, dataset.phi, np.asarray(c2_model), provenance, held)
     return 0

@@ -64,6 +64,29 @@ def choose_q_index(cfile, q=None, q_index=None):
     return chosen
 
 
+def choose_q_indices(cfile, q=None, q_index=None):
+    """Sorted indices into ``cfile.q_bins`` of the requested q bins: ``q`` is ``"all"`` (every bin
+    holding maps), a value or a list of values [1/A] (the nearest bin each), ``q_index`` an index
+    or a list. Each bin must hold maps and be requested once."""
+    if q == "all":
+        if q_index is not None:
+            raise InputError(f"{cfile.path}: give 'q' or 'q_index' in the dataset config, not both")
+        return sorted(set(cfile.map_q_index.tolist()))
+    requests = [{"q": value} for value in (q if isinstance(q, list) else [q])] if q is not None else []
+    if q_index is not None:
+        if q is not None:
+            raise InputError(f"{cfile.path}: give 'q' or 'q_index' in the dataset config, not both")
+        requests = [{"q_index": i} for i in (q_index if isinstance(q_index, list) else [q_index])]
+    chosen = {}
+    for request in requests or [{}]:
+        index = choose_q_index(cfile, **request)
+        if index in chosen:
+            raise InputError(f"{cfile.path}: {chosen[index]} and {request} select the same q bin "
+                             f"(q = {cfile.q_bins[index]:.6g} 1/A); list each q bin once")
+        chosen[index] = request
+    return sorted(chosen)
+
+
 def choose_maps(cfile, q_bin, phi=None):
     """Indices of the maps at q bin ``q_bin``, sorted by angle; with ``phi`` [deg] given, only
     those within PHI_TOLERANCE_DEG of a requested angle (each requested angle must match)."""

@@ -25,8 +25,9 @@ def _numbers(a):
     return [_number(x) for x in np.ravel(a)]
 
 
-def result_record(fit, phi, provenance):
-    """The nlsq.json dict of ``fit`` at angles ``phi`` (deg)."""
+def result_record(fit, phi, provenance, held=None):
+    """The nlsq.json dict of ``fit`` at angles ``phi`` (deg); ``held`` maps parameters the step held
+    fixed although the config frees them to the reason (``held_fixed``)."""
     free = set(fit.free_names)
     parameters = {p.name: {"value": float(fit.theta[k]),
                            "stderr": _number(fit.theta_stderr[k]) if p.name in free else None,
@@ -34,7 +35,7 @@ def result_record(fit, phi, provenance):
                   for k, p in enumerate(PARAMETERS)}
     n_free = len(fit.free_names)
     return {"converged": bool(fit.converged), "termination": fit.termination,
-            "undetermined": list(fit.undetermined),
+            "undetermined": list(fit.undetermined), "held_fixed": dict(held or {}),
             "parameters": parameters, "phi": _numbers(phi),
             "contrast": _numbers(fit.contrast), "contrast_stderr": _numbers(fit.contrast_stderr),
             "offset": _numbers(fit.offset), "offset_stderr": _numbers(fit.offset_stderr),
@@ -53,13 +54,13 @@ def result_record(fit, phi, provenance):
             "provenance": provenance}
 
 
-def save_results(json_path, h5_path, fit, phi, c2_model, provenance):
+def save_results(json_path, h5_path, fit, phi, c2_model, provenance, held=None):
     """Write nlsq.json and nlsq.h5; both appear (renamed from temporary files) only if both were
     written completely."""
     with atomic_output(h5_path) as h5_tmp, atomic_output(json_path) as json_tmp:
         with hdf5_writer(h5_tmp) as h5:
             _write_h5(h5, fit, c2_model, provenance)
-        json_tmp.write_text(json.dumps(result_record(fit, phi, provenance), indent=2) + "\n")
+        json_tmp.write_text(json.dumps(result_record(fit, phi, provenance, held), indent=2) + "\n")
 
 
 def _write_h5(f, fit, c2_model, provenance):

@@ -66,3 +66,16 @@ def settings_from_config(section, source="config"):
                        max_nfev=int(section["max_nfev"]), ftol=float(section["ftol"]),
                        xtol=float(section["xtol"]), gtol=float(section["gtol"]),
                        jacobian_budget_bytes=int(section["jacobian_memory_mb"] * 2**20))
+
+
+def hold_for_angle_count(settings, n_angles):
+    """(settings, held): with a single angle, c2 depends on v0 and phi0 only through
+    v0 cos(phi + phi0), so a free phi0 (with v0 free) is held at its initial value [deg] and v0
+    becomes the velocity component along that direction [A/s]. ``held`` maps each parameter held
+    this way to the reason (empty when nothing changes)."""
+    k = INDEX["phi0"]
+    if n_angles != 1 or k not in settings.free or INDEX["v0"] not in settings.free:
+        return settings, {}
+    reason = (f"one angle: only v0 cos(phi + phi0) enters c2, so phi0 is held at its initial value "
+              f"{settings.initial[k]:g} deg and v0 is the velocity along that direction")
+    return settings._replace(free=tuple(i for i in settings.free if i != k)), {"phi0": reason}

@@ -1,4 +1,5 @@
-"""Warnings a reader must see: NLSQ not converged, parameters at a bound, flagged CMC shards, a
+"""Warnings a reader must see: NLSQ not converged, parameters held fixed for a single angle,
+parameters at a bound, flagged CMC shards, a
 flagged combined posterior (each with the reasons cmc-combine recorded) and quantities the data
 did not determine (posterior sd > limit x prior sd, :mod:`heterodyne.cmc.compare`)."""
 
@@ -8,6 +9,8 @@ def fit_warnings(nlsq_record, cmc_summary):
     found = []
     if not nlsq_record["converged"]:
         found.append(f"NLSQ did not converge (termination: {nlsq_record['termination']}).")
+    for name, reason in nlsq_record.get("held_fixed", {}).items():
+        found.append(f"{name} held fixed although the config frees it: {reason}.")
     for name, entry in nlsq_record["parameters"].items():
         if entry["at_bound"]:
             found.append(f"NLSQ parameter {name} = {entry['value']:.6g} {entry['unit']} is at a bound.")

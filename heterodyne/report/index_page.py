@@ -1,4 +1,4 @@
-"""The project index page: one row per dataset that has ``results/{d}/report.html``.
+"""The project index page: one row per q bin of a dataset that has ``results/{d}/{q}/report.html``.
 
 Each row links the dataset's report (relative link, so the results folder can be moved or
 archived as a whole) and repeats its headline numbers: NLSQ convergence, reduced chi2, number of
@@ -17,11 +17,11 @@ from heterodyne.report.study_tables import TABLE_FILES
 
 
 def dataset_reports(results_root):
-    """Sorted folders under ``results_root`` holding a report.html."""
-    folders = sorted(p.parent for p in Path(results_root).glob("*/report.html"))
+    """Sorted per-q folders ``results_root/<dataset>/<q folder>`` holding a report.html."""
+    folders = sorted(p.parent for p in Path(results_root).glob("*/*/report.html"))
     if not folders:
-        raise InputError(f"{results_root}: no */report.html found under --results-root; run "
-                         "`heterodyne report` for each dataset first")
+        raise InputError(f"{results_root}: no <dataset>/<q folder>/report.html found under "
+                         "--results-root; run `heterodyne report` for each q bin first")
     return folders
 
 
@@ -32,7 +32,7 @@ def index_row(folder):
     cmc = read_json_record(folder / "cmc" / "summary.json", ("shards", "flagged_shards", "combined", "limits"),
                            "cmc-combine")
     n_warn = len(fit_warnings(nlsq, cmc))
-    name = folder.name
+    name = f"{folder.parent.name}/{folder.name}"
     cells = [f'<a href="{esc(name)}/report.html">{esc(name)}</a>', esc(fmt(nlsq["converged"])),
              esc(fmt(nlsq["reduced_chi2"], 5)), esc(len(cmc["flagged_shards"])),
              f'<span class="{"warn" if n_warn else "ok"}">{n_warn}</span>']

@@ -17,8 +17,8 @@ contrast and offset with their standard errors, and the angle's noise model from
 (``independent`` or ``speckle``), its ``sigma`` (the constant element sd, or for a speckle model the
 rms element sd over the valid pairs, c2 units) and ``kappa`` (speckle only).
 
-``q`` (1/A) is each dataset's q from its dataset.h5; every row carries it, so a study with several
-q per dataset adds rows, not columns. Both files begin with ``#`` comment lines: a description
+The tables read every per-q folder ``results/<dataset>/<q folder>/``; ``q`` (1/A) is the bin's q
+from its dataset.h5, so a study with several q per dataset adds rows, not columns. Both files begin with ``#`` comment lines: a description
 and the provenance record as one line of JSON (``# provenance: {...}``, read back by
 :func:`heterodyne.lineage.read_provenance`, so ``heterodyne audit`` checks the tables too); read the tables
 with ``pandas.read_csv(path, comment="#")``.
@@ -74,7 +74,8 @@ def angle_of(name):
 
 
 def read_dataset_results(folder):
-    """{name, folder, q, phi, nlsq, cmc, weights, files} of one dataset's results folder; InputError
+    """{name, folder, q, phi, nlsq, cmc, weights, files} of one per-q results folder
+    ``<dataset>/<q folder>`` (name: the dataset); InputError
     names the first missing or inconsistent file (nlsq.json must be made from this dataset.h5 and
     weights.json)."""
     folder = Path(folder)
@@ -82,7 +83,7 @@ def read_dataset_results(folder):
              "nlsq.json": folder / "nlsq.json", "cmc/summary.json": folder / "cmc" / "summary.json"}
     for label, path in files.items():
         if not path.is_file():
-            raise InputError(f"{path}: {label} not found for dataset {folder.name}; run the workflow "
+            raise InputError(f"{path}: {label} not found for dataset {folder.parent.name}; run the workflow "
                              "steps before `heterodyne tables`")
     dataset = load_dataset(files["dataset.h5"])
     weights = load_weights(files["weights.json"])
@@ -91,7 +92,7 @@ def read_dataset_results(folder):
     nlsq = read_json_record(files["nlsq.json"], ("converged", "parameters", "phi", "contrast", "offset",
                                                  "reduced_chi2_per_angle"), "fit-nlsq")
     cmc = read_json_record(files["cmc/summary.json"], ("parameters", "combined"), "cmc-combine")
-    return {"name": folder.name, "folder": folder, "q": float(dataset.q), "phi": [float(p) for p in dataset.phi],
+    return {"name": folder.parent.name, "folder": folder, "q": float(dataset.q), "phi": [float(p) for p in dataset.phi],
             "nlsq": nlsq, "cmc": cmc, "weights": weights, "files": list(files.values())}
 
 
@@ -159,17 +160,6 @@ def render_table(columns, rows, note, provenance):
     for row in rows:
         writer.writerow([_cell(row.get(column)) for column in columns])
     return out.getvalue()
-
-
-def dataset_folders(results_root, names=None):
-    """Folders ``results_root/<name>`` of ``names`` (default: every folder holding an nlsq.json)."""
-    root = Path(results_root)
-    if names:
-        return [root / name for name in names]
-    folders = sorted(p.parent for p in root.glob("*/nlsq.json"))
-    if not folders:
-        raise InputError(f"{root}: no */nlsq.json found under --results-root; run the fits first")
-    return folders
 
 
 def build_tables(folders):

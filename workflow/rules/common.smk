@@ -9,9 +9,6 @@ from pathlib import Path
 
 DATASETS = sorted(config["datasets"])
 
-# The one config file (checked in the Snakefile); every heterodyne command reads it itself.
-CONFIG_FILE = str(workflow.configfiles[0])
-
 # Software of all rules = environment.yml at the repository root (documentation for --lint and
 # the report). Run Snakemake inside that environment (or the Makefile's .venv); --sdm conda is
 # not supported, because environment.yml installs this checkout with `pip install -e .`.
@@ -34,15 +31,42 @@ os.environ.update(
 )
 
 
+# Each step receives the config sections it reads as one JSON object (`--settings`), never the
+# config file: `--config` overrides and module use reach every job, and a rule's params change
+# exactly when those sections change, whatever the key order in the YAML file.
 def section(*keys):
-    """Config sections as canonical JSON (sorted keys): a rule `params` that changes exactly when
-    one of these sections changes, whatever the key order in the YAML file."""
+    """``{key: config[key]}`` of the named top-level sections, as canonical JSON."""
     return json.dumps({key: config[key] for key in keys}, sort_keys=True)
 
 
-def dataset_section(wildcards):
-    """The dataset's own entry under `datasets`, as canonical JSON."""
-    return json.dumps(config["datasets"][wildcards.dataset], sort_keys=True)
+def dataset_section(*keys):
+    """Params function: the dataset's own entry (as ``dataset``) plus the named top-level
+    sections, as canonical JSON."""
+
+    def settings(wildcards):
+        entry = {"dataset": config["datasets"][wildcards.dataset]}
+        return json.dumps({**entry, **{key: config[key] for key in keys}}, sort_keys=True)
+
+    return settings
+
+
+def q_folders(dataset):
+    """The results folders (q0.01, ...) of the dataset's q bins, read from results/{d}/q_bins.json,
+    written by the `q_bins` checkpoint; Snakemake re-evaluates the jobs that depend on them once
+    it exists."""
+    with open(checkpoints.q_bins.get(dataset=dataset).output[0]) as handle:
+        return [entry["folder"] for entry in json.load(handle)["bins"]]
+
+
+def every_q(pattern):
+    """Input function: ``pattern`` (with {dataset} and {qbin}) for every q bin of the wildcard's
+    dataset, or of every dataset in a rule without that wildcard."""
+
+    def files(wildcards):
+        names = [wildcards.dataset] if "dataset" in wildcards.keys() else DATASETS
+        return [pattern.format(dataset=d, qbin=q) for d in names for q in q_folders(d)]
+
+    return files
 
 
 # Package code is an input of each rule; editing a module that a step runs makes the step's
@@ -81,7 +105,7 @@ def package_code(*parts):
 
 
 def shard_indices(wildcards):
-    """0..K-1 for the dataset's CMC shards, K from heterodyne.cmc.pooling.shard_count (imported
+    """0..K-1 for the CMC shards of one q bin, K from heterodyne.cmc.pooling.shard_count (imported
     here, at DAG time). With cmc.points_per_shard, K depends on the dataset's usable points: they
     are counted in its dataset.h5, written by the `ingest` checkpoint, after which Snakemake
     re-evaluates the jobs that depend on K."""
@@ -95,5 +119,6 @@ def shard_indices(wildcards):
 
 
 def shard_files(pattern):
-    """Input function: ``pattern`` (with {dataset} and {shard}) for every shard of the dataset."""
-    return lambda wildcards: expand(pattern, dataset=wildcards.dataset, shard=shard_indices(wildcards))
+    """Input function: ``pattern`` (with {dataset}, {qbin} and {shard}) for every shard of the q bin."""
+    return lambda wildcards: expand(pattern, dataset=wildcards.dataset, qbin=wildcards.qbin,
+                                    shard=shard_indices(wildcards))

@@ -1,24 +1,44 @@
-# Read the raw APS 8-ID-I file of a dataset, apply its selection, write results/{d}/dataset.h5.
-# A checkpoint: with cmc.points_per_shard the number of CMC shards is read from its output
-# (shard_indices in common.smk).
+# The q bins of a dataset (checkpoint q_bins -> results/{d}/q_bins.json: which bins, and the
+# folder of each), then for each bin: read it from the raw APS 8-ID-I file, apply the selection,
+# write results/{d}/{q}/dataset.h5. Both are checkpoints: the per-q jobs come from q_bins.json
+# (q_folders in common.smk), and with cmc.points_per_shard the number of CMC shards is read
+# from dataset.h5 (shard_indices).
+
+
+checkpoint q_bins:
+    input:
+        raw=lambda wildcards: config["datasets"][wildcards.dataset]["file"],
+        code=package_code(*CODE_BASE, "cli/q_bins.py"),
+    output:
+        "results/{dataset}/q_bins.json",
+    params:
+        settings=dataset_section(),
+    log:
+        "logs/{dataset}/q_bins.log",
+    threads: 1
+    conda:
+        CONDA_ENV
+    shell:
+        "pin_cpus.sh {threads} heterodyne q-bins --settings {params.settings:q}"
+        " --output {output:q} > {log:q} 2>&1"
 
 
 checkpoint ingest:
     input:
         raw=lambda wildcards: config["datasets"][wildcards.dataset]["file"],
+        q_bins="results/{dataset}/q_bins.json",
         code=package_code(*CODE_BASE, "cli/ingest.py"),
     output:
-        "results/{dataset}/dataset.h5",
+        "results/{dataset}/{qbin}/dataset.h5",
     params:
-        config_file=CONFIG_FILE,
-        config=dataset_section,
+        settings=dataset_section(),
     log:
-        "logs/{dataset}/ingest.log",
+        "logs/{dataset}/{qbin}/ingest.log",
     benchmark:
-        "results/{dataset}/benchmarks/ingest.tsv"
+        "results/{dataset}/{qbin}/benchmarks/ingest.tsv"
     threads: 1
     conda:
         CONDA_ENV
     shell:
-        "pin_cpus.sh {threads} heterodyne ingest --config {params.config_file:q}"
-        " --dataset {wildcards.dataset:q} --output {output:q} > {log:q} 2>&1"
+        "pin_cpus.sh {threads} heterodyne ingest --settings {params.settings:q}"
+        " --q-bins {input.q_bins:q} --q-folder {wildcards.qbin:q} --output {output:q} > {log:q} 2>&1"

@@ -4,29 +4,28 @@
 
 rule fit_nlsq:
     input:
-        data="results/{dataset}/dataset.h5",
-        weights="results/{dataset}/weights.json",
+        data="results/{dataset}/{qbin}/dataset.h5",
+        weights="results/{dataset}/{qbin}/weights.json",
         code=package_code(*CODE_BASE, "fit", "cli/fit_nlsq.py"),
     output:
         json=report(
-            "results/{dataset}/nlsq.json",
+            "results/{dataset}/{qbin}/nlsq.json",
             caption="../report/nlsq.rst",
             category="Results",
-            subcategory="{dataset}",
-            labels={"dataset": "{dataset}", "file": "nlsq.json"},
+            subcategory="{dataset} {qbin}",
+            labels={"dataset": "{dataset}", "q": "{qbin}", "file": "nlsq.json"},
         ),
-        h5="results/{dataset}/nlsq.h5",
+        h5="results/{dataset}/{qbin}/nlsq.h5",
     params:
-        config_file=CONFIG_FILE,
-        config=section("nlsq"),
+        settings=section("nlsq"),
     log:
-        "logs/{dataset}/fit_nlsq.log",
+        "logs/{dataset}/{qbin}/fit_nlsq.log",
     benchmark:
-        "results/{dataset}/benchmarks/fit_nlsq.tsv"
+        "results/{dataset}/{qbin}/benchmarks/fit_nlsq.tsv"
     threads: 2
     conda:
         CONDA_ENV
     shell:
-        "pin_cpus.sh {threads} heterodyne fit-nlsq --config {params.config_file:q}"
-        " --dataset {wildcards.dataset:q} --data {input.data:q} --weights {input.weights:q}"
+        "pin_cpus.sh {threads} heterodyne fit-nlsq --settings {params.settings:q}"
+        " --data {input.data:q} --weights {input.weights:q}"
         " --output-json {output.json:q} --output-h5 {output.h5:q} > {log:q} 2>&1"

@@ -1,60 +1,60 @@
-# The self-contained HTML report of each dataset, the study tables over all datasets
+# The self-contained HTML report of each q bin, the study tables over all datasets and q bins
 # (results/parameters.csv, results/fit_quality.csv; `heterodyne tables`), the audit of the whole
 # results folder (results/audit.json, `heterodyne audit`), and results/index.html linking the
-# reports and the tables and showing the audit. The report reads the benchmark files of the earlier steps for its "run time per step" table.
+# reports and the tables and showing the audit. The report reads the benchmark files of the
+# earlier steps for its "run time per step" table.
 
 STEP_BENCHMARKS = ["ingest", "weight", "fit_nlsq", "cmc_combine", "figures"]
 
 
 rule report:
     input:
-        data="results/{dataset}/dataset.h5",
-        weights="results/{dataset}/weights.json",
-        nlsq_json="results/{dataset}/nlsq.json",
-        nlsq_h5="results/{dataset}/nlsq.h5",
-        cmc_json="results/{dataset}/cmc/summary.json",
-        cmc_h5="results/{dataset}/cmc/combined.h5",
-        figures="results/{dataset}/figures",
-        benchmarks=expand("results/{{dataset}}/benchmarks/{step}.tsv", step=STEP_BENCHMARKS),
-        shard_benchmarks=shard_files("results/{dataset}/benchmarks/cmc_shard_{shard}.tsv"),
+        data="results/{dataset}/{qbin}/dataset.h5",
+        weights="results/{dataset}/{qbin}/weights.json",
+        nlsq_json="results/{dataset}/{qbin}/nlsq.json",
+        nlsq_h5="results/{dataset}/{qbin}/nlsq.h5",
+        cmc_json="results/{dataset}/{qbin}/cmc/summary.json",
+        cmc_h5="results/{dataset}/{qbin}/cmc/combined.h5",
+        figures="results/{dataset}/{qbin}/figures",
+        benchmarks=expand("results/{{dataset}}/{{qbin}}/benchmarks/{step}.tsv", step=STEP_BENCHMARKS),
+        shard_benchmarks=shard_files("results/{dataset}/{qbin}/benchmarks/cmc_shard_{shard}.tsv"),
         code=package_code(*CODE_BASE, "report", "plots", "cli/report.py"),
     output:
         report(
-            "results/{dataset}/report.html",
+            "results/{dataset}/{qbin}/report.html",
             caption="../report/dataset_report.rst",
             category="Dataset reports",
-            labels={"dataset": "{dataset}"},
+            labels={"dataset": "{dataset}", "q": "{qbin}"},
         ),
     params:
-        config_file=CONFIG_FILE,
-        results_dir=lambda wildcards: f"results/{wildcards.dataset}",
+        results_dir=lambda wildcards: f"results/{wildcards.dataset}/{wildcards.qbin}",
         # the page shows the whole validated config, so any config change rewrites it
-        config=section(*config),
+        settings=lambda wildcards: json.dumps({"config": config}, sort_keys=True),
     log:
-        "logs/{dataset}/report.log",
+        "logs/{dataset}/{qbin}/report.log",
     benchmark:
-        "results/{dataset}/benchmarks/report.tsv"
+        "results/{dataset}/{qbin}/benchmarks/report.tsv"
     threads: 1
     conda:
         CONDA_ENV
     shell:
-        "pin_cpus.sh {threads} heterodyne report --config {params.config_file:q}"
-        " --dataset {wildcards.dataset:q} --results-dir {params.results_dir:q}"
+        "pin_cpus.sh {threads} heterodyne report --settings {params.settings:q}"
+        " --name {wildcards.dataset:q}/{wildcards.qbin:q} --results-dir {params.results_dir:q}"
         " --output {output:q} > {log:q} 2>&1"
 
 
 rule study_tables:
     input:
-        data=expand("results/{dataset}/dataset.h5", dataset=DATASETS),
-        weights=expand("results/{dataset}/weights.json", dataset=DATASETS),
-        nlsq_json=expand("results/{dataset}/nlsq.json", dataset=DATASETS),
-        cmc_json=expand("results/{dataset}/cmc/summary.json", dataset=DATASETS),
+        data=every_q("results/{dataset}/{qbin}/dataset.h5"),
+        weights=every_q("results/{dataset}/{qbin}/weights.json"),
+        nlsq_json=every_q("results/{dataset}/{qbin}/nlsq.json"),
+        cmc_json=every_q("results/{dataset}/{qbin}/cmc/summary.json"),
         code=package_code(*CODE_BASE, "report/__init__.py", "report/study_tables.py", "cli/tables.py"),
     output:
         parameters="results/parameters.csv",
         fit_quality="results/fit_quality.csv",
     params:
-        datasets=DATASETS,
+        folders=every_q("results/{dataset}/{qbin}"),
     log:
         "logs/study_tables.log",
     benchmark:
@@ -63,14 +63,14 @@ rule study_tables:
     conda:
         CONDA_ENV
     shell:
-        "pin_cpus.sh {threads} heterodyne tables --results-root results --datasets {params.datasets:q}"
+        "pin_cpus.sh {threads} heterodyne tables --folders {params.folders:q}"
         " --parameters {output.parameters:q} --fit-quality {output.fit_quality:q} > {log:q} 2>&1"
 
 
 # The audit runs after the tables, so that it checks them too.
 rule audit:
     input:
-        reports=expand("results/{dataset}/report.html", dataset=DATASETS),
+        reports=every_q("results/{dataset}/{qbin}/report.html"),
         tables=rules.study_tables.output,
         code=package_code(*CODE_BASE, "audit.py", "cli/audit.py"),
     output:
@@ -86,7 +86,7 @@ rule audit:
 
 rule report_index:
     input:
-        reports=expand("results/{dataset}/report.html", dataset=DATASETS),
+        reports=every_q("results/{dataset}/{qbin}/report.html"),
         audit="results/audit.json",
         tables=rules.study_tables.output,
         code=package_code(*CODE_BASE, "report", "plots", "cli/report.py"),

@@ -13,9 +13,7 @@ for simulated in SIMULATED:
         output:
             config["datasets"][simulated]["file"],
         params:
-            config_file=CONFIG_FILE,
-            dataset=simulated,
-            config=section("simulate"),
+                settings=section("simulate"),
         log:
             f"logs/{simulated}/simulate.log",
         benchmark:
@@ -24,5 +22,5 @@ for simulated in SIMULATED:
         conda:
             CONDA_ENV
         shell:
-            "pin_cpus.sh {threads} heterodyne simulate --config {params.config_file:q}"
-            " --dataset {params.dataset:q} --output {output:q} > {log:q} 2>&1"
+            "pin_cpus.sh {threads} heterodyne simulate --settings {params.settings:q}"
+            " --output {output:q} > {log:q} 2>&1"

@@ -1,0 +1,77 @@
+"""The q bins of one dataset entry: which bins of the file are analysed, and the folder of each.
+
+Every selected bin becomes its own job chain (ingest -> weight -> fit_nlsq -> cmc -> figures ->
+report) with results in ``results/<dataset>/<folder>/``. The folder name shows q: ``q`` followed
+by q [1/A] with 4 significant digits (e.g. ``q0.0071``), with more digits where two bins of the
+file would otherwise share a name. ``heterodyne q-bins`` writes the list to
+``results/<dataset>/q_bins.json``, which the workflow reads to create the per-q jobs and
+``heterodyne ingest`` reads to find the bin of its folder.
+"""
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from heterodyne.atomic import atomic_output
+from heterodyne.data.selection import choose_maps, choose_q_indices
+from heterodyne.errors import InputError
+from heterodyne.json_record import read_json_record
+
+#: significant digits of q in a folder name (more where names would collide)
+FOLDER_DIGITS = 4
+
+
+@dataclass(frozen=True)
+class QBin:
+    """One analysed q bin: results ``folder`` name, ``index`` into the file's q bins, bin centre
+    ``q`` [1/A] and the number of angles ``n_angles`` selected at it."""
+
+    folder: str
+    index: int
+    q: float
+    n_angles: int
+
+
+def folder_names(q_values):
+    """``q<value>`` for each of ``q_values`` [1/A] (all bins of a file), with the fewest
+    significant digits (at least FOLDER_DIGITS) that make every name distinct."""
+    for digits in range(FOLDER_DIGITS, 18):
+        names = [f"q{value:.{digits}g}" for value in q_values]
+        if len(set(names)) == len(names):
+            return names
+    raise ValueError(f"q bins {list(q_values)} are not distinct")
+
+
+def select_q_bins(cfile, q=None, q_index=None, phi=None):
+    """The :class:`QBin` list of a dataset entry's ``q``/``q_index``/``phi`` in ``cfile``
+    (:class:`~heterodyne.data.aps.CorrelationFile`), in increasing q. ``phi`` must be present at
+    every selected bin."""
+    names = folder_names(cfile.q_bins)
+    return [QBin(folder=names[i], index=int(i), q=float(cfile.q_bins[i]),
+                 n_angles=len(choose_maps(cfile, i, phi)))
+            for i in choose_q_indices(cfile, q=q, q_index=q_index)]
+
+
+def save_q_bins(path, bins, provenance):
+    """Write q_bins.json: {"bins": [QBin fields], "provenance": ...}, atomically."""
+    record = {"bins": [asdict(b) for b in bins], "provenance": provenance}
+    with atomic_output(path) as tmp:
+        Path(tmp).write_text(json.dumps(record, indent=2) + "\n")
+
+
+def load_q_bins(path):
+    """The :class:`QBin` list of a q_bins.json."""
+    record = read_json_record(path, ("bins",), "q-bins")
+    try:
+        return [QBin(**entry) for entry in record["bins"]]
+    except TypeError as err:
+        raise InputError(f"{path}: malformed 'bins' entry ({err}); re-run `heterodyne q-bins`") from None
+
+
+def find_q_bin(bins, folder, path):
+    """The bin of results folder ``folder`` among ``bins`` (read from ``path``)."""
+    for entry in bins:
+        if entry.folder == folder:
+            return entry
+    raise InputError(f"{path}: no q bin '{folder}'; the selected bins are "
+                     f"{', '.join(b.folder for b in bins)}; re-run `heterodyne q-bins`")
