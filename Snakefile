@@ -20,7 +20,9 @@ if not workflow.config_settings.configfiles:
     configfile: "config/config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+# Checked as given; the jobs receive their sections as written and fill the schema's defaults
+# themselves (common.smk keeps a defaulted copy for the decisions made here).
+validate(config, "workflow/schemas/config.schema.yaml", set_default=False)
 
 
 report: "workflow/report/workflow.rst"

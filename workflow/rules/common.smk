@@ -1,11 +1,18 @@
 # Paths and the job environment shared by every rule. No analysis happens here.
 
+import copy
 import importlib.util
 import json
 import os
 import sys
 from pathlib import Path
 
+
+# The config with the schema's defaults filled in, for the decisions made while building the DAG
+# (simulated datasets, number of shards). Jobs get the sections as written (`section`) and fill
+# the same defaults themselves, so a defaulted key never travels twice.
+DEFAULTED = copy.deepcopy(config)
+validate(DEFAULTED, str(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"))
 
 DATASETS = sorted(config["datasets"])
 
@@ -36,7 +43,7 @@ os.environ.update(
 # exactly when those sections change, whatever the key order in the YAML file.
 def section(*keys):
     """``{key: config[key]}`` of the named top-level sections, as canonical JSON."""
-    return json.dumps({key: config[key] for key in keys}, sort_keys=True)
+    return json.dumps({key: config.get(key, {}) for key in keys}, sort_keys=True)
 
 
 def dataset_section(*keys):
@@ -45,7 +52,7 @@ def dataset_section(*keys):
 
     def settings(wildcards):
         entry = {"dataset": config["datasets"][wildcards.dataset]}
-        return json.dumps({**entry, **{key: config[key] for key in keys}}, sort_keys=True)
+        return json.dumps({**entry, **{key: config.get(key, {}) for key in keys}}, sort_keys=True)
 
     return settings
 
@@ -111,7 +118,7 @@ def shard_indices(wildcards):
     re-evaluates the jobs that depend on K."""
     from heterodyne.cmc.pooling import count_usable_points, shard_count
 
-    cmc = config["cmc"]
+    cmc = DEFAULTED["cmc"]
     n_points = None
     if cmc["points_per_shard"] is not None:
         n_points = count_usable_points(checkpoints.ingest.get(**wildcards).output[0])

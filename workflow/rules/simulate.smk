@@ -1,7 +1,7 @@
 # The built-in demo: write datasets.{d}.file for every dataset with `simulate: true`, one rule
 # `simulate_<dataset>` each (the output is the configured path itself, which holds no wildcard).
 
-SIMULATED = [name for name in DATASETS if config["datasets"][name]["simulate"]]
+SIMULATED = [name for name in DATASETS if DEFAULTED["datasets"][name]["simulate"]]
 
 for simulated in SIMULATED:
 
