@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 
 import h5py
+import cli_args
 import numpy as np
 import yaml
 
@@ -233,7 +234,8 @@ def build_saved_results(root):
 def figure_args(saved, outdir):
     """Arguments of `heterodyne figures` for the saved set."""
     r = saved["results"]
-    return ["figures", "--config", str(saved["config"]), "--dataset", NAME, "--data", str(r / "dataset.h5"),
+    return ["figures", *cli_args.settings(saved["config"], "figures", dataset=NAME), "--name", NAME,
+            "--data", str(r / "dataset.h5"),
             "--weights", str(r / "weights.json"), "--nlsq-json", str(r / "nlsq.json"), "--nlsq-h5",
             str(r / "nlsq.h5"), "--cmc-json", str(r / "cmc" / "summary.json"), "--cmc-h5",
             str(r / "cmc" / "combined.h5"), "--outdir", str(outdir)]

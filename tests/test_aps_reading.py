@@ -6,11 +6,13 @@ import shutil
 import h5py
 import numpy as np
 import pytest
+import cli_args
 from data_fixtures import numpy_c2, write_test_file
 
 from heterodyne.cli import main
 from heterodyne.data.aps import open_correlation_file, symmetrise
 from heterodyne.data.dataset import load_dataset
+from heterodyne.data.q_bins import folder_names, select_q_bins
 from heterodyne.data.selection import select_dataset
 from heterodyne.errors import InputError
 from heterodyne.provenance import read_provenance_attrs, sha256_file
@@ -130,15 +132,50 @@ def test_cli_ingest_writes_dataset_with_provenance(tmp_path, aps_file):
     path, spec = aps_file
     config = tmp_path / "config.yaml"
     config.write_text(f"datasets:\n  s1: {{file: {path}, q: 0.01, phi: [70.0, -20.0], frames: [0, 40]}}\n")
-    out = tmp_path / "results" / "s1" / "dataset.h5"
-    assert main(["ingest", "--config", str(config), "--dataset", "s1", "--output", str(out)]) == 0
+    out = tmp_path / "results" / "s1" / "q0.01" / "dataset.h5"
+    assert cli_args.ingest(config, "s1", out) == 0
     ds = load_dataset(out)
-    assert list(ds.phi) == [-20.0, 70.0] and ds.c2.shape == (2, 40, 40)
+    assert list(ds.phi) == [-20.0, 70.0] and ds.c2.shape == (2, 40, 40) and ds.q == 0.01
     assert ds.source_sha256 == sha256_file(path) and ds.selection["frames"] == [0, 40]
     with h5py.File(out, "r") as f:
         record = read_provenance_attrs(f)
-    assert record["input_sha256"] == {str(path): sha256_file(path)}
-    assert record["config_section"]["phi"] == [70.0, -20.0]
+    q_bins = tmp_path / "results" / "s1" / "q_bins.json"
+    assert record["input_sha256"] == {str(path): sha256_file(path), str(q_bins): sha256_file(q_bins)}
+    assert record["config_section"]["dataset"]["phi"] == [70.0, -20.0]
+
+
+@pytest.mark.parametrize(("entry", "expected"), [
+    ({"q": "all"}, [("q0.005", 0, 1), ("q0.01", 1, 3)]),
+    ({"q": [0.0101, 0.0049]}, [("q0.005", 0, 1), ("q0.01", 1, 3)]),
+    ({"q": 0.0099}, [("q0.01", 1, 3)]),
+    ({"q_index": [1]}, [("q0.01", 1, 3)]),
+    ({"q": "all", "phi": [70.0]}, [("q0.005", 0, 1), ("q0.01", 1, 1)]),
+])
+def test_q_selection_gives_one_folder_per_bin(aps_file, entry, expected):
+    """The file holds maps at q = 0.005 (one angle, 70 deg) and 0.01 (three angles)."""
+    bins = select_q_bins(open_correlation_file(aps_file[0]), q=entry.get("q"), q_index=entry.get("q_index"),
+                         phi=entry.get("phi"))
+    assert [(b.folder, b.index, b.n_angles) for b in bins] == expected
+    assert [b.q for b in bins] == [[0.005, 0.01][i] for _, i, _ in expected]
+
+
+@pytest.mark.parametrize(("entry", "words"), [
+    ({"q": [0.01, 0.0101]}, ["select the same q bin", "q = 0.01"]),
+    ({"q": [0.01, 0.03]}, ["outside the file's q grid", "maps exist at q = 0.005, 0.01"]),
+    ({"q_index": [2]}, ["q_index 2 out of range", "2 q bins"]),
+    ({"q": "all", "phi": [-20.0]}, ["phi = -20 deg not present at q = 0.005"]),
+])
+def test_q_selection_errors_name_the_bins_present(aps_file, entry, words):
+    with pytest.raises(InputError) as err:
+        select_q_bins(open_correlation_file(aps_file[0]), q=entry.get("q"), q_index=entry.get("q_index"),
+                      phi=entry.get("phi"))
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_folder_names_add_digits_only_where_bins_would_collide():
+    assert folder_names([0.0071, 0.0142]) == ["q0.0071", "q0.0142"]
+    assert folder_names([0.00712341, 0.00712349, 0.01]) == ["q0.0071234", "q0.0071235", "q0.01"]
 
 
 def test_legacy_map_names_carry_labels_without_processed_list(tmp_path, legacy_file):

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import h5py
+import cli_args
 import numpy as np
 import pytest
 import yaml
@@ -46,14 +47,14 @@ def write_config(root, name, cmc):
 
 
 def shard_argv(root, k, output, nlsq="nlsq.json", config="config.yaml"):
-    return ["cmc-shard", "--config", str(root / config), "--dataset", "demo", "--data",
+    return ["cmc-shard", *cli_args.settings(root / config, "cmc", "nlsq"), "--data",
             str(root / "dataset.h5"), "--weights", str(root / "weights.json"), "--nlsq", str(root / nlsq),
             "--shard", str(k), "--output", str(output)]
 
 
 def combine_argv(root, shards, config="config.yaml", outdir=None):
     outdir = root if outdir is None else outdir
-    return ["cmc-combine", "--config", str(root / config), "--dataset", "demo", "--data",
+    return ["cmc-combine", *cli_args.settings(root / config, "cmc", "nlsq"), "--data",
             str(root / "dataset.h5"), "--nlsq", str(root / "nlsq.json"), "--shards",
             *[str(s) for s in shards], "--output-json", str(outdir / "summary.json"),
             "--output-h5", str(outdir / "combined.h5")]
@@ -200,8 +201,7 @@ def test_shard_index_beyond_k_from_points_per_shard_exits_2(workdir, capsys):
                                                         "points_per_shard": 1500})
     assert main(shard_argv(workdir, 3, workdir / "shard_3.h5", config=config.name)) == 2
     err = capsys.readouterr().err
-    assert (f"--shard 3: must lie in [0, 2] (K = 3 from cmc.points_per_shard = 1500 and 4032 usable points "
-            f"in {config})") in err
+    assert "--shard 3: must lie in [0, 2] (K = 3 from cmc.points_per_shard = 1500 and 4032 usable points)" in err
     assert not (workdir / "shard_3.h5").exists()
 
 
@@ -213,7 +213,7 @@ def test_combine_expects_the_k_of_points_per_shard(workdir, outputs, capsys):
     assert main(combine_argv(workdir, outputs, config=config.name, outdir=outdir)) == 2
     err = capsys.readouterr().err
     assert (f"{outputs[0]}: written with K=2 shards, seed=3 but the config gives K=3, cmc.seed=3 "
-            f"(cmc.points_per_shard = 1500 and 4032 usable points in {config})") in err
+            "(cmc.points_per_shard = 1500 and 4032 usable points)") in err
     assert not (outdir / "summary.json").exists() and not (outdir / "combined.h5").exists()
 
 

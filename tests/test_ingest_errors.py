@@ -1,6 +1,8 @@
-"""Bad input to `heterodyne ingest`: one clear message, exit status 2, no output written."""
+"""Bad input to `heterodyne q-bins` and `heterodyne ingest`: one clear message, exit status 2, no output
+written."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -9,10 +11,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import cli_args
 import yaml
 from data_fixtures import write_test_file
-
-from heterodyne.cli import main
 
 MAPS = "xpcs/twotime/correlation_map"
 QMAP = "xpcs/qmap"
@@ -93,11 +94,11 @@ def test_bad_input_gives_one_clear_message_and_no_output(case, good_file, tmp_pa
     entry = {"file": str(raw), "q": 0.01, **overrides}
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({"datasets": {"bad": entry}}))
-    out = tmp_path / "results" / "dataset.h5"
-    rc = main(["ingest", "--config", str(config), "--dataset", "bad", "--output", str(out)])
+    out = tmp_path / "results" / "bad" / "q0.01" / "dataset.h5"
+    rc = cli_args.ingest(config, "bad", out)
     err = capsys.readouterr().err.strip()
     assert rc == 2
-    assert err.count("\n") == 0 and err.startswith("heterodyne ingest: error: ") and str(raw) in err
+    assert err.count("\n") == 0 and re.match(r"heterodyne (q-bins|ingest): error: ", err) and str(raw) in err
     for word in words:
         assert word in err, f"{case}: {word!r} missing from {err!r}"
     assert not out.exists() and not (out.parent.exists() and any(out.parent.iterdir()))
@@ -109,9 +110,9 @@ def test_unreadable_file_is_reported_as_permission_denied(good_file, tmp_path):
     raw.chmod(0)
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({"datasets": {"locked": {"file": str(raw), "q": 0.01}}}))
-    out = tmp_path / "results" / "dataset.h5"
-    command = [str(Path(sys.executable).with_name("heterodyne")), "ingest", "--config", str(config),
-               "--dataset", "locked", "--output", str(out)]
+    out = tmp_path / "results" / "locked" / "q_bins.json"
+    command = [str(Path(sys.executable).with_name("heterodyne")), "q-bins",
+               *cli_args.settings(config, dataset="locked"), "--output", str(out)]
     if os.geteuid() == 0:  # root reads anything: run as an unprivileged user of a user namespace
         if shutil.which("unshare") is None:
             pytest.skip("running as root and `unshare` is not available")
@@ -119,5 +120,5 @@ def test_unreadable_file_is_reported_as_permission_denied(good_file, tmp_path):
     proc = subprocess.run(command, capture_output=True, text=True, timeout=120)
     err = proc.stderr.strip()
     assert proc.returncode == 2 and err.count("\n") == 0, err
-    assert err.startswith(f"heterodyne ingest: error: {raw}: permission denied") and "copy the file again" not in err
+    assert err.startswith(f"heterodyne q-bins: error: {raw}: permission denied") and "copy the file again" not in err
     assert not out.parent.exists()

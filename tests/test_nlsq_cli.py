@@ -4,6 +4,7 @@ exit statuses for converged, not converged, bad input and a failed (non-finite) 
 import json
 
 import h5py
+import cli_args
 import numpy as np
 import pytest
 import yaml
@@ -42,7 +43,7 @@ def _config(folder, name, **nlsq):
 
 def _run(folder, config, tag):
     out_json, out_h5 = folder / f"{tag}.json", folder / f"{tag}.h5"
-    rc = main(["fit-nlsq", "--config", str(config), "--dataset", "demo", "--data", str(folder / "dataset.h5"),
+    rc = main(["fit-nlsq", *cli_args.settings(config, "nlsq"), "--data", str(folder / "dataset.h5"),
                "--weights", str(folder / "weights.json"), "--output-json", str(out_json),
                "--output-h5", str(out_h5)])
     return rc, out_json, out_h5
@@ -105,7 +106,7 @@ def test_initial_value_outside_bounds_exits_2_without_outputs(inputs, capsys):
     rc, out_json, out_h5 = _run(inputs, config, "bad")
     assert rc == 2
     message = capsys.readouterr().err
-    assert "bad.yaml" in message and "f0 = 2.0" in message
+    assert "--settings" in message and "f0 = 2.0" in message and "nlsq.initial" in message
     assert not out_json.exists() and not out_h5.exists()
 
 
@@ -145,8 +146,7 @@ def test_weights_of_another_dataset_exit_2_naming_both_files(inputs, tmp_path, c
     save_weights(tmp_path / "weights.json", other_weights,
                  provenance_record({"method": "robust"}, [tmp_path / "dataset.h5"]))
     out_json, out_h5 = tmp_path / "nlsq.json", tmp_path / "nlsq.h5"
-    rc = main(["fit-nlsq", "--config", str(_config(inputs, "good")), "--dataset", "demo",
-               "--data", str(inputs / "dataset.h5"), "--weights", str(tmp_path / "weights.json"),
+    rc = main(["fit-nlsq", *cli_args.settings(_config(inputs, "good"), "nlsq"), "--data", str(inputs / "dataset.h5"), "--weights", str(tmp_path / "weights.json"),
                "--output-json", str(out_json), "--output-h5", str(out_h5)])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1

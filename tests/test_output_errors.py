@@ -4,13 +4,17 @@ The disk is a 16 KiB tmpfs mounted in a private mount namespace (``unshare``), s
 the test's own process tree sees it.
 """
 
+import shlex
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import cli_args
 import pytest
 from data_fixtures import make_dataset
+
+from heterodyne.cli import main
 
 HETERODYNE = str(Path(sys.executable).with_name("heterodyne"))
 
@@ -32,12 +36,16 @@ def test_full_disk_gives_one_line_and_no_partial_file(tmp_path):
     config = tmp_path / "config.yaml"
     config.write_text(f"datasets:\n  demo: {{file: {tmp_path / 'raw_results.hdf'}, q: 0.01}}\n")
     dataset_out, weights_out = full / "dataset.h5", full / "weights.json"
+    q_bins = tmp_path / "q_bins.json"
+    assert main(["q-bins", *cli_args.settings(config, dataset="demo"), "--output", str(q_bins)]) == 0
+    ingest_settings = shlex.join(cli_args.settings(config, dataset="demo"))
+    weight_settings = shlex.join(cli_args.settings(config, "weight"))
     # ingest fills the disk part-way (HDF5 fails while flushing); weight then meets a full disk
     script = (f'mount -t tmpfs -o size=16k tmpfs "{full}" || exit 99\n'
-              f'"{HETERODYNE}" ingest --config "{config}" --dataset demo --output "{dataset_out}" '
+              f'"{HETERODYNE}" ingest {ingest_settings} --q-bins "{q_bins}" --q-folder q0.01 --output "{dataset_out}" '
               f'2> "{tmp_path}/ingest.err"; echo "ingest $?"\n'
               f'cat /dev/zero > "{full}/filler" 2> /dev/null; '
-              f'"{HETERODYNE}" weight --config "{config}" --dataset demo --data "{data}" --output "{weights_out}" '
+              f'"{HETERODYNE}" weight {weight_settings} --data "{data}" --output "{weights_out}" '
               f'2> "{tmp_path}/weight.err"; echo "weight $?"\n'
               f'rm "{full}/filler"; ls -A "{full}"\n')
     proc = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=120)

@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 
+import cli_args
 import numpy as np
 import pytest
 from matplotlib import image as mpimg
@@ -34,7 +35,7 @@ def saved(tmp_path_factory):
 
 
 def _report(saved, results_dir, output):
-    return main(["report", "--config", str(saved["config"]), "--dataset", ff.NAME,
+    return main(["report", *cli_args.whole_config(saved["config"]), "--name", ff.NAME,
                  "--results-dir", str(results_dir), "--output", str(output)])
 
 
@@ -159,24 +160,24 @@ def test_report_without_benchmarks_says_not_recorded(saved, tmp_path):
 def test_index_links_every_report_with_headline_numbers(saved, report, tmp_path):
     root = tmp_path / "results"
     for name in ("alpha", ff.NAME):
-        shutil.copytree(saved["results"], root / name, ignore=shutil.ignore_patterns("figures", "*.h5"))
+        shutil.copytree(saved["results"], root / name / "q0.01", ignore=shutil.ignore_patterns("figures", "*.h5"))
     (root / "empty").mkdir()  # a folder without report.html is not listed
     # a result whose recorded input (inside the results folder) is gone: the audit fails on it only
-    gone = root / "alpha" / "gone.txt"
+    gone = root / "alpha" / "q0.01" / "gone.txt"
     gone.write_text("input")
-    (root / "alpha" / "orphan.json").write_text(json.dumps({"provenance": provenance_record({}, [gone])}))
+    (root / "alpha" / "q0.01" / "orphan.json").write_text(json.dumps({"provenance": provenance_record({}, [gone])}))
     gone.unlink()
     assert main(["audit", str(root), "--output", str(root / "audit.json")]) == 1
     audit = json.loads((root / "audit.json").read_text())
     failed = [f["file"] for f in audit["files"] if not f["passed"]]
-    assert failed == ["alpha/orphan.json"] and len(audit["files"]) == 9
+    assert failed == ["alpha/q0.01/orphan.json"] and len(audit["files"]) == 9
     assert main(["report", "--index", "--results-root", str(root), "--audit", str(root / "audit.json"),
                  "--output", str(root / "index.html")]) == 0
     index = (root / "index.html").read_text()
     assert f"{len(audit['files'])} files checked against the inputs they record, {len(failed)} failed" in index
     assert all(f"<td>{name}</td>" in index for name in failed)
-    assert re.findall(r'<a href="([^"]+)">', index) == ["alpha/report.html", f"{ff.NAME}/report.html"]
-    row = re.search(rf'<tr><td><a href="{ff.NAME}/report.html">.*?</tr>', index).group(0)
+    assert re.findall(r'<a href="([^"]+)">', index) == ["alpha/q0.01/report.html", f"{ff.NAME}/q0.01/report.html"]
+    row = re.search(rf'<tr><td><a href="{ff.NAME}/q0.01/report.html">.*?</tr>', index).group(0)
     cells = re.findall(r"<td>(.*?)</td>", row)
     assert cells[1:4] == ["no", f"{saved['nlsq']['reduced_chi2']:.5g}", "1"]
     assert cells[4] == '<span class="warn">5</span>'  # the five warnings of the dataset page
@@ -194,7 +195,7 @@ def test_missing_summary_exits_2_and_writes_nothing(saved, tmp_path, capsys):
 def test_index_without_reports_exits_2(tmp_path, capsys):
     assert main(["report", "--index", "--results-root", str(tmp_path), "--audit", str(tmp_path / "audit.json"),
                  "--output", str(tmp_path / "i.html")]) == 2
-    assert "no */report.html" in capsys.readouterr().err
+    assert "no <dataset>/<q folder>/report.html" in capsys.readouterr().err
 
 
 _CHECK_IMAGES = """<script>

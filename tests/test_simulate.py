@@ -3,6 +3,7 @@
 import json
 
 import h5py
+import cli_args
 import numpy as np
 import pytest
 from data_fixtures import TEST_TRUTH, numpy_c2, write_test_file
@@ -89,7 +90,7 @@ def test_cli_simulate_writes_the_configured_file(tmp_path):
                       "simulate: {n_frames: 20, phi: [10.0, 50.0], contrast: [0.3, 0.2], "
                       "offset: [1.0, 1.1], noise: [0.01, 0.03], seed: 3}\n")
     out = tmp_path / "demo.hdf"
-    assert main(["simulate", "--config", str(config), "--dataset", "demo", "--output", str(out)]) == 0
+    assert main(["simulate", *cli_args.settings(config, "simulate"), "--output", str(out)]) == 0
     with h5py.File(out, "r") as f:
         truth = json.loads(f.attrs["simulation_truth"])
         assert f["xpcs/twotime/correlation_map/c2_00001"].shape == (20, 20)
@@ -103,5 +104,5 @@ def test_cli_simulate_rejects_per_angle_lists_of_wrong_length(tmp_path, capsys):
     config.write_text("datasets:\n  demo: {file: demo.hdf, simulate: true}\n"
                       "simulate: {phi: [10.0, 50.0], contrast: [0.3]}\n")
     out = tmp_path / "demo.hdf"
-    assert main(["simulate", "--config", str(config), "--dataset", "demo", "--output", str(out)]) == 2
+    assert main(["simulate", *cli_args.settings(config, "simulate"), "--output", str(out)]) == 2
     assert "simulate.contrast" in capsys.readouterr().err and not out.exists()

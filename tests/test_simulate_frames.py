@@ -10,6 +10,7 @@ fraction that grows from 0.3 to about 0.76 over the window (x_r^2 + x_s^2 varies
 import json
 
 import h5py
+import cli_args
 import numpy as np
 import pytest
 
@@ -119,10 +120,9 @@ CONFIG = ("datasets:\n  demo: {file: frames.hdf, simulate: true, q: 0.01}\n"
 def test_cli_writes_frame_level_maps_that_ingest_reads(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "config.yaml").write_text(CONFIG)
-    args = ["--config", "config.yaml", "--dataset", "demo"]
-    assert main(["simulate", *args, "--output", "frames.hdf"]) == 0
-    assert main(["ingest", *args, "--output", "dataset.h5"]) == 0
-    dataset = load_dataset("dataset.h5")
+    assert main(["simulate", *cli_args.settings("config.yaml", "simulate"), "--output", "frames.hdf"]) == 0
+    assert cli_args.ingest("config.yaml", "demo", "results/demo/q0.01/dataset.h5") == 0
+    dataset = load_dataset("results/demo/q0.01/dataset.h5")
     assert dataset.c2.shape == (2, 24, 24) and list(dataset.phi) == [10.0, 50.0]
     np.testing.assert_allclose(dataset.t, 1.0 + 0.1 * np.arange(24), rtol=1e-12)
     assert dataset.dt == pytest.approx(0.1) and dataset.q == pytest.approx(0.01)
@@ -146,7 +146,7 @@ def test_level_defaults_to_maps_and_the_truth_says_so(tmp_path):
     config.write_text("datasets:\n  demo: {file: maps.hdf, simulate: true}\n"
                       "simulate: {n_frames: 8, phi: [0.0], contrast: [0.2], offset: [1.0], noise: [0.01]}\n")
     out = tmp_path / "maps.hdf"
-    assert main(["simulate", "--config", str(config), "--dataset", "demo", "--output", str(out)]) == 0
+    assert main(["simulate", *cli_args.settings(config, "simulate"), "--output", str(out)]) == 0
     with h5py.File(out, "r") as f:
         truth = json.loads(f.attrs["simulation_truth"])
     assert truth["level"] == "maps" and truth["speckle"] is None
@@ -164,6 +164,6 @@ def test_bad_frame_settings_give_one_line_naming_the_key(tmp_path, capsys, simul
     config = tmp_path / "config.yaml"
     config.write_text(f"datasets:\n  demo: {{file: demo.hdf, simulate: true}}\nsimulate: {simulate}\n")
     out = tmp_path / "demo.hdf"
-    assert main(["simulate", "--config", str(config), "--dataset", "demo", "--output", str(out)]) == 2
+    assert main(["simulate", *cli_args.settings(config, "simulate"), "--output", str(out)]) == 2
     error = capsys.readouterr().err.strip()
     assert "\n" not in error and all(name in error for name in names) and not out.exists()

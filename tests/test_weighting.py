@@ -2,6 +2,7 @@
 
 import json
 
+import cli_args
 import numpy as np
 import pytest
 from data_fixtures import make_dataset
@@ -63,7 +64,7 @@ def test_cli_weight_writes_json_with_provenance(simulated, tmp_path):
     config = tmp_path / "config.yaml"
     config.write_text("datasets:\n  s1: {file: unused.hdf}\nweight: {method: robust}\n")
     out = tmp_path / "weights.json"
-    rc = main(["weight", "--config", str(config), "--dataset", "s1", "--data", str(data_path),
+    rc = main(["weight", *cli_args.settings(config, "weight"), "--data", str(data_path),
                "--output", str(out)])
     assert rc == 0
     w = load_weights(out)
@@ -83,7 +84,7 @@ def test_cli_weight_rejects_constant_map(tmp_path, capsys):
     config = tmp_path / "config.yaml"
     config.write_text("datasets:\n  s1: {file: unused.hdf}\n")
     out = tmp_path / "weights.json"
-    rc = main(["weight", "--config", str(config), "--dataset", "s1", "--data", str(data),
+    rc = main(["weight", *cli_args.settings(config, "weight"), "--data", str(data),
                "--output", str(out)])
     assert rc == 2 and not out.exists()
     assert "phi = 0 deg" in capsys.readouterr().err

@@ -92,7 +92,7 @@ def run(args):
     n_points = int(np.count_nonzero(usable(dataset.c2, dataset.valid)))
     num_shards = shard_count(n_points, cmc)
     shards = load_matching_shards(args.shards, num_shards, cmc["seed"],
-                                  f"{shard_count_origin(n_points, cmc)} (config: cmc)")
+                                  shard_count_origin(n_points, cmc))
     n_chains = next(iter(shards[0].draws.values())).shape[0]
     spec, info = build_model_spec(nlsq, cmc["prior"], dataset.t, dataset.q, len(dataset.phi), num_shards,
                                   bounds=config["nlsq"]["bounds"], source=args.nlsq)

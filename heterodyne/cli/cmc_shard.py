@@ -73,7 +73,7 @@ def run(args):
 
     points = pooled_points(dataset.c2, dataset.valid)
     num_shards = shard_count(len(points), cmc)
-    origin = f"K = {num_shards} from {shard_count_origin(len(points), cmc)} (config: cmc)"
+    origin = f"K = {num_shards} from {shard_count_origin(len(points), cmc)}"
     if not 0 <= args.shard < num_shards:
         raise InputError(f"--shard {args.shard}: must lie in [0, {num_shards - 1}] ({origin}); "
                          "give a shard index below K")
