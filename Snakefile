@@ -41,6 +41,7 @@ include: "workflow/rules/weight.smk"
 include: "workflow/rules/nlsq.smk"
 include: "workflow/rules/cmc.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/study.smk"
 include: "workflow/rules/report.smk"
 
 

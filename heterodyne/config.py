@@ -114,12 +114,3 @@ def load_config(path):
     except yaml.YAMLError as err:
         raise InputError(f"{path}: not valid YAML{_yaml_position(err)}; fix the syntax") from err
     return validate_config(config, source=str(path))
-
-
-def dataset_section(config, name, path="config"):
-    """The ``datasets.<name>`` entry of a validated config."""
-    try:
-        return config["datasets"][name]
-    except KeyError:
-        known = ", ".join(sorted(config.get("datasets", {}))) or "none"
-        raise InputError(f"{path}: no dataset '{name}' under 'datasets' (known: {known})") from None

@@ -16,6 +16,7 @@ from heterodyne.cmc.coordinates import (IDENTITY, LOG, LOGIT, LOWER, SQUARE, UPP
 from heterodyne.cmc.model import LOG_NOISE_SCALE_PRIOR_SD, build_model_spec, log_density
 from heterodyne.cmc.pooling import pooled_points, shard_labels
 from heterodyne.cmc.sampling import conditional_draws, shard_data, shard_geometry, start_position
+from heterodyne.cmc.truncated_gaussian import box_truncated_draws
 from heterodyne.core.parameters import INDEX, PARAMETER_NAMES
 from heterodyne.errors import InputError
 
@@ -274,3 +275,23 @@ def test_a_quantity_at_its_bound_starts_inside(problem):
     f0 = info.names.index("f0")
     assert theta[f0] == pytest.approx(0.1 * spec.prior.stderr[f0], rel=1e-6)
     assert np.isfinite(float(log_density(jnp.asarray(y), data, spec)))
+
+
+def test_box_truncated_draws_match_the_truncated_density_on_a_grid():
+    """Gibbs draws of a correlated 2-d Gaussian whose mean lies outside the box (where redrawing
+    rarely lands inside) have the mean and sd of the truncated density, integrated on a grid."""
+    mean, precision = np.array([1.6, -0.3]), np.array([[40.0, 25.0], [25.0, 30.0]])  # correlation -0.72
+    low, high = np.array([0.5, 0.0]), np.array([1.5, 1.0])
+    draws = box_truncated_draws(np.tile(mean, (20000, 1)), np.tile(precision, (20000, 1, 1)), low, high,
+                                np.random.default_rng(5))
+    assert np.all((draws > low) & (draws < high))
+    grid = [np.linspace(lo, hi, 801) for lo, hi in zip(low, high)]
+    x = np.stack(np.meshgrid(*grid, indexing="ij"), axis=-1) - mean
+    density = np.exp(-0.5 * np.einsum("...i,ij,...j->...", x, precision, x))
+    density /= density.sum()
+    for k in (0, 1):
+        values = np.meshgrid(*grid, indexing="ij")[k]
+        expected_mean = float((density * values).sum())
+        expected_sd = float(np.sqrt((density * (values - expected_mean) ** 2).sum()))
+        assert abs(draws[:, k].mean() - expected_mean) < 5 * expected_sd / np.sqrt(len(draws) / 10)
+        assert draws[:, k].std() == pytest.approx(expected_sd, rel=0.05)

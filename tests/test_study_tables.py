@@ -24,6 +24,7 @@ from heterodyne.report.index_page import tables_html
 from heterodyne.report.study_tables import FIT_QUALITY_COLUMNS, PARAMETER_COLUMNS
 
 DATASETS = (ff.NAME, "tiny_copy")
+QFOLDER = "q0.01"  # the q bin folder of each dataset (results/<dataset>/<q folder>/)
 
 
 def read_table(path):
@@ -44,9 +45,9 @@ def study(tmp_path_factory):
     saved = ff.build_saved_results(tmp_path_factory.getbasetemp() / "saved_results")
     root = tmp_path_factory.mktemp("study") / "results"
     for name in DATASETS:
-        shutil.copytree(saved["results"], root / name)
+        shutil.copytree(saved["results"], root / name / QFOLDER)
     paths = {"parameters": root / "parameters.csv", "fit_quality": root / "fit_quality.csv"}
-    status = main(["tables", "--results-root", str(root), "--datasets", *DATASETS,
+    status = main(["tables", "--folders", *(str(root / name / QFOLDER) for name in DATASETS),
                    "--parameters", str(paths["parameters"]), "--fit-quality", str(paths["fit_quality"])])
     assert status == 0
     tables = {key: read_table(path) for key, path in paths.items()}
@@ -127,7 +128,7 @@ def test_tables_parse_with_csv_and_carry_a_provenance_record_the_audit_checks(st
         lines = list(csv.reader(line for line in text.splitlines() if not line.startswith("#")))
         assert len(lines) == 1 + len(study[key][1]) and {len(line) for line in lines} == {len(study[key][0])}
         record = read_provenance(path)
-        expected = {str(root / name / f) for name in DATASETS
+        expected = {str(root / name / QFOLDER / f) for name in DATASETS
                     for f in ("dataset.h5", "weights.json", "nlsq.json", "cmc/summary.json")}
         assert set(record["input_sha256"]) == expected
     # the audit of the tables; the fixture wrote every file from one command line (pytest's), the
@@ -142,14 +143,14 @@ def test_tables_parse_with_csv_and_carry_a_provenance_record_the_audit_checks(st
     for result in audits().values():
         assert result.passed and result.n_inputs == 4 * len(DATASETS), result
     # a changed input fails the tables' audit
-    weights = root / "tiny_copy" / "weights.json"
+    weights = root / "tiny_copy" / QFOLDER / "weights.json"
     record = json.loads(weights.read_text())
     record["sigma"] = [2 * s for s in record["sigma"]]
     weights.write_text(json.dumps(record))
     try:
         for result in audits().values():
             assert not result.passed
-            assert any("tiny_copy/weights.json has changed" in p for p in result.problems), result
+            assert any(f"tiny_copy/{QFOLDER}/weights.json has changed" in p for p in result.problems), result
     finally:
         shutil.copy(study["saved"]["results"] / "weights.json", weights)
 
@@ -162,10 +163,10 @@ def test_index_page_links_the_tables(study, tmp_path):
 
 def test_missing_summary_is_named(study, tmp_path, capsys):
     root = tmp_path / "results"
-    shutil.copytree(study["saved"]["results"], root / "solo")
-    (root / "solo" / "cmc" / "summary.json").unlink()
-    status = main(["tables", "--results-root", str(root), "--parameters", str(root / "p.csv"),
+    shutil.copytree(study["saved"]["results"], root / "solo" / QFOLDER)
+    (root / "solo" / QFOLDER / "cmc" / "summary.json").unlink()
+    status = main(["tables", "--folders", str(root / "solo" / QFOLDER), "--parameters", str(root / "p.csv"),
                    "--fit-quality", str(root / "f.csv")])
     assert status == 2
-    assert "solo/cmc/summary.json: cmc/summary.json not found" in capsys.readouterr().err
+    assert f"solo/{QFOLDER}/cmc/summary.json: cmc/summary.json not found" in capsys.readouterr().err
     assert not (root / "p.csv").exists() and not (root / "f.csv").exists()

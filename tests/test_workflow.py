@@ -1,6 +1,7 @@
 """The Snakemake workflow: lint, dry runs, config validation, CPU pinning, code triggers, and one
-end-to-end run of the whole chain on a tiny simulated dataset (N = 40, 2 angles, K = 2 shards chosen
-by cmc.points_per_shard through the ingest checkpoint).
+end-to-end run of the whole chain with ``q: all`` on a tiny simulated file with two q bins (N = 40;
+q = 0.005 with one angle, q = 0.01 with three), one job chain per q bin, the number of shards of each
+(1 and 2) chosen by cmc.points_per_shard through the ingest checkpoint.
 
 Every Snakemake call runs in a temporary working directory with the repository's Snakefile, so
 nothing is written into the checkout except the shared JAX compilation cache (.cache/jax).
@@ -19,7 +20,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
-from data_fixtures import make_weights
+from data_fixtures import TEST_TRUTH, make_weights, write_test_file
 
 from heterodyne.cli import main
 
@@ -33,6 +34,7 @@ PIN_CPUS = REPO / "workflow" / "scripts" / "pin_cpus.sh"
 # rule -> CLI module it runs (heterodyne/cli/<module>.py)
 RULE_COMMANDS = {
     "simulate_demo": "simulate",
+    "q_bins": "q_bins",
     "ingest": "ingest",
     "weight": "weight",
     "fit_nlsq": "fit_nlsq",
@@ -42,6 +44,7 @@ RULE_COMMANDS = {
     "report": "report",
     "report_index": "report",
     "study_tables": "tables",
+    "study_figure": "study_figure",
     "audit": "audit",
 }
 
@@ -49,20 +52,25 @@ RULE_COMMANDS = {
 #: simulated file's name holds it too, so an unquoted path in any rule runs `touch PWNED` or breaks
 HOSTILE = "a b 'q' \"dq\" $(touch PWNED) `touch PWNED`"
 
+#: the simulated file (data_fixtures.TEST_TRUTH at N = 40, v0 = 600 A/s): q bins 0.005 (one angle,
+#: phi = 70 deg) and 0.01 (three). With the default v0 = 150 the single-angle bin's phase stays below
+#: 0.1 rad over the map, v0 is not determined there and its fit does not converge.
+TINY_FRAMES = 40
+TINY_TRUTH = {**TEST_TRUTH["parameters"], "v0": 600.0}
+TINY_FILE = f"raw/tiny {HOSTILE}.hdf"
 TINY_CONFIG = {
-    "datasets": {"tiny": {"file": f"raw/tiny {HOSTILE}.hdf", "simulate": True, "q": 0.01}},
-    "simulate": {"phi": [0.0, 60.0], "n_frames": 40, "contrast": [0.2, 0.22],
-                 "offset": [1.0, 1.0], "noise": [0.01, 0.012]},
-    # D0_sample, v0 and f0 free; the rest held at the simulated truth (registry defaults). With
-    # D0_ref free too, these 40 x 40 maps put its NLSQ optimum at its bound 0 (stderr 3400), where
-    # cmc-shard cannot start its chains.
-    "nlsq": {"initial": {"D0_sample": 8000.0, "v0": 100.0, "f0": 0.4},
+    "datasets": {"tiny": {"file": TINY_FILE, "q": "all"}},
+    # D0_sample, v0 and f0 free; the rest held at the simulated truth (D0_ref through `initial`, the
+    # others at their registry defaults 0).
+    "nlsq": {"initial": {"D0_ref": TEST_TRUTH["parameters"]["D0_ref"], "D0_sample": 10000.0, "v0": 100.0,
+                         "f0": 0.4},
              "fixed": ["D0_ref", "alpha_ref", "D_offset_ref", "alpha_sample", "D_offset_sample", "beta",
                        "v_offset", "f1", "f2", "f3", "phi0"]},
-    # 2 angles x 40 * 39 / 2 pairs = 1560 usable points: K = ceil(1560 / 1000) = 2 (not the default 4)
-    "cmc": {"points_per_shard": 1000, "warmup": 20, "samples": 20, "chains": 1},
+    # n_phi x 40 * 39 / 2 usable points: 780 at q0.005 (K = 1), 2340 at q0.01 (K = ceil(1.95) = 2)
+    "cmc": {"points_per_shard": 1200, "warmup": 20, "samples": 20, "chains": 1},
 }
-TINY_POINTS, TINY_SHARDS = 1560, 2
+#: per q folder: (number of angles, usable points, shards)
+TINY_BINS = {"q0.005": (1, 780, 1), "q0.01": (3, 2340, 2)}
 
 
 def snakemake(workdir, *args):
@@ -129,16 +137,15 @@ def default_dry_run(default_workdir):
     return out
 
 
-def test_dry_run_of_default_config_lists_the_chain(default_dry_run):
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    num_shards = config["cmc"]["num_shards"]
-    datasets = config["datasets"]
+def test_dry_run_of_default_config_lists_the_jobs_before_the_q_bins_are_known(default_dry_run):
+    """The per-q chains come from the q_bins checkpoint (the demo says `q: all`): before it has
+    run, a dry run lists the simulation, the q_bins job and the study-wide jobs only."""
+    datasets = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["datasets"]
     n = len(datasets)
-    expected = {"ingest": n, "weight": n, "fit_nlsq": n, "cmc_shard": n * num_shards,
-                "cmc_combine": n, "figures": n, "report": n, "study_tables": 1, "audit": 1, "report_index": 1,
-                "all": 1}
+    expected = {"q_bins": n, "study_tables": 1, "audit": 1, "report_index": 1, "all": 1}
     expected.update({f"simulate_{name}": 1 for name, entry in datasets.items() if entry.get("simulate")})
     assert job_counts(default_dry_run) == expected
+    assert "checkpoint jobs, which will result in alteration of the DAG" in default_dry_run
 
 
 def _imported_package_files(module):
@@ -175,9 +182,22 @@ def _module_file(name):
     return path.with_suffix(".py")
 
 
-def test_code_inputs_cover_every_module_a_step_imports(default_dry_run):
-    """Editing any module a step imports must rerun that step: it has to be a rule input."""
-    inputs = rule_inputs(default_dry_run)
+def test_code_inputs_cover_every_module_a_step_imports(tiny_run, tmp_path):
+    """Editing any module a step imports must rerun that step: it has to be a rule input. The
+    rules come from a forced dry run of the tiny run (every per-q rule, known once its q bins are)
+    and a dry run of the default config with a second simulated dataset (simulate, and the study
+    figure, made for several datasets)."""
+    workdir, config_path, _ = tiny_run
+    code, forced = snakemake(workdir, "--configfile", str(config_path), "--dry-run", "--forceall", "--cores", "2")
+    assert code == 0, forced
+    two = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    two["datasets"]["demo_copy"] = {**two["datasets"]["demo"], "file": "resources/demo_copy.hdf"}
+    code, study = snakemake(tmp_path, "--configfile", str(write_config(tmp_path, two)), "--dry-run", "--cores", "2")
+    assert code == 0, study
+    assert job_counts(study)["study_figure"] == 1
+    inputs = {}
+    for rule, files in [*rule_inputs(forced).items(), *rule_inputs(study).items()]:
+        inputs.setdefault(rule, set()).update(files)
     assert set(inputs) >= set(RULE_COMMANDS)
     for rule, command in RULE_COMMANDS.items():
         needed = _imported_package_files(f"heterodyne.cli.{command}")
@@ -215,13 +235,18 @@ def test_invalid_config_fails_before_any_job_with_the_schema_message(tmp_path, c
     assert not (tmp_path / "raw").exists() and not (tmp_path / "results").exists()
 
 
-def test_config_overrides_on_the_command_line_are_refused(tmp_path):
-    path = write_config(tmp_path, TINY_CONFIG)
-    code, out = snakemake(tmp_path, "--configfile", str(path), "--config", "weight={method: uniform}",
-                          "--cores", "1")
-    assert code != 0
-    assert "reads its settings from one config file" in out
-    assert not (tmp_path / "results").exists()
+def test_config_override_on_the_command_line_reaches_the_jobs(tiny_run):
+    """`--config` changes the settings the rules pass (`--settings`), so the weights of both q bins
+    and everything after them rerun, with the overriding value on the weight command line."""
+    workdir, config_path, _ = tiny_run
+    code, out = snakemake(workdir, "--configfile", str(config_path), "--config", "weight={method: uniform}",
+                          "--dry-run", "--printshellcmds", "--cores", "2")
+    assert code == 0, out
+    counts = job_counts(out)
+    assert counts["weight"] == len(TINY_BINS) and counts["fit_nlsq"] == len(TINY_BINS)
+    weight_commands = [line for line in out.splitlines() if "heterodyne weight --settings" in line]
+    assert len(weight_commands) == len(TINY_BINS)
+    assert all('"method": "uniform"' in line for line in weight_commands)
 
 
 # ---------------------------------------------------------------- CPU pinning
@@ -268,7 +293,8 @@ def test_concurrent_jobs_are_pinned_to_disjoint_cpus(tmp_path):
 def tiny_run(tmp_path_factory):
     """The whole workflow on TINY_CONFIG: (workdir, config path, output of the first run)."""
     workdir = tmp_path_factory.mktemp("tiny") / HOSTILE
-    workdir.mkdir()
+    (workdir / "raw").mkdir(parents=True)
+    write_test_file(workdir / TINY_FILE, n_frames=TINY_FRAMES, parameters=TINY_TRUTH)
     config_path = write_config(workdir, TINY_CONFIG)
     code, out = snakemake(workdir, "--configfile", str(config_path), "--cores", "2")
     assert code == 0, out
@@ -278,43 +304,54 @@ def tiny_run(tmp_path_factory):
 def test_end_to_end_run_writes_every_result(tiny_run):
     workdir, _, out = tiny_run
     results = workdir / "results" / "tiny"
-    k = TINY_SHARDS
-    n_phi = len(TINY_CONFIG["simulate"]["phi"])
-    assert jobs_run(out) == {"simulate_tiny": 1, "ingest": 1, "weight": 1, "fit_nlsq": 1,
-                               "cmc_shard": k, "cmc_combine": 1, "figures": 1, "report": 1,
-                               "study_tables": 1, "audit": 1, "report_index": 1, "all": 1}
-    assert sorted(p.name for p in (results / "cmc").glob("shard_*.h5")) == [f"shard_{i}.h5" for i in range(k)]
-    nlsq = json.loads((results / "nlsq.json").read_text())
-    assert nlsq["phi"] == pytest.approx(TINY_CONFIG["simulate"]["phi"])
-    assert nlsq["provenance"]["config_section"]["fixed"] == TINY_CONFIG["nlsq"]["fixed"]
-    summary = json.loads((results / "cmc" / "summary.json").read_text())
-    assert summary["num_shards"] == k and len(summary["shards"]) == k and summary["n_points"] == TINY_POINTS
-    # one c2 map figure per angle, one trace figure per shard, each with PNG, PDF and caption
-    figures = results / "figures"
-    assert len(list(figures.glob("c2_maps_*.png"))) == n_phi
-    assert len(list(figures.glob("cmc_trace_*.png"))) == k
-    for png in figures.glob("*.png"):
-        assert png.with_suffix(".pdf").is_file() and png.with_suffix(".rst").is_file()
-    # a benchmark and a log per job
-    steps = ["simulate", "ingest", "weight", "fit_nlsq", "cmc_combine", "figures", "report",
-             *(f"cmc_shard_{i}" for i in range(k))]
-    for step in steps:
-        assert (results / "benchmarks" / f"{step}.tsv").is_file(), step
-        assert (workdir / "logs" / "tiny" / f"{step}.log").is_file(), step
-    assert "tiny" in (results / "report.html").read_text()
+    n_bins = len(TINY_BINS)
+    shards = sum(k for _, _, k in TINY_BINS.values())
+    assert jobs_run(out) == {"q_bins": 1, "ingest": n_bins, "weight": n_bins, "fit_nlsq": n_bins,
+                             "cmc_shard": shards, "cmc_combine": n_bins, "figures": n_bins, "report": n_bins,
+                             "study_tables": 1, "audit": 1, "report_index": 1, "all": 1}
+    q_bins = json.loads((results / "q_bins.json").read_text())["bins"]
+    assert [(b["folder"], b["q"], b["n_angles"]) for b in q_bins] == [
+        (folder, float(folder[1:]), n_phi) for folder, (n_phi, _, _) in TINY_BINS.items()]
     index = (workdir / "results" / "index.html").read_text()
-    assert 'href="tiny/report.html"' in index
-    # the study tables: one row per free parameter and method, one per angle; linked from the index
+    for folder, (n_phi, n_points, k) in TINY_BINS.items():
+        chain = results / folder
+        assert sorted(p.name for p in (chain / "cmc").glob("shard_*.h5")) == [f"shard_{i}.h5" for i in range(k)]
+        nlsq = json.loads((chain / "nlsq.json").read_text())
+        assert len(nlsq["phi"]) == n_phi
+        assert nlsq["provenance"]["config_section"]["fixed"] == TINY_CONFIG["nlsq"]["fixed"]
+        summary = json.loads((chain / "cmc" / "summary.json").read_text())
+        assert summary["num_shards"] == k and len(summary["shards"]) == k and summary["n_points"] == n_points
+        # one c2 map figure per angle, one trace figure per shard, each with PNG, PDF and caption
+        figures = chain / "figures"
+        assert len(list(figures.glob("c2_maps_*.png"))) == n_phi
+        assert len(list(figures.glob("cmc_trace_*.png"))) == k
+        for png in figures.glob("*.png"):
+            assert png.with_suffix(".pdf").is_file() and png.with_suffix(".rst").is_file()
+        # a benchmark and a log per job
+        steps = ["ingest", "weight", "fit_nlsq", "cmc_combine", "figures", "report",
+                 *(f"cmc_shard_{i}" for i in range(k))]
+        for step in steps:
+            assert (chain / "benchmarks" / f"{step}.tsv").is_file(), (folder, step)
+            assert (workdir / "logs" / "tiny" / folder / f"{step}.log").is_file(), (folder, step)
+        assert f"tiny/{folder}" in (chain / "report.html").read_text()
+        assert f'href="tiny/{folder}/report.html"' in index
+    # the single-angle bin's fit holds nothing beyond the config (phi0 is fixed there already)
+    single = json.loads((results / "q0.005" / "nlsq.json").read_text())
+    assert single["converged"] and not single.get("held_fixed")
+    # the study tables: per q bin one row per free parameter and method, one per angle; linked from the index
     parameters = (workdir / "results" / "parameters.csv").read_text().splitlines()
     rows = [line.split(",") for line in parameters if not line.startswith("#")]
     assert rows[0][:4] == ["dataset", "q", "method", "parameter"]
     n_free = 14 - len(TINY_CONFIG["nlsq"]["fixed"])
-    assert sum(r[2] == "nlsq" for r in rows) == n_free + 2 * n_phi
-    assert sum(r[2] == "cmc" for r in rows) == len(summary["parameters"])
-    assert {float(r[1]) for r in rows[1:]} == {TINY_CONFIG["datasets"]["tiny"]["q"]}
+    for folder, (n_phi, _, _) in TINY_BINS.items():
+        mine = [r for r in rows[1:] if float(r[1]) == float(folder[1:])]
+        summary = json.loads((results / folder / "cmc" / "summary.json").read_text())
+        assert sum(r[2] == "nlsq" for r in mine) == n_free + 2 * n_phi
+        assert sum(r[2] == "cmc" for r in mine) == len(summary["parameters"])
+    assert len(rows) == 1 + sum(1 for r in rows[1:] if float(r[1]) in (0.005, 0.01))
     quality = [line for line in (workdir / "results" / "fit_quality.csv").read_text().splitlines()
                if not line.startswith("#")]
-    assert len(quality) == 1 + n_phi
+    assert len(quality) == 1 + sum(n_phi for n_phi, _, _ in TINY_BINS.values())
     assert 'href="parameters.csv"' in index and 'href="fit_quality.csv"' in index
 
 
@@ -332,14 +369,15 @@ def test_every_value_in_a_shell_command_is_quoted():
         commands += re.findall(r"^ +shell:\n((?: +f?\".*\"\n)+)", rules.read_text(), re.M)
     assert len(commands) == len(RULE_COMMANDS)
     fields = re.findall(r"\{([^{}]*)\}", "".join(commands))
-    assert "params.config_file:q" in fields and "output:q" in fields
+    assert "params.settings:q" in fields and "output:q" in fields
     assert [f for f in fields if not f.endswith(":q") and f != "threads"] == []
 
 
 def test_audit_passes_on_the_run_and_names_a_file_swapped_for_another_datasets(tiny_run, tmp_path, capsys):
     workdir, _, _ = tiny_run
     audit = json.loads((workdir / "results" / "audit.json").read_text())
-    assert audit["passed"] and {"tiny/dataset.h5", "tiny/cmc/shard_1.h5", "tiny/report.html", "parameters.csv",
+    assert audit["passed"] and {"tiny/q_bins.json", "tiny/q0.01/dataset.h5", "tiny/q0.01/cmc/shard_1.h5",
+                                "tiny/q0.005/report.html", "parameters.csv",
                                 "fit_quality.csv"} <= {f["file"] for f in audit["files"]}
     assert f"{len(audit['files'])} files checked against the inputs they record, 0 failed" in (
         workdir / "results" / "index.html").read_text()
@@ -347,16 +385,17 @@ def test_audit_passes_on_the_run_and_names_a_file_swapped_for_another_datasets(t
     received = tmp_path / "received"
     shutil.copytree(workdir, received, ignore=shutil.ignore_patterns(".snakemake"))
     assert main(["audit", str(received / "results")]) == 0
-    # ... with weights.json replaced by one of another dataset (same layout, other numbers)
+    # ... with one q bin's weights.json replaced by one of another dataset (same layout, other numbers)
     _, other_weights, _ = make_weights(tmp_path / "other")
-    shutil.copy(other_weights, received / "results" / "tiny" / "weights.json")
+    shutil.copy(other_weights, received / "results" / "tiny" / "q0.01" / "weights.json")
     capsys.readouterr()
     assert main(["audit", str(received / "results")]) == 1
     failed = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if "  FAIL  " in line}
-    assert {"tiny/nlsq.json", "tiny/nlsq.h5", "tiny/cmc/shard_0.h5", "tiny/report.html",
+    assert {"tiny/q0.01/nlsq.json", "tiny/q0.01/nlsq.h5", "tiny/q0.01/cmc/shard_0.h5", "tiny/q0.01/report.html",
             "parameters.csv"} <= set(failed)
-    assert all("input results/tiny/weights.json has changed" in line for line in failed.values())
-    assert "tiny/dataset.h5" not in failed and "tiny/weights.json" not in failed
+    assert all("input results/tiny/q0.01/weights.json has changed" in line for line in failed.values())
+    assert not {"tiny/q0.01/dataset.h5", "tiny/q0.01/weights.json"} & set(failed)
+    assert not [name for name in failed if name.startswith("tiny/q0.005/")]
 
 
 def test_second_run_does_nothing(tiny_run):
@@ -383,23 +422,25 @@ def _dry_run_after_change(workdir, config_path, section, key, value):
 def test_figure_option_reruns_only_figures_and_reports(tiny_run):
     workdir, config_path, _ = tiny_run
     counts = _dry_run_after_change(workdir, config_path, "figures", "cut_ages", 2)
-    assert counts == {"figures": 1, "report": 1, "audit": 1, "report_index": 1, "all": 1}
+    n = len(TINY_BINS)
+    assert counts == {"figures": n, "report": n, "audit": 1, "report_index": 1, "all": 1}
 
 
 def test_fit_option_reruns_the_fit_and_what_follows(tiny_run):
     workdir, config_path, _ = tiny_run
     counts = _dry_run_after_change(workdir, config_path, "nlsq", "max_nfev", 150)
-    k = TINY_SHARDS
-    assert counts == {"fit_nlsq": 1, "cmc_shard": k, "cmc_combine": 1, "figures": 1, "report": 1,
+    n, k = len(TINY_BINS), sum(k for _, _, k in TINY_BINS.values())
+    assert counts == {"fit_nlsq": n, "cmc_shard": k, "cmc_combine": n, "figures": n, "report": n,
                       "study_tables": 1, "audit": 1, "report_index": 1, "all": 1}
 
 
 def test_points_per_shard_sets_the_number_of_shard_jobs_from_the_data(tiny_run):
-    """After ingest, K is read from dataset.h5: 1560 points at 500 per shard -> ceil(3.12) = 4
-    shards, and CMC and everything after it rerun."""
+    """After ingest, K is read from each q bin's dataset.h5: at 600 points per shard 780 -> 2 and
+    2340 -> 4 shards, and CMC and everything after it rerun."""
     workdir, config_path, _ = tiny_run
-    counts = _dry_run_after_change(workdir, config_path, "cmc", "points_per_shard", 500)
-    assert counts == {"cmc_shard": 4, "cmc_combine": 1, "figures": 1, "report": 1, "study_tables": 1,
+    counts = _dry_run_after_change(workdir, config_path, "cmc", "points_per_shard", 600)
+    n = len(TINY_BINS)
+    assert counts == {"cmc_shard": 2 + 4, "cmc_combine": n, "figures": n, "report": n, "study_tables": 1,
                       "audit": 1, "report_index": 1, "all": 1}
 
 
@@ -408,7 +449,7 @@ def test_snakemake_report_holds_the_captioned_figures(tiny_run):
     code, out = snakemake(workdir, "--configfile", str(config_path), "--report", "report.html")
     assert code == 0, out
     html = (workdir / "report.html").read_text()
-    n_png = len(list((workdir / "results" / "tiny" / "figures").glob("*.png")))
+    n_png = len(list((workdir / "results" / "tiny").glob("q*/figures/*.png")))
     assert len(re.findall(r"Adding \S+\.png", out)) == n_png
     assert "Two-time correlation c2(t1, t2) at one angle" in html  # caption of workflow/report/figure.rst
     for name in ("nlsq.json", "summary.json", "weights.json", "report.html"):

@@ -29,6 +29,7 @@ COMMANDS = {
     "figures": ("figures", "draw the figures of one dataset from saved results"),
     "report": ("report", "write the self-contained HTML report of one dataset"),
     "tables": ("tables", "write the study tables parameters.csv and fit_quality.csv over all datasets"),
+    "study-figure": ("study_figure", "draw each fitted parameter against the dataset over the study"),
     "audit": ("audit", "check that every result in a results folder matches the inputs it records"),
 }
 

@@ -47,6 +47,7 @@ from numpyro.infer import MCMC, NUTS
 from heterodyne.cmc.convergence import convergence
 from heterodyne.cmc.coordinates import rows_in_batches, theta_draws, theta_from_y, y_from_theta
 from heterodyne.cmc.diagnostics import ESS_MIN, convergence_flags
+from heterodyne.cmc.truncated_gaussian import box_truncated_draws
 from heterodyne.cmc.model import (ShardData, log_density, log_prior, model_c2, physics_params, scaling_posterior,
                                   split_noise)
 from heterodyne.core.parameters import SCALING_BOUNDS
@@ -231,8 +232,10 @@ def shard_geometry(data, spec, sample_noise_scale):
 
 def conditional_draws(y, data, spec, rng):
     """y (S, M [+1]) of every quantity: the sampled y (S, n_free [+1]) and, per draw, offsets and
-    contrasts drawn from their conditional posterior N(A^-1 b, A^-1) with ``rng`` (a NumPy
-    Generator); a draw outside SCALING_BOUNDS is drawn again."""
+    contrasts drawn from their conditional posterior N(A^-1 b, A^-1) truncated to SCALING_BOUNDS
+    with ``rng`` (a NumPy Generator): a draw outside is drawn again, and the few draws still
+    outside after REDRAW_ROUNDS (little conditional mass inside the bounds) are drawn by Gibbs
+    sampling of each angle's truncated Gaussian (:mod:`heterodyne.cmc.truncated_gaussian`)."""
     theta, mean, precision = rows_in_batches(_conditional_scaling_batch, y, CONDITIONAL_BATCH, data, spec)
     chol = np.linalg.cholesky(precision)  # A = R R^T, so R^-T e ~ N(0, A^-1)
     n, n_phi = spec.free_index.shape[0], mean.shape[1]
@@ -246,10 +249,13 @@ def conditional_draws(y, data, spec, rng):
         draws[pending] = mean[pending] + np.linalg.solve(np.swapaxes(chol[pending], -1, -2), noise)[..., 0]
         pending = ~np.all((draws > low) & (draws < high), axis=(1, 2))
         if not pending.any():
-            return _all_quantities(np.asarray(y), theta, draws, spec)
-    raise ValueError(f"{int(pending.sum())} draws: the conditional posterior of an offset or contrast lies "
-                     f"outside its bounds offset {SCALING_BOUNDS['offset']}, contrast {SCALING_BOUNDS['contrast']}; "
-                     f"check the weighting step's sigma and the NLSQ contrast/offset")
+            break
+    else:
+        log.warning("%d of %d draws: the conditional posterior of an offset or contrast lies mostly outside "
+                    "its bounds offset %s, contrast %s; drawn from the truncated Gaussian by Gibbs sampling",
+                    int(pending.sum()), len(y), SCALING_BOUNDS["offset"], SCALING_BOUNDS["contrast"])
+        draws[pending] = box_truncated_draws(mean[pending], precision[pending], low, high, rng)
+    return _all_quantities(np.asarray(y), theta, draws, spec)
 
 
 def whitened_model(data, spec, whitening):

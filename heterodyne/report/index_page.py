@@ -3,7 +3,8 @@
 Each row links the dataset's report (relative link, so the results folder can be moved or
 archived as a whole) and repeats its headline numbers: NLSQ convergence, reduced chi2, number of
 flagged CMC shards and of warnings. Then links to the study tables (parameters.csv,
-fit_quality.csv; ``heterodyne tables``) where the results folder holds them, and the result of
+fit_quality.csv; ``heterodyne tables``) where the results folder holds them, the study figure
+(``results/study/``, several datasets) where it exists, and the result of
 ``heterodyne audit`` (audit.json): files checked and every file that failed.
 """
 
@@ -13,6 +14,7 @@ from heterodyne.errors import InputError
 from heterodyne.json_record import read_json_record
 from heterodyne.report.findings import fit_warnings
 from heterodyne.report.markup import esc, fmt, page, table
+from heterodyne.plots.study import STEM as STUDY_STEM
 from heterodyne.report.study_tables import TABLE_FILES
 
 
@@ -53,6 +55,17 @@ def tables_html(results_root):
             f"<code>pandas.read_csv(path, comment=\"#\")</code>): {', '.join(links)}.</p>\n")
 
 
+def study_figure_html(results_root):
+    """The study figure (results/study/parameters_vs_dataset.png, `heterodyne study-figure`) as a
+    relative image link, or "" without it."""
+    png = Path(results_root) / "study" / f"{STUDY_STEM}.png"
+    if not png.is_file():
+        return ""
+    src = esc(f"study/{png.name}")
+    return (f'<h2>Parameters across the study</h2>\n<p><a href="{src}"><img src="{src}" '
+            f'alt="fitted parameters against the dataset" style="max-width:100%"></a></p>\n')
+
+
 def audit_html(audit):
     """Summary line of an audit.json record and a table of the files that failed."""
     failed = [f for f in audit["files"] if not f["passed"]]
@@ -72,5 +85,5 @@ def render_index_page(results_root, audit, provenance):
     rows = "".join(index_row(folder) for folder in folders)
     body = (f"<h1>heterodyne: {len(folders)} dataset report(s)</h1>\n"
             f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>\n"
-            f"{tables_html(results_root)}{audit_html(audit)}")
+            f"{tables_html(results_root)}{study_figure_html(results_root)}{audit_html(audit)}")
     return page("heterodyne reports", body, provenance)

@@ -173,6 +173,20 @@ def build_tables(folders):
     return parameters, quality, inputs
 
 
+def read_table(path, columns):
+    """Rows (dicts of str) of a study table written by :func:`write_tables`, its ``#`` lines
+    skipped; InputError when the file is missing or its header is not ``columns``."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: study table not found; run `heterodyne tables` first")
+    reader = csv.DictReader(line for line in path.read_text(encoding="utf-8").splitlines()
+                            if not line.startswith("#"))
+    if tuple(reader.fieldnames or ()) != tuple(columns):
+        raise InputError(f"{path}: columns {reader.fieldnames} are not those of a heterodyne study table "
+                         f"({list(columns)}); rewrite it with `heterodyne tables`")
+    return list(reader)
+
+
 def write_tables(parameters_path, fit_quality_path, parameters, quality, provenance):
     """Write both CSV files atomically, each with the ``provenance`` record."""
     for path, columns, rows, note in ((parameters_path, PARAMETER_COLUMNS, parameters, PARAMETERS_NOTE),

@@ -43,35 +43,12 @@ rule report:
         " --output {output:q} > {log:q} 2>&1"
 
 
-rule study_tables:
-    input:
-        data=every_q("results/{dataset}/{qbin}/dataset.h5"),
-        weights=every_q("results/{dataset}/{qbin}/weights.json"),
-        nlsq_json=every_q("results/{dataset}/{qbin}/nlsq.json"),
-        cmc_json=every_q("results/{dataset}/{qbin}/cmc/summary.json"),
-        code=package_code(*CODE_BASE, "report/__init__.py", "report/study_tables.py", "cli/tables.py"),
-    output:
-        parameters="results/parameters.csv",
-        fit_quality="results/fit_quality.csv",
-    params:
-        folders=every_q("results/{dataset}/{qbin}"),
-    log:
-        "logs/study_tables.log",
-    benchmark:
-        "logs/study_tables.benchmark.tsv"
-    threads: 1
-    conda:
-        CONDA_ENV
-    shell:
-        "pin_cpus.sh {threads} heterodyne tables --folders {params.folders:q}"
-        " --parameters {output.parameters:q} --fit-quality {output.fit_quality:q} > {log:q} 2>&1"
-
-
-# The audit runs after the tables, so that it checks them too.
+# The audit runs after the study outputs (study.smk), so that it checks them too.
 rule audit:
     input:
         reports=every_q("results/{dataset}/{qbin}/report.html"),
         tables=rules.study_tables.output,
+        study=STUDY_FIGURE,
         code=package_code(*CODE_BASE, "audit.py", "cli/audit.py"),
     output:
         "results/audit.json",
@@ -89,6 +66,7 @@ rule report_index:
         reports=every_q("results/{dataset}/{qbin}/report.html"),
         audit="results/audit.json",
         tables=rules.study_tables.output,
+        study=STUDY_FIGURE,
         code=package_code(*CODE_BASE, "report", "plots", "cli/report.py"),
     output:
         "results/index.html",
