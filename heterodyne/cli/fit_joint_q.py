@@ -52,18 +52,21 @@ def bin_folder(path):
     return Path(path).resolve().parent.name
 
 
-def check_bins(data_paths, weights_paths, datasets):
-    """InputError unless there is one weights file per dataset, all datasets come from one source
-    file and no q occurs twice."""
+def check_counts(data_paths, weights_paths):
+    """InputError unless there is one weights file per dataset file."""
     if len(data_paths) != len(weights_paths):
         raise InputError(f"--data lists {len(data_paths)} file(s) but --weights {len(weights_paths)}; give one "
                          "weights.json per dataset.h5, in the same order")
+
+
+def check_bins(data_paths, datasets):
+    """InputError unless all datasets come from one source file and no q occurs twice."""
     sources = {(d.source_sha256 or d.source_path) for d in datasets}
     if len(sources) > 1:
         listed = ", ".join(f"{p} ({d.source_path})" for p, d in zip(data_paths, datasets, strict=True))
         raise InputError(f"--data: the datasets come from different source files: {listed}; a joint q fit "
                          "takes the q bins of one dataset entry")
-    q = np.array([d.q for d in datasets])
+    q = [d.q for d in datasets]
     for i in range(len(q)):
         for j in range(i):
             if np.isclose(q[i], q[j], rtol=1e-9, atol=0.0):
@@ -73,16 +76,15 @@ def check_bins(data_paths, weights_paths, datasets):
 
 def load_bins(data_paths, weights_paths):
     """(datasets, weights, folders, order): inputs checked, ``order`` the bins by increasing q."""
-    if len(data_paths) != len(weights_paths):
-        check_bins(data_paths, weights_paths, [])
+    check_counts(data_paths, weights_paths)
     check_lineage({w: [d] for d, w in zip(data_paths, weights_paths, strict=True)})
     datasets = [load_dataset(p) for p in data_paths]
+    check_bins(data_paths, datasets)
     weights = [load_weights(p) for p in weights_paths]
-    check_bins(data_paths, weights_paths, datasets)
     folders = [bin_folder(p) for p in data_paths]
     if len(set(folders)) != len(folders):
         folders = folder_names([d.q for d in datasets])
-    order = list(np.argsort([d.q for d in datasets], kind="stable"))
+    order = [int(b) for b in np.argsort([d.q for d in datasets], kind="stable")]
     return datasets, weights, folders, order
 
 
