@@ -45,6 +45,7 @@ from heterodyne.fit.joint_fit import fit_joint
 from heterodyne.fit.joint_q import QBinProblem, fit_joint_q
 from heterodyne.fit.problem import build_problem
 from heterodyne.fit.settings import settings_from_config
+from heterodyne.noise_model import AngleNoise, independent_noise
 from heterodyne.provenance import provenance_record, read_provenance_attrs, sha256_file
 from heterodyne.weighting import angle_weights
 
@@ -79,10 +80,14 @@ def _simulated_bin(q, phi, f0, seed):
 
 
 @pytest.fixture(scope="module")
-def fits():
-    settings = settings_from_config(_section())
-    bins = [QBinProblem(folder, q, _simulated_bin(q, phi, f0, seed=k), None)
+def bins():
+    return [QBinProblem(folder, q, _simulated_bin(q, phi, f0, seed=k), None)
             for k, (folder, q, phi, f0) in enumerate(BINS)]
+
+
+@pytest.fixture(scope="module")
+def fits(bins):
+    settings = settings_from_config(_section())
     joint = fit_joint_q(bins, settings)
     separate = [fit_joint(item.problem, settings) for item in bins]
     return joint, separate
@@ -121,6 +126,44 @@ def test_joint_stderr_matches_the_combined_per_q_information(fits):
     for fit in separate:
         alone = [fit.theta_stderr[INDEX[name]] for name in SHARED]
         assert np.all(joint.x_stderr[:len(SHARED)] < alone)
+
+
+def test_memory_bounded_mode_gives_the_same_fit(bins, fits):
+    """Above nlsq.jacobian_memory_mb the solver sees the per-bin Schur complements summed (no
+    stacked Jacobian): same solution and standard errors."""
+    joint, _ = fits
+    settings = settings_from_config(_section())._replace(jacobian_budget_bytes=20_000)
+    bounded = fit_joint_q(bins, settings)
+    assert bounded.chunked and not joint.chunked
+    np.testing.assert_allclose(bounded.x, joint.x, rtol=1e-5)
+    np.testing.assert_allclose(bounded.x_stderr, joint.x_stderr, rtol=1e-5)
+
+
+def _speckle_noise(n_phi):
+    """Noise models of a bin: the speckle model (frame-shared covariance) at the first angle."""
+    lag = np.linspace(0.09, 0.0, N)
+    speckle = AngleNoise("speckle", SIGMA, 0.01, np.full(N, 0.1), lag, np.full(N, np.nan), np.full(N, np.nan))
+    return (speckle, *[independent_noise(SIGMA, N)] * (n_phi - 1))
+
+
+@pytest.mark.parametrize("speckle", [False, True])
+def test_one_bin_reproduces_the_per_q_fit(bins, speckle):
+    """With a single q bin the joint fit is the per-q fit: same chi2, dof and covariance (the
+    sandwich covariance too where an angle has the speckle noise model); only the order of the
+    names differs (shared parameters first, the fraction as ``f0@folder``)."""
+    settings = settings_from_config(_section())
+    item = bins[1]
+    noise = _speckle_noise(3) if speckle else None
+    joint = fit_joint_q([item._replace(noise=noise)], settings)
+    alone = fit_joint(item.problem, settings, noise)
+    assert joint.dof == alone.dof and joint.chi2 == pytest.approx(alone.chi2, rel=1e-9)
+    assert joint.stderr_scaling.startswith(alone.stderr_scaling)
+    order = [[name.split("@")[0] for name in joint.covariance_names].index(name)
+             for name in alone.covariance_names]
+    scale = np.sqrt(np.outer(np.diag(alone.covariance), np.diag(alone.covariance)))
+    for mine, theirs in ((joint.covariance, alone.covariance),
+                         (joint.covariance_independent, alone.covariance_independent)):
+        np.testing.assert_allclose(mine[np.ix_(order, order)] / scale, theirs / scale, atol=1e-6)
 
 
 # ---- command line -------------------------------------------------------------------------------
