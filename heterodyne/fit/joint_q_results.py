@@ -1,7 +1,8 @@
 """nlsq.json and nlsq.h5 of a joint multi-q fit (:class:`~heterodyne.fit.joint_q.JointQFit`).
 
 nlsq.json has every top-level key of the per-q nlsq.json (:mod:`heterodyne.fit.results`) with the
-same meaning, plus ``q_bins``, ``q_per_angle`` and ``shared_parameters``:
+same meaning, plus ``q_bins``, ``q_per_angle``, ``shared_parameters`` (the joint free names shared
+by all bins) and ``fraction_parameters`` (the fractions free per bin, canonical names):
 
 * ``parameters``: the 14 canonical names, then one entry ``name@folder`` (e.g. ``f0@q0.005``) for
   each free fraction of each q bin. A shared or fixed parameter's entry is as in the per-q file.
