@@ -24,6 +24,7 @@ COMMANDS = {
     "ingest": ("ingest", "read one q bin of an APS 8-ID-I file and write the normalised dataset"),
     "weight": ("weight", "estimate per-angle noise sigma and initial contrast/offset"),
     "fit-nlsq": ("fit_nlsq", "joint multi-angle NLSQ fit of the full meshgrid"),
+    "fit-joint-q": ("fit_joint_q", "one NLSQ fit over all q bins: shared physics, per-q fractions"),
     "cmc-shard": ("cmc_shard", "NUTS on one Consensus Monte Carlo shard"),
     "cmc-combine": ("cmc_combine", "combine CMC shards into the consensus posterior"),
     "figures": ("figures", "draw the figures of one dataset from saved results"),
