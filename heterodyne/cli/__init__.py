@@ -29,6 +29,7 @@ COMMANDS = {
     "figures": ("figures", "draw the figures of one dataset from saved results"),
     "report": ("report", "write the self-contained HTML report of one dataset"),
     "tables": ("tables", "write the study tables parameters.csv and fit_quality.csv over all datasets"),
+    "cross-q": ("cross_q", "test whether the transport and velocity parameters of a dataset are the same at every q"),
     "audit": ("audit", "check that every result in a results folder matches the inputs it records"),
 }
 

@@ -182,12 +182,42 @@ def _record_values(record, names, q):
     return values
 
 
-def extract(records, q):
+def _usable_at(record, name):
+    """True when ``record`` has a finite value and a finite positive variance of ``name``."""
+    value = record["parameters"][name]["value"]
+    block = record.get("covariance") or {}
+    if value is None or not np.isfinite(value) or name not in block.get("names", ()):
+        return False
+    k = block["names"].index(name)
+    try:
+        variance = block["matrix"][k][k]
+    except (IndexError, KeyError, TypeError):
+        return False
+    return variance is not None and np.isfinite(variance) and variance > 0
+
+
+def usable_names(records, q):
+    """(names, left) : the :func:`tested_names` with a finite value and variance in every record,
+    and [{name, reason}] of those dropped because some fit did not determine them (NaN standard
+    error, written as null), naming the q."""
+    names, left = [], []
+    for name in tested_names(records):
+        bad = [qk for qk, r in zip(q, records, strict=True) if not _usable_at(r, name)]
+        if bad:
+            where = ", ".join(_q_label(qk) for qk in bad)
+            left.append({"name": name, "reason": f"no finite estimate or standard error in the fit at {where}"})
+        else:
+            names.append(name)
+    return names, left
+
+
+def extract(records, q, names=None):
     """(names, theta (n_q, p), Cov (n_q, p, p)) of the q-independent parameters free in every one
-    of the nlsq.json ``records`` (dicts), one per q bin, ``q`` (1/A) in the same order."""
+    of the nlsq.json ``records`` (dicts), one per q bin, ``q`` (1/A) in the same order; ``names``
+    (canonical order) restricts them to a subset."""
     if len(records) != len(q):
         raise ValueError(f"{len(records)} nlsq records for {len(q)} q values")
-    names = tested_names(records)
+    names = tested_names(records) if names is None else list(names)
     if not names:
         raise ValueError("no q-independent parameter is free in every nlsq record")
     theta = np.stack([_record_values(r, names, qk) for r, qk in zip(records, q, strict=True)])
@@ -221,3 +251,10 @@ def cross_q_summary(records, q, alpha=0.05):
     """:func:`summary` straight from the nlsq.json ``records`` at ``q`` (1/A)."""
     names, theta, cov = extract(records, q)
     return summary(q, names, theta, cov, alpha, left_out(records, q))
+
+
+def q_dependent(result):
+    """The verdict of a :func:`summary` dict: True when some parameter is significant after Holm's
+    correction or the joint test rejects (p <= alpha)."""
+    return bool(result["joint"]["significant"]
+                or any(entry["significant"] for entry in result["parameters"].values()))
