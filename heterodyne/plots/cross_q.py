@@ -4,8 +4,9 @@
 ``cross_q_parameters``: one panel per parameter free in at least one q bin's fit, against q
 [1/A]: the NLSQ value +/- 1 se (left of q) and the CMC posterior median with its 5-95 % interval
 (right of q; the two are offset by +/- :data:`DODGE` of q so they do not overlap); a value held
-fixed in a bin's fit is an open marker without error bar. Tested parameters show the
-precision-weighted mean (line) with its +/- 1 sd band and their p-value and Holm-adjusted p-value;
+fixed in a bin's fit is an open marker without error bar. Tested parameters show their
+inverse-variance weighted mean over the bins (line; the mean their own chi2 test compares with)
+with its +/- 1 sd band and their p-value and Holm-adjusted p-value;
 the fractions f0..f3 are marked as allowed to vary with q; the joint multi-q fit, if given, is a
 dashed line.
 
@@ -49,7 +50,7 @@ def _panel_note(record, name):
         return "fraction: may vary with q\n(not tested)", MEAN_COLOR
     if test is not None and name in test["parameters"]:
         entry = test["parameters"][name]
-        text = f"p = {entry['p']:.3g}, Holm {entry['p_holm']:.3g}"
+        text = f"p {p_is(entry['p'])}, Holm p {p_is(entry['p_holm'])}"
         return (text + "\nq-dependent", NLSQ_COLOR) if entry["significant"] else (text, MEAN_COLOR)
     reasons = [e["reason"] for e in record["left_out"] if e["name"] == name]
     reason = reasons[0] if reasons else (record["reason"] or "not tested")
@@ -57,14 +58,23 @@ def _panel_note(record, name):
 
 
 def _wrap(text, width=38):
-    words, lines, line = text.split(), [], ""
-    for word in words:
-        if line and len(line) + 1 + len(word) > width:
-            lines.append(line)
-            line = word
-        else:
-            line = f"{line} {word}".strip()
-    return "\n".join([*lines, line])
+    """``text`` with each of its lines broken at spaces to at most ``width`` characters."""
+    out = []
+    for paragraph in text.split("\n"):
+        line = ""
+        for word in paragraph.split():
+            if line and len(line) + 1 + len(word) > width:
+                out.append(line)
+                line = word
+            else:
+                line = f"{line} {word}".strip()
+        out.append(line)
+    return "\n".join(out)
+
+
+def p_is(p):
+    """"= 0.123" for a p-value, "< 1e-300" for one that underflowed to 0 in float64."""
+    return "< 1e-300" if p == 0 else f"= {p:.3g}"
 
 
 def _parameter_panel(ax, record, name):
@@ -87,7 +97,8 @@ def _parameter_panel(ax, record, name):
                     fmt="s", color=CMC_COLOR, capsize=3, ms=4, label="CMC median, 5-95 %" if k == 0 else None)
     test = record["test"]
     if test is not None and name in test["parameters"]:
-        mean, se = test["parameters"][name]["mean"], test["parameters"][name]["se"]
+        # the mean the panel's p-value tests against: this parameter's inverse-variance mean
+        mean, se = test["parameters"][name]["marginal_mean"], test["parameters"][name]["marginal_se"]
         ax.axhline(mean, color=MEAN_COLOR, lw=1.0, label="weighted mean ± 1 sd")
         ax.axhspan(mean - se, mean + se, color=MEAN_COLOR, alpha=0.15, lw=0)
     joint = record["joint_fit"]
@@ -95,7 +106,8 @@ def _parameter_panel(ax, record, name):
         ax.axhline(joint["parameters"][name]["value"], color=JOINT_COLOR, lw=1.0, ls="--", label="joint multi-q fit")
     text, color = _panel_note(record, name)
     ax.text(0.03, 0.97, _wrap(text), transform=ax.transAxes, ha="left", va="top", fontsize=7, color=color)
-    ax.set_title(f"{name} ({entry['unit']})")
+    ax.set_title(name)
+    ax.set_ylabel(entry["unit"])
     ax.set_xlabel("q (1/A)")
     span = (q.min() / LINE_MARGIN, q.max() * LINE_MARGIN)
     ax.set_xlim(*span)
@@ -190,10 +202,10 @@ def verdict_text(record):
     if record["q_dependent"]:
         names = ", ".join(record["significant"]) or "the parameters jointly"
         return (f"Significant q-dependence of {names} (Holm-adjusted, alpha = {record['alpha']:g}; joint "
-                f"chi2 = {joint['chi2']:.4g} on {joint['dof']} dof, p = {joint['p']:.3g}): evidence against "
+                f"chi2 = {joint['chi2']:.4g} on {joint['dof']} dof, p {p_is(joint['p'])}): evidence against "
                 "the model over this q range.")
     return (f"No significant q-dependence (alpha = {record['alpha']:g}; joint chi2 = {joint['chi2']:.4g} on "
-            f"{joint['dof']} dof, p = {joint['p']:.3g}).")
+            f"{joint['dof']} dof, p {p_is(joint['p'])}).")
 
 
 def write_cross_q_figures(outdir, record, provenance):

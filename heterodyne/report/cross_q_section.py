@@ -10,6 +10,7 @@ correction, or the joint test rejecting); the table lists per parameter the prec
 from pathlib import Path
 
 from heterodyne.json_record import read_json_record
+from heterodyne.plots.cross_q import p_is
 from heterodyne.report.markup import esc, fmt, png_figure, table
 
 #: cross_q.json and the figures folder, relative to results/<dataset>/
@@ -29,7 +30,7 @@ def flag_text(record):
     if record["test"] is None:
         return "ok", f"No cross-q test (q = {q} 1/A): {record['reason']}."
     joint = record["test"]["joint"]
-    joint_text = f"joint chi2 = {fmt(joint['chi2'], 4)} on {joint['dof']} dof, p = {fmt(joint['p'], 3)}"
+    joint_text = f"joint chi2 = {fmt(joint['chi2'], 4)} on {joint['dof']} dof, p {p_is(joint['p'])}"
     if record["q_dependent"]:
         names = ", ".join(record["significant"]) or "the tested parameters jointly"
         return "warn", (f"Significant q-dependence of {names}: evidence against the model over this q range "

@@ -227,16 +227,22 @@ def extract(records, q, names=None):
 
 def summary(q, names, theta, cov, alpha=0.05, excluded=()):
     """The cross_q.json dict: q (1/A); per parameter its unit, the precision-weighted mean (joint,
-    full covariances) and its se (unit of the parameter), the per-parameter chi2, dof, p-value,
+    full covariances) and its se (unit of the parameter), the inverse-variance mean of the
+    parameter alone and its se (``marginal_mean``, ``marginal_se``: the mean of its per-parameter
+    test), the per-parameter chi2, dof, p-value,
     Holm-adjusted p-value and ``significant``; the joint chi2, dof, p and ``significant``
     (p <= alpha); ``left_out`` = ``excluded`` ([{name, reason}])."""
     mean, cov_bar = weighted_mean(theta, cov)
     se = np.sqrt(np.diagonal(cov_bar))
+    variances = np.diagonal(np.asarray(cov, dtype=np.float64), axis1=-2, axis2=-1)
+    marginal_se = 1.0 / np.sqrt(np.sum(1.0 / variances, axis=0))
+    marginal_mean = np.sum(np.asarray(theta, dtype=np.float64) / variances, axis=0) * marginal_se**2
     chi2_j, dof_j, p_j = marginal_tests(theta, cov)
     adjusted, significant = holm(p_j, alpha)
     chi2, dof, p = joint_test(theta, cov)
     parameters = {name: {"unit": PARAMETERS[INDEX[name]].unit, "mean": float(mean[k]),
-                         "se": float(se[k]), "chi2": float(chi2_j[k]), "dof": int(dof_j),
+                         "se": float(se[k]), "marginal_mean": float(marginal_mean[k]),
+                         "marginal_se": float(marginal_se[k]), "chi2": float(chi2_j[k]), "dof": int(dof_j),
                          "p": float(p_j[k]), "p_holm": float(adjusted[k]),
                          "significant": bool(significant[k])}
                   for k, name in enumerate(names)}
