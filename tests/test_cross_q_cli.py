@@ -1,5 +1,6 @@
-"""`heterodyne cross-q` on synthetic per-q result folders, its figures, the index page's cross-q
-section, and an end-to-end check of the test's size and power with real in-process NLSQ fits.
+"""`heterodyne cross-q` on synthetic per-q result folders, its figures and the index page's cross-q
+section. (The end-to-end size and power check with real NLSQ fits of simulated maps takes ~90 s and
+lives in benchmarks/cross_q_size.py.)
 
 The synthetic folders are written with the package's own writers: dataset.h5 by ``save_dataset``
 (a tiny map: only q and the time grid are read), nlsq.json/.h5 by ``fit.results.save_results`` of
@@ -9,7 +10,6 @@ flagged_shards, combined, limits, undetermined as the index page reads them).
 """
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,17 +17,12 @@ import pytest
 from scipy import stats
 
 from heterodyne.cli import main
-from heterodyne.core.jax_backend import compute_c2_heterodyne
 from heterodyne.core.parameters import INDEX, PARAMETER_NAMES, as_vector
 from heterodyne.data.dataset import Dataset, save_dataset
-from heterodyne.data.weights import AngleWeights
-from heterodyne.fit.joint_fit import NlsqFit, fit_joint
-from heterodyne.fit.problem import build_problem
-from heterodyne.fit.results import result_record, save_results
-from heterodyne.fit.settings import settings_from_config
+from heterodyne.fit.joint_fit import NlsqFit
+from heterodyne.fit.results import save_results
 from heterodyne.plots.cross_q import draw_rates
 from heterodyne.provenance import provenance_record
-from heterodyne.study import cross_q
 
 TRUTH = {"D0_ref": 1000.0, "alpha_ref": 0.2, "D_offset_ref": 0.0, "D0_sample": 3000.0,
          "alpha_sample": -0.3, "D_offset_sample": 0.0, "v0": 100.0, "beta": 0.4, "v_offset": 0.0,
@@ -265,53 +260,3 @@ def test_figures_and_reference_lines_through_the_weighted_mean(tmp_path):
     assert "joint" in line                                                 # the joint fit overlaid
     import matplotlib.pyplot as plt
     plt.close(fig)
-
-
-# ------------------------------------------------------------------------------------------------
-# End to end: simulated maps at two q bins, in-process NLSQ fits, the cross-q test.
-
-E2E_Q = (0.010, 0.012)          # 1/A
-E2E_SEEDS = range(20)
-E2E_N, E2E_DURATION = 24, 10.0  # frames, s
-E2E_SIGMA = 0.01
-E2E_PHI = (0.0,)
-E2E_FREE = ("D0_ref", "D0_sample", "v0")
-
-
-def _e2e_fit(q, values, seed, settings):
-    """NLSQ fit (in process) of one simulated noisy map at ``q`` from ``values``; nlsq.json dict."""
-    dt = E2E_DURATION / E2E_N
-    t = dt * np.arange(1, E2E_N + 1)
-    clean = np.stack([np.asarray(compute_c2_heterodyne(as_vector(values), t, q, dt, p, 0.3, 1.0)) for p in E2E_PHI])
-    noise = np.triu(np.random.default_rng(seed).normal(0.0, E2E_SIGMA, clean.shape), k=1)
-    c2 = clean + noise + np.swapaxes(noise, 1, 2)
-    phi = np.array(E2E_PHI)
-    dataset = Dataset(c2=c2, valid=np.ones(c2.shape, bool), t=t, phi=phi, dt=dt, q=q, time_origin=dt)
-    weights = AngleWeights(phi=phi, sigma=np.full(len(phi), E2E_SIGMA), contrast=np.full(len(phi), 0.3),
-                           offset=np.ones(len(phi)), method="uniform")
-    fit = fit_joint(build_problem(dataset, weights), settings)
-    return json.loads(json.dumps(result_record(fit, phi, {})))
-
-
-def test_end_to_end_size_and_power_with_nlsq_fits():
-    section = {"initial": dict(TRUTH), "fixed": [n for n in PARAMETER_NAMES if n not in E2E_FREE],
-               "bounds": {}, "scaling": "per_angle", "multistart": {"n_starts": 0, "seed": 0},
-               "max_nfev": 100, "ftol": 1e-10, "xtol": 1e-10, "gtol": 1e-10, "jacobian_memory_mb": 256}
-    settings = settings_from_config(section)
-    started = time.perf_counter()
-    null, alternative = [], []
-    for seed in E2E_SEEDS:
-        first = _e2e_fit(E2E_Q[0], TRUTH, 1000 + 2 * seed, settings)
-        same = _e2e_fit(E2E_Q[1], TRUTH, 1001 + 2 * seed, settings)
-        scaled = dict(TRUTH, D0_ref=TRUTH["D0_ref"] * E2E_Q[1] / E2E_Q[0],
-                      D0_sample=TRUTH["D0_sample"] * E2E_Q[1] / E2E_Q[0])
-        moved = _e2e_fit(E2E_Q[1], scaled, 1001 + 2 * seed, settings)
-        null.append(cross_q.cross_q_summary([first, same], E2E_Q))
-        alternative.append(cross_q.cross_q_summary([first, moved], E2E_Q))
-    rejected = sum(cross_q.q_dependent(r) for r in null)
-    detected = sum(cross_q.q_dependent(r) for r in alternative)
-    elapsed = time.perf_counter() - started
-    print(f"cross-q end to end: {rejected}/20 rejected under q-independence, {detected}/20 with D0 ~ q "
-          f"({elapsed:.1f} s)")
-    assert rejected <= 4
-    assert detected >= 16
