@@ -10,13 +10,17 @@ correction, or the joint test rejecting); the table lists per parameter the prec
 from pathlib import Path
 
 from heterodyne.json_record import read_json_record
-from heterodyne.plots.cross_q import p_is
 from heterodyne.report.markup import esc, fmt, png_figure, table
 
 #: cross_q.json and the figures folder, relative to results/<dataset>/
 CROSS_Q_JSON = "cross_q.json"
 CROSS_Q_FIGURES = "cross_q"
 CROSS_Q_KEYS = ("dataset", "q", "alpha", "test", "reason", "left_out", "q_dependent", "significant")
+
+
+def p_is(p):
+    """"= 0.123" for a p-value, "< 1e-300" for one that underflowed to 0 in float64."""
+    return "< 1e-300" if p == 0 else f"= {p:.3g}"
 
 
 def read_cross_q(path):
