@@ -22,6 +22,7 @@ from heterodyne.data.dataset import Dataset, save_dataset
 from heterodyne.fit.joint_fit import NlsqFit
 from heterodyne.fit.results import save_results
 from heterodyne.plots.cross_q import draw_rates
+from heterodyne.lineage import read_provenance
 from heterodyne.provenance import provenance_record
 
 TRUTH = {"D0_ref": 1000.0, "alpha_ref": 0.2, "D_offset_ref": 0.0, "D0_sample": 3000.0,
@@ -188,8 +189,7 @@ def test_d0_scaled_with_q_is_flagged_and_the_index_page_shows_it(tmp_path):
     assert 'id="cross-q-B"' in index and 'id="cross-q-C"' not in index
     assert index.count("data:image/png;base64") == 2                    # both figures embedded
     assert '<a href="C/q0.01/report.html">' in index
-    provenance = json.loads(index.split('id="provenance">')[1].split("</script>")[0])
-    assert any(p.endswith("B/cross_q.json") for p in provenance["input_sha256"])
+    assert any(p.endswith("B/cross_q.json") for p in read_provenance(root / "index.html")["input_sha256"])
 
 
 def test_single_q_bin_writes_estimates_without_a_test(tmp_path):
@@ -258,5 +258,31 @@ def test_figures_and_reference_lines_through_the_weighted_mean(tmp_path):
     phase = lines["phase"]
     np.testing.assert_allclose(np.diff(np.log(phase["y"])) / np.diff(np.log(phase["q"])), 1.0, rtol=1e-9)
     assert "joint" in line                                                 # the joint fit overlaid
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+
+
+def test_undetermined_parameter_is_left_out_and_a_zero_phase_rate_is_not_drawn(tmp_path):
+    rng = np.random.default_rng(17)
+    free = ["D0_ref", "D0_sample", "v0"]
+    values = dict(TRUTH, v0=0.0, v_offset=0.0)
+    folders = []
+    for k, qk in enumerate((0.005, 0.01)):
+        cov = _covariance(rng, free)
+        if k == 1:
+            cov[2, :] = cov[:, 2] = np.nan                # v0 not determined by the fit at q = 0.01
+        folders.append(write_bin(tmp_path / "results" / "U" / f"q{qk:g}", qk, values, free=free, cov=cov,
+                                 cmc=False))
+    out = tmp_path / "out"
+    assert run_cross_q(folders, out) == 0
+    record = json.loads((out / "cross_q.json").read_text())
+    assert record["test"]["names"] == ["D0_ref", "D0_sample"]
+    left = {e["name"]: e["reason"] for e in record["left_out"]}
+    assert left["v0"] == "no finite estimate or standard error in the fit at q = 0.01 1/A"
+    assert record["estimates"]["v0"]["nlsq"][1]["stderr"] is None
+    assert record["rates"]["phase"]["values"] == [0.0, 0.0]
+    assert record["rates"]["phase"]["stderr"][1] is None
+    fig, lines = draw_rates(record)
+    assert "phase" not in lines and "decay_sample" in lines
     import matplotlib.pyplot as plt
     plt.close(fig)
