@@ -19,12 +19,14 @@ Layout of the record (units: each parameter's, see :mod:`heterodyne.core.paramet
 * ``left_out``: [{name, reason}] of the parameters not tested;
 * ``q_dependent``: True when a parameter is significant after Holm's correction or the joint test
   rejects (null without a test); ``significant``: the names significant after Holm;
-* ``rates``: at the reference time ``t_ref`` [s] (``t_ref_rule`` says how it was chosen), for each
-  q bin the decay rates q^2 J_ref(t_ref), q^2 J_sample(t_ref) and the phase rate q v(t_ref) [1/s]
-  with standard errors propagated from the NLSQ covariance (linearised in D0, alpha, D_offset resp.
-  v0, beta, v_offset; null when the covariance is not finite), and the q-independent rate
-  J(t_ref) [A^2/s] resp. v(t_ref) [A/s] averaged over the bins (``mean``, ``mean_se``,
-  ``mean_rule``) through which the reference lines q^2 J and q v are drawn;
+* ``rates``: ``t_ref`` [s] (``t_ref_rule`` says how it was chosen) and, for ``decay_ref``,
+  ``decay_sample`` and ``phase``: ``parameters`` (the three it is made of), ``rate`` and
+  ``rate_stderr`` per q bin (J_ref, J_sample [A^2/s] or v [A/s] at t_ref, unit ``rate_unit``),
+  ``values`` and ``stderr`` per q bin (q^q_power x rate, ``q_power`` 2 for the decays and 1 for the
+  phase; unit ``unit`` = 1/s), and ``mean``, ``mean_se``, ``mean_rule``: the rate averaged over the
+  bins, through which the reference lines q^2 J resp. q v are drawn. Standard errors are
+  propagated from the NLSQ covariance (linearised in D0, alpha, D_offset resp. v0, beta, v_offset;
+  null where the covariance is not finite);
 * ``joint_fit``: null, or {file, parameters: {name: {value, stderr, fixed}}, rates: {J_ref,
   J_sample, v at t_ref}};
 * ``provenance`` (added by the CLI).
