@@ -25,6 +25,7 @@ from heterodyne.config import load_config
 from heterodyne.core.parameters import PARAMETER_NAMES
 from heterodyne.data.weights import AngleWeights, load_weights
 from heterodyne.fit.uncertainty import STDERR_SANDWICH, STDERR_SCALING
+from heterodyne.lineage import read_provenance
 from heterodyne.provenance import provenance_record
 from heterodyne.report.dataset_page import noise_model_text, uncertainty_text
 
@@ -181,6 +182,24 @@ def test_index_links_every_report_with_headline_numbers(saved, report, tmp_path)
     cells = re.findall(r"<td>(.*?)</td>", row)
     assert cells[1:4] == ["no", f"{saved['nlsq']['reduced_chi2']:.5g}", "1"]
     assert cells[4] == '<span class="warn">5</span>'  # the five warnings of the dataset page
+
+
+def test_dataset_page_shows_the_cross_q_verdict_when_given(saved, tmp_path):
+    record = {"dataset": ff.NAME, "q": [0.005, 0.01], "alpha": 0.05, "reason": None, "left_out": [],
+              "q_dependent": True, "significant": ["D0_sample"],
+              "test": {"names": ["D0_sample"],
+                       "parameters": {"D0_sample": {"unit": "A^2/s", "mean": 2.0e4, "se": 50.0, "chi2": 40.0,
+                                                    "dof": 1, "p": 2.5e-10, "p_holm": 2.5e-10, "significant": True}},
+                       "joint": {"names": ["D0_sample"], "chi2": 40.0, "dof": 1, "p": 2.5e-10, "significant": True}}}
+    path = tmp_path / "cross_q.json"
+    path.write_text(json.dumps(record))
+    output = tmp_path / "report.html"
+    assert main(["report", *cli_args.whole_config(saved["config"]), "--name", ff.NAME, "--results-dir",
+                 str(saved["results"]), "--cross-q", str(path), "--output", str(output)]) == 0
+    html = output.read_text()
+    assert 'id="cross-q"' in html
+    assert "Significant q-dependence of D0_sample: evidence against the model over this q range" in html
+    assert str(path) in read_provenance(output)["input_sha256"]
 
 
 def test_missing_summary_exits_2_and_writes_nothing(saved, tmp_path, capsys):

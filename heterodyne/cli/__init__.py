@@ -31,6 +31,7 @@ COMMANDS = {
     "report": ("report", "write the self-contained HTML report of one dataset"),
     "tables": ("tables", "write the study tables parameters.csv and fit_quality.csv over all datasets"),
     "study-figure": ("study_figure", "draw each fitted parameter against the dataset over the study"),
+    "cross-q": ("cross_q", "test whether the transport and velocity parameters of a dataset are the same at every q"),
     "audit": ("audit", "check that every result in a results folder matches the inputs it records"),
 }
 

@@ -1,8 +1,10 @@
 """``heterodyne report``: the self-contained HTML report of one dataset, or the index page.
 
 Dataset report: ``--settings CONFIG_JSON --name D --results-dir results/D --output results/D/report.html``.
+(``--cross-q results/D/cross_q.json``, optional: add the dataset's cross-q verdict.)
 Index page:     ``--index --results-root results --audit results/audit.json --output results/index.html``
-(it links the study tables results/parameters.csv and fit_quality.csv where they exist).
+(it links the study tables results/parameters.csv and fit_quality.csv where they exist, and shows
+the cross-q section of every dataset with results/D/cross_q.json).
 """
 
 from pathlib import Path
@@ -14,7 +16,8 @@ from heterodyne.json_record import read_json_record
 from heterodyne.provenance import provenance_record
 from heterodyne.report.collect import collect
 from heterodyne.report.dataset_page import render_dataset_page
-from heterodyne.report.index_page import dataset_reports, render_index_page, study_tables
+from heterodyne.report.cross_q_section import read_cross_q
+from heterodyne.report.index_page import cross_q_files, dataset_reports, render_index_page, study_tables
 
 
 def add_arguments(parser):
@@ -25,6 +28,9 @@ def add_arguments(parser):
     parser.add_argument("--results-dir", help="results/D (dataset report)")
     parser.add_argument("--results-root", help="results (index page)")
     parser.add_argument("--audit", help="results/audit.json written by `heterodyne audit` (index page)")
+    parser.add_argument("--cross-q", metavar="JSON",
+                        help="results/D/cross_q.json of the dataset (`heterodyne cross-q`; optional, dataset "
+                             "report): show its cross-q verdict")
     parser.add_argument("--output", required=True, help="HTML file to write")
 
 
@@ -40,14 +46,16 @@ def run(args):
         _require(args, ("results_root", "audit"), "index page (--index)")
         inputs = [folder / "report.html" for folder in dataset_reports(args.results_root)]
         inputs += study_tables(args.results_root)
+        inputs += cross_q_files(args.results_root)
         audit = read_json_record(args.audit, ("passed", "files", "not_audited"), "audit")
         html = render_index_page(args.results_root, audit, provenance_record({}, [*inputs, args.audit]))
     else:
         _require(args, ("settings", "name", "results_dir"), "dataset report")
         config = read_settings(args)["config"]
         results = collect(args.results_dir)
-        provenance = provenance_record(config, results.input_files)
-        html = render_dataset_page(args.name, results, config, provenance)
+        cross_q = read_cross_q(args.cross_q) if args.cross_q else None
+        provenance = provenance_record(config, [*results.input_files, *([args.cross_q] if args.cross_q else [])])
+        html = render_dataset_page(args.name, results, config, provenance, cross_q)
     with atomic_output(args.output) as tmp:
         Path(tmp).write_text(html, encoding="utf-8")
     return 0

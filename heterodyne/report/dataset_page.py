@@ -9,7 +9,9 @@ offset); NLSQ and CMC run details (per shard: divergences, max R-hat, min bulk a
 mean/max tree depth, % of draws at the tree depth limit, step size per chain, min E-BFMI, flagged
 and why, wall time; the combined posterior's R-hat and ESS; the pass criteria recorded by
 cmc-combine); figures; provenance (input file and SHA-256, selection, config hash and config,
-per-step provenance, package versions, git commit, run time per step).
+per-step provenance, package versions, git commit, run time per step). Given the dataset's
+cross_q.json record (``heterodyne report --cross-q``), a "Cross-q consistency" section after the
+warnings shows its verdict and test table (the figures are on the index page).
 """
 
 import json
@@ -19,6 +21,7 @@ import yaml
 import heterodyne
 from heterodyne.core.parameters import PARAMETERS
 from heterodyne.provenance import config_hash, git_commit, package_versions
+from heterodyne.report.cross_q_section import cross_q_html
 from heterodyne.report.findings import fit_warnings
 from heterodyne.report.markup import esc, fmt, page, png_figure, table
 
@@ -168,8 +171,9 @@ def _own_provenance_html(record):
     return f"<pre>{esc(json.dumps(shown, indent=1, sort_keys=True, default=str))}</pre>"
 
 
-def render_dataset_page(name, results, config, provenance):
-    """Complete HTML of the dataset report (str)."""
+def render_dataset_page(name, results, config, provenance, cross_q=None):
+    """Complete HTML of the dataset report (str); ``cross_q``: the dataset's cross_q.json record
+    (dict) or None (no cross-q section)."""
     nlsq, cmc = results.nlsq, results.cmc
     found = [*results.dataset.selection.get("warnings", []), *fit_warnings(nlsq, cmc)]
     header = (f"<h1>heterodyne report: {esc(name)}</h1>\n<p>{len(results.dataset.phi)} angles, "
@@ -179,6 +183,8 @@ def render_dataset_page(name, results, config, provenance):
     body = "\n".join([
         header,
         _section("Warnings", "warnings", _warnings_html(found)),
+        *([_section("Cross-q consistency (all q bins of the dataset)", "cross-q", cross_q_html(cross_q))]
+          if cross_q is not None else []),
         _section("Parameters", "parameters",
                  table(["parameter", "unit", "NLSQ value ± se", "at bound", "CMC mean", "CMC 90 % interval",
                         "R-hat", "ESS (bulk)", "ESS (tail)", "(CMC mean − NLSQ) / se", "CMC sd / se"],

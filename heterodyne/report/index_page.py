@@ -6,12 +6,19 @@ flagged CMC shards and of warnings. Then links to the study tables (parameters.c
 fit_quality.csv; ``heterodyne tables``) where the results folder holds them, the study figure
 (``results/study/``, several datasets) where it exists, and the result of
 ``heterodyne audit`` (audit.json): files checked and every file that failed.
+
+Cross-q consistency: for every dataset whose folder holds ``results/{d}/cross_q.json``
+(``heterodyne cross-q``) a section with the verdict, the per-parameter p-values and the figures of
+``results/{d}/cross_q/``; a dataset with significant q-dependence is also flagged at the top of
+the page. Datasets without cross_q.json are shown as before.
 """
 
 from pathlib import Path
 
 from heterodyne.errors import InputError
 from heterodyne.json_record import read_json_record
+from heterodyne.report.cross_q_section import (CROSS_Q_FIGURES, CROSS_Q_JSON, cross_q_html, figures_html,
+                                               flag_text, read_cross_q)
 from heterodyne.report.findings import fit_warnings
 from heterodyne.report.markup import esc, fmt, page, table
 from heterodyne.plots.study import STEM as STUDY_STEM
@@ -77,13 +84,51 @@ def audit_html(audit):
     return summary + table(["file", "problems"], [[f["file"], "; ".join(f["problems"])] for f in failed])
 
 
+def cross_q_datasets(results_root):
+    """Sorted dataset folders ``results_root/<dataset>`` (those with a per-q report.html) that hold
+    a cross_q.json."""
+    datasets = sorted({folder.parent for folder in dataset_reports(results_root)})
+    return [d for d in datasets if (d / CROSS_Q_JSON).is_file()]
+
+
+def cross_q_files(results_root):
+    """The files the cross-q sections read: each dataset's cross_q.json and cross_q/*.png (for
+    the index page's provenance)."""
+    files = []
+    for d in cross_q_datasets(results_root):
+        files.append(d / CROSS_Q_JSON)
+        files += sorted((d / CROSS_Q_FIGURES).glob("*.png"))
+    return files
+
+
+def cross_q_sections(results_root):
+    """(flags, sections): <li> of each dataset with significant q-dependence, and the cross-q
+    section of every dataset with a cross_q.json ("" without any)."""
+    flags, sections = [], []
+    for d in cross_q_datasets(results_root):
+        record = read_cross_q(d / CROSS_Q_JSON)
+        css, text = flag_text(record)
+        if record["q_dependent"]:
+            flags.append(f'<li class="warn"><a href="#cross-q-{esc(d.name)}">{esc(d.name)}</a>: {esc(text)}</li>')
+        link = f'<p>Record: <a href="{esc(d.name)}/{CROSS_Q_JSON}">{esc(d.name)}/{CROSS_Q_JSON}</a>.</p>'
+        figures = figures_html(d / CROSS_Q_FIGURES, f"{d.name}-")
+        sections.append(f'<section id="cross-q-{esc(d.name)}"><h2>Cross-q consistency: {esc(d.name)}</h2>\n'
+                        f"{cross_q_html(record, figures)}\n{link}</section>")
+    flag_html = f"<ul>{''.join(flags)}</ul>\n" if flags else ""
+    return flag_html, "\n".join(sections)
+
+
 def render_index_page(results_root, audit, provenance):
-    """Complete HTML of the index page (str), with the ``audit`` record of audit.json."""
+    """Complete HTML of the index page (str), with the ``audit`` record of audit.json and a
+    cross-q section per dataset that has results/<dataset>/cross_q.json."""
     folders = dataset_reports(results_root)
     head = "".join(f"<th>{h}</th>" for h in ("dataset", "NLSQ converged", "reduced chi2",
                                              "flagged CMC shards", "warnings"))
     rows = "".join(index_row(folder) for folder in folders)
-    body = (f"<h1>heterodyne: {len(folders)} dataset report(s)</h1>\n"
+    flags, sections = cross_q_sections(results_root)
+    body = (f"<h1>heterodyne: {len(folders)} dataset report(s)</h1>\n{flags}"
             f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>\n"
-            f"{tables_html(results_root)}{study_figure_html(results_root)}{audit_html(audit)}")
+            f"{tables_html(results_root)}{study_figure_html(results_root)}{audit_html(audit)}"
+            + (f"
+{sections}" if sections else ""))
     return page("heterodyne reports", body, provenance)

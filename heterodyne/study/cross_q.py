@@ -182,12 +182,42 @@ def _record_values(record, names, q):
     return values
 
 
-def extract(records, q):
+def _usable_at(record, name):
+    """True when ``record`` has a finite value and a finite positive variance of ``name``."""
+    value = record["parameters"][name]["value"]
+    block = record.get("covariance") or {}
+    if value is None or not np.isfinite(value) or name not in block.get("names", ()):
+        return False
+    k = block["names"].index(name)
+    try:
+        variance = block["matrix"][k][k]
+    except (IndexError, KeyError, TypeError):
+        return False
+    return variance is not None and np.isfinite(variance) and variance > 0
+
+
+def usable_names(records, q):
+    """(names, left) : the :func:`tested_names` with a finite value and variance in every record,
+    and [{name, reason}] of those dropped because some fit did not determine them (NaN standard
+    error, written as null), naming the q."""
+    names, left = [], []
+    for name in tested_names(records):
+        bad = [qk for qk, r in zip(q, records, strict=True) if not _usable_at(r, name)]
+        if bad:
+            where = ", ".join(_q_label(qk) for qk in bad)
+            left.append({"name": name, "reason": f"no finite estimate or standard error in the fit at {where}"})
+        else:
+            names.append(name)
+    return names, left
+
+
+def extract(records, q, names=None):
     """(names, theta (n_q, p), Cov (n_q, p, p)) of the q-independent parameters free in every one
-    of the nlsq.json ``records`` (dicts), one per q bin, ``q`` (1/A) in the same order."""
+    of the nlsq.json ``records`` (dicts), one per q bin, ``q`` (1/A) in the same order; ``names``
+    (canonical order) restricts them to a subset."""
     if len(records) != len(q):
         raise ValueError(f"{len(records)} nlsq records for {len(q)} q values")
-    names = tested_names(records)
+    names = tested_names(records) if names is None else list(names)
     if not names:
         raise ValueError("no q-independent parameter is free in every nlsq record")
     theta = np.stack([_record_values(r, names, qk) for r, qk in zip(records, q, strict=True)])
@@ -197,16 +227,22 @@ def extract(records, q):
 
 def summary(q, names, theta, cov, alpha=0.05, excluded=()):
     """The cross_q.json dict: q (1/A); per parameter its unit, the precision-weighted mean (joint,
-    full covariances) and its se (unit of the parameter), the per-parameter chi2, dof, p-value,
+    full covariances) and its se (unit of the parameter), the inverse-variance mean of the
+    parameter alone and its se (``marginal_mean``, ``marginal_se``: the mean of its per-parameter
+    test), the per-parameter chi2, dof, p-value,
     Holm-adjusted p-value and ``significant``; the joint chi2, dof, p and ``significant``
     (p <= alpha); ``left_out`` = ``excluded`` ([{name, reason}])."""
     mean, cov_bar = weighted_mean(theta, cov)
     se = np.sqrt(np.diagonal(cov_bar))
+    variances = np.diagonal(np.asarray(cov, dtype=np.float64), axis1=-2, axis2=-1)
+    marginal_se = 1.0 / np.sqrt(np.sum(1.0 / variances, axis=0))
+    marginal_mean = np.sum(np.asarray(theta, dtype=np.float64) / variances, axis=0) * marginal_se**2
     chi2_j, dof_j, p_j = marginal_tests(theta, cov)
     adjusted, significant = holm(p_j, alpha)
     chi2, dof, p = joint_test(theta, cov)
     parameters = {name: {"unit": PARAMETERS[INDEX[name]].unit, "mean": float(mean[k]),
-                         "se": float(se[k]), "chi2": float(chi2_j[k]), "dof": int(dof_j),
+                         "se": float(se[k]), "marginal_mean": float(marginal_mean[k]),
+                         "marginal_se": float(marginal_se[k]), "chi2": float(chi2_j[k]), "dof": int(dof_j),
                          "p": float(p_j[k]), "p_holm": float(adjusted[k]),
                          "significant": bool(significant[k])}
                   for k, name in enumerate(names)}
@@ -221,3 +257,10 @@ def cross_q_summary(records, q, alpha=0.05):
     """:func:`summary` straight from the nlsq.json ``records`` at ``q`` (1/A)."""
     names, theta, cov = extract(records, q)
     return summary(q, names, theta, cov, alpha, left_out(records, q))
+
+
+def q_dependent(result):
+    """The verdict of a :func:`summary` dict: True when some parameter is significant after Holm's
+    correction or the joint test rejects (p <= alpha)."""
+    return bool(result["joint"]["significant"]
+                or any(entry["significant"] for entry in result["parameters"].values()))

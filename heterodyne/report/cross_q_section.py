@@ -1,0 +1,88 @@
+"""The cross-q verdict of a dataset in the HTML pages, from its results/<dataset>/cross_q.json
+(``heterodyne cross-q``) and the figures in results/<dataset>/cross_q/.
+
+The verdict is a flag the reader cannot miss: "significant q-dependence of X: evidence against the
+model over this q range" when ``q_dependent`` is true (a parameter significant after Holm's
+correction, or the joint test rejecting); the table lists per parameter the precision-weighted mean
++/- se, chi2, dof, p and the Holm-adjusted p, then the joint test.
+"""
+
+from pathlib import Path
+
+from heterodyne.json_record import read_json_record
+from heterodyne.report.markup import esc, fmt, png_figure, table
+
+#: cross_q.json and the figures folder, relative to results/<dataset>/
+CROSS_Q_JSON = "cross_q.json"
+CROSS_Q_FIGURES = "cross_q"
+CROSS_Q_KEYS = ("dataset", "q", "alpha", "test", "reason", "left_out", "q_dependent", "significant")
+
+
+def p_is(p):
+    """"= 0.123" for a p-value, "< 1e-300" for one that underflowed to 0 in float64."""
+    return "< 1e-300" if p == 0 else f"= {p:.3g}"
+
+
+def read_cross_q(path):
+    """The cross_q.json record at ``path`` (InputError naming the file when unreadable)."""
+    return read_json_record(path, CROSS_Q_KEYS, "cross-q")
+
+
+def flag_text(record):
+    """(css class, one-sentence verdict) of a cross_q.json record."""
+    q = ", ".join(fmt(x, 4) for x in record["q"])
+    if record["test"] is None:
+        return "ok", f"No cross-q test (q = {q} 1/A): {record['reason']}."
+    joint = record["test"]["joint"]
+    joint_text = f"joint chi2 = {fmt(joint['chi2'], 4)} on {joint['dof']} dof, p {p_is(joint['p'])}"
+    if record["q_dependent"]:
+        names = ", ".join(record["significant"]) or "the tested parameters jointly"
+        return "warn", (f"Significant q-dependence of {names}: evidence against the model over this q range "
+                        f"(q = {q} 1/A; Holm-adjusted per-parameter tests at alpha = {fmt(record['alpha'])}; "
+                        f"{joint_text}).")
+    return "ok", (f"No significant q-dependence of the transport and velocity parameters over q = {q} 1/A "
+                  f"(alpha = {fmt(record['alpha'])}; {joint_text}).")
+
+
+def statistics_table(record):
+    """<table> of the per-parameter tests and the joint test ("" without a test)."""
+    test = record["test"]
+    if test is None:
+        return ""
+    rows = [[name, e["unit"], f"{fmt(e['mean'])} ± {fmt(e['se'], 3)}", fmt(e["chi2"], 4), e["dof"],
+             fmt(e["p"], 3), fmt(e["p_holm"], 3), "yes" if e["significant"] else "no"]
+            for name, e in test["parameters"].items()]
+    joint = test["joint"]
+    rows.append(["joint (all tested)", "-", "-", fmt(joint["chi2"], 4), joint["dof"], fmt(joint["p"], 3), "-",
+                 "yes" if joint["significant"] else "no"])
+    return table(["parameter", "unit", "weighted mean ± se", "chi2", "dof", "p", "Holm p", "significant"],
+                 rows, numeric=(3, 4, 5, 6))
+
+
+def left_out_text(record):
+    if not record["left_out"]:
+        return ""
+    items = "; ".join(f"{e['name']} ({e['reason']})" for e in record["left_out"])
+    return f"<p>Not tested: {esc(items)}.</p>"
+
+
+def figures_html(folder, prefix):
+    """Embedded cross-q figures (PNG with its .rst caption) of ``folder``, "" when there are none."""
+    folder = Path(folder)
+    out = []
+    for png in sorted(folder.glob("*.png")) if folder.is_dir() else []:
+        caption = png.with_suffix(".rst")
+        text = caption.read_text(encoding="utf-8") if caption.is_file() else png.stem
+        out.append(png_figure(png.read_bytes(), f"{prefix}{png.stem}", text))
+    return "\n".join(out)
+
+
+def verdict_paragraph(record):
+    css, text = flag_text(record)
+    return f'<p class="{css}"><strong>Cross-q:</strong> {esc(text)}</p>'
+
+
+def cross_q_html(record, figures=""):
+    """The cross-q block: verdict, test table, parameters left out, ``figures`` markup."""
+    return "\n".join(part for part in (verdict_paragraph(record), statistics_table(record), left_out_text(record),
+                                       figures) if part)

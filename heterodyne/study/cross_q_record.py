@@ -1,0 +1,268 @@
+"""cross_q.json: the per-q estimates of one dataset, the cross-q test and the rates at t_ref.
+
+Inputs, per q bin folder ``results/<dataset>/<q folder>/``: nlsq.json (required), dataset.h5
+(required: the bin's q [1/A] and its time grid t [s]; nlsq.json must record it among its inputs)
+and cmc/summary.json (optional: the CMC posterior quantiles). Optionally the nlsq.json of a joint
+multi-q fit (shared parameters), shown beside the per-q estimates and never part of the test (its
+data are the same as the per-q fits').
+
+Layout of the record (units: each parameter's, see :mod:`heterodyne.core.parameters`; q in 1/A):
+
+* ``dataset``, ``folders``, ``q`` (increasing), ``q_unit``, ``alpha``;
+* ``estimates``: {parameter: {unit, role ("q-independent" or "fraction"), ``nlsq`` [per q:
+  {value, stderr, fixed}], ``cmc`` [per q: {mean, sd, q05, q50, q95} or null where the bin has no
+  CMC summary or did not sample the parameter]}} for all 14 parameters;
+* ``test``: the :func:`heterodyne.study.cross_q.summary` statistics ({names, parameters: {name:
+  {unit, mean, se, chi2, dof, p, p_holm, significant}}, joint: {names, chi2, dof, p,
+  significant}}), or null with ``reason`` saying why (fewer than 2 q bins, no parameter free and
+  determined in every fit, a singular covariance); ``reason`` is null when the test ran;
+* ``left_out``: [{name, reason}] of the parameters not tested;
+* ``q_dependent``: True when a parameter is significant after Holm's correction or the joint test
+  rejects (null without a test); ``significant``: the names significant after Holm;
+* ``rates``: ``t_ref`` [s] (``t_ref_rule`` says how it was chosen) and, for ``decay_ref``,
+  ``decay_sample`` and ``phase``: ``parameters`` (the three it is made of), ``rate`` and
+  ``rate_stderr`` per q bin (J_ref, J_sample [A^2/s] or v [A/s] at t_ref, unit ``rate_unit``),
+  ``values`` and ``stderr`` per q bin (q^q_power x rate, ``q_power`` 2 for the decays and 1 for the
+  phase; unit ``unit`` = 1/s), and ``mean``, ``mean_se``, ``mean_rule``: the rate averaged over the
+  bins, through which the reference lines q^2 J resp. q v are drawn. Standard errors are
+  propagated from the NLSQ covariance (linearised in D0, alpha, D_offset resp. v0, beta, v_offset;
+  null where the covariance is not finite);
+* ``joint_fit``: null, or {file, parameters: {name: {value, stderr, fixed}}, rates: {J_ref,
+  J_sample, v at t_ref}};
+* ``provenance`` (added by the CLI).
+"""
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from heterodyne.core.parameters import PARAMETERS
+from heterodyne.errors import InputError
+from heterodyne.json_record import read_json_record
+from heterodyne.lineage import check_lineage
+from heterodyne.study import cross_q
+
+#: the keys of nlsq.json this step reads
+NLSQ_KEYS = ("parameters", "covariance")
+#: rate name -> (kind, parameter names in argument order, unit of the rate before the q factor)
+RATES = {"decay_ref": ("transport", ("D0_ref", "alpha_ref", "D_offset_ref"), "A^2/s"),
+         "decay_sample": ("transport", ("D0_sample", "alpha_sample", "D_offset_sample"), "A^2/s"),
+         "phase": ("velocity", ("v0", "beta", "v_offset"), "A/s")}
+T_REF_RULE = ("mean time of the maps: the mean of t (s, since the start of acquisition) over the time "
+              "grids of the q bins")
+
+
+def _check_number(value, path, what):
+    if value is not None and not isinstance(value, (int, float)):
+        raise InputError(f"{path}: {what} is not a number ({value!r}); re-run `heterodyne fit-nlsq`")
+
+
+def read_nlsq(path):
+    """nlsq.json at ``path`` with its ``parameters`` (all 14, each with value/stderr/fixed) and
+    ``covariance`` (names, matrix) checked; InputError naming the file otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: nlsq.json not found; run `heterodyne fit-nlsq` for this q bin first")
+    record = read_json_record(path, NLSQ_KEYS, "fit-nlsq")
+    parameters, block = record["parameters"], record["covariance"]
+    if not isinstance(parameters, dict) or not isinstance(block, dict):
+        raise InputError(f"{path}: 'parameters' and 'covariance' must be objects; re-run `heterodyne fit-nlsq`")
+    for p in PARAMETERS:
+        entry = parameters.get(p.name)
+        if not isinstance(entry, dict) or not {"value", "stderr", "fixed"} <= set(entry):
+            raise InputError(f"{path}: parameter {p.name} missing or without value/stderr/fixed; "
+                             "re-run `heterodyne fit-nlsq`")
+        _check_number(entry["value"], path, f"the value of {p.name}")
+        _check_number(entry["stderr"], path, f"the stderr of {p.name}")
+    names, matrix = block.get("names"), block.get("matrix")
+    if (not isinstance(names, list) or not isinstance(matrix, list) or len(matrix) != len(names)
+            or any(not isinstance(row, list) or len(row) != len(names) for row in matrix)):
+        raise InputError(f"{path}: covariance block is not a square matrix over its names; "
+                         "re-run `heterodyne fit-nlsq`")
+    for row in matrix:
+        for x in row:
+            _check_number(x, path, "a covariance entry")
+    return record
+
+
+def read_summary(path):
+    """cmc/summary.json at ``path`` or None when there is none (CMC is optional here)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    return read_json_record(path, ("parameters",), "cmc-combine")
+
+
+def read_grid(path):
+    """(q [1/A], t (N,) [s]) of dataset.h5, without reading the maps."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: dataset.h5 not found (it gives the bin's q); run `heterodyne ingest` "
+                         "for this q bin first")
+    try:
+        with h5py.File(path, "r") as f:
+            return float(f.attrs["q"]), np.asarray(f["t"][()], dtype=np.float64)
+    except (OSError, KeyError) as err:
+        raise InputError(f"{path}: not a heterodyne dataset file ({err}); re-run `heterodyne ingest`") from err
+
+
+def read_bin(folder):
+    """{folder, q, t, nlsq, cmc, files} of one per-q results folder (files: those read)."""
+    folder = Path(folder)
+    data, nlsq_path, summary_path = folder / "dataset.h5", folder / "nlsq.json", folder / "cmc" / "summary.json"
+    nlsq = read_nlsq(nlsq_path)
+    q, t = read_grid(data)
+    check_lineage({nlsq_path: [data]})
+    cmc = read_summary(summary_path)
+    files = [nlsq_path, data] + ([summary_path] if cmc is not None else [])
+    return {"folder": folder, "q": q, "t": t, "nlsq": nlsq, "cmc": cmc, "files": files}
+
+
+def read_bins(folders):
+    """:func:`read_bin` of every folder, sorted by q; InputError when two share a q or the folders
+    belong to different datasets."""
+    if not folders:
+        raise InputError("--folders: give at least one per-q results folder")
+    parents = sorted({Path(f).resolve().parent.name for f in folders})
+    if len(parents) > 1:
+        raise InputError(f"--folders: the q bins belong to different datasets ({', '.join(parents)}); "
+                         "the cross-q test compares the q bins of one dataset")
+    bins = sorted((read_bin(f) for f in folders), key=lambda b: b["q"])
+    qs = [b["q"] for b in bins]
+    if len(set(qs)) != len(qs):
+        raise InputError(f"--folders: two folders have the same q ({qs}); give each q bin once")
+    return bins
+
+
+def _number(x):
+    return float(x) if x is not None and np.isfinite(x) else None
+
+
+def _cmc_entry(cmc, name):
+    if cmc is None or name not in cmc["parameters"]:
+        return None
+    entry = cmc["parameters"][name]
+    return {key: _number(entry.get(key)) for key in ("mean", "sd", "q05", "q50", "q95")}
+
+
+def estimates(bins):
+    """The ``estimates`` block: NLSQ value/stderr/fixed and CMC quantiles of every parameter per q."""
+    out = {}
+    for p in PARAMETERS:
+        role = "fraction" if p.name in cross_q.FRACTIONS else "q-independent"
+        nlsq = [{"value": _number(b["nlsq"]["parameters"][p.name]["value"]),
+                 "stderr": _number(b["nlsq"]["parameters"][p.name]["stderr"]),
+                 "fixed": bool(b["nlsq"]["parameters"][p.name]["fixed"])} for b in bins]
+        out[p.name] = {"unit": p.unit, "role": role, "nlsq": nlsq, "cmc": [_cmc_entry(b["cmc"], p.name) for b in bins]}
+    return out
+
+
+def _covariance(record, names):
+    """Cov (k, k) of ``names`` from the record's covariance block; 0 rows/columns for the names
+    not in it (fixed); NaN where the file holds null."""
+    block = record["covariance"]
+    matrix = np.array([[np.nan if x is None else x for x in row] for row in block["matrix"]], dtype=np.float64)
+    at = [block["names"].index(n) if n in block["names"] else None for n in names]
+    cov = np.zeros((len(names), len(names)))
+    for i, a in enumerate(at):
+        for j, b in enumerate(at):
+            if a is not None and b is not None:
+                cov[i, j] = matrix[a, b]
+    return cov
+
+
+def rate_at(record, rate, t_ref):
+    """(value, se) of J(t_ref) [A^2/s] or v(t_ref) [A/s] for ``rate`` (a key of RATES) from an
+    nlsq.json record; se by linear propagation of the NLSQ covariance of the three parameters
+    (gradient (t^a, A t^a ln t, 1) at amplitude A, exponent a), None when not finite. t_ref > 0."""
+    kind, names, _ = RATES[rate]
+    amplitude, exponent, offset = (float(record["parameters"][n]["value"]) for n in names)
+    power = t_ref**exponent
+    value = amplitude * power + offset
+    gradient = np.array([power, amplitude * power * np.log(t_ref), 1.0])
+    if kind == "transport" and value <= 0:        # J = max(., 0): clipped, no gradient
+        return 0.0, None
+    se = float(np.sqrt(gradient @ _covariance(record, names) @ gradient))
+    return float(value), (se if np.isfinite(se) else None)
+
+
+def mean_rate(values, stderr):
+    """(mean, se, rule) of the per-q rates: inverse-variance weighted when every se is positive
+    and finite, else the plain mean (se None)."""
+    values = np.asarray(values, dtype=np.float64)
+    se = np.array([np.nan if s is None else s for s in stderr], dtype=np.float64)
+    if np.all(np.isfinite(se)) and np.all(se > 0):
+        w = 1.0 / se**2
+        return float(np.sum(w * values) / np.sum(w)), float(1.0 / np.sqrt(np.sum(w))), "inverse-variance weighted mean"
+    return float(np.mean(values)), None, "plain mean (some bin has no positive finite standard error)"
+
+
+def reference_time(bins):
+    """(t_ref [s], rule): the mean time of the maps (:data:`T_REF_RULE`), 1 s if that is not > 0."""
+    t_ref = float(np.mean([np.mean(b["t"]) for b in bins]))
+    if np.isfinite(t_ref) and t_ref > 0:
+        return t_ref, T_REF_RULE
+    return 1.0, "t = 1 s (the mean time of the maps is not positive)"
+
+
+def rates(bins, t_ref, rule):
+    """The ``rates`` block (see the module docstring)."""
+    q = np.array([b["q"] for b in bins])
+    out = {"t_ref": t_ref, "t_ref_unit": "s", "t_ref_rule": rule}
+    for rate, (kind, names, unit) in RATES.items():
+        base = [rate_at(b["nlsq"], rate, t_ref) for b in bins]
+        power = 2 if kind == "transport" else 1
+        mean, mean_se, mean_rule = mean_rate([v for v, _ in base], [s for _, s in base])
+        out[rate] = {"parameters": list(names), "q_power": power, "rate_unit": unit,
+                     "rate": [v for v, _ in base], "rate_stderr": [s for _, s in base],
+                     "values": [float(qk**power * v) for qk, (v, _) in zip(q, base, strict=True)],
+                     "stderr": [None if s is None else float(qk**power * s) for qk, (_, s) in zip(q, base, strict=True)],
+                     "unit": "1/s", "mean": mean, "mean_se": mean_se, "mean_rule": mean_rule}
+    return out
+
+
+def run_test(bins, alpha):
+    """(test dict or None, reason or None, left_out) for the q bins."""
+    records, q = [b["nlsq"] for b in bins], [b["q"] for b in bins]
+    left = cross_q.left_out(records, q)
+    if len(bins) < 2:
+        return None, (f"{len(bins)} q bin: the cross-q test needs at least 2 q bins (a single-q dataset "
+                      "has nothing to compare)"), left
+    names, dropped = cross_q.usable_names(records, q)
+    left += dropped
+    if not names:
+        return None, "no q-independent parameter is free and determined in every fit", left
+    try:
+        names, theta, cov = cross_q.extract(records, q, names)
+        result = cross_q.summary(q, names, theta, cov, alpha, left)
+    except (ValueError, np.linalg.LinAlgError) as err:
+        return None, f"test not possible: {err}", left
+    return {"names": list(names), "parameters": result["parameters"], "joint": result["joint"]}, None, left
+
+
+def joint_block(path, t_ref):
+    """The ``joint_fit`` block from the joint multi-q fit's nlsq.json at ``path``."""
+    record = read_nlsq(path)
+    parameters = {p.name: {"value": _number(record["parameters"][p.name]["value"]),
+                           "stderr": _number(record["parameters"][p.name]["stderr"]),
+                           "fixed": bool(record["parameters"][p.name]["fixed"])} for p in PARAMETERS}
+    at_ref = {}
+    for rate in RATES:
+        value, se = rate_at(record, rate, t_ref)
+        at_ref[rate] = {"rate": value, "rate_stderr": se}
+    return {"file": str(path), "parameters": parameters, "rates": at_ref}
+
+
+def build_record(bins, alpha=0.05, joint_path=None):
+    """The cross_q.json dict (without provenance) of the q ``bins`` (:func:`read_bins`)."""
+    test, reason, left = run_test(bins, alpha)
+    t_ref, rule = reference_time(bins)
+    significant = [] if test is None else [n for n, e in test["parameters"].items() if e["significant"]]
+    return {"dataset": Path(bins[0]["folder"]).resolve().parent.name,
+            "folders": [str(b["folder"]) for b in bins], "q": [b["q"] for b in bins], "q_unit": "1/A",
+            "alpha": float(alpha), "estimates": estimates(bins), "test": test, "reason": reason,
+            "left_out": left,
+            "q_dependent": None if test is None else cross_q.q_dependent(test),
+            "significant": significant, "rates": rates(bins, t_ref, rule),
+            "joint_fit": None if joint_path is None else joint_block(joint_path, t_ref)}
