@@ -34,9 +34,9 @@ def normalised_residual(data, model, valid, sigma):
     return np.where(fit_mask(valid), (data - model) / sigma, np.nan)
 
 
-def block_factor(n):
-    """Integer reduction factor f = ceil(n / MAX_PIXELS) (1 for maps that fit)."""
-    return -(-n // MAX_PIXELS)
+def block_factor(n, max_pixels=MAX_PIXELS):
+    """Integer reduction factor f = ceil(n / max_pixels) (1 for maps that fit)."""
+    return -(-n // max_pixels)
 
 
 def _blocks(image, f):
@@ -72,15 +72,16 @@ def shared_limits(data, model, valid):
     return float(lo), float(hi)
 
 
-def map_panels(t, dt, data, model, valid, sigma, residual_limit, limits=None):
-    """The three block-reduced images of one angle and their common extent (s).
+def map_panels(t, dt, data, model, valid, sigma, residual_limit, limits=None, max_pixels=MAX_PIXELS):
+    """The three block-reduced images (at most ``max_pixels`` per side) of one angle and their
+    common extent (s).
 
     Returns (panels, extent, f): panels = [(name, image, cmap, vmin, vmax, colour-bar label)] for
     data, NLSQ model and residual; ``limits`` (lo, hi) sets the c2 scale (default
     :func:`shared_limits` of this angle); f the block factor."""
     lo, hi = shared_limits(data, model, valid) if limits is None else limits
     used = fit_mask(valid)
-    f = block_factor(len(t))
+    f = block_factor(len(t), max_pixels)
     panels = [
         ("data", block_mean(np.where(used, data, np.nan), f), C2_CMAP, lo, hi, "c2"),
         ("NLSQ model", block_mean(np.where(used, model, np.nan), f), C2_CMAP, lo, hi, "c2"),

@@ -29,9 +29,10 @@ def cut(c2, valid, i):
     return k, c2[i, i + k], valid[i, i + k]
 
 
-def draw_cut_panel(ax, t, dt, data, model, valid, ages):
+def draw_cut_panel(ax, t, dt, data, model, valid, ages, age_label="t1 = {:.3g} s"):
     """Cuts of one angle at row indices ``ages`` into ``ax``: data points, model lines (shaded
-    from dark, first age, to light); ``data``/``model``/``valid`` are (N, N); log lag axis."""
+    from dark, first age, to light) labelled ``age_label.format(t1)``; ``data``/``model``/``valid``
+    are (N, N); log lag axis."""
     shades = np.linspace(0.15, 0.85, len(ages))
     for shade, i in zip(shades, ages, strict=True):
         k, values, ok = cut(data, valid, i)
@@ -39,7 +40,7 @@ def draw_cut_panel(ax, t, dt, data, model, valid, ages):
         lag = k * dt
         ax.plot(lag[ok], values[ok], "o", ms=2.5, color=DATA_COLOR, alpha=1.0 - 0.6 * shade)
         ax.plot(lag, fitted, "-", lw=1.2, color=NLSQ_COLOR, alpha=1.0 - 0.6 * shade,
-                label=f"t1 = {t[i]:.3g} s")
+                label=age_label.format(t[i]))
     ax.set_xscale("log")
 
 
