@@ -10,6 +10,7 @@ whole only on success: bad settings (a dataset, q bin or angle not in the result
 import matplotlib.pyplot as plt
 
 from heterodyne.cli import add_settings_argument, read_settings
+from heterodyne.lineage import digest
 from heterodyne.plots.atomic_folder import atomic_folder
 from heterodyne.plots.paper import draw_plan, split_drawable
 from heterodyne.plots.paper_plan import check_inputs_exist, input_files, plan_figures
@@ -38,10 +39,11 @@ def run(args):
         print("\n".join(str(path) for path in input_files(plans)))
         return 0
     rc = paper_rc_params(section["font_family"], section["font_size"])
-    sections, loaded, record = [], {}, provenance_record(settings, input_files(plans))
+    sections, loaded, record = [], {}, provenance_record(settings, [])
     with atomic_folder(args.outdir) as outdir:
         for plan in plans:
-            figure_record = provenance_record(settings, plan.inputs)
+            # each input hashed once per run (lineage.digest caches by size and mtime)
+            figure_record = {**record, "input_sha256": {str(p): digest(p) for p in plan.inputs}}
             with styled(rc):
                 fig, angles = draw_plan(plan, settings["figures"], rc, loaded)
                 save_pdf(fig, outdir / f"{plan.stem}.pdf", figure_record)

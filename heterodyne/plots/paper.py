@@ -139,7 +139,7 @@ def draw_maps(t, dt, data, model, valid, sigma, phi, residual_limit, width_in, r
     ``phi`` [deg]."""
     n = len(phi)
     side = (width_in - 0.75) / 3  # in; 0.75 in for the row labels and paddings
-    fig, axes = new_figure(width_in, n * (side + 0.1) + 0.75, nrows=n, ncols=3, rc=rc,
+    fig, axes = new_figure(width_in, n * (side + 0.1) + 0.65, nrows=n, ncols=3, rc=rc,
                            sharex=True, sharey=True)
     limits = shared_limits(data, model, valid)
     for r in range(n):
@@ -160,8 +160,10 @@ def draw_cuts(t, dt, data, model, valid, phi, ages, width_in, rc):
     n = len(phi)
     ncols = min(n, 2 if width_in < COLUMN_WIDTH_IN["double"] else 3)
     nrows = math.ceil(n / ncols)
-    fig, axes = new_figure(width_in, nrows * 0.75 * width_in / ncols + 0.1, nrows=nrows, ncols=ncols,
-                           rc=rc, sharex=True)
+    legend_cols = min(len(ages), 2 if width_in < COLUMN_WIDTH_IN["double"] else 4)
+    legend_in = 0.05 + 0.17 * math.ceil(len(ages) / legend_cols)  # legend below the panels
+    fig, axes = new_figure(width_in, nrows * 0.75 * width_in / ncols + 0.2 + legend_in, nrows=nrows,
+                           ncols=ncols, rc=rc, sharex=True)
     for a, ax in enumerate(axes.flat):
         if a >= n:
             ax.set_axis_off()
@@ -169,7 +171,8 @@ def draw_cuts(t, dt, data, model, valid, phi, ages, width_in, rc):
         draw_cut_panel(ax, t, dt, data[a], model[a], valid[a], ages, age_label=r"$t_1$ = {:.3g} s")
         ax.text(0.97, 0.95, f"$\\phi$ = {phi[a]:g}°", transform=ax.transAxes, ha="right", va="top")
     _label_outer(axes, r"lag $t_2 - t_1$ (s)", r"$c_2$")
-    axes.flat[0].legend(frameon=False, loc="lower left")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=legend_cols, frameon=False)
     panel_letters(list(axes.flat)[:n])
     return fig
 
@@ -178,13 +181,14 @@ def draw_physics(t, best, band, width_in, rc):
     """Physics figure: J_ref, J_sample, v, x_s against t (2 x 2 single width, 1 x 4 double)."""
     ncols = 2 if width_in < COLUMN_WIDTH_IN["double"] else 4
     nrows = len(CURVES) // ncols
-    fig, axes = new_figure(width_in, nrows * 0.75 * width_in / ncols + 0.15, nrows=nrows, ncols=ncols,
+    fig, axes = new_figure(width_in, nrows * 0.75 * width_in / ncols + 0.3, nrows=nrows, ncols=ncols,
                            rc=rc, sharex=True)
     for ax, name in zip(axes.flat, CURVES, strict=True):
         draw_curve_panel(ax, t, best[name], band[name])
         ax.set_ylabel(PHYSICS_LABELS[name])
     _label_outer(axes, r"$t$ (s)", None)
-    axes.flat[0].legend(frameon=False)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", ncols=2, frameon=False)
     panel_letters(axes.flat)
     return fig
 

@@ -2,8 +2,9 @@
 with a compact provenance record in its metadata.
 
 The rcParams of :func:`paper_rc_params` apply only inside ``style.styled(rc)`` and
-``style.new_figure(..., rc=rc)`` (``matplotlib.rc_context``): global rcParams are never changed. Every text, mathtext included (``mathtext.fontset`` custom), uses the one
-family at the one size; fonts are embedded as TrueType (``pdf.fonttype`` 42). The page size is
+``style.new_figure(..., rc=rc)`` (``matplotlib.rc_context``): global rcParams are never
+changed. Every text, mathtext included (``mathtext.fontset`` custom), uses the one family at the
+one size; fonts are embedded as TrueType (``pdf.fonttype`` 42). The page size is
 exactly the figure size (no tight cropping): width = column width x 72 pt.
 
 PDF metadata: ``Title`` = file stem; ``Subject`` = compact JSON {config_sha256, git_commit,
@@ -36,7 +37,8 @@ def paper_rc_params(family, size):
         "xtick.labelsize": size, "ytick.labelsize": size, "legend.fontsize": size,
         "legend.title_fontsize": size, "figure.titlesize": size,
         "mathtext.fontset": "custom", "mathtext.rm": family, "mathtext.it": f"{family}:italic",
-        "mathtext.bf": f"{family}:bold", "mathtext.sf": family,
+        "mathtext.bf": f"{family}:bold", "mathtext.sf": family, "mathtext.tt": family,
+        "mathtext.cal": family,
         "axes.linewidth": 0.6, "xtick.major.width": 0.6, "ytick.major.width": 0.6,
         "xtick.minor.width": 0.4, "ytick.minor.width": 0.4, "xtick.major.size": 2.5,
         "ytick.major.size": 2.5, "lines.linewidth": 1.0, "lines.markersize": 2.5,
