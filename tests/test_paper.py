@@ -290,3 +290,15 @@ def test_a_failure_after_some_figures_leaves_the_previous_folder_as_it_was(tree,
 def test_maps_show_the_requested_angles_in_order(written):
     text = (written[1] / "README.md").read_text()
     assert "dataset tiny, q bin q0.01 (q = 0.01 1/A), phi = 70, 10 deg" in text
+
+
+def test_results_of_different_runs_are_refused(tree, tmp_path, capsys):
+    results = tmp_path / "results"
+    shutil.copytree(tree / "tiny", results / "tiny")
+    weights = results / "tiny" / "q0.01" / "weights.json"
+    weights.write_text(weights.read_text() + "\n")  # another file than nlsq.json was made from
+    outdir = tmp_path / "paper"
+    assert run_paper(settings_of({"cuts": [], "physics": []}, results), results, outdir) == 2
+    err = capsys.readouterr().err
+    assert f"{results}/tiny/q0.01/nlsq.json: made from a different " in err and f"not from {weights}" in err
+    assert not outdir.exists()

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from heterodyne.data.dataset import load_dataset
+from heterodyne.data.selection import PHI_TOLERANCE_DEG
 from heterodyne.data.weights import check_weights_for, load_weights
 from heterodyne.errors import InputError
 from heterodyne.lineage import check_lineage
@@ -37,7 +38,7 @@ from heterodyne.plots.one_time_cuts import age_indices, draw_cut_panel
 from heterodyne.plots.paper_plan import COLUMN_WIDTH_IN
 from heterodyne.plots.paper_style import panel_letters
 from heterodyne.plots.physics_curves import CURVES, curves_with_bands, draw_curve_panel
-from heterodyne.plots.saved_results import load_nlsq, read_draws
+from heterodyne.plots.saved_results import load_nlsq, read_combined_draws
 from heterodyne.plots.style import new_figure
 
 #: kind -> (module, function) drawing it from QResults
@@ -47,8 +48,6 @@ HOOKS = {"cross_q": ("heterodyne.plots.cross_q", "paper_cross_q"),
 MAP_DPI = 300
 #: angles shown when an entry gives none
 DEFAULT_ANGLES = 2
-#: an angle of an entry matches a data angle within this distance (deg)
-PHI_TOLERANCE = 0.5
 #: axis labels of the physics curves
 PHYSICS_LABELS = {"J_ref": r"$J_\mathrm{ref}$ (Å$^2$/s)", "J_sample": r"$J_\mathrm{sample}$ (Å$^2$/s)",
                   "v": r"$v$ (Å/s)", "x_s": r"$x_s$"}
@@ -95,16 +94,14 @@ def load_bin(qres):
     files = qres.files
     dataset = load_dataset(files["data"])
     weights = None
-    links = {files["nlsq_json"]: [files["data"]], files["nlsq_h5"]: [files["data"]]}
-    if "weights" in files:
-        links = {files["weights"]: [files["data"]],
-                 **{key: [*value, files["weights"]] for key, value in links.items()}}
-    check_lineage(links)
+    sources = [files[role] for role in ("data", "weights") if role in files]
+    check_lineage({files["nlsq_json"]: sources, files["nlsq_h5"]: sources, **(
+        {files["weights"]: [files["data"]]} if "weights" in files else {})})
     if "weights" in files:
         weights = load_weights(files["weights"])
         check_weights_for(dataset, weights, files["weights"])
     nlsq = load_nlsq(files["nlsq_json"], files["nlsq_h5"], n_phi=len(dataset.phi))
-    draws = read_draws(files["cmc_h5"], "cmc-combine") if "cmc_h5" in files else None
+    draws = read_combined_draws(files["cmc_h5"]) if "cmc_h5" in files else None
     return BinData(dataset=dataset, weights=weights, nlsq=nlsq, draws=draws)
 
 
@@ -116,9 +113,9 @@ def choose_angles(phi, requested, entry, path):
     chosen = []
     for value in requested:
         distance = np.abs(np.asarray(phi) - value)
-        if distance.min() > PHI_TOLERANCE:
+        if distance.min() > PHI_TOLERANCE_DEG:
             raise InputError(f"{entry}.phi: {value:g} deg is not an angle of {path} (within "
-                             f"{PHI_TOLERANCE} deg); available: {', '.join(f'{p:g}' for p in phi)} deg")
+                             f"{PHI_TOLERANCE_DEG} deg); available: {', '.join(f'{p:g}' for p in phi)} deg")
         chosen.append(int(distance.argmin()))
     return chosen
 
