@@ -28,6 +28,8 @@ from heterodyne.cli import main
 from heterodyne.config import validate_section
 from heterodyne.data.q_bins import QBin, save_q_bins
 from heterodyne.plots import style  # noqa: F401  (selects Agg on import, rcParams backend_fallback)
+from heterodyne.plots.paper import rule_inputs
+from heterodyne.plots.paper_plan import datasets_used
 
 LAYOUT = {"tiny": {"q0.01": 0.01, "q0.02": 0.02}, "tiny2": {"q0.01": 0.01}}
 LABELS = {"tiny": 25.0, "tiny2": 40.0}
@@ -249,6 +251,12 @@ def test_list_inputs_prints_every_input_once_and_writes_nothing(tree, capsys):
     assert sorted(printed) == sorted(set(expected_inputs(tree, "maps", ["tiny/q0.02"]) +
                                          expected_inputs(tree, "physics", ["tiny/q0.02"])))
     assert len(printed) == len(set(printed)) and not outdir.exists()
+    # what a workflow rule's input function gets from the settings as written
+    assert rule_inputs(settings, tree) == printed
+    filled = {name: validate_section(name, copy.deepcopy(value)) for name, value in settings.items()}
+    assert datasets_used(filled) == ["tiny"]
+    filled["paper"].update(cross_q=["tiny2"], study=True)
+    assert datasets_used(filled) == ["tiny", "tiny2"]
 
 
 @pytest.mark.parametrize("paper, expected", [

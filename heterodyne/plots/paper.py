@@ -22,12 +22,14 @@ Kinds (one PDF per planned figure, :mod:`heterodyne.plots.paper_plan`):
 Only panel letters are drawn, no titles; angles label the rows (maps) or sit in the panel (cuts).
 """
 
+import copy
 import importlib
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from heterodyne.config import validate_section
 from heterodyne.data.dataset import load_dataset
 from heterodyne.data.selection import PHI_TOLERANCE_DEG
 from heterodyne.data.weights import check_weights_for, load_weights
@@ -35,7 +37,7 @@ from heterodyne.errors import InputError
 from heterodyne.lineage import check_lineage
 from heterodyne.plots.c2_maps import map_panels, pair_sigmas, shared_limits, show_map
 from heterodyne.plots.one_time_cuts import age_indices, draw_cut_panel
-from heterodyne.plots.paper_plan import COLUMN_WIDTH_IN
+from heterodyne.plots.paper_plan import COLUMN_WIDTH_IN, input_files, plan_figures
 from heterodyne.plots.paper_style import panel_letters
 from heterodyne.plots.physics_curves import CURVES, curves_with_bands, draw_curve_panel
 from heterodyne.plots.saved_results import load_nlsq, read_combined_draws
@@ -75,6 +77,17 @@ def split_drawable(plans):
         else:
             drawable.append(plan)
     return drawable, skipped
+
+
+def rule_inputs(settings, results):
+    """Every file ``heterodyne paper`` reads for config sections ``settings`` ({"paper",
+    "datasets", "figures"} as written; defaults are filled here) under ``results``, as a workflow
+    rule's input function lists them. Reads only the q_bins.json of
+    :func:`~heterodyne.plots.paper_plan.datasets_used` (they must exist); the other files need not
+    exist yet."""
+    filled = {name: validate_section(name, copy.deepcopy(value)) for name, value in settings.items()}
+    drawable, _ = split_drawable(plan_figures(filled, results))
+    return [str(path) for path in input_files(drawable)]
 
 
 @dataclass

@@ -168,6 +168,16 @@ def plan_figures(settings, results):
     return plans
 
 
+def datasets_used(settings):
+    """Names of the datasets whose q_bins.json :func:`plan_figures` reads, for validated
+    ``settings`` (what a workflow rule must have run the q-bins step for)."""
+    section, datasets = settings["paper"], settings["datasets"]
+    first = next(iter(datasets))
+    names = [item.get("dataset") or first for kind in PER_BIN_KINDS for item in (section[kind] or [{}])]
+    names += list(section["cross_q"]) + (list(datasets) if section["study"] else [])
+    return list(dict.fromkeys(names))
+
+
 def check_inputs_exist(plans):
     """InputError naming the first missing input file of ``plans`` (and its figure entry)."""
     for plan in plans:
