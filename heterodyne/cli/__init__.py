@@ -28,6 +28,7 @@ COMMANDS = {
     "cmc-shard": ("cmc_shard", "NUTS on one Consensus Monte Carlo shard"),
     "cmc-combine": ("cmc_combine", "combine CMC shards into the consensus posterior"),
     "figures": ("figures", "draw the figures of one dataset from saved results"),
+    "paper": ("paper", "draw the journal figures (vector PDF) and their README from saved results"),
     "report": ("report", "write the self-contained HTML report of one dataset"),
     "tables": ("tables", "write the study tables parameters.csv and fit_quality.csv over all datasets"),
     "study-figure": ("study_figure", "draw each fitted parameter against the dataset over the study"),

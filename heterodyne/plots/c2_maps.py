@@ -34,9 +34,9 @@ def normalised_residual(data, model, valid, sigma):
     return np.where(fit_mask(valid), (data - model) / sigma, np.nan)
 
 
-def block_factor(n):
-    """Integer reduction factor f = ceil(n / MAX_PIXELS) (1 for maps that fit)."""
-    return -(-n // MAX_PIXELS)
+def block_factor(n, max_pixels=MAX_PIXELS):
+    """Integer reduction factor f = ceil(n / max_pixels) (1 for maps that fit)."""
+    return -(-n // max_pixels)
 
 
 def _blocks(image, f):
@@ -72,40 +72,60 @@ def shared_limits(data, model, valid):
     return float(lo), float(hi)
 
 
-def draw_c2_maps(t, dt, data, model, valid, sigma, residual_limit, title):
-    """Figure with the three heatmaps of one angle; returns (fig, (lo, hi))."""
-    fig, axes = new_figure(*FIGSIZE, ncols=3)
-    lo, hi = shared_limits(data, model, valid)
+def map_panels(t, dt, data, model, valid, sigma, residual_limit, limits=None, max_pixels=MAX_PIXELS):
+    """The three block-reduced images (at most ``max_pixels`` per side) of one angle and their
+    common extent (s).
+
+    Returns (panels, extent, f): panels = [(name, image, cmap, vmin, vmax, colour-bar label)] for
+    data, NLSQ model and residual; ``limits`` (lo, hi) sets the c2 scale (default
+    :func:`shared_limits` of this angle); f the block factor."""
+    lo, hi = shared_limits(data, model, valid) if limits is None else limits
     used = fit_mask(valid)
-    f = block_factor(len(t))
-    panels = (
+    f = block_factor(len(t), max_pixels)
+    panels = [
         ("data", block_mean(np.where(used, data, np.nan), f), C2_CMAP, lo, hi, "c2"),
         ("NLSQ model", block_mean(np.where(used, model, np.nan), f), C2_CMAP, lo, hi, "c2"),
         ("residual", block_residual(normalised_residual(data, model, valid, sigma), f), RESIDUAL_CMAP,
          -residual_limit, residual_limit, "(data - model) / sigma"),
-    )
+    ]
     # block k covers rows k f .. k f + f - 1 (the last block may be padded past t[-1])
     n_b = -(-len(t) // f)
     edge = t[0] - dt / 2 + n_b * f * dt
-    extent = (t[0] - dt / 2, edge, t[0] - dt / 2, edge)
+    return panels, (t[0] - dt / 2, edge, t[0] - dt / 2, edge), f
+
+
+def show_map(ax, image, extent, cmap, vmin, vmax):
+    """Draw one map (t1 on the vertical axis, origin lower, invalid elements grey); returns the
+    AxesImage."""
+    return ax.imshow(image, origin="lower", extent=extent, vmin=vmin, vmax=vmax, aspect="equal",
+                     cmap=matplotlib.colormaps[cmap].with_extremes(bad="0.75"))
+
+
+def pair_sigmas(weights, n):
+    """(n_phi, n, n) element sd sigma_ij of every angle's noise model."""
+    rows, cols = (index.ravel() for index in np.indices((n, n)))
+    return weights.pair_sigma(rows, cols).reshape(-1, n, n)
+
+
+def draw_c2_maps(t, dt, data, model, valid, sigma, residual_limit, title):
+    """Figure with the three heatmaps of one angle; returns (fig, (lo, hi))."""
+    fig, axes = new_figure(*FIGSIZE, ncols=3)
+    panels, extent, f = map_panels(t, dt, data, model, valid, sigma, residual_limit)
     for ax, (name, image, cmap, vmin, vmax, label) in zip(axes[0], panels, strict=True):
-        shown = ax.imshow(image, origin="lower", extent=extent, vmin=vmin, vmax=vmax, aspect="equal",
-                          cmap=matplotlib.colormaps[cmap].with_extremes(bad="0.75"))
+        shown = show_map(ax, image, extent, cmap, vmin, vmax)
         ax.set_title(name)
         ax.set_xlabel("t2 (s)")
         ax.set_ylabel("t1 (s)")
         fig.colorbar(shown, ax=ax, shrink=0.85, label=label)
     fig.suptitle(title if f == 1 else f"{title} ({f} x {f} blocks)")
-    return fig, (lo, hi)
+    return fig, (panels[0][3], panels[0][4])
 
 
 def write_c2_maps(outdir, dataset, weights, nlsq, residual_limit, dataset_name, provenance):
     """One figure per angle, ``c2_maps_phi{index:02d}``; returns the PNG paths."""
     paths = []
     chi2 = nlsq.reduced_chi2_per_angle
-    n = len(dataset.t)
-    rows, cols = (index.ravel() for index in np.indices((n, n)))
-    sigma = weights.pair_sigma(rows, cols).reshape(-1, n, n)
+    sigma = pair_sigmas(weights, len(dataset.t))
     for a, phi in enumerate(dataset.phi):
         title = f"{dataset_name}: phi = {phi:g} deg, reduced chi2 = {chi2[a]:.3f}"
         fig, (lo, hi) = draw_c2_maps(dataset.t, dataset.dt, dataset.c2[a], nlsq.c2_model[a],

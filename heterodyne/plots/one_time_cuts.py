@@ -29,25 +29,32 @@ def cut(c2, valid, i):
     return k, c2[i, i + k], valid[i, i + k]
 
 
+def draw_cut_panel(ax, t, dt, data, model, valid, ages, age_label="t1 = {:.3g} s"):
+    """Cuts of one angle at row indices ``ages`` into ``ax``: data points, model lines (shaded
+    from dark, first age, to light) labelled ``age_label.format(t1)``; ``data``/``model``/``valid``
+    are (N, N); log lag axis."""
+    shades = np.linspace(0.15, 0.85, len(ages))
+    for shade, i in zip(shades, ages, strict=True):
+        k, values, ok = cut(data, valid, i)
+        _, fitted, _ = cut(model, valid, i)
+        lag = k * dt
+        ax.plot(lag[ok], values[ok], "o", ms=2.5, color=DATA_COLOR, alpha=1.0 - 0.6 * shade)
+        ax.plot(lag, fitted, "-", lw=1.2, color=NLSQ_COLOR, alpha=1.0 - 0.6 * shade,
+                label=age_label.format(t[i]))
+    ax.set_xscale("log")
+
+
 def draw_cuts(t, dt, data, model, valid, phi, ages):
     """Figure with one panel per angle; ``data``/``model``/``valid`` are (n_phi, N, N)."""
     n_phi = len(phi)
     ncols = min(n_phi, MAX_COLUMNS)
     nrows = math.ceil(n_phi / ncols)
     fig, axes = new_figure(PANEL_SIZE[0] * ncols, PANEL_SIZE[1] * nrows, nrows=nrows, ncols=ncols)
-    shades = np.linspace(0.15, 0.85, len(ages))
     for a, ax in enumerate(axes.flat):
         if a >= n_phi:
             ax.set_axis_off()
             continue
-        for shade, i in zip(shades, ages, strict=True):
-            k, values, ok = cut(data[a], valid[a], i)
-            _, fitted, _ = cut(model[a], valid[a], i)
-            lag = k * dt
-            ax.plot(lag[ok], values[ok], "o", ms=2.5, color=DATA_COLOR, alpha=1.0 - 0.6 * shade)
-            ax.plot(lag, fitted, "-", lw=1.2, color=NLSQ_COLOR, alpha=1.0 - 0.6 * shade,
-                    label=f"t1 = {t[i]:.3g} s")
-        ax.set_xscale("log")
+        draw_cut_panel(ax, t, dt, data[a], model[a], valid[a], ages)
         ax.set_xlabel("lag t2 - t1 (s)")
         ax.set_ylabel("c2")
         ax.set_title(f"phi = {phi[a]:g} deg")

@@ -55,24 +55,37 @@ def bands(curves_at_draws):
     return {name: tuple(np.quantile(values, [0.05, 0.95], axis=0)) for name, values in curves_at_draws.items()}
 
 
+def draw_curve_panel(ax, t, best, band):
+    """One curve over time t (s): its CMC band (q05, q95) shaded and the NLSQ line ``best``."""
+    low, high = band
+    ax.fill_between(t, low, high, color=CMC_COLOR, alpha=0.3, lw=0, label="CMC 90 % band")
+    ax.plot(t, best, color=NLSQ_COLOR, lw=1.5, label="NLSQ")
+
+
 def draw_physics_curves(t, best, band):
     """2 x 2 figure; ``best`` {curve: (n_t,)} NLSQ curves, ``band`` {curve: (q05, q95)}."""
     fig, axes = new_figure(*FIGSIZE, nrows=2, ncols=2)
     for ax, (name, (label, _, _)) in zip(axes.flat, CURVES.items(), strict=True):
-        low, high = band[name]
-        ax.fill_between(t, low, high, color=CMC_COLOR, alpha=0.3, lw=0, label="CMC 90 % band")
-        ax.plot(t, best[name], color=NLSQ_COLOR, lw=1.5, label="NLSQ")
+        draw_curve_panel(ax, t, best[name], band[name])
         ax.set_xlabel("t (s)")
         ax.set_ylabel(label)
     axes[0, 0].legend(frameon=False)
     return fig
 
 
+def curves_with_bands(t_first, t_last, nlsq_values, draws, n_draws):
+    """(t, best, band, n_sets): N_TIMES times (s) over [t_first, t_last], the NLSQ curves
+    {curve: (n_t,)}, their CMC bands {curve: (q05, q95)} over ``n_draws`` thinned draws and the
+    number of parameter sets used."""
+    t = np.linspace(t_first, t_last, N_TIMES)
+    best = {name: values[0] for name, values in evaluate_curves(nlsq_values, t).items()}
+    sets = parameter_draws(nlsq_values, draws, n_draws)
+    return t, best, bands(evaluate_curves(sets, t)), len(sets)
+
+
 def write_physics_curves(outdir, dataset, nlsq, cmc, n_draws, dataset_name, provenance):
     """The ``physics_curves`` figure; returns its PNG path."""
-    t = np.linspace(dataset.t[0], dataset.t[-1], N_TIMES)
-    best = {name: values[0] for name, values in evaluate_curves(nlsq.values, t).items()}
-    sets = parameter_draws(nlsq.values, cmc.draws, n_draws)
-    fig = draw_physics_curves(t, best, bands(evaluate_curves(sets, t)))
-    caption = render_caption("physics_curves", dataset=dataset_name, n_draws=len(sets))
+    t, best, band, n_sets = curves_with_bands(dataset.t[0], dataset.t[-1], nlsq.values, cmc.draws, n_draws)
+    fig = draw_physics_curves(t, best, band)
+    caption = render_caption("physics_curves", dataset=dataset_name, n_draws=n_sets)
     return save_figure(fig, outdir, "physics_curves", caption, provenance)

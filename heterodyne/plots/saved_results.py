@@ -92,6 +92,15 @@ def read_draws(path, rerun):
         raise InputError(f"{path}: cannot read group 'draws' ({err}); re-run `heterodyne {rerun}`") from err
 
 
+def read_combined_draws(combined_h5):
+    """{name: (n_draws,)} combined draws of combined.h5; InputError if no physics parameter."""
+    draws = read_draws(combined_h5, "cmc-combine")
+    if not any(name in draws for name in PARAMETER_NAMES):
+        raise InputError(f"{combined_h5}: group 'draws' holds no physics parameter (expected some of "
+                         f"{', '.join(PARAMETER_NAMES)}); re-run `heterodyne cmc-combine`")
+    return draws
+
+
 @dataclass(frozen=True)
 class CmcResult:
     """Consensus Monte Carlo result: summary.json dict, combined and per-shard draws."""
@@ -124,10 +133,7 @@ def shard_paths_beside(combined_h5, num_shards):
 def load_cmc(summary_path, combined_h5):
     """Read summary.json, combined.h5 and the shard files beside combined.h5."""
     summary = read_json_record(summary_path, _SUMMARY_KEYS, "cmc-combine")
-    draws = read_draws(combined_h5, "cmc-combine")
-    if not any(name in draws for name in PARAMETER_NAMES):
-        raise InputError(f"{combined_h5}: group 'draws' holds no physics parameter (expected some of "
-                         f"{', '.join(PARAMETER_NAMES)}); re-run `heterodyne cmc-combine`")
+    draws = read_combined_draws(combined_h5)
     listed = sorted(entry.get("shard") for entry in summary["shards"])
     if listed != list(range(int(summary["num_shards"]))):
         raise InputError(f"{summary_path}: 'shards' lists shards {listed}, expected 0 to "

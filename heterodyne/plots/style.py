@@ -47,18 +47,25 @@ _RC = {
 }
 
 
-def new_figure(width_in, height_in, nrows=1, ncols=1, **subplot_kw):
+def rc_params(overrides=None):
+    """The shared rcParams, with ``overrides`` (a dict of rcParams) on top."""
+    return {**_RC, **(overrides or {})}
+
+
+def new_figure(width_in, height_in, nrows=1, ncols=1, rc=None, **subplot_kw):
     """Figure of exactly ``width_in`` x ``height_in`` inches with a grid of axes (constrained
-    layout, so labels never spill out of the fixed canvas)."""
-    with plt.rc_context(_RC):
+    layout, so labels never spill out of the fixed canvas); ``rc`` overrides the shared
+    rcParams."""
+    with plt.rc_context(rc_params(rc)):
         fig, axes = plt.subplots(nrows, ncols, figsize=(width_in, height_in), squeeze=False,
                                  layout="constrained", **subplot_kw)
     return fig, axes
 
 
-def styled():
-    """Context manager applying the shared rcParams while artists are drawn."""
-    return plt.rc_context(_RC)
+def styled(rc=None):
+    """Context manager applying the shared rcParams (``rc`` overrides on top) while artists are
+    drawn; rcParams are restored on exit."""
+    return plt.rc_context(rc_params(rc))
 
 
 def render_caption(template, **fields):

@@ -1,0 +1,312 @@
+"""`heterodyne paper` on a small results tree: the saved set of tests/figures_fixtures.py copied
+into the per-q layout (dataset tiny with q bins q0.01 and q0.02, dataset tiny2 with q0.01).
+
+Checks: the planned PDFs and README.md are written; line figures are vector (no image XObject);
+the page width is the configured column width; the metadata's config SHA-256 equals an
+independent hash of the validated settings and its input SHA-256s those of the files; one font
+family; README lists every PDF with its inputs' SHA-256s; global rcParams are untouched; the
+cross-q and study functions are called with only their files (or skipped while absent); defaults
+of an empty entry; bad dataset / q / angle / font: exit 2, one line naming what is available, and
+no output left.
+"""
+
+import copy
+import hashlib
+import json
+import re
+import shutil
+import sys
+import types
+from pathlib import Path
+
+import pytest
+from matplotlib import pyplot as plt
+
+import figures_fixtures as ff
+import heterodyne
+from heterodyne.cli import main
+from heterodyne.config import validate_section
+from heterodyne.data.q_bins import QBin, save_q_bins
+from heterodyne.plots import style  # noqa: F401  (selects Agg on import, rcParams backend_fallback)
+from heterodyne.plots.paper import rule_inputs
+from heterodyne.plots.paper_plan import datasets_used
+
+LAYOUT = {"tiny": {"q0.01": 0.01, "q0.02": 0.02}, "tiny2": {"q0.01": 0.01}}
+LABELS = {"tiny": 25.0, "tiny2": 40.0}
+SINGLE, DOUBLE = 3.37 * 72, 7.0 * 72  # pt
+#: result files each figure kind reads, relative to the q folder
+KIND_FILES = {"maps": ["dataset.h5", "weights.json", "nlsq.json", "nlsq.h5"],
+              "cuts": ["dataset.h5", "nlsq.json", "nlsq.h5"],
+              "physics": ["dataset.h5", "nlsq.json", "nlsq.h5", "cmc/combined.h5"],
+              "cross_q": ["nlsq.json", "cmc/summary.json"], "study": ["nlsq.json", "cmc/summary.json"]}
+HOOK_MODULES = {"cross_q": "heterodyne.plots.cross_q", "study": "heterodyne.plots.study"}
+FULL = {"maps": [{"dataset": "tiny", "q": 0.01, "phi": [70, 10], "width": "double"}],
+        "cuts": [{"dataset": "tiny2", "phi": [10]}],
+        "physics": [{"dataset": "tiny", "q": "q0.02"}],
+        "cross_q": ["tiny"], "study": True, "width": "single", "font_size": 7}
+FULL_PDFS = {"maps_tiny_q0.01.pdf": ("maps", DOUBLE, ["tiny/q0.01"]),
+             "cuts_tiny2_q0.01.pdf": ("cuts", SINGLE, ["tiny2/q0.01"]),
+             "physics_tiny_q0.02.pdf": ("physics", SINGLE, ["tiny/q0.02"]),
+             "cross_q_tiny.pdf": ("cross_q", SINGLE, ["tiny/q0.01", "tiny/q0.02"]),
+             "study.pdf": ("study", SINGLE, ["tiny/q0.01", "tiny/q0.02", "tiny2/q0.01"])}
+# an empty entry list per kind left out: first dataset (tiny), lowest q (q0.01), first two angles
+DEFAULTS = {"cross_q": ["tiny"], "study": True, "font_family": "DejaVu Serif"}
+DEFAULT_PDFS = {"maps_tiny_q0.01.pdf": ("maps", DOUBLE, ["tiny/q0.01"]),
+                "cuts_tiny_q0.01.pdf": ("cuts", SINGLE, ["tiny/q0.01"]),
+                "physics_tiny_q0.01.pdf": ("physics", SINGLE, ["tiny/q0.01"])}
+
+
+def settings_of(paper, results):
+    datasets = {name: {"file": str(results.parent / f"{name}.hdf"), "label": LABELS[name]} for name in LAYOUT}
+    return {"paper": paper, "datasets": datasets, "figures": {"cut_ages": 3}}
+
+
+def run_paper(settings, results, outdir, *extra):
+    return main(["paper", "--settings", json.dumps(settings), "--results", str(results),
+                 "--outdir", str(outdir), *extra])
+
+
+def fake_hook(calls, kind):
+    """A drawing function of the hook contract: records its call, reads only its files."""
+    def draw(figure_inputs, width_in):
+        calls[kind] = (list(figure_inputs), width_in)
+        values = [json.loads(Path(b.files["nlsq_json"]).read_text())["parameters"]["D0_sample"]["value"]
+                  for b in figure_inputs]
+        assert all(json.loads(Path(b.files["cmc_json"]).read_text())["num_shards"] for b in figure_inputs)
+        fig, ax = plt.subplots(figsize=(width_in, 2.0), layout="constrained")
+        ax.plot([b.q for b in figure_inputs], values, "o-")
+        ax.set_xlabel("q (1/Å)")
+        return fig
+    return draw
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    saved = ff.build_saved_results(tmp_path_factory.getbasetemp() / "saved_results")
+    results = tmp_path_factory.mktemp("paper") / "results"
+    for name, folders in LAYOUT.items():
+        for folder in folders:
+            shutil.copytree(saved["results"], results / name / folder,
+                            ignore=shutil.ignore_patterns("benchmarks", "figures"))
+        save_q_bins(results / name / "q_bins.json",
+                    [QBin(folder, i, q, len(ff.PHI)) for i, (folder, q) in enumerate(folders.items())],
+                    {"test": "q bins"})
+    return results
+
+
+@pytest.fixture(scope="module")
+def written(tree):
+    """The FULL settings drawn with both hook functions present; (settings, outdir, calls, rc
+    before, rc after)."""
+    calls, settings, outdir = {}, settings_of(FULL, tree), tree.parent / "paper_full"
+    with pytest.MonkeyPatch.context() as mp:
+        for kind, module_name in HOOK_MODULES.items():
+            module = types.ModuleType(module_name)
+            setattr(module, f"paper_{kind}", fake_hook(calls, kind))
+            mp.setitem(sys.modules, module_name, module)
+        before = dict(plt.rcParams)
+        assert run_paper(settings, tree, outdir) == 0
+        after = dict(plt.rcParams)
+    return settings, outdir, calls, before, after
+
+
+@pytest.fixture(scope="module")
+def defaults(tree):
+    """The DEFAULTS settings drawn with both hook modules absent; (settings, outdir)."""
+    settings, outdir = settings_of(DEFAULTS, tree), tree.parent / "paper_defaults"
+    with pytest.MonkeyPatch.context() as mp:
+        for module_name in HOOK_MODULES.values():
+            mp.setitem(sys.modules, module_name, None)
+        assert run_paper(settings, tree, outdir) == 0
+    return settings, outdir
+
+
+def cases(written, defaults):
+    """(settings, outdir, {pdf: (kind, width pt, q folders)}, font family prefix) per run."""
+    return [(written[0], written[1], FULL_PDFS, "DejaVuSans"),
+            (defaults[0], defaults[1], DEFAULT_PDFS, "DejaVuSerif")]
+
+
+def pdf_string(data, key):
+    """The literal string value of ``/key`` in a PDF (backslash escapes undone)."""
+    at = data.index(b"/" + key.encode() + b" (") + len(key) + 3
+    out = bytearray()
+    while data[at:at + 1] != b")":
+        if data[at:at + 1] == b"\\":
+            at += 1
+            out += {b"n": b"\n", b"r": b"\r"}.get(data[at:at + 1], data[at:at + 1])
+        else:
+            out += data[at:at + 1]
+        at += 1
+    return out.decode("latin-1")
+
+
+def sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def independent_hash(settings):
+    """SHA-256 of canonical JSON of the settings with the schema's defaults filled."""
+    filled = {name: validate_section(name, copy.deepcopy(value)) for name, value in settings.items()}
+    return hashlib.sha256(json.dumps(filled, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def expected_inputs(results, kind, folders):
+    datasets = dict.fromkeys(folder.split("/")[0] for folder in folders)
+    files = [results / d / "q_bins.json" for d in datasets]
+    files += [results / folder / name for folder in folders for name in KIND_FILES[kind]]
+    return sorted(str(p) for p in files)
+
+
+def test_the_planned_pdfs_and_readme_and_nothing_else_are_written(written, defaults):
+    for _, outdir, pdfs, _ in cases(written, defaults):
+        assert sorted(p.name for p in outdir.iterdir()) == sorted([*pdfs, "README.md"])
+        for name in pdfs:
+            assert (outdir / name).read_bytes().startswith(b"%PDF")
+    assert not list(written[1].parent.glob(".paper*"))  # no temporary folder left
+
+
+def test_line_figures_are_vector_and_pages_are_column_wide(written, defaults):
+    for _, outdir, pdfs, _ in cases(written, defaults):
+        for name, (kind, width_pt, _) in pdfs.items():
+            data = (outdir / name).read_bytes()
+            assert (b"/Subtype /Image" in data) == (kind == "maps"), name  # only the maps hold pixels
+            box = re.findall(rb"/MediaBox \[ *([-\d.]+) +([-\d.]+) +([-\d.]+) +([-\d.]+) *\]", data)
+            assert len(box) == 1, name
+            x0, _, x1, _ = map(float, box[0])
+            assert abs((x1 - x0) - width_pt) <= 1.0, (name, x1 - x0, width_pt)
+
+
+def test_metadata_holds_the_settings_hash_and_the_inputs_with_their_sha256(tree, written, defaults):
+    for settings, outdir, pdfs, _ in cases(written, defaults):
+        for name, (kind, _, folders) in pdfs.items():
+            data = (outdir / name).read_bytes()
+            record = json.loads(pdf_string(data, "Subject"))
+            assert record["config_sha256"] == independent_hash(settings), name
+            assert record["package_version"] == heterodyne.__version__
+            assert re.fullmatch(r"[0-9a-f]{40}|unknown", record["git_commit"])
+            assert sorted(record["input_sha256"]) == expected_inputs(tree, kind, folders), name
+            assert all(sha256(path) == digest for path, digest in record["input_sha256"].items()), name
+            assert pdf_string(data, "Title") == Path(name).stem
+            assert record["config_sha256"] in pdf_string(data, "Keywords")
+
+
+def test_every_text_uses_the_one_configured_family_embedded_as_truetype(written, defaults):
+    for _, outdir, pdfs, family in cases(written, defaults):
+        for name in pdfs:
+            data = (outdir / name).read_bytes()
+            fonts = set(re.findall(rb"/BaseFont /(?:[A-Z]{6}\+)?([A-Za-z-]+)", data))
+            assert fonts and all(f.decode().startswith(family) for f in fonts), (name, fonts)
+            assert b"/FontFile2" in data and b"/Type3" not in data, name
+
+
+def test_readme_lists_every_pdf_with_the_sha256_of_each_input(tree, written, defaults):
+    for settings, outdir, pdfs, _ in cases(written, defaults):
+        text = (outdir / "README.md").read_text()
+        assert independent_hash(settings) in text
+        assert json.loads(text.split("```json\n")[1].split("```")[0]) == {
+            name: validate_section(name, copy.deepcopy(value)) for name, value in settings.items()}
+        sections = dict(re.findall(r"^## (\S+)\n(.*?)(?=^## |\Z)", text, flags=re.S | re.M))
+        assert set(pdfs) <= set(sections)
+        for name, (kind, _, folders) in pdfs.items():
+            rows = dict(re.findall(r"^\| `([^`]+)` \| `([0-9a-f]{64})` \|$", sections[name], flags=re.M))
+            assert sorted(rows) == expected_inputs(tree, kind, folders), name
+            assert all(sha256(path) == digest for path, digest in rows.items()), name
+
+
+def test_global_rcparams_are_left_as_they_were(written):
+    _, _, _, before, after = written
+    assert after == before
+
+
+def test_hook_functions_get_the_width_and_only_their_files(tree, written):
+    calls = written[2]
+    for kind, folders in (("cross_q", ["tiny/q0.01", "tiny/q0.02"]),
+                          ("study", ["tiny/q0.01", "tiny/q0.02", "tiny2/q0.01"])):
+        bins, width_in = calls[kind]
+        assert width_in == pytest.approx(3.37)
+        assert [f"{b.dataset}/{b.folder}" for b in bins] == folders
+        assert [b.label for b in bins] == [LABELS[f.split("/")[0]] for f in folders]
+        assert [b.q for b in bins] == [LAYOUT[f.split("/")[0]][f.split("/")[1]] for f in folders]
+        for b in bins:
+            assert b.files == {"nlsq_json": tree / b.dataset / b.folder / "nlsq.json",
+                               "cmc_json": tree / b.dataset / b.folder / "cmc" / "summary.json"}
+
+
+def test_defaults_and_absent_hook_functions(defaults):
+    text = (defaults[1] / "README.md").read_text()
+    for kind in ("maps", "cuts"):
+        assert (f"From `paper.{kind} (default)`: dataset tiny, q bin q0.01 (q = 0.01 1/A), "
+                f"phi = {ff.PHI[0]:g}, {ff.PHI[1]:g} deg") in text
+    skipped = text.split("## Skipped")[1]
+    assert "`cross_q_tiny.pdf` (`paper.cross_q[0]`): heterodyne.plots.cross_q.paper_cross_q does not exist" in skipped
+    assert "`study.pdf` (`paper.study`): heterodyne.plots.study.paper_study does not exist" in skipped
+
+
+def test_list_inputs_prints_every_input_once_and_writes_nothing(tree, capsys):
+    outdir = tree.parent / "paper_list"
+    settings = settings_of({"maps": [{"q": "q0.02"}], "cuts": [], "physics": [{"q": 0.0201}]}, tree)
+    assert run_paper(settings, tree, outdir, "--list-inputs") == 0
+    printed = capsys.readouterr().out.split()
+    assert sorted(printed) == sorted(set(expected_inputs(tree, "maps", ["tiny/q0.02"]) +
+                                         expected_inputs(tree, "physics", ["tiny/q0.02"])))
+    assert len(printed) == len(set(printed)) and not outdir.exists()
+    # what a workflow rule's input function gets from the settings as written
+    assert rule_inputs(settings, tree) == printed
+    filled = {name: validate_section(name, copy.deepcopy(value)) for name, value in settings.items()}
+    assert datasets_used(filled) == ["tiny"]
+    filled["paper"].update(cross_q=["tiny2"], study=True)
+    assert datasets_used(filled) == ["tiny", "tiny2"]
+
+
+@pytest.mark.parametrize("paper, expected", [
+    ({"maps": [{"q": 0.05}]},
+     "paper.maps[0].q = 0.05 is not a q bin of dataset 'tiny' ({results}/tiny/q_bins.json); available: "
+     "q0.01 (q = 0.01 1/A), q0.02 (q = 0.02 1/A)"),
+    ({"physics": [{"dataset": "tiny2", "q": "q0.02"}]}, "available: q0.01 (q = 0.01 1/A)"),
+    ({"cuts": [{"q": 0.02, "phi": [10, 45]}]},
+     "paper.cuts[0].phi: 45 deg is not an angle of {results}/tiny/q0.02/dataset.h5 (within 0.5 deg); "
+     "available: 10, 70 deg"),
+    ({"maps": [{"dataset": "nope"}]}, "paper.maps[0]: dataset 'nope' is not under 'datasets' (configured: "
+                                      "tiny, tiny2, tiny3)"),
+    ({"cross_q": ["tiny3"]}, "dataset 'tiny3' has no results ({results}/tiny3/q_bins.json not found); "
+                             "datasets with results in {results}: tiny, tiny2"),
+    ({"font_family": "No Such Font"}, "paper.font_family: no installed font 'No Such Font'"),
+])
+def test_bad_settings_exit_2_naming_what_is_available_and_leave_no_output(tree, capsys, paper, expected):
+    settings = settings_of(paper, tree)
+    settings["datasets"]["tiny3"] = {"file": "tiny3.hdf"}
+    outdir = tree.parent / "paper_bad"
+    assert run_paper(settings, tree, outdir) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("heterodyne paper: error: ") and err.count("\n") == 1, err
+    assert expected.format(results=tree) in err
+    assert not outdir.exists() and not list(tree.parent.glob(".paper_bad*"))
+
+
+def test_a_failure_after_some_figures_leaves_the_previous_folder_as_it_was(tree, capsys):
+    outdir = tree.parent / "paper_kept"
+    outdir.mkdir()
+    (outdir / "old.pdf").write_bytes(b"%PDF old")
+    # the default maps and the first cuts figure are drawn before the missing angle is found
+    settings = settings_of({"cuts": [{"phi": [10]}, {"phi": [33]}]}, tree)
+    assert run_paper(settings, tree, outdir) == 2
+    assert "33 deg is not an angle" in capsys.readouterr().err
+    assert [p.name for p in outdir.iterdir()] == ["old.pdf"] and not list(tree.parent.glob(".paper_kept*"))
+
+
+def test_maps_show_the_requested_angles_in_order(written):
+    text = (written[1] / "README.md").read_text()
+    assert "dataset tiny, q bin q0.01 (q = 0.01 1/A), phi = 70, 10 deg" in text
+
+
+def test_results_of_different_runs_are_refused(tree, tmp_path, capsys):
+    results = tmp_path / "results"
+    shutil.copytree(tree / "tiny", results / "tiny")
+    weights = results / "tiny" / "q0.01" / "weights.json"
+    weights.write_text(weights.read_text() + "\n")  # another file than nlsq.json was made from
+    outdir = tmp_path / "paper"
+    assert run_paper(settings_of({"cuts": [], "physics": []}, results), results, outdir) == 2
+    err = capsys.readouterr().err
+    assert f"{results}/tiny/q0.01/nlsq.json: made from a different " in err and f"not from {weights}" in err
+    assert not outdir.exists()
