@@ -8,6 +8,7 @@ nothing is written into the checkout except the shared JAX compilation cache (.c
 """
 
 import ast
+import hashlib
 import json
 import os
 import re
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 
 import jsonschema
+import numpy as np
 import pytest
 import yaml
 from data_fixtures import TEST_TRUTH, make_weights, write_test_file
@@ -45,6 +47,9 @@ RULE_COMMANDS = {
     "report_index": "report",
     "study_tables": "tables",
     "study_figure": "study_figure",
+    "cross_q": "cross_q",
+    "fit_joint_q": "fit_joint_q",
+    "paper": "paper",
     "audit": "audit",
 }
 
@@ -59,7 +64,7 @@ TINY_FRAMES = 40
 TINY_TRUTH = {**TEST_TRUTH["parameters"], "v0": 600.0}
 TINY_FILE = f"raw/tiny {HOSTILE}.hdf"
 TINY_CONFIG = {
-    "datasets": {"tiny": {"file": TINY_FILE, "q": "all"}},
+    "datasets": {"tiny": {"file": TINY_FILE, "q": "all", "joint_q": True}},
     # D0_sample, v0 and f0 free; the rest held at the simulated truth (D0_ref through `initial`, the
     # others at their registry defaults 0).
     "nlsq": {"initial": {"D0_ref": TEST_TRUTH["parameters"]["D0_ref"], "D0_sample": 10000.0, "v0": 100.0,
@@ -142,7 +147,7 @@ def test_dry_run_of_default_config_lists_the_jobs_before_the_q_bins_are_known(de
     run, a dry run lists the simulation, the q_bins job and the study-wide jobs only."""
     datasets = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["datasets"]
     n = len(datasets)
-    expected = {"q_bins": n, "study_tables": 1, "audit": 1, "report_index": 1, "all": 1}
+    expected = {"q_bins": n, "cross_q": n, "study_tables": 1, "audit": 1, "report_index": 1, "all": 1}
     expected.update({f"simulate_{name}": 1 for name, entry in datasets.items() if entry.get("simulate")})
     assert job_counts(default_dry_run) == expected
     assert "checkpoint jobs, which will result in alteration of the DAG" in default_dry_run
@@ -188,7 +193,8 @@ def test_code_inputs_cover_every_module_a_step_imports(tiny_run, tmp_path):
     and a dry run of the default config with a second simulated dataset (simulate, and the study
     figure, made for several datasets)."""
     workdir, config_path, _ = tiny_run
-    code, forced = snakemake(workdir, "--configfile", str(config_path), "--dry-run", "--forceall", "--cores", "2")
+    code, forced = snakemake(workdir, "--configfile", str(config_path), "--dry-run", "--forceall", "--cores", "2",
+                             "all", "paper")
     assert code == 0, forced
     two = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     two["datasets"]["demo_copy"] = {**two["datasets"]["demo"], "file": "resources/demo_copy.hdf"}
@@ -308,7 +314,8 @@ def test_end_to_end_run_writes_every_result(tiny_run):
     shards = sum(k for _, _, k in TINY_BINS.values())
     assert jobs_run(out) == {"q_bins": 1, "ingest": n_bins, "weight": n_bins, "fit_nlsq": n_bins,
                              "cmc_shard": shards, "cmc_combine": n_bins, "figures": n_bins, "report": n_bins,
-                             "study_tables": 1, "audit": 1, "report_index": 1, "all": 1}
+                             "fit_joint_q": 1, "cross_q": 1, "study_tables": 1, "audit": 1, "report_index": 1,
+                             "all": 1}
     q_bins = json.loads((results / "q_bins.json").read_text())["bins"]
     assert [(b["folder"], b["q"], b["n_angles"]) for b in q_bins] == [
         (folder, float(folder[1:]), n_phi) for folder, (n_phi, _, _) in TINY_BINS.items()]
@@ -355,6 +362,48 @@ def test_end_to_end_run_writes_every_result(tiny_run):
     assert 'href="parameters.csv"' in index and 'href="fit_quality.csv"' in index
 
 
+def test_cross_q_summary_and_joint_fit_of_the_two_bins(tiny_run):
+    """Both bins were simulated with one truth: the cross-q test compares the shared free parameters
+    (D0_sample, v0; f0 may vary with q and is left out) of the two per-q fits against their own
+    nlsq.json, and the joint fit's estimates lie within 3 standard errors of the truth."""
+    workdir, _, _ = tiny_run
+    results = workdir / "results" / "tiny"
+    cross_q = json.loads((results / "cross_q.json").read_text())
+    assert cross_q["q"] == [0.005, 0.01] and cross_q["test"] is not None
+    assert sorted(cross_q["test"]["parameters"]) == ["D0_sample", "v0"]
+    fits = [json.loads((results / folder / "nlsq.json").read_text())["parameters"] for folder in TINY_BINS]
+    for name, entry in cross_q["test"]["parameters"].items():
+        values = np.array([fit[name]["value"] for fit in fits])
+        weights = np.array([fit[name]["stderr"] ** -2 for fit in fits])
+        mean = float(np.sum(weights * values) / np.sum(weights))
+        assert entry["marginal_mean"] == pytest.approx(mean, rel=1e-9)
+        assert entry["chi2"] == pytest.approx(float(np.sum(weights * (values - mean) ** 2)), rel=1e-9)
+    assert cross_q["q_dependent"] is False
+    figures = sorted(p.name for p in (results / "cross_q").glob("*.png"))
+    assert figures == ["cross_q_parameters.png", "cross_q_rates.png"]
+    joint = json.loads((results / "joint_q" / "nlsq.json").read_text())
+    assert [b["folder"] for b in joint["q_bins"]] == list(TINY_BINS)
+    for name in ("D0_sample", "v0"):
+        entry = joint["parameters"][name]
+        assert abs(entry["value"] - TINY_TRUTH[name]) < 3 * entry["stderr"], (name, entry)
+    index = (workdir / "results" / "index.html").read_text()
+    assert "cross_q/cross_q_parameters.png" in index
+
+
+def test_paper_target_writes_vector_figures_and_their_readme(tiny_run):
+    """`snakemake paper` with an empty paper section: maps, cuts and physics of the first dataset's
+    lowest q bin, each PDF listed in results/paper/README.md with the SHA-256 of its inputs."""
+    workdir, config_path, _ = tiny_run
+    code, out = snakemake(workdir, "--configfile", str(config_path), "--cores", "2", "paper")
+    assert code == 0, out
+    pdfs = sorted((workdir / "results" / "paper").glob("*.pdf"))
+    assert [p.name for p in pdfs] == ["cuts_tiny_q0.005.pdf", "maps_tiny_q0.005.pdf", "physics_tiny_q0.005.pdf"]
+    readme = (workdir / "results" / "paper" / "README.md").read_text()
+    nlsq = workdir / "results" / "tiny" / "q0.005" / "nlsq.json"
+    assert all(p.name in readme for p in pdfs)
+    assert hashlib.sha256(nlsq.read_bytes()).hexdigest() in readme
+
+
 def test_paths_with_spaces_quotes_and_substitutions_run_nothing(tiny_run):
     workdir, config_path, _ = tiny_run
     assert HOSTILE in str(config_path) and (workdir / TINY_CONFIG["datasets"]["tiny"]["file"]).is_file()
@@ -376,7 +425,7 @@ def test_every_value_in_a_shell_command_is_quoted():
 def test_audit_passes_on_the_run_and_names_a_file_swapped_for_another_datasets(tiny_run, tmp_path, capsys):
     workdir, _, _ = tiny_run
     audit = json.loads((workdir / "results" / "audit.json").read_text())
-    assert audit["passed"] and {"tiny/q_bins.json", "tiny/q0.01/dataset.h5", "tiny/q0.01/cmc/shard_1.h5",
+    assert audit["passed"] and {"tiny/q_bins.json", "tiny/cross_q.json", "tiny/joint_q/nlsq.json", "tiny/q0.01/dataset.h5", "tiny/q0.01/cmc/shard_1.h5",
                                 "tiny/q0.005/report.html", "parameters.csv",
                                 "fit_quality.csv"} <= {f["file"] for f in audit["files"]}
     assert f"{len(audit['files'])} files checked against the inputs they record, 0 failed" in (
@@ -431,7 +480,7 @@ def test_fit_option_reruns_the_fit_and_what_follows(tiny_run):
     counts = _dry_run_after_change(workdir, config_path, "nlsq", "max_nfev", 150)
     n, k = len(TINY_BINS), sum(k for _, _, k in TINY_BINS.values())
     assert counts == {"fit_nlsq": n, "cmc_shard": k, "cmc_combine": n, "figures": n, "report": n,
-                      "study_tables": 1, "audit": 1, "report_index": 1, "all": 1}
+                      "fit_joint_q": 1, "cross_q": 1, "study_tables": 1, "audit": 1, "report_index": 1, "all": 1}
 
 
 def test_points_per_shard_sets_the_number_of_shard_jobs_from_the_data(tiny_run):
@@ -440,8 +489,8 @@ def test_points_per_shard_sets_the_number_of_shard_jobs_from_the_data(tiny_run):
     workdir, config_path, _ = tiny_run
     counts = _dry_run_after_change(workdir, config_path, "cmc", "points_per_shard", 600)
     n = len(TINY_BINS)
-    assert counts == {"cmc_shard": 2 + 4, "cmc_combine": n, "figures": n, "report": n, "study_tables": 1,
-                      "audit": 1, "report_index": 1, "all": 1}
+    assert counts == {"cmc_shard": 2 + 4, "cmc_combine": n, "figures": n, "report": n, "cross_q": 1,
+                      "study_tables": 1, "audit": 1, "report_index": 1, "all": 1}
 
 
 def test_snakemake_report_holds_the_captioned_figures(tiny_run):

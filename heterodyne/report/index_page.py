@@ -129,6 +129,5 @@ def render_index_page(results_root, audit, provenance):
     body = (f"<h1>heterodyne: {len(folders)} dataset report(s)</h1>\n{flags}"
             f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>\n"
             f"{tables_html(results_root)}{study_figure_html(results_root)}{audit_html(audit)}"
-            + (f"
-{sections}" if sections else ""))
+            + (f"\n{sections}" if sections else ""))
     return page("heterodyne reports", body, provenance)

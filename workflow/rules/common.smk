@@ -129,3 +129,27 @@ def shard_files(pattern):
     """Input function: ``pattern`` (with {dataset}, {qbin} and {shard}) for every shard of the q bin."""
     return lambda wildcards: expand(pattern, dataset=wildcards.dataset, qbin=wildcards.qbin,
                                     shard=shard_indices(wildcards))
+
+
+def joint_q_fit(wildcards):
+    """results/{d}/joint_q/nlsq.json when the dataset asks for the joint multi-q fit, else none."""
+    if DEFAULTED["datasets"][wildcards.dataset].get("joint_q", False):
+        return [f"results/{wildcards.dataset}/joint_q/nlsq.json"]
+    return []
+
+
+# the config sections `heterodyne paper` reads (rule paper, study.smk)
+PAPER_SECTIONS = ("paper", "datasets", "figures")
+
+
+def paper_inputs(wildcards):
+    """Every file `heterodyne paper` reads (heterodyne.plots.paper.rule_inputs), once the q bins
+    of the datasets it draws are known."""
+    from heterodyne.config import validate_section
+    from heterodyne.plots.paper import rule_inputs
+    from heterodyne.plots.paper_plan import datasets_used
+
+    written = {key: config.get(key, {}) for key in PAPER_SECTIONS}
+    for name in datasets_used({key: validate_section(key, copy.deepcopy(value)) for key, value in written.items()}):
+        checkpoints.q_bins.get(dataset=name)
+    return rule_inputs(written, "results")

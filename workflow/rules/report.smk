@@ -49,6 +49,7 @@ rule audit:
         reports=every_q("results/{dataset}/{qbin}/report.html"),
         tables=rules.study_tables.output,
         study=STUDY_FIGURE,
+        cross_q=CROSS_Q,
         code=package_code(*CODE_BASE, "audit.py", "cli/audit.py"),
     output:
         "results/audit.json",
@@ -67,6 +68,7 @@ rule report_index:
         audit="results/audit.json",
         tables=rules.study_tables.output,
         study=STUDY_FIGURE,
+        cross_q=CROSS_Q,
         code=package_code(*CODE_BASE, "report", "plots", "cli/report.py"),
     output:
         "results/index.html",

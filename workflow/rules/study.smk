@@ -5,6 +5,8 @@
 
 # the study figure, made when the config lists several datasets
 STUDY_FIGURE = ["results/study"] if len(DATASETS) > 1 else []
+# each dataset's cross-q summary and figures
+CROSS_Q = expand(["results/{dataset}/cross_q.json", "results/{dataset}/cross_q"], dataset=DATASETS)
 
 
 rule study_tables:
@@ -54,3 +56,82 @@ rule study_figure:
     shell:
         "pin_cpus.sh {threads} heterodyne study-figure --settings {params.settings:q}"
         " --parameters {input.parameters:q} --outdir {output:q} > {log:q} 2>&1"
+
+
+# Per dataset: are the transport and velocity parameters the same at every q bin? Chi-square tests
+# of the per-q NLSQ fits, with Holm's correction -> results/{d}/cross_q.json and the figures in
+# results/{d}/cross_q/ (`heterodyne cross-q`); with `joint_q: true` the joint multi-q fit
+# (fit_joint_q) is drawn beside the per-q fits.
+rule cross_q:
+    input:
+        data=every_q("results/{dataset}/{qbin}/dataset.h5"),
+        nlsq=every_q("results/{dataset}/{qbin}/nlsq.json"),
+        cmc=every_q("results/{dataset}/{qbin}/cmc/summary.json"),
+        joint=joint_q_fit,
+        code=package_code(*CODE_BASE, "study", "plots", "cli/cross_q.py"),
+    output:
+        json="results/{dataset}/cross_q.json",
+        figures=report(
+            directory("results/{dataset}/cross_q"),
+            patterns=["{figure}.png"],
+            caption="../report/cross_q.rst",
+            category="Cross-q",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "figure": "{figure}"},
+        ),
+    params:
+        folders=every_q("results/{dataset}/{qbin}"),
+        joint=lambda wildcards, input: ["--joint", *input.joint] if input.joint else [],
+    log:
+        "logs/{dataset}/cross_q.log",
+    threads: 1
+    conda:
+        CONDA_ENV
+    shell:
+        "pin_cpus.sh {threads} heterodyne cross-q --folders {params.folders:q} {params.joint:q}"
+        " --output-json {output.json:q} --outdir {output.figures:q} > {log:q} 2>&1"
+
+
+# One NLSQ fit over all q bins of a dataset (`joint_q: true`): shared transport and velocity
+# parameters, a sample fraction per q bin, contrast/offset per (q, phi) map.
+rule fit_joint_q:
+    input:
+        data=every_q("results/{dataset}/{qbin}/dataset.h5"),
+        weights=every_q("results/{dataset}/{qbin}/weights.json"),
+        code=package_code(*CODE_BASE, "fit", "cli/fit_joint_q.py"),
+    output:
+        json="results/{dataset}/joint_q/nlsq.json",
+        h5="results/{dataset}/joint_q/nlsq.h5",
+    params:
+        settings=section("nlsq"),
+    log:
+        "logs/{dataset}/fit_joint_q.log",
+    benchmark:
+        "results/{dataset}/joint_q/benchmark.tsv"
+    threads: 2
+    conda:
+        CONDA_ENV
+    shell:
+        "pin_cpus.sh {threads} heterodyne fit-joint-q --settings {params.settings:q}"
+        " --data {input.data:q} --weights {input.weights:q}"
+        " --output-json {output.json:q} --output-h5 {output.h5:q} > {log:q} 2>&1"
+
+
+# `snakemake paper`: the journal figures (vector PDF, column widths) chosen by the `paper` section,
+# with results/paper/README.md listing each figure's inputs and settings hash. Not part of `all`.
+rule paper:
+    input:
+        results=paper_inputs,
+        code=package_code(*CODE_BASE, "plots", "report", "study", "cli/paper.py"),
+    output:
+        directory("results/paper"),
+    params:
+        settings=section(*PAPER_SECTIONS),
+    log:
+        "logs/paper.log",
+    threads: 1
+    conda:
+        CONDA_ENV
+    shell:
+        "pin_cpus.sh {threads} heterodyne paper --settings {params.settings:q}"
+        " --results results --outdir {output:q} > {log:q} 2>&1"
