@@ -150,12 +150,17 @@ def test_cli_ingest_writes_dataset_with_provenance(tmp_path, aps_file):
     ({"q": 0.0099}, [("q0.01", 1, 3)]),
     ({"q_index": [1]}, [("q0.01", 1, 3)]),
     ({"q": "all", "phi": [70.0]}, [("q0.005", 0, 1), ("q0.01", 1, 1)]),
+    ({"q": "all", "frames": [4, 24]}, [("q0.005", 0, 1), ("q0.01", 1, 3)]),
 ])
 def test_q_selection_gives_one_folder_per_bin(aps_file, entry, expected):
-    """The file holds maps at q = 0.005 (one angle, 70 deg) and 0.01 (three angles)."""
+    """The file holds maps at q = 0.005 (one angle, 70 deg) and 0.01 (three angles), N = 48
+    frames; each bin counts its usable points: n_angles x n (n - 1) / 2 for a window of n frames
+    (every element of the simulated maps is valid)."""
     bins = select_q_bins(open_correlation_file(aps_file[0]), q=entry.get("q"), q_index=entry.get("q_index"),
-                         phi=entry.get("phi"))
+                         phi=entry.get("phi"), frames=entry.get("frames"))
     assert [(b.folder, b.index, b.n_angles) for b in bins] == expected
+    n = 20 if "frames" in entry else 48
+    assert [b.n_points for b in bins] == [n_angles * n * (n - 1) // 2 for _, _, n_angles in expected]
     assert [b.q for b in bins] == [[0.005, 0.01][i] for _, i, _ in expected]
 
 

@@ -3,10 +3,9 @@
 import numpy as np
 import pytest
 
-from heterodyne.cmc.pooling import (count_usable_points, max_shard_size, pooled_points, shard_count,
+from heterodyne.cmc.pooling import (max_shard_size, pooled_points, shard_count,
                                     shard_labels, shard_points)
-from heterodyne.data.dataset import Dataset, save_dataset
-from heterodyne.errors import InputError
+from heterodyne.data.dataset import count_usable
 
 N_PHI, N, K = 3, 40, 4
 
@@ -90,14 +89,8 @@ def test_shard_count_is_num_shards_without_points_per_shard():
     assert shard_count(None, {"num_shards": 3, "points_per_shard": None}) == 3
 
 
-def test_count_usable_points_of_a_dataset_file_matches_the_pooled_points(maps, tmp_path):
+def test_count_usable_matches_the_pooled_points(maps):
     c2, valid = maps
-    path = tmp_path / "dataset.h5"
-    save_dataset(path, Dataset(c2=c2, valid=valid, t=np.arange(N, dtype=float), phi=np.arange(N_PHI, dtype=float),
-                               dt=1.0, q=0.01), {"step": "test"})
     expected = sum(1 for a in range(N_PHI) for i in range(N) for j in range(i + 1, N)
                    if valid[a, i, j] and np.isfinite(c2[a, i, j]))
-    assert count_usable_points(path) == expected == len(pooled_points(c2, valid))
-    (tmp_path / "other.h5").write_bytes(b"not hdf5")
-    with pytest.raises(InputError, match="other.h5: not a heterodyne dataset file"):
-        count_usable_points(tmp_path / "other.h5")
+    assert count_usable(c2, valid) == expected == len(pooled_points(c2, valid))

@@ -21,9 +21,9 @@ from heterodyne.cmc.diagnostics import E_BFMI_MIN, ESS_MIN, R_HAT_LIMIT, converg
 from heterodyne.cmc.draws_file import load_shard, save_combined
 from heterodyne.cmc.model import build_model_spec
 from heterodyne.cmc.noise_adjustment import adjustment_matrix, nlsq_covariances, sd_factors
-from heterodyne.cmc.pooling import shard_count, shard_count_origin, usable
+from heterodyne.cmc.pooling import shard_count, shard_count_origin
 from heterodyne.cli import add_settings_argument, read_settings
-from heterodyne.data.dataset import load_dataset
+from heterodyne.data.dataset import count_usable, load_dataset
 from heterodyne.errors import InputError
 from heterodyne.json_record import read_json_record
 from heterodyne.lineage import check_lineage, check_same_origin
@@ -89,7 +89,7 @@ def run(args):
     check_lineage({args.nlsq: [args.data], **{path: [args.data, args.nlsq] for path in args.shards}})
     dataset = load_dataset(args.data)
     nlsq = read_json_record(args.nlsq, ("parameters", "phi"), "fit-nlsq")
-    n_points = int(np.count_nonzero(usable(dataset.c2, dataset.valid)))
+    n_points = count_usable(dataset.c2, dataset.valid)
     num_shards = shard_count(n_points, cmc)
     shards = load_matching_shards(args.shards, num_shards, cmc["seed"],
                                   shard_count_origin(n_points, cmc))

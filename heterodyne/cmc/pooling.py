@@ -18,10 +18,9 @@ points (n_points / K <= points_per_shard).
 import math
 from typing import NamedTuple
 
-import h5py
 import numpy as np
 
-from heterodyne.errors import InputError
+from heterodyne.data.dataset import usable
 
 
 class PooledPoints(NamedTuple):
@@ -37,12 +36,6 @@ class PooledPoints(NamedTuple):
 
     def __len__(self):
         return len(self.phi_index)
-
-
-def usable(c2, valid):
-    """Bool mask of the usable elements of maps ``c2`` (..., N, N): i < j, ``valid`` True, c2 finite."""
-    n = c2.shape[-1]
-    return np.asarray(valid, bool) & np.isfinite(c2) & np.triu(np.ones((n, n), bool), k=1)
 
 
 def pooled_points(c2, valid):
@@ -68,17 +61,6 @@ def shard_count_origin(n_points, cmc):
     if cmc["points_per_shard"] is None:
         return f"cmc.num_shards = {cmc['num_shards']}"
     return f"cmc.points_per_shard = {cmc['points_per_shard']} and {n_points} usable points"
-
-
-def count_usable_points(dataset_path):
-    """Number of usable pooled points (:func:`usable`) in a dataset.h5 (layout of
-    :mod:`heterodyne.data.dataset`), read one angle at a time; InputError if it is not one."""
-    try:
-        with h5py.File(dataset_path, "r") as f:
-            c2, valid = f["c2"], f["valid"]
-            return sum(int(np.count_nonzero(usable(c2[a], valid[a]))) for a in range(c2.shape[0]))
-    except (OSError, KeyError) as err:
-        raise InputError(f"{dataset_path}: not a heterodyne dataset file ({err}); re-run `heterodyne ingest`") from err
 
 
 def shard_labels(points, num_shards, seed):

@@ -48,6 +48,18 @@ class Dataset:
                              f"(n_phi, N, N) = ({n_phi}, {n}, {n})")
 
 
+def usable(c2, valid):
+    """Bool mask of the usable elements of maps ``c2`` (..., N, N): i < j, ``valid`` True, c2 finite
+    (each unordered pair once, never the diagonal)."""
+    n = c2.shape[-1]
+    return np.asarray(valid, bool) & np.isfinite(c2) & np.triu(np.ones((n, n), bool), k=1)
+
+
+def count_usable(c2, valid):
+    """Number of :func:`usable` elements of maps ``c2`` (n_phi, N, N), over all angles."""
+    return int(np.count_nonzero(usable(c2, valid)))
+
+
 def save_dataset(path, dataset, provenance):
     """Write ``dataset`` to ``path`` atomically, with the provenance record as an attribute."""
     with atomic_hdf5(path) as f:

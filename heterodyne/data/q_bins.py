@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from heterodyne.atomic import atomic_output
-from heterodyne.data.selection import choose_maps, choose_q_indices
+from heterodyne.data.dataset import count_usable
+from heterodyne.data.selection import choose_q_indices, select_dataset
 from heterodyne.errors import InputError
 from heterodyne.json_record import read_json_record
 
@@ -24,12 +25,16 @@ FOLDER_DIGITS = 4
 @dataclass(frozen=True)
 class QBin:
     """One analysed q bin: results ``folder`` name, ``index`` into the file's q bins, bin centre
-    ``q`` [1/A] and the number of angles ``n_angles`` selected at it."""
+    ``q`` [1/A], the number of angles ``n_angles`` selected at it and of usable points
+    ``n_points`` (:func:`heterodyne.data.dataset.usable`: pairs i < j, valid and finite, over the
+    angles and frame window selected), which sets the number of CMC shards with
+    cmc.points_per_shard."""
 
     folder: str
     index: int
     q: float
     n_angles: int
+    n_points: int
 
 
 def folder_names(q_values):
@@ -42,14 +47,18 @@ def folder_names(q_values):
     raise ValueError(f"q bins {list(q_values)} are not distinct")
 
 
-def select_q_bins(cfile, q=None, q_index=None, phi=None):
-    """The :class:`QBin` list of a dataset entry's ``q``/``q_index``/``phi`` in ``cfile``
+def select_q_bins(cfile, q=None, q_index=None, phi=None, frames=None):
+    """The :class:`QBin` list of a dataset entry's ``q``/``q_index``/``phi``/``frames`` in ``cfile``
     (:class:`~heterodyne.data.aps.CorrelationFile`), in increasing q. ``phi`` must be present at
-    every selected bin."""
+    every selected bin. Each bin's maps are read (as `heterodyne ingest` selects them) to count
+    its usable points."""
     names = folder_names(cfile.q_bins)
-    return [QBin(folder=names[i], index=int(i), q=float(cfile.q_bins[i]),
-                 n_angles=len(choose_maps(cfile, i, phi)))
-            for i in choose_q_indices(cfile, q=q, q_index=q_index)]
+    bins = []
+    for i in choose_q_indices(cfile, q=q, q_index=q_index):
+        dataset = select_dataset(cfile, None, q_index=i, phi=phi, frames=frames)  # source hash not kept
+        bins.append(QBin(folder=names[i], index=int(i), q=float(cfile.q_bins[i]), n_angles=len(dataset.phi),
+                         n_points=count_usable(dataset.c2, dataset.valid)))
+    return bins
 
 
 def save_q_bins(path, bins, provenance):

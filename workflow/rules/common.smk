@@ -57,12 +57,18 @@ def dataset_section(*keys):
     return settings
 
 
-def q_folders(dataset):
-    """The results folders (q0.01, ...) of the dataset's q bins, read from results/{d}/q_bins.json,
-    written by the `q_bins` checkpoint; Snakemake re-evaluates the jobs that depend on them once
-    it exists."""
+def q_bins(dataset):
+    """The dataset's q bins ({folder, index, q, n_angles, n_points} each), read from
+    results/{d}/q_bins.json, written by the `q_bins` checkpoint; Snakemake re-evaluates the jobs
+    that depend on them once it exists. The only checkpoint: jobs found through a second one
+    (behind this) are not re-evaluated when that second one has already run (Snakemake 9.27)."""
     with open(checkpoints.q_bins.get(dataset=dataset).output[0]) as handle:
-        return [entry["folder"] for entry in json.load(handle)["bins"]]
+        return json.load(handle)["bins"]
+
+
+def q_folders(dataset):
+    """The results folders (q0.01, ...) of the dataset's q bins."""
+    return [entry["folder"] for entry in q_bins(dataset)]
 
 
 def every_q(pattern):
@@ -113,15 +119,14 @@ def package_code(*parts):
 
 def shard_indices(wildcards):
     """0..K-1 for the CMC shards of one q bin, K from heterodyne.cmc.pooling.shard_count (imported
-    here, at DAG time). With cmc.points_per_shard, K depends on the dataset's usable points: they
-    are counted in its dataset.h5, written by the `ingest` checkpoint, after which Snakemake
-    re-evaluates the jobs that depend on K."""
-    from heterodyne.cmc.pooling import count_usable_points, shard_count
+    here, at DAG time). With cmc.points_per_shard, K depends on the q bin's usable points,
+    counted by the `q_bins` checkpoint (q_bins.json)."""
+    from heterodyne.cmc.pooling import shard_count
 
     cmc = DEFAULTED["cmc"]
     n_points = None
     if cmc["points_per_shard"] is not None:
-        n_points = count_usable_points(checkpoints.ingest.get(**wildcards).output[0])
+        (n_points,) = [b["n_points"] for b in q_bins(wildcards.dataset) if b["folder"] == wildcards.qbin]
     return range(shard_count(n_points, cmc))
 
 

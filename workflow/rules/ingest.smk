@@ -1,8 +1,7 @@
-# The q bins of a dataset (checkpoint q_bins -> results/{d}/q_bins.json: which bins, and the
-# folder of each), then for each bin: read it from the raw APS 8-ID-I file, apply the selection,
-# write results/{d}/{q}/dataset.h5. Both are checkpoints: the per-q jobs come from q_bins.json
-# (q_folders in common.smk), and with cmc.points_per_shard the number of CMC shards is read
-# from dataset.h5 (shard_indices).
+# The q bins of a dataset (checkpoint q_bins -> results/{d}/q_bins.json: which bins, the folder and
+# number of usable points of each), then for each bin: read it from the raw APS 8-ID-I file, apply
+# the selection, write results/{d}/{q}/dataset.h5. The per-q jobs and, with cmc.points_per_shard,
+# the number of CMC shards come from q_bins.json (q_bins, shard_indices in common.smk).
 
 
 checkpoint q_bins:
@@ -23,7 +22,7 @@ checkpoint q_bins:
         " --output {output:q} > {log:q} 2>&1"
 
 
-checkpoint ingest:
+rule ingest:
     input:
         raw=lambda wildcards: config["datasets"][wildcards.dataset]["file"],
         q_bins="results/{dataset}/q_bins.json",
