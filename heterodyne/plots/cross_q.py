@@ -15,14 +15,19 @@ dashed line.
 covariance), and reference lines of slope 2 (decay) and 1 (phase) through the mean rate over the
 bins, q^2 J_mean resp. q |v_mean|: q-independent parameters put every point on them. Only positive
 values are drawn (a rate clipped to 0 is left out and said so; the phase rate is drawn as |q v|).
+
+:func:`paper_cross_q` draws ``cross_q_parameters`` for ``heterodyne paper``, building the record
+from the q bins' folders (dataset.h5, nlsq.json, cmc/summary.json) at the default alpha.
 """
 
 import math
 
 import numpy as np
 
-from heterodyne.plots.style import CMC_COLOR, NLSQ_COLOR, new_figure, render_caption, save_figure
+from heterodyne.plots.style import (CMC_COLOR, NLSQ_COLOR, active_rc, new_figure, render_caption, save_figure,
+                                    scaled_to_width)
 from heterodyne.study.cross_q import FRACTIONS, Q_INDEPENDENT
+from heterodyne.study.cross_q_record import build_record, read_bins
 
 #: relative offset in q of the NLSQ (-) and CMC (+) estimates of one bin
 DODGE = 0.012
@@ -115,12 +120,13 @@ def _parameter_panel(ax, record, name):
     ax.margins(y=0.35)
 
 
-def draw_parameters(record):
-    """Figure of every :func:`shown_parameters` panel against q."""
+def draw_parameters(record, rc=None):
+    """Figure of every :func:`shown_parameters` panel against q; ``rc`` rcParams over the shared
+    style."""
     names = shown_parameters(record)
     ncols = max(1, min(N_COLUMNS, len(names)))
     nrows = max(1, math.ceil(len(names) / ncols))
-    fig, axes = new_figure(PANEL_SIZE[0] * ncols, PANEL_SIZE[1] * nrows + 0.3, nrows=nrows, ncols=ncols)
+    fig, axes = new_figure(PANEL_SIZE[0] * ncols, PANEL_SIZE[1] * nrows + 0.3, nrows=nrows, ncols=ncols, rc=rc)
     for ax in axes.flat[len(names):]:
         ax.set_axis_off()
     for ax, name in zip(axes.flat, names, strict=False):
@@ -136,6 +142,14 @@ def draw_parameters(record):
     else:
         axes[0, 0].text(0.5, 0.5, "no free parameter", ha="center", va="center")
     return fig
+
+
+def paper_cross_q(figure_inputs, width_in):
+    """Cross-q parameter figure of ``heterodyne paper``: the q bins ``figure_inputs`` (QResults of
+    one dataset; their folders are those of ``files["nlsq_json"]``) drawn in the current rcParams,
+    ``width_in`` inches wide (height scaled with it)."""
+    bins = read_bins([qres.files["nlsq_json"].parent for qres in figure_inputs])
+    return scaled_to_width(draw_parameters(build_record(bins), active_rc()), width_in)
 
 
 def _positive(q, values, stderr):
