@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from heterodyne.core.parameters import PARAMETER_NAMES
+from heterodyne.plots.paper_style import panel_columns, panel_letters
 from heterodyne.plots.style import (CMC_COLOR, NLSQ_COLOR, active_rc, new_figure, render_caption, save_figure,
                                     scaled_to_width)
 from heterodyne.report.study_tables import parameter_rows, read_fit_records
@@ -67,13 +68,12 @@ def study_series(rows, positions):
     return series
 
 
-def draw_study(series, units, x_title, ticks, rc=None):
-    """Figure of :func:`study_series` output; ``units`` {parameter: unit}; ``rc`` rcParams over
-    the shared style."""
+def draw_study(series, units, x_title, ticks, rc=None, ncols=N_COLUMNS):
+    """Figure of :func:`study_series` output in ``ncols`` columns of panels; ``units``
+    {parameter: unit}; ``rc`` rcParams over the shared style."""
     names = list(series)
-    nrows = max(1, math.ceil(len(names) / N_COLUMNS))
-    fig, axes = new_figure(PANEL_SIZE[0] * N_COLUMNS, PANEL_SIZE[1] * nrows, nrows=nrows, ncols=N_COLUMNS,
-                           rc=rc)
+    nrows = max(1, math.ceil(len(names) / ncols))
+    fig, axes = new_figure(PANEL_SIZE[0] * ncols, PANEL_SIZE[1] * nrows, nrows=nrows, ncols=ncols, rc=rc)
     for k, ax in enumerate(axes.flat):
         if k >= len(names):
             ax.set_axis_off()
@@ -96,13 +96,13 @@ def draw_study(series, units, x_title, ticks, rc=None):
     return fig
 
 
-def study_figure(rows, labels, rc=None):
+def study_figure(rows, labels, rc=None, ncols=N_COLUMNS):
     """(Figure, series, dataset positions, tick labels or None) of parameters.csv ``rows`` with
-    the datasets' ``labels`` {dataset: number or None}; ``rc`` as in :func:`draw_study`."""
+    the datasets' ``labels`` {dataset: number or None}; ``rc``, ``ncols`` as in :func:`draw_study`."""
     positions, x_title, ticks = dataset_positions({r["dataset"] for r in rows}, labels)
     series = study_series(rows, positions)
     units = {r["parameter"]: r["unit"] for r in rows}
-    return draw_study(series, units, x_title, ticks, rc), series, positions, ticks
+    return draw_study(series, units, x_title, ticks, rc, ncols), series, positions, ticks
 
 
 def write_study_figure(outdir, rows, labels, provenance):
@@ -125,8 +125,10 @@ def bin_rows(qres):
 def paper_study(figure_inputs, width_in):
     """Study figure of ``heterodyne paper``: the q bins ``figure_inputs`` (QResults of every
     dataset, each with its ``label``) drawn in the current rcParams, ``width_in`` inches wide
-    (height scaled with it); no title."""
+    (:func:`~heterodyne.plots.paper_style.panel_columns` columns, height scaled with the width);
+    panel letters, no title."""
     rows = [row for qres in figure_inputs for row in bin_rows(qres)]
     labels = {qres.dataset: qres.label for qres in figure_inputs}
-    fig, _, _, _ = study_figure(rows, labels, active_rc())
+    fig, _, _, _ = study_figure(rows, labels, active_rc(), panel_columns(width_in, N_COLUMNS))
+    panel_letters([ax for ax in fig.axes if ax.axison])
     return scaled_to_width(fig, width_in)
