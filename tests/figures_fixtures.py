@@ -58,10 +58,11 @@ def stderr_of(name):
     return 0.01 * abs(TRUTH[name]) + 0.01
 
 
-def model_maps(values):
-    """(n_phi, N, N) model c2 at parameter dict ``values`` with the true contrast/offset."""
+def model_maps(values, q=Q):
+    """(n_phi, N, N) model c2 at parameter dict ``values`` and ``q`` [1/A] with the true
+    contrast/offset."""
     t = np.arange(N_TIMES) * DT
-    return np.stack([np.asarray(compute_c2_heterodyne(as_vector(values), t, Q, DT, phi, c, o))
+    return np.stack([np.asarray(compute_c2_heterodyne(as_vector(values), t, q, DT, phi, c, o))
                      for phi, c, o in zip(PHI, CONTRAST, OFFSET, strict=True)])
 
 
@@ -132,8 +133,9 @@ def speckle_noise(c2, valid, offset):
 
 
 @functools.lru_cache(maxsize=None)
-def build_saved_results(root):
-    """Write the whole result set under ``root``; returns a dict of the paths and truths."""
+def build_saved_results(root, q=Q):
+    """Write the whole result set, simulated at ``q`` [1/A], under ``root``; returns a dict of
+    the paths and truths."""
     root = Path(root)
     rng = np.random.default_rng(20240611)
     results = root / "results" / NAME
@@ -145,7 +147,7 @@ def build_saved_results(root):
     provenance = provenance_record({"test": "figures fixture"}, [raw])
 
     t = np.arange(N_TIMES) * DT
-    clean = model_maps(TRUTH)
+    clean = model_maps(TRUTH, q)
     noise = rng.normal(0.0, SIGMA, clean.shape)
     noise = np.triu(noise, 1) + np.transpose(np.triu(noise, 1), (0, 2, 1))
     data = clean + noise
@@ -153,7 +155,7 @@ def build_saved_results(root):
     for a, i, j in INVALID_PAIRS:
         valid[a, i, j] = valid[a, j, i] = False
         data[a, i, j] = data[a, j, i] = np.nan
-    dataset = Dataset(c2=data, valid=valid, t=t, phi=PHI, dt=DT, q=Q, source_path=str(raw),
+    dataset = Dataset(c2=data, valid=valid, t=t, phi=PHI, dt=DT, q=q, source_path=str(raw),
                       source_sha256=provenance["input_sha256"][str(raw)],
                       selection={"q_index": 0, "phi": PHI.tolist(), "frames": None})
     save_dataset(results / "dataset.h5", dataset, provenance)

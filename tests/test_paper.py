@@ -1,13 +1,15 @@
-"""`heterodyne paper` on a small results tree: the saved set of tests/figures_fixtures.py copied
-into the per-q layout (dataset tiny with q bins q0.01 and q0.02, dataset tiny2 with q0.01).
+"""`heterodyne paper` on a small results tree: the saved set of tests/figures_fixtures.py (simulated
+at each bin's q) copied into the per-q layout (dataset tiny with q bins q0.01 and q0.02, dataset
+tiny2 with q0.01); each bin's nlsq.json gets its own values and standard errors (BIN_FACTORS) and
+the covariance block a fit writes.
 
 Checks: the planned PDFs and README.md are written; line figures are vector (no image XObject);
 the page width is the configured column width; the metadata's config SHA-256 equals an
 independent hash of the validated settings and its input SHA-256s those of the files; one font
 family; README lists every PDF with its inputs' SHA-256s; global rcParams are untouched; the
-cross-q and study functions are called with only their files (or skipped while absent); defaults
-of an empty entry; bad dataset / q / angle / font: exit 2, one line naming what is available, and
-no output left.
+study figure's NLSQ points are the nlsq.json values and the cross-q figure's weighted-mean line is
+their inverse-variance mean computed here; defaults of an empty entry; bad dataset / q / angle /
+font: exit 2, one line naming what is available, and no output left.
 """
 
 import copy
@@ -15,10 +17,9 @@ import hashlib
 import json
 import re
 import shutil
-import sys
-import types
 from pathlib import Path
 
+import numpy as np
 import pytest
 from matplotlib import pyplot as plt
 
@@ -28,18 +29,21 @@ from heterodyne.cli import main
 from heterodyne.config import validate_section
 from heterodyne.data.q_bins import QBin, save_q_bins
 from heterodyne.plots import style  # noqa: F401  (selects Agg on import, rcParams backend_fallback)
+from heterodyne.plots.cross_q import paper_cross_q
 from heterodyne.plots.paper import rule_inputs
-from heterodyne.plots.paper_plan import datasets_used
+from heterodyne.plots.paper_plan import COLUMN_WIDTH_IN, datasets_used, plan_figures
+from heterodyne.plots.study import paper_study
 
 LAYOUT = {"tiny": {"q0.01": 0.01, "q0.02": 0.02}, "tiny2": {"q0.01": 0.01}}
 LABELS = {"tiny": 25.0, "tiny2": 40.0}
+#: (dataset, q folder) -> factors of its free parameters' NLSQ values and standard errors
+BIN_FACTORS = {("tiny", "q0.01"): (1.0, 1.0), ("tiny", "q0.02"): (1.1, 2.0), ("tiny2", "q0.01"): (0.95, 1.5)}
 SINGLE, DOUBLE = 3.37 * 72, 7.0 * 72  # pt
 #: result files each figure kind reads, relative to the q folder
 KIND_FILES = {"maps": ["dataset.h5", "weights.json", "nlsq.json", "nlsq.h5"],
               "cuts": ["dataset.h5", "nlsq.json", "nlsq.h5"],
               "physics": ["dataset.h5", "nlsq.json", "nlsq.h5", "cmc/combined.h5"],
-              "cross_q": ["nlsq.json", "cmc/summary.json"], "study": ["nlsq.json", "cmc/summary.json"]}
-HOOK_MODULES = {"cross_q": "heterodyne.plots.cross_q", "study": "heterodyne.plots.study"}
+              "cross_q": ["dataset.h5", "nlsq.json", "cmc/summary.json"], "study": ["nlsq.json", "cmc/summary.json"]}
 FULL = {"maps": [{"dataset": "tiny", "q": 0.01, "phi": [70, 10], "width": "double"}],
         "cuts": [{"dataset": "tiny2", "phi": [10]}],
         "physics": [{"dataset": "tiny", "q": "q0.02"}],
@@ -53,7 +57,9 @@ FULL_PDFS = {"maps_tiny_q0.01.pdf": ("maps", DOUBLE, ["tiny/q0.01"]),
 DEFAULTS = {"cross_q": ["tiny"], "study": True, "font_family": "DejaVu Serif"}
 DEFAULT_PDFS = {"maps_tiny_q0.01.pdf": ("maps", DOUBLE, ["tiny/q0.01"]),
                 "cuts_tiny_q0.01.pdf": ("cuts", SINGLE, ["tiny/q0.01"]),
-                "physics_tiny_q0.01.pdf": ("physics", SINGLE, ["tiny/q0.01"])}
+                "physics_tiny_q0.01.pdf": ("physics", SINGLE, ["tiny/q0.01"]),
+                "cross_q_tiny.pdf": ("cross_q", SINGLE, ["tiny/q0.01", "tiny/q0.02"]),
+                "study.pdf": ("study", DOUBLE, ["tiny/q0.01", "tiny/q0.02", "tiny2/q0.01"])}
 
 
 def settings_of(paper, results):
@@ -66,28 +72,30 @@ def run_paper(settings, results, outdir, *extra):
                  "--outdir", str(outdir), *extra])
 
 
-def fake_hook(calls, kind):
-    """A drawing function of the hook contract: records its call, reads only its files."""
-    def draw(figure_inputs, width_in):
-        calls[kind] = (list(figure_inputs), width_in)
-        values = [json.loads(Path(b.files["nlsq_json"]).read_text())["parameters"]["D0_sample"]["value"]
-                  for b in figure_inputs]
-        assert all(json.loads(Path(b.files["cmc_json"]).read_text())["num_shards"] for b in figure_inputs)
-        fig, ax = plt.subplots(figsize=(width_in, 2.0), layout="constrained")
-        ax.plot([b.q for b in figure_inputs], values, "o-")
-        ax.set_xlabel("q (1/Å)")
-        return fig
-    return draw
+def vary_nlsq(path, value_factor, se_factor):
+    """Scale the free parameters' values and standard errors in the nlsq.json at ``path`` and add
+    the covariance block a fit writes (diagonal: se^2 over the free parameters)."""
+    record = json.loads(path.read_text())
+    free = [name for name, entry in record["parameters"].items() if not entry["fixed"]]
+    for name in free:
+        record["parameters"][name]["value"] *= value_factor
+        record["parameters"][name]["stderr"] *= se_factor
+    record["covariance"] = {"names": free, "matrix": np.diag(
+        [record["parameters"][name]["stderr"] ** 2 for name in free]).tolist()}
+    path.write_text(json.dumps(record))
 
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory):
-    saved = ff.build_saved_results(tmp_path_factory.getbasetemp() / "saved_results")
+    base = tmp_path_factory.getbasetemp()
+    saved = {0.01: ff.build_saved_results(base / "saved_results"),  # the set other tests share
+             0.02: ff.build_saved_results(base / "saved_results_q0.02", 0.02)}
     results = tmp_path_factory.mktemp("paper") / "results"
     for name, folders in LAYOUT.items():
-        for folder in folders:
-            shutil.copytree(saved["results"], results / name / folder,
+        for folder, q in folders.items():
+            shutil.copytree(saved[q]["results"], results / name / folder,
                             ignore=shutil.ignore_patterns("benchmarks", "figures"))
+            vary_nlsq(results / name / folder / "nlsq.json", *BIN_FACTORS[name, folder])
         save_q_bins(results / name / "q_bins.json",
                     [QBin(folder, i, q, len(ff.PHI)) for i, (folder, q) in enumerate(folders.items())],
                     {"test": "q bins"})
@@ -96,29 +104,31 @@ def tree(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def written(tree):
-    """The FULL settings drawn with both hook functions present; (settings, outdir, calls, rc
-    before, rc after)."""
-    calls, settings, outdir = {}, settings_of(FULL, tree), tree.parent / "paper_full"
-    with pytest.MonkeyPatch.context() as mp:
-        for kind, module_name in HOOK_MODULES.items():
-            module = types.ModuleType(module_name)
-            setattr(module, f"paper_{kind}", fake_hook(calls, kind))
-            mp.setitem(sys.modules, module_name, module)
-        before = dict(plt.rcParams)
-        assert run_paper(settings, tree, outdir) == 0
-        after = dict(plt.rcParams)
-    return settings, outdir, calls, before, after
+    """The FULL settings drawn; (settings, outdir, rc before, rc after)."""
+    settings, outdir = settings_of(FULL, tree), tree.parent / "paper_full"
+    before = dict(plt.rcParams)
+    assert run_paper(settings, tree, outdir) == 0
+    return settings, outdir, before, dict(plt.rcParams)
 
 
 @pytest.fixture(scope="module")
 def defaults(tree):
-    """The DEFAULTS settings drawn with both hook modules absent; (settings, outdir)."""
+    """The DEFAULTS settings drawn; (settings, outdir)."""
     settings, outdir = settings_of(DEFAULTS, tree), tree.parent / "paper_defaults"
-    with pytest.MonkeyPatch.context() as mp:
-        for module_name in HOOK_MODULES.values():
-            mp.setitem(sys.modules, module_name, None)
-        assert run_paper(settings, tree, outdir) == 0
+    assert run_paper(settings, tree, outdir) == 0
     return settings, outdir
+
+
+def plan_bins(tree, kind):
+    """The QResults of the first ``kind`` figure of the FULL settings."""
+    filled = {name: validate_section(name, copy.deepcopy(value)) for name, value in settings_of(FULL, tree).items()}
+    return next(plan.bins for plan in plan_figures(filled, tree) if plan.kind == kind)
+
+
+def nlsq_entry(tree, folder, name):
+    """(value, stderr) of parameter ``name`` in the nlsq.json of ``folder`` (dataset/q folder)."""
+    entry = json.loads((tree / folder / "nlsq.json").read_text())["parameters"][name]
+    return entry["value"], entry["stderr"]
 
 
 def cases(written, defaults):
@@ -215,32 +225,41 @@ def test_readme_lists_every_pdf_with_the_sha256_of_each_input(tree, written, def
 
 
 def test_global_rcparams_are_left_as_they_were(written):
-    _, _, _, before, after = written
+    _, _, before, after = written
     assert after == before
 
 
-def test_hook_functions_get_the_width_and_only_their_files(tree, written):
-    calls = written[2]
-    for kind, folders in (("cross_q", ["tiny/q0.01", "tiny/q0.02"]),
-                          ("study", ["tiny/q0.01", "tiny/q0.02", "tiny2/q0.01"])):
-        bins, width_in = calls[kind]
-        assert width_in == pytest.approx(3.37)
-        assert [f"{b.dataset}/{b.folder}" for b in bins] == folders
-        assert [b.label for b in bins] == [LABELS[f.split("/")[0]] for f in folders]
-        assert [b.q for b in bins] == [LAYOUT[f.split("/")[0]][f.split("/")[1]] for f in folders]
-        for b in bins:
-            assert b.files == {"nlsq_json": tree / b.dataset / b.folder / "nlsq.json",
-                               "cmc_json": tree / b.dataset / b.folder / "cmc" / "summary.json"}
+def test_study_points_are_the_nlsq_values_at_the_labels(tree):
+    fig = paper_study(plan_bins(tree, "study"), COLUMN_WIDTH_IN["double"])
+    assert tuple(fig.get_size_inches())[0] == pytest.approx(COLUMN_WIDTH_IN["double"])
+    ax = fig.axes[0]
+    name = ax.get_ylabel().split(" [")[0]
+    assert name == "D0_ref"
+    line = ax.lines[0]  # NLSQ markers of the lowest q (0.01): tiny and tiny2, in label order
+    np.testing.assert_array_equal(line.get_xdata(), [LABELS["tiny"], LABELS["tiny2"]])
+    values = [nlsq_entry(tree, f"{d}/q0.01", name)[0] for d in ("tiny", "tiny2")]
+    assert values[0] != values[1]
+    np.testing.assert_array_equal(line.get_ydata(), values)
+    plt.close(fig)
 
 
-def test_defaults_and_absent_hook_functions(defaults):
+def test_cross_q_mean_line_is_the_inverse_variance_mean_of_the_bins(tree):
+    fig = paper_cross_q(plan_bins(tree, "cross_q"), COLUMN_WIDTH_IN["single"])
+    assert tuple(fig.get_size_inches())[0] == pytest.approx(COLUMN_WIDTH_IN["single"])
+    ax = fig.axes[0]
+    value, stderr = np.array([nlsq_entry(tree, f"tiny/{q}", ax.get_title()) for q in ("q0.01", "q0.02")]).T
+    expected = np.sum(value / stderr**2) / np.sum(1 / stderr**2)
+    assert abs(expected - value.mean()) > 1.0  # the weights matter: not the plain mean
+    (mean_line,) = [line for line in ax.lines if line.get_label() == "weighted mean ± 1 sd"]
+    np.testing.assert_allclose(mean_line.get_ydata(), [expected, expected], rtol=1e-12)
+    plt.close(fig)
+
+
+def test_defaults_of_an_empty_entry(defaults):
     text = (defaults[1] / "README.md").read_text()
     for kind in ("maps", "cuts"):
         assert (f"From `paper.{kind} (default)`: dataset tiny, q bin q0.01 (q = 0.01 1/A), "
                 f"phi = {ff.PHI[0]:g}, {ff.PHI[1]:g} deg") in text
-    skipped = text.split("## Skipped")[1]
-    assert "`cross_q_tiny.pdf` (`paper.cross_q[0]`): heterodyne.plots.cross_q.paper_cross_q does not exist" in skipped
-    assert "`study.pdf` (`paper.study`): heterodyne.plots.study.paper_study does not exist" in skipped
 
 
 def test_list_inputs_prints_every_input_once_and_writes_nothing(tree, capsys):

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 from heterodyne.cli import add_settings_argument, read_settings
 from heterodyne.lineage import digest
 from heterodyne.plots.atomic_folder import atomic_folder
-from heterodyne.plots.paper import draw_plan, split_drawable
+from heterodyne.plots.paper import draw_plan
 from heterodyne.plots.paper_plan import check_inputs_exist, input_files, plan_figures
 from heterodyne.plots.paper_readme import figure_section, readme_text
 from heterodyne.plots.paper_style import check_font, paper_rc_params, save_pdf
@@ -33,7 +33,7 @@ def run(args):
     settings = read_settings(args)
     section = settings["paper"]
     check_font(section["font_family"])
-    plans, skipped = split_drawable(plan_figures(settings, args.results))
+    plans = plan_figures(settings, args.results)
     check_inputs_exist(plans)
     if args.list_inputs:
         print("\n".join(str(path) for path in input_files(plans)))
@@ -50,5 +50,5 @@ def run(args):
             size = tuple(fig.get_size_inches())
             plt.close(fig)
             sections.append(figure_section(plan, figure_record, size, settings["figures"], angles))
-        (outdir / "README.md").write_text(readme_text(settings, record, sections, skipped))
+        (outdir / "README.md").write_text(readme_text(settings, record, sections))
     return 0

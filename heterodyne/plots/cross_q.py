@@ -15,14 +15,19 @@ dashed line.
 covariance), and reference lines of slope 2 (decay) and 1 (phase) through the mean rate over the
 bins, q^2 J_mean resp. q |v_mean|: q-independent parameters put every point on them. Only positive
 values are drawn (a rate clipped to 0 is left out and said so; the phase rate is drawn as |q v|).
+
+:func:`paper_cross_q` draws ``cross_q_parameters`` for ``heterodyne paper``, building the record
+from the q bins' folders (dataset.h5, nlsq.json, cmc/summary.json) at the default alpha.
 """
 
 import math
 
 import numpy as np
 
-from heterodyne.plots.style import CMC_COLOR, NLSQ_COLOR, new_figure, render_caption, save_figure
+from heterodyne.plots.paper_style import panel_columns, panel_letters
+from heterodyne.plots.style import CMC_COLOR, NLSQ_COLOR, active_rc, new_figure, render_caption, save_figure
 from heterodyne.study.cross_q import FRACTIONS, Q_INDEPENDENT
+from heterodyne.study.cross_q_record import build_record, read_bins
 
 #: relative offset in q of the NLSQ (-) and CMC (+) estimates of one bin
 DODGE = 0.012
@@ -34,6 +39,10 @@ RATE_COLORS = {"decay_ref": "#2e8b57", "decay_sample": NLSQ_COLOR, "phase": CMC_
 RATE_LABELS = {"decay_ref": "q^2 J_ref(t_ref)", "decay_sample": "q^2 J_sample(t_ref)", "phase": "|q v(t_ref)|"}
 #: reference lines extend this factor beyond the smallest and largest q
 LINE_MARGIN = 1.15
+#: characters of a panel note's line per inch of panel width (7 pt text)
+NOTE_CHARS_PER_IN = 12
+#: width [in] of one legend entry (marker and label) below the parameter panels
+LEGEND_ENTRY_IN = 1.4
 
 
 def shown_parameters(record):
@@ -57,7 +66,7 @@ def _panel_note(record, name):
     return "not tested: " + reason, MEAN_COLOR
 
 
-def _wrap(text, width=38):
+def _wrap(text, width):
     """``text`` with each of its lines broken at spaces to at most ``width`` characters."""
     out = []
     for paragraph in text.split("\n"):
@@ -77,7 +86,7 @@ def p_is(p):
     return "< 1e-300" if p == 0 else f"= {p:.3g}"
 
 
-def _parameter_panel(ax, record, name):
+def _parameter_panel(ax, record, name, note_chars):
     q = np.asarray(record["q"], dtype=np.float64)
     entry = record["estimates"][name]
     for k, (qk, est) in enumerate(zip(q, entry["nlsq"], strict=True)):
@@ -105,7 +114,7 @@ def _parameter_panel(ax, record, name):
     if joint is not None and joint["parameters"][name]["value"] is not None:
         ax.axhline(joint["parameters"][name]["value"], color=JOINT_COLOR, lw=1.0, ls="--", label="joint multi-q fit")
     text, color = _panel_note(record, name)
-    ax.text(0.03, 0.97, _wrap(text), transform=ax.transAxes, ha="left", va="top", fontsize=7, color=color)
+    ax.text(0.03, 0.97, _wrap(text, note_chars), transform=ax.transAxes, ha="left", va="top", fontsize=7, color=color)
     ax.set_title(name)
     ax.set_ylabel(entry["unit"])
     ax.set_xlabel("q (1/A)")
@@ -115,16 +124,20 @@ def _parameter_panel(ax, record, name):
     ax.margins(y=0.35)
 
 
-def draw_parameters(record):
-    """Figure of every :func:`shown_parameters` panel against q."""
+def draw_parameters(record, rc=None, ncols=N_COLUMNS, width_in=None):
+    """Figure of every :func:`shown_parameters` panel against q, in at most ``ncols`` columns,
+    ``width_in`` inches wide (None: PANEL_SIZE[0] per column; panels keep PANEL_SIZE's aspect
+    ratio); ``rc`` rcParams over the shared style."""
     names = shown_parameters(record)
-    ncols = max(1, min(N_COLUMNS, len(names)))
+    ncols = max(1, min(ncols, len(names)))
     nrows = max(1, math.ceil(len(names) / ncols))
-    fig, axes = new_figure(PANEL_SIZE[0] * ncols, PANEL_SIZE[1] * nrows + 0.3, nrows=nrows, ncols=ncols)
+    panel_in = PANEL_SIZE[0] if width_in is None else width_in / ncols
+    fig, axes = new_figure(panel_in * ncols, panel_in * PANEL_SIZE[1] / PANEL_SIZE[0] * nrows + 0.3, nrows=nrows,
+                           ncols=ncols, rc=rc)
     for ax in axes.flat[len(names):]:
         ax.set_axis_off()
     for ax, name in zip(axes.flat, names, strict=False):
-        _parameter_panel(ax, record, name)
+        _parameter_panel(ax, record, name, round(NOTE_CHARS_PER_IN * panel_in))
     if names:
         handles, labels = [], []
         for ax in axes.flat[:len(names)]:
@@ -132,9 +145,26 @@ def draw_parameters(record):
                 if lab not in labels:
                     handles.append(h)
                     labels.append(lab)
-        fig.legend(handles, labels, loc="outside lower center", ncols=min(5, len(labels)), frameon=False)
+        fig.legend(handles, labels, loc="outside lower center", ncols=legend_columns(panel_in * ncols, len(labels)),
+                   frameon=False)
     else:
         axes[0, 0].text(0.5, 0.5, "no free parameter", ha="center", va="center")
+    return fig
+
+
+def legend_columns(width_in, n_entries):
+    """Columns (1 to 5) of a legend of ``n_entries`` entries across ``width_in`` inches."""
+    return max(1, min(5, n_entries, int(width_in // LEGEND_ENTRY_IN)))
+
+
+def paper_cross_q(figure_inputs, width_in):
+    """Cross-q parameter figure of ``heterodyne paper``: the q bins ``figure_inputs`` (QResults of
+    one dataset; their folders are those of ``files["nlsq_json"]``) drawn in the current rcParams,
+    ``width_in`` inches wide in :func:`~heterodyne.plots.paper_style.panel_columns` columns, with
+    panel letters."""
+    bins = read_bins([qres.files["nlsq_json"].parent for qres in figure_inputs])
+    fig = draw_parameters(build_record(bins), active_rc(), panel_columns(width_in, N_COLUMNS), width_in)
+    panel_letters([ax for ax in fig.axes if ax.axison])
     return fig
 
 

@@ -10,20 +10,19 @@ Kinds (one PDF per planned figure, :mod:`heterodyne.plots.paper_plan`):
   figures.cut_ages ages (points: data, lines: NLSQ).
 * ``physics``: J_ref(t), J_sample(t) [A^2/s], v(t) [A/s], x_s(t) [1] at the NLSQ values (line)
   with the pointwise 5-95 % band over figures.posterior_draws combined CMC draws.
-* ``cross_q`` and ``study``: drawn by functions of other modules (:data:`HOOKS`), called as
-  ``function(figure_inputs, width_in)`` with ``figure_inputs`` the tuple of
-  :class:`~heterodyne.plots.paper_plan.QResults` of the figure (cross_q: every q bin of one
-  dataset; study: every q bin of every dataset, each with its ``label``), ``width_in`` the width
-  in inches. The function reads only the files in ``QResults.files`` (nlsq.json and
-  cmc/summary.json), draws with the current rcParams (the paper style is active) and returns a
-  matplotlib Figure; its width is set to ``width_in``. While a function does not exist its
-  figure is skipped.
+* ``cross_q``: the cross-q parameter figure of one dataset
+  (:func:`heterodyne.plots.cross_q.paper_cross_q`, from every q bin's dataset.h5, nlsq.json and
+  cmc/summary.json); ``study``: parameters against each dataset's label
+  (:func:`heterodyne.plots.study.paper_study`, from every q bin's nlsq.json and cmc/summary.json).
+  Both are called as ``function(figure_inputs, width_in)`` with ``figure_inputs`` the tuple of
+  :class:`~heterodyne.plots.paper_plan.QResults` of the figure, read only the files in
+  ``QResults.files`` and draw in the current rcParams (the paper style is active).
 
-Only panel letters are drawn, no titles; angles label the rows (maps) or sit in the panel (cuts).
+Only panel letters are drawn, no titles (the cross_q panels are titled with their parameter);
+angles label the rows (maps) or sit in the panel (cuts).
 """
 
 import copy
-import importlib
 import math
 from dataclasses import dataclass
 
@@ -36,16 +35,17 @@ from heterodyne.data.weights import check_weights_for, load_weights
 from heterodyne.errors import InputError
 from heterodyne.lineage import check_lineage
 from heterodyne.plots.c2_maps import map_panels, pair_sigmas, shared_limits, show_map
+from heterodyne.plots.cross_q import paper_cross_q
 from heterodyne.plots.one_time_cuts import age_indices, draw_cut_panel
 from heterodyne.plots.paper_plan import COLUMN_WIDTH_IN, input_files, plan_figures
 from heterodyne.plots.paper_style import panel_letters
 from heterodyne.plots.physics_curves import CURVES, curves_with_bands, draw_curve_panel
 from heterodyne.plots.saved_results import load_nlsq, read_combined_draws
+from heterodyne.plots.study import paper_study
 from heterodyne.plots.style import new_figure
 
-#: kind -> (module, function) drawing it from QResults
-HOOKS = {"cross_q": ("heterodyne.plots.cross_q", "paper_cross_q"),
-         "study": ("heterodyne.plots.study", "paper_study")}
+#: figure kinds over several q bins -> function(figure_inputs, width_in) drawing them
+ALL_BINS_DRAW = {"cross_q": paper_cross_q, "study": paper_study}
 #: map images keep at least this many pixels per inch of panel (block reduction above it)
 MAP_DPI = 300
 #: angles shown when an entry gives none
@@ -56,29 +56,6 @@ PHYSICS_LABELS = {"J_ref": r"$J_\mathrm{ref}$ (Å$^2$/s)", "J_sample": r"$J_\mat
 MAP_UNITS = (r"$c_2$", r"$(c_2 - c_2^\mathrm{model})/\sigma$")
 
 
-def find_hook(kind):
-    """The drawing function of a hook ``kind``, or None while its module or function is missing."""
-    module_name, function = HOOKS[kind]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as err:
-        if err.name != module_name:
-            raise
-        return None
-    return getattr(module, function, None)
-
-
-def split_drawable(plans):
-    """(plans that can be drawn, [(plan, reason)] skipped because their hook does not exist)."""
-    drawable, skipped = [], []
-    for plan in plans:
-        if plan.kind in HOOKS and find_hook(plan.kind) is None:
-            skipped.append((plan, f"{'.'.join(HOOKS[plan.kind])} does not exist yet"))
-        else:
-            drawable.append(plan)
-    return drawable, skipped
-
-
 def rule_inputs(settings, results):
     """Every file ``heterodyne paper`` reads for config sections ``settings`` ({"paper",
     "datasets", "figures"} as written; defaults are filled here) under ``results``, as a workflow
@@ -86,8 +63,7 @@ def rule_inputs(settings, results):
     :func:`~heterodyne.plots.paper_plan.datasets_used` (they must exist); the other files need not
     exist yet."""
     filled = {name: validate_section(name, copy.deepcopy(value)) for name, value in settings.items()}
-    drawable, _ = split_drawable(plan_figures(filled, results))
-    return [str(path) for path in input_files(drawable)]
+    return [str(path) for path in input_files(plan_figures(filled, results))]
 
 
 @dataclass
@@ -206,10 +182,8 @@ def draw_physics(t, best, band, width_in, rc):
 def draw_plan(plan, figures, rc, loaded):
     """(Figure, angles shown [deg] or None) of one plan; ``figures`` the figures section,
     ``loaded`` a cache {(folder, roles): BinData} filled here."""
-    if plan.kind in HOOKS:
-        fig = find_hook(plan.kind)(plan.bins, plan.width_in)
-        fig.set_figwidth(plan.width_in)
-        return fig, None
+    if plan.kind in ALL_BINS_DRAW:
+        return ALL_BINS_DRAW[plan.kind](plan.bins, plan.width_in), None
     (qres,) = plan.bins
     key = qres.files["data"].parent, tuple(qres.files)
     if key not in loaded:

@@ -29,11 +29,11 @@ Q_TOLERANCE = 0.01
 #: files of a q bin, by role, relative to its folder
 ROLE_FILES = {"data": "dataset.h5", "weights": "weights.json", "nlsq_json": "nlsq.json",
               "nlsq_h5": "nlsq.h5", "cmc_json": "cmc/summary.json", "cmc_h5": "cmc/combined.h5"}
-#: the roles each figure kind reads (cross_q and study: the contract of their draw functions)
+#: the roles each figure kind reads (cross_q: dataset.h5 gives the bin's q and time grid)
 FILES_OF = {"maps": ("data", "weights", "nlsq_json", "nlsq_h5"),
             "cuts": ("data", "nlsq_json", "nlsq_h5"),
             "physics": ("data", "nlsq_json", "nlsq_h5", "cmc_h5"),
-            "cross_q": ("nlsq_json", "cmc_json"),
+            "cross_q": ("data", "nlsq_json", "cmc_json"),
             "study": ("nlsq_json", "cmc_json")}
 PER_BIN_KINDS = ("maps", "cuts", "physics")
 

@@ -12,8 +12,11 @@ DESCRIPTIONS = {
             "angle; points: data, lines: NLSQ model.",
     "physics": "J_ref(t), J_sample(t) (A^2/s), v(t) (A/s), x_s(t): NLSQ (line) with the 5-95 % band of "
                "{posterior_draws} combined CMC draws (shaded).",
-    "cross_q": "Cross-q figure of one dataset (every analysed q bin).",
-    "study": "Study figure: parameters against each dataset's label.",
+    "cross_q": "Free parameters of one dataset against q (every analysed q bin): NLSQ +/- 1 se and CMC "
+               "median with its 5-95 % interval; tested parameters with their inverse-variance weighted "
+               "mean +/- 1 sd and (Holm-adjusted) p-values of the cross-q test.",
+    "study": "Free physics parameters against each dataset's label (or the datasets in name order), one "
+             "marker per q bin: NLSQ +/- 1 se (filled) and CMC median with its 5-95 % interval (open).",
 }
 
 
@@ -37,8 +40,8 @@ def figure_section(plan, record, size_in, figures, angles=None):
     return "\n".join(lines) + "\n"
 
 
-def readme_text(settings, record, sections, skipped):
-    """The whole README: header with settings and hash, one section per figure, skipped ones."""
+def readme_text(settings, record, sections):
+    """The whole README: header with settings and hash, one section per figure."""
     head = ["# Paper figures", "",
             f"Written by `heterodyne paper` (heterodyne {record['package_version']}, git commit "
             f"`{record['git_commit']}`) at {record['created_utc']}.", "",
@@ -49,8 +52,4 @@ def readme_text(settings, record, sections, skipped):
             f"(canonical JSON) `{record['config_sha256']}`:", "",
             "```json", json.dumps(settings, indent=2, sort_keys=True), "```", "",
             "Library versions: " + ", ".join(f"{k} {v}" for k, v in record["versions"].items()) + ".", ""]
-    tail = []
-    if skipped:
-        tail = ["## Skipped", ""] + [f"- `{plan.stem}.pdf` (`{plan.entry}`): {reason}" for plan, reason in skipped]
-        tail.append("")
-    return "\n".join(head) + "\n" + "\n".join(sections) + ("\n" + "\n".join(tail) if tail else "")
+    return "\n".join(head) + "\n" + "\n".join(sections)

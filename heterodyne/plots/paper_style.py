@@ -20,6 +20,9 @@ from matplotlib import font_manager
 
 from heterodyne.errors import InputError
 
+#: narrowest panel [in] of a figure of equal panels in columns (cross_q, study)
+MIN_PANEL_IN = 1.6
+
 
 def check_font(family):
     """InputError unless matplotlib finds an installed font of ``family``."""
@@ -44,6 +47,12 @@ def paper_rc_params(family, size):
         "ytick.major.size": 2.5, "lines.linewidth": 1.0, "lines.markersize": 2.5,
         "legend.handlelength": 1.5, "legend.borderaxespad": 0.3,
     }
+
+
+def panel_columns(width_in, most):
+    """Columns (1 to ``most``) of panels at least :data:`MIN_PANEL_IN` inches wide that fit in
+    ``width_in`` inches."""
+    return max(1, min(most, int(width_in // MIN_PANEL_IN)))
 
 
 def panel_letters(axes):

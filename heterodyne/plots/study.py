@@ -6,6 +6,9 @@ rate, ...) when every dataset has one, else the datasets in name order (tick lab
 Per q bin one series: NLSQ value +/- 1 standard error (filled marker) and, offset by a small
 fraction of the x range, the CMC median with its 5-95 % interval (open marker). Units as in the
 table's ``unit`` column.
+
+:func:`paper_study` draws the same figure for ``heterodyne paper`` from the q bins' nlsq.json and
+cmc/summary.json (the rows of :func:`heterodyne.report.study_tables.parameter_rows`).
 """
 
 import math
@@ -13,7 +16,10 @@ import math
 import numpy as np
 
 from heterodyne.core.parameters import PARAMETER_NAMES
-from heterodyne.plots.style import CMC_COLOR, NLSQ_COLOR, new_figure, render_caption, save_figure
+from heterodyne.plots.paper_style import panel_columns, panel_letters
+from heterodyne.plots.style import (CMC_COLOR, NLSQ_COLOR, active_rc, new_figure, render_caption, save_figure,
+                                    scaled_to_width)
+from heterodyne.report.study_tables import parameter_rows, read_fit_records
 
 STEM = "parameters_vs_dataset"
 PANEL_SIZE = (2.8, 2.2)
@@ -39,7 +45,8 @@ def dataset_positions(datasets, labels):
 def study_series(rows, positions):
     """{parameter: {q: {"x", "nlsq", "nlsq_se", "cmc_q50", "cmc_q05", "cmc_q95"}}} (arrays over the
     datasets in x order, NaN where a method has no row) of the free physics parameters in
-    parameters.csv ``rows`` (dicts of str)."""
+    parameters.csv ``rows`` (dicts of str as read, or of numbers/None as
+    :func:`~heterodyne.report.study_tables.parameter_rows` makes them)."""
     physics = [r for r in rows if r["parameter"] in PARAMETER_NAMES]
     free = [name for name in PARAMETER_NAMES if any(r["parameter"] == name and r["method"] == "nlsq" for r in physics)]
     order = sorted(positions, key=positions.get)
@@ -61,11 +68,12 @@ def study_series(rows, positions):
     return series
 
 
-def draw_study(series, units, x_title, ticks):
-    """Figure of :func:`study_series` output; ``units`` {parameter: unit}."""
+def draw_study(series, units, x_title, ticks, rc=None, ncols=N_COLUMNS):
+    """Figure of :func:`study_series` output in ``ncols`` columns of panels; ``units``
+    {parameter: unit}; ``rc`` rcParams over the shared style."""
     names = list(series)
-    nrows = max(1, math.ceil(len(names) / N_COLUMNS))
-    fig, axes = new_figure(PANEL_SIZE[0] * N_COLUMNS, PANEL_SIZE[1] * nrows, nrows=nrows, ncols=N_COLUMNS)
+    nrows = max(1, math.ceil(len(names) / ncols))
+    fig, axes = new_figure(PANEL_SIZE[0] * ncols, PANEL_SIZE[1] * nrows, nrows=nrows, ncols=ncols, rc=rc)
     for k, ax in enumerate(axes.flat):
         if k >= len(names):
             ax.set_axis_off()
@@ -88,14 +96,39 @@ def draw_study(series, units, x_title, ticks):
     return fig
 
 
-def write_study_figure(outdir, rows, labels, provenance):
-    """Draw and save the study figure (PNG, PDF, caption) into ``outdir``; returns the PNG path."""
+def study_figure(rows, labels, rc=None, ncols=N_COLUMNS):
+    """(Figure, series, dataset positions, tick labels or None) of parameters.csv ``rows`` with
+    the datasets' ``labels`` {dataset: number or None}; ``rc``, ``ncols`` as in :func:`draw_study`."""
     positions, x_title, ticks = dataset_positions({r["dataset"] for r in rows}, labels)
     series = study_series(rows, positions)
     units = {r["parameter"]: r["unit"] for r in rows}
-    fig = draw_study(series, units, x_title, ticks)
+    return draw_study(series, units, x_title, ticks, rc, ncols), series, positions, ticks
+
+
+def write_study_figure(outdir, rows, labels, provenance):
+    """Draw and save the study figure (PNG, PDF, caption) into ``outdir``; returns the PNG path."""
+    fig, series, positions, ticks = study_figure(rows, labels)
     caption = render_caption("study", n_datasets=len(positions), x_axis=(
         "the datasets' config labels" if ticks is None else "the datasets in name order (not every dataset has a "
                                                             "numeric label in the config)"),
         parameters=", ".join(series) or "none")
     return save_figure(fig, outdir, STEM, caption, provenance)
+
+
+def bin_rows(qres):
+    """parameters.csv rows of one :class:`~heterodyne.plots.paper_plan.QResults` (its q [1/A],
+    angles [deg] from nlsq.json), read from its ``files`` nlsq_json and cmc_json."""
+    nlsq, cmc = read_fit_records(qres.files["nlsq_json"], qres.files["cmc_json"])
+    return parameter_rows({"name": qres.dataset, "q": qres.q, "phi": nlsq["phi"], "nlsq": nlsq, "cmc": cmc})
+
+
+def paper_study(figure_inputs, width_in):
+    """Study figure of ``heterodyne paper``: the q bins ``figure_inputs`` (QResults of every
+    dataset, each with its ``label``) drawn in the current rcParams, ``width_in`` inches wide
+    (:func:`~heterodyne.plots.paper_style.panel_columns` columns, height scaled with the width);
+    panel letters, no title."""
+    rows = [row for qres in figure_inputs for row in bin_rows(qres)]
+    labels = {qres.dataset: qres.label for qres in figure_inputs}
+    fig, _, _, _ = study_figure(rows, labels, active_rc(), panel_columns(width_in, N_COLUMNS))
+    panel_letters([ax for ax in fig.axes if ax.axison])
+    return scaled_to_width(fig, width_in)

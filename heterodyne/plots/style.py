@@ -52,6 +52,20 @@ def rc_params(overrides=None):
     return {**_RC, **(overrides or {})}
 
 
+def active_rc():
+    """The current values of the shared rcParams' keys: passed as ``rc`` to :func:`new_figure`,
+    a figure keeps the style of an enclosing :func:`styled` context (e.g. the paper style)."""
+    return {key: plt.rcParams[key] for key in _RC}
+
+
+def scaled_to_width(fig, width_in):
+    """``fig`` resized to ``width_in`` inches wide, its height scaled by the same factor (panels
+    keep their aspect ratio)."""
+    width, height = fig.get_size_inches()
+    fig.set_size_inches(width_in, height * width_in / width)
+    return fig
+
+
 def new_figure(width_in, height_in, nrows=1, ncols=1, rc=None, **subplot_kw):
     """Figure of exactly ``width_in`` x ``height_in`` inches with a grid of axes (constrained
     layout, so labels never spill out of the fixed canvas); ``rc`` overrides the shared

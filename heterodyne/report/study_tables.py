@@ -57,6 +57,10 @@ FIT_QUALITY_NOTE = (
     "(and standard errors) from nlsq.json; noise_model, sigma and kappa from weights.json: sigma is the "
     "angle's constant element sd or, for the speckle model, its rms element sd (c2 units).")
 
+#: the keys of nlsq.json and of cmc/summary.json the tables read
+NLSQ_KEYS = ("converged", "parameters", "phi", "contrast", "offset", "reduced_chi2_per_angle")
+CMC_KEYS = ("parameters", "combined")
+
 _UNITS = {p.name: p.unit for p in PARAMETERS}
 
 
@@ -71,6 +75,13 @@ def angle_of(name):
     """Angle index a of ``contrast_a``/``offset_a``, else None."""
     prefix, _, index = name.rpartition("_")
     return int(index) if prefix in ("contrast", "offset") and index.isdigit() else None
+
+
+def read_fit_records(nlsq_path, cmc_path):
+    """(nlsq.json record, cmc/summary.json record) holding the keys the tables read
+    (:data:`NLSQ_KEYS`, :data:`CMC_KEYS`); InputError naming the file otherwise."""
+    return (read_json_record(nlsq_path, NLSQ_KEYS, "fit-nlsq"),
+            read_json_record(cmc_path, CMC_KEYS, "cmc-combine"))
 
 
 def read_dataset_results(folder):
@@ -89,9 +100,7 @@ def read_dataset_results(folder):
     weights = load_weights(files["weights.json"])
     check_weights_for(dataset, weights, files["weights.json"])
     check_lineage({files["nlsq.json"]: [files["dataset.h5"], files["weights.json"]]})
-    nlsq = read_json_record(files["nlsq.json"], ("converged", "parameters", "phi", "contrast", "offset",
-                                                 "reduced_chi2_per_angle"), "fit-nlsq")
-    cmc = read_json_record(files["cmc/summary.json"], ("parameters", "combined"), "cmc-combine")
+    nlsq, cmc = read_fit_records(files["nlsq.json"], files["cmc/summary.json"])
     return {"name": folder.parent.name, "folder": folder, "q": float(dataset.q), "phi": [float(p) for p in dataset.phi],
             "nlsq": nlsq, "cmc": cmc, "weights": weights, "files": list(files.values())}
 
