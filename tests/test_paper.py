@@ -91,13 +91,14 @@ def tree(tmp_path_factory):
     saved = {0.01: ff.build_saved_results(base / "saved_results"),  # the set other tests share
              0.02: ff.build_saved_results(base / "saved_results_q0.02", 0.02)}
     results = tmp_path_factory.mktemp("paper") / "results"
+    n_points = len(ff.PHI) * ff.N_TIMES * (ff.N_TIMES - 1) // 2 - len(ff.INVALID_PAIRS)
     for name, folders in LAYOUT.items():
         for folder, q in folders.items():
             shutil.copytree(saved[q]["results"], results / name / folder,
                             ignore=shutil.ignore_patterns("benchmarks", "figures"))
             vary_nlsq(results / name / folder / "nlsq.json", *BIN_FACTORS[name, folder])
         save_q_bins(results / name / "q_bins.json",
-                    [QBin(folder, i, q, len(ff.PHI)) for i, (folder, q) in enumerate(folders.items())],
+                    [QBin(folder, i, q, len(ff.PHI), n_points) for i, (folder, q) in enumerate(folders.items())],
                     {"test": "q bins"})
     return results
 
