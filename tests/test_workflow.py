@@ -261,6 +261,25 @@ def test_config_override_on_the_command_line_reaches_the_jobs(tiny_run):
     assert all('"method": "uniform"' in line for line in weight_commands)
 
 
+def test_workflow_runs_as_a_snakemake_module_with_the_using_workflows_config(tmp_path):
+    """`module` use: the rules come prefixed, the schema and scripts are found beside this
+    Snakefile, and the settings the jobs receive are those of the using workflow's config."""
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["simulate"]["n_frames"] = 64
+    write_config(tmp_path, config)
+    (tmp_path / "Snakefile").write_text(
+        f'configfile: "config.yaml"\n\nmodule heterodyne:\n    snakefile:\n        "{SNAKEFILE}"\n'
+        "    config:\n        config\n\nuse rule * from heterodyne as heterodyne_*\n")
+    code, out = snakemake(tmp_path, "--snakefile", str(tmp_path / "Snakefile"), "--dry-run", "--printshellcmds",
+                          "--cores", "2")
+    assert code == 0, out
+    assert job_counts(out) == {"heterodyne_simulate_demo": 1, "heterodyne_q_bins": 1, "heterodyne_cross_q": 1,
+                               "heterodyne_study_tables": 1, "heterodyne_audit": 1, "heterodyne_report_index": 1,
+                               "heterodyne_all": 1}
+    (simulate,) = [line for line in out.splitlines() if "heterodyne simulate --settings" in line]
+    assert '"n_frames": 64' in simulate
+
+
 # ---------------------------------------------------------------- CPU pinning
 
 

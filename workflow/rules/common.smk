@@ -8,18 +8,22 @@ import sys
 from pathlib import Path
 
 
+# The repository root (two folders above this file), also when this workflow is used as a module
+# (workflow.basedir is then the using workflow's folder).
+REPO_DIR = Path(str(workflow.current_basedir)).parents[1]
+
 # The config with the schema's defaults filled in, for the decisions made while building the DAG
 # (simulated datasets, number of shards). Jobs get the sections as written (`section`) and fill
 # the same defaults themselves, so a defaulted key never travels twice.
 DEFAULTED = copy.deepcopy(config)
-validate(DEFAULTED, str(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"))
+validate(DEFAULTED, str(REPO_DIR / "workflow" / "schemas" / "config.schema.yaml"))
 
 DATASETS = sorted(config["datasets"])
 
 # Software of all rules = environment.yml at the repository root (documentation for --lint and
 # the report). Run Snakemake inside that environment (or the Makefile's .venv); --sdm conda is
 # not supported, because environment.yml installs this checkout with `pip install -e .`.
-CONDA_ENV = str(Path(workflow.basedir) / "environment.yml")
+CONDA_ENV = str(REPO_DIR / "environment.yml")
 
 # Job environment, set here so that every job (and every cluster job, which re-reads this file)
 # gets it:
@@ -29,7 +33,7 @@ CONDA_ENV = str(Path(workflow.basedir) / "environment.yml")
 #   With --sdm conda the rule's environment is activated in front of these.
 # - HETERODYNE_JAX_CACHE: one JAX persistent compilation cache for all jobs, so a new process
 #   reuses the kernels that earlier jobs compiled (an existing setting is kept).
-JOB_PATH = [Path(sys.executable).parent, Path(workflow.basedir) / "workflow" / "scripts"]
+JOB_PATH = [Path(sys.executable).parent, REPO_DIR / "workflow" / "scripts"]
 os.environ.update(
     PATH=os.pathsep.join([*map(str, JOB_PATH), os.environ.get("PATH", "")]),
     HETERODYNE_JAX_CACHE=os.environ.get(
