@@ -10,17 +10,13 @@ correction, or the joint test rejecting); the table lists per parameter the prec
 from pathlib import Path
 
 from heterodyne.json_record import read_json_record
+from heterodyne.plots.cross_q import p_is
 from heterodyne.report.markup import esc, fmt, png_figure, table
 
 #: cross_q.json and the figures folder, relative to results/<dataset>/
 CROSS_Q_JSON = "cross_q.json"
 CROSS_Q_FIGURES = "cross_q"
 CROSS_Q_KEYS = ("dataset", "q", "alpha", "test", "reason", "left_out", "q_dependent", "significant")
-
-
-def p_is(p):
-    """"= 0.123" for a p-value, "< 1e-300" for one that underflowed to 0 in float64."""
-    return "< 1e-300" if p == 0 else f"= {p:.3g}"
 
 
 def read_cross_q(path):
@@ -37,9 +33,13 @@ def flag_text(record):
     joint_text = f"joint chi2 = {fmt(joint['chi2'], 4)} on {joint['dof']} dof, p {p_is(joint['p'])}"
     if record["q_dependent"]:
         names = ", ".join(record["significant"]) or "the tested parameters jointly"
+        adjusted = "; ".join(f"{name}: Holm-adjusted p {p_is(record['test']['parameters'][name]['p_holm'])}"
+                             for name in record["significant"])
         return "warn", (f"Significant q-dependence of {names}: evidence against the model over this q range "
-                        f"(q = {q} 1/A; Holm-adjusted per-parameter tests at alpha = {fmt(record['alpha'])}; "
-                        f"{joint_text}).")
+                        f"(q = {q} 1/A; Holm-adjusted per-parameter tests at alpha = {fmt(record['alpha'])}"
+                        f"{'; ' + adjusted if adjusted else ''}; {joint_text}). With honest errors this "
+                        f"verdict also comes by chance in about {fmt(100 * record['alpha'])} % of datasets "
+                        "whose parameters do not depend on q; a small adjusted p is stronger evidence.")
     return "ok", (f"No significant q-dependence of the transport and velocity parameters over q = {q} 1/A "
                   f"(alpha = {fmt(record['alpha'])}; {joint_text}).")
 
