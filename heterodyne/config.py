@@ -1,4 +1,4 @@
-"""Workflow configuration: load the YAML, validate it against the schema, fill defaults.
+"""Workflow configuration: validate it (or one section of it) against the schema, fill defaults.
 
 The schema ``heterodyne/config.schema.yaml`` is the single definition of every key (type, range,
 default, meaning); ``workflow/schemas/config.schema.yaml`` is a link to it so that the Snakefile
@@ -95,22 +95,3 @@ def validate_section(name, value, source="--settings"):
     _check_finite({name: value}, source)
     _raise_first(validator.evolve(schema=schema).iter_errors(value), source, prefix=(name,))
     return value
-
-
-def _yaml_position(err):
-    """" at line L, column C: problem" of a YAML error, on one line."""
-    mark = getattr(err, "problem_mark", None)
-    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-    return f"{where}: {' '.join(str(getattr(err, 'problem', None) or err).split())}"
-
-
-def load_config(path):
-    """Read and validate a workflow config file."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: config file not found; pass --config with the workflow's config.yaml")
-    try:
-        config = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise InputError(f"{path}: not valid YAML{_yaml_position(err)}; fix the syntax") from err
-    return validate_config(config, source=str(path))

@@ -11,6 +11,7 @@ import shutil
 
 import numpy as np
 import pytest
+import yaml
 from matplotlib import image as mpimg
 from matplotlib import pyplot as plt
 from PIL import Image
@@ -18,7 +19,7 @@ from scipy.stats import norm
 
 import figures_fixtures as ff
 from heterodyne.cli import main
-from heterodyne.config import load_config
+from heterodyne.config import validate_config
 from heterodyne.core.parameters import INDEX, as_vector
 from heterodyne.data.dataset import load_dataset
 from heterodyne.data.weights import AngleWeights, load_weights
@@ -86,7 +87,7 @@ def test_trace_captions_give_the_shard_flag_and_its_reasons(figures):
 
 
 def test_png_carries_the_provenance_of_the_figures_config(saved, figures):
-    config = load_config(saved["config"])
+    config = validate_config(yaml.safe_load(saved["config"].read_text()))
     section = {"dataset": config["datasets"][ff.NAME], "figures": config["figures"]}
     with Image.open(figures / "physics_curves.png") as img:
         record = json.loads(img.text["provenance"])

@@ -413,6 +413,8 @@ def test_cross_q_summary_and_joint_fit_of_the_two_bins(tiny_run):
         assert abs(entry["value"] - TINY_TRUTH[name]) < 3 * entry["stderr"], (name, entry)
     index = (workdir / "results" / "index.html").read_text()
     assert "cross_q/cross_q_parameters.png" in index
+    for folder in TINY_BINS:  # each q bin's page shows the dataset's verdict
+        assert "No significant q-dependence" in (results / folder / "report.html").read_text()
 
 
 def test_paper_target_writes_vector_figures_and_their_readme(tiny_run):

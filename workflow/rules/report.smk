@@ -1,4 +1,4 @@
-# The self-contained HTML report of each q bin, the study tables over all datasets and q bins
+# The self-contained HTML report of each q bin (with its dataset's cross-q verdict), the study tables over all datasets and q bins
 # (results/parameters.csv, results/fit_quality.csv; `heterodyne tables`), the audit of the whole
 # results folder (results/audit.json, `heterodyne audit`), and results/index.html linking the
 # reports and the tables and showing the audit. The report reads the benchmark files of the
@@ -18,6 +18,8 @@ rule report:
         figures="results/{dataset}/{qbin}/figures",
         benchmarks=expand("results/{{dataset}}/{{qbin}}/benchmarks/{step}.tsv", step=STEP_BENCHMARKS),
         shard_benchmarks=shard_files("results/{dataset}/{qbin}/benchmarks/cmc_shard_{shard}.tsv"),
+        # the dataset's cross-q verdict (all its q bins) is shown on each q bin's page
+        cross_q="results/{dataset}/cross_q.json",
         code=package_code(*CODE_BASE, "report", "plots", "cli/report.py"),
     output:
         report(
@@ -40,7 +42,7 @@ rule report:
     shell:
         "pin_cpus.sh {threads} heterodyne report --settings {params.settings:q}"
         " --name {wildcards.dataset:q}/{wildcards.qbin:q} --results-dir {params.results_dir:q}"
-        " --output {output:q} > {log:q} 2>&1"
+        " --cross-q {input.cross_q:q} --output {output:q} > {log:q} 2>&1"
 
 
 # The audit runs after the study outputs (study.smk), so that it checks them too.
