@@ -25,7 +25,7 @@ test: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/snakemake --workflow-profile workflow/profiles/default --cores all
 	$(VENV)/bin/snakemake --report results/report.html
-	@echo "Reports: $(CURDIR)/results/index.html (per dataset: results/<dataset>/report.html)"
+	@echo "Reports: $(CURDIR)/results/index.html (per dataset and q bin: results/<dataset>/<q folder>/report.html)"
 	@echo "Snakemake report: $(CURDIR)/results/report.html"
 
 clean:
