@@ -37,9 +37,11 @@ def flag_text(record):
                              for name in record["significant"])
         return "warn", (f"Significant q-dependence of {names}: evidence against the model over this q range "
                         f"(q = {q} 1/A; Holm-adjusted per-parameter tests at alpha = {fmt(record['alpha'])}"
-                        f"{'; ' + adjusted if adjusted else ''}; {joint_text}). With honest errors this "
-                        f"verdict also comes by chance in about {fmt(100 * record['alpha'])} % of datasets "
-                        "whose parameters do not depend on q; a small adjusted p is stronger evidence.")
+                        f"{'; ' + adjusted if adjusted else ''}; {joint_text}). Or a fit at one q found "
+                        "another optimum (e.g. reference and sample exchanged): compare the per-q values "
+                        "and, with joint_q, the joint fit. With honest errors this verdict also comes by "
+                        f"chance in about {fmt(100 * record['alpha'])} % of datasets whose parameters do not "
+                        "depend on q; a small adjusted p is stronger evidence.")
     return "ok", (f"No significant q-dependence of the transport and velocity parameters over q = {q} 1/A "
                   f"(alpha = {fmt(record['alpha'])}; {joint_text}).")
 
