@@ -20,7 +20,7 @@ rule report:
         shard_benchmarks=shard_files("results/{dataset}/{qbin}/benchmarks/cmc_shard_{shard}.tsv"),
         # the dataset's cross-q verdict (all its q bins) is shown on each q bin's page
         cross_q="results/{dataset}/cross_q.json",
-        code=package_code(*CODE_BASE, "report", "plots", "cli/report.py"),
+        code=package_code(*CODE_BASE, "report", "plots", "study", "cli/report.py"),
     output:
         report(
             "results/{dataset}/{qbin}/report.html",
@@ -71,7 +71,7 @@ rule report_index:
         tables=rules.study_tables.output,
         study=STUDY_FIGURE,
         cross_q=CROSS_Q,
-        code=package_code(*CODE_BASE, "report", "plots", "cli/report.py"),
+        code=package_code(*CODE_BASE, "report", "plots", "study", "cli/report.py"),
     output:
         "results/index.html",
     log:
