@@ -1,7 +1,8 @@
-# Over the whole study (every dataset and q bin): the tidy tables results/parameters.csv and
-# results/fit_quality.csv (`heterodyne tables`), and with several datasets the figure of each fitted
-# parameter against the dataset (results/study/, `heterodyne study-figure`; x axis: the datasets'
-# `label` when every dataset has one).
+# Across q bins and datasets: the tidy tables results/parameters.csv and results/fit_quality.csv
+# (`heterodyne tables`); with several datasets the figure of each fitted parameter against the
+# dataset (results/study/, `heterodyne study-figure`; x axis: the datasets' `label` when every
+# dataset has one); per dataset the cross-q test (cross_q) and, with `joint_q: true`, the joint
+# multi-q fit (fit_joint_q); and the journal figures of `snakemake paper` (paper).
 
 # the study figure, made when the config lists several datasets
 STUDY_FIGURE = ["results/study"] if len(DATASETS) > 1 else []
