@@ -1,6 +1,7 @@
 """Fixed parameters, bounds, bad starts, the linear contrast/offset solve, the memory-bounded
 (chunked) mode, shared scaling and multi-start, on a small simulated problem (3 angles, N = 40)."""
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from nlsq_fixtures import FREE, TRUTH, nlsq_section, noiseless_c2, perturbed, simulated_dataset
@@ -11,11 +12,11 @@ from heterodyne.core.symmetries import exchanged_start
 from heterodyne.errors import InputError
 from heterodyne.fit.joint_fit import FitFailed, fit_joint
 from heterodyne.fit.multistart import latin_hypercube_starts
-from heterodyne.fit.problem import build_problem, optimal_scaling, scaling_sums
+from heterodyne.fit.problem import build_problem, optimal_scaling, projected_residuals, scaling_sums
 from heterodyne.fit.settings import settings_from_config
 from heterodyne.fit.results import result_record
 from heterodyne.fit.uncertainty import covariance
-from heterodyne.report.findings import fit_warnings
+from heterodyne.report.findings import EXCHANGED_DELTA_CHI2, fit_warnings
 
 PHI = (0.0, 45.0, 90.0)
 N_TIMES = 40
@@ -248,3 +249,29 @@ def test_fit_leaves_the_basin_of_the_exchanged_components(problem, reference_fit
     fit = fit_joint(problem, settings_from_config(nlsq_section(dict(zip(PARAMETER_NAMES, start, strict=True)))))
     assert fit.chi2 == pytest.approx(reference_fit.chi2, rel=1e-6)
     np.testing.assert_allclose(fit.theta, reference_fit.theta, rtol=1e-3, atol=1e-6)
+
+
+def test_the_other_optimum_of_the_exchanged_components_is_recorded_and_warned(problem, reference_fit):
+    """x_s grows in time, so exchanging reference and sample is no exact symmetry: the restart from
+    the exchanged components ends in a distinct local minimum. The fit records it with its chi2
+    excess, which equals the projected chi2 at its parameters minus the best chi2 (evaluated here
+    with the residual function alone), and with J_ref > J_sample there, unlike the best fit."""
+    other = reference_fit.exchanged_optimum
+    assert other is not None
+    free = np.array([INDEX[name] for name in reference_fit.free_names])
+    x_other = other["theta"][free]
+    chi2_other = float(np.sum(np.asarray(projected_residuals(
+        jnp.asarray(x_other), jnp.asarray(other["theta"]), jnp.asarray(free, dtype=jnp.int32), problem, False)) ** 2))
+    assert other["delta_chi2"] == pytest.approx(chi2_other - reference_fit.chi2, rel=1e-5, abs=1e-6)
+    assert other["delta_chi2"] > 0
+    assert (other["theta"][INDEX["D0_ref"]] > other["theta"][INDEX["D0_sample"]]) != (
+        reference_fit.theta[INDEX["D0_ref"]] > reference_fit.theta[INDEX["D0_sample"]])
+    record = result_record(reference_fit, PHI, provenance={})
+    assert record["exchanged_optimum"]["delta_chi2"] == other["delta_chi2"]
+    assert record["exchanged_optimum"]["parameters"]["f0"] == other["theta"][INDEX["f0"]]
+    cmc = {"shards": [], "flagged_shards": [], "combined": {"flagged": False}, "undetermined": [],
+           "limits": {"undetermined_sd_ratio": 0.3}}
+    near = dict(record, exchanged_optimum=dict(record["exchanged_optimum"], delta_chi2=3.0))
+    far = dict(record, exchanged_optimum=dict(record["exchanged_optimum"], delta_chi2=EXCHANGED_DELTA_CHI2 + 1))
+    assert any("delta chi2 = 3 worse" in w for w in fit_warnings(near, cmc))
+    assert not any("exchanged" in w for w in fit_warnings(far, cmc))

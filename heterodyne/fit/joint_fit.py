@@ -53,7 +53,8 @@ correlation likewise; chi2, chi2_per_angle (n_phi,), n_valid_per_angle,
     dof, reduced_chi2, reduced_chi2_per_angle; at_bound (14,) bool; converged, termination,
     n_iterations, n_function_evals, wall_time_s, stderr_scaling, chunked (memory-bounded mode
     used), n_starts (starts tried); undetermined (names in covariance_names the data do not
-    determine: NaN standard error, and converged = False)."""
+    determine: NaN standard error, and converged = False); exchanged_optimum (:func:`other_optimum`:
+    the other optimum reached from the exchanged components, or None)."""
 
     theta: np.ndarray
     theta_stderr: np.ndarray
@@ -82,6 +83,7 @@ correlation likewise; chi2, chi2_per_angle (n_phi,), n_valid_per_angle,
     chunked: bool
     n_starts: int
     undetermined: list
+    exchanged_optimum: dict | None = None
 
 
 class CompressedGaussNewton:
@@ -170,6 +172,21 @@ def exchange_restart(x_free, settings, t):
     return np.clip(start[free], settings.lower[free], settings.upper[free])
 
 
+def other_optimum(other_x, best_x, stderr, settings, t_mean, delta_chi2):
+    """The optimum the restart from the exchanged components reached when it is not the best one:
+    {"theta": (14,) in canonical form (:func:`canonical_solution`), "delta_chi2": its chi2 minus the
+    best chi2 (>= 0)}; None when some free parameter is undetermined or every one lies within
+    3 standard errors ``stderr`` (free, units of each) of ``best_x`` (the same solution)."""
+    other_x = canonical_solution(other_x, settings, t_mean)
+    if not (np.all(np.isfinite(other_x)) and np.all(np.isfinite(stderr))):
+        return None
+    if np.all(np.abs(other_x - best_x) <= 3.0 * stderr):
+        return None
+    theta = settings.initial.copy()
+    theta[np.asarray(settings.free)] = other_x
+    return {"theta": theta, "delta_chi2": float(delta_chi2)}
+
+
 def fit_joint(problem, settings, noise=None):
     """Fit ``problem`` (:class:`~heterodyne.fit.problem.FitProblem`) with ``settings``
     (:class:`~heterodyne.fit.settings.FitSettings`); returns :class:`NlsqFit`. ``noise``: the
@@ -230,15 +247,17 @@ def fit_joint(problem, settings, noise=None):
     if best is None or not np.all(np.isfinite(best.x)):
         raise FitFailed("no start gave finite residuals, chi2 and parameters")
     mirror = exchange_restart(best.x, settings, np.asarray(problem.t))
+    other = None  # the loser of best and the restart from the exchanged components
     if mirror is not None and np.all(np.isfinite(np.asarray(residuals(mirror)))):
         outcome = solve(residuals, jacobian, mirror, lower, upper, max_nfev=settings.max_nfev,
                         ftol=settings.ftol, xtol=settings.xtol, gtol=settings.gtol)
         log.info("start from the exchanged components: chi2 = %.6g (best so far %.6g), %s", 2 * outcome.cost,
                  2 * best.cost, outcome.message)
-        if np.isfinite(outcome.cost) and outcome.cost < best.cost:
-            best = outcome
+        if np.isfinite(outcome.cost):
+            best, other = (outcome, best) if outcome.cost < best.cost else (best, outcome)
 
-    best = best._replace(x=canonical_solution(best.x, settings, float(np.mean(problem.t))))
+    t_mean = float(np.mean(problem.t))
+    best = best._replace(x=canonical_solution(best.x, settings, t_mean))
     p = expanded_parameters(best.x, template, free_index, problem, chunk, shared)
     m, _, chi2_per_angle = (np.asarray(a) for a in normal_equations(p, template, free_index, problem,
                                                                      chunk, shared))
@@ -270,6 +289,12 @@ def fit_joint(problem, settings, noise=None):
     span = settings.upper - settings.lower
     at_bound[free] = ((theta[free] - settings.lower[free] <= 1e-8 * span[free])
                       | (settings.upper[free] - theta[free] <= 1e-8 * span[free]))
+    exchanged = None
+    if other is not None:
+        exchanged = other_optimum(other.x, best.x, se[:n_free], settings, t_mean, 2 * (other.cost - best.cost))
+        if exchanged is not None:
+            log.warning("the exchanged components reach another optimum, chi2 higher by %.4g",
+                        exchanged["delta_chi2"])
     scaling = p[n_free:].reshape(2, n_s)
     scaling_se = se[n_free:].reshape(2, n_s)
     dof_per_angle = counts * dof / counts.sum()
@@ -284,4 +309,5 @@ def fit_joint(problem, settings, noise=None):
                    n_iterations=best.n_iterations, n_function_evals=best.n_function_evals,
                    wall_time_s=time.perf_counter() - started,
                    stderr_scaling=STDERR_SANDWICH if sandwich else STDERR_SCALING,
-                   chunked=chunked, n_starts=len(starts) + (mirror is not None), undetermined=unresolved)
+                   chunked=chunked, n_starts=len(starts) + (mirror is not None), undetermined=unresolved,
+                   exchanged_optimum=exchanged)

@@ -12,7 +12,7 @@ import json
 import numpy as np
 
 from heterodyne.atomic import atomic_output, hdf5_writer
-from heterodyne.core.parameters import PARAMETER_NAMES, PARAMETERS
+from heterodyne.core.parameters import INDEX, PARAMETER_NAMES, PARAMETERS
 from heterodyne.provenance import write_provenance_attrs
 
 
@@ -23,6 +23,16 @@ def _number(x):
 
 def _numbers(a):
     return [_number(x) for x in np.ravel(a)]
+
+
+def _exchanged_record(fit):
+    """nlsq.json ``exchanged_optimum``: {"parameters": {free name: value}, "delta_chi2"} of the
+    other optimum the restart from the exchanged components reached, or None."""
+    other = fit.exchanged_optimum
+    if other is None:
+        return None
+    return {"parameters": {name: float(other["theta"][INDEX[name]]) for name in fit.free_names},
+            "delta_chi2": float(other["delta_chi2"])}
 
 
 def result_record(fit, phi, provenance, held=None):
@@ -46,6 +56,7 @@ def result_record(fit, phi, provenance, held=None):
             "n_function_evals": int(fit.n_function_evals), "wall_time_s": float(fit.wall_time_s),
             "stderr_scaling": fit.stderr_scaling, "n_starts": int(fit.n_starts),
             "jacobian_chunked": bool(fit.chunked),
+            "exchanged_optimum": _exchanged_record(fit),
             "correlation": {"names": list(fit.free_names),
                             "matrix": [_numbers(row) for row in fit.correlation[:n_free, :n_free]]},
             "covariance": {"names": list(fit.covariance_names),
