@@ -12,6 +12,7 @@ that cannot be written raises :class:`heterodyne.errors.OutputError` (one line, 
 import argparse
 import importlib
 import json
+import logging
 import sys
 
 from heterodyne.config import validate_section
@@ -35,6 +36,14 @@ COMMANDS = {
     "cross-q": ("cross_q", "test whether the transport and velocity parameters of a dataset are the same at every q"),
     "audit": ("audit", "check that every result in a results folder matches the inputs it records"),
 }
+
+
+def log_progress():
+    """INFO log lines (time, logger, level) on stderr for a fitting step, JAX's own at WARNING;
+    nothing changes when logging is already set up (a caller or a test did)."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+        logging.getLogger("jax").setLevel(logging.WARNING)
 
 
 def add_settings_argument(parser, *sections):

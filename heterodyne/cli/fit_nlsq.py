@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 
-from heterodyne.cli import add_settings_argument, read_settings
+from heterodyne.cli import add_settings_argument, log_progress, read_settings
 from heterodyne.core.jax_backend import compute_c2_heterodyne_multiphi
 from heterodyne.data.dataset import load_dataset
 from heterodyne.data.weights import load_weights
@@ -33,9 +33,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
-        logging.getLogger("jax").setLevel(logging.WARNING)
+    log_progress()
     section = read_settings(args)["nlsq"]
     settings = settings_from_config(section, source="--settings")
     check_lineage({args.weights: [args.data]})

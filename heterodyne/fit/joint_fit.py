@@ -86,6 +86,19 @@ correlation likewise; chi2, chi2_per_angle (n_phi,), n_valid_per_angle,
     exchanged_optimum: dict | None = None
 
 
+def equivalent_system(schur, grad, chi2):
+    """(f_eff, J_eff) of the small system that stands for the projected problem (module
+    docstring): J_eff = [S^1/2; 0] and f_eff = [S^-1/2 g; rest] from S = V diag(lam) V^T, with
+    J_eff^T J_eff = S, J_eff^T f_eff = g and |f_eff|^2 = chi2 (directions with sqrt(lam) below
+    1e-12 of the largest are left out of S^-1/2)."""
+    lam, vec = np.linalg.eigh(0.5 * (schur + schur.T))
+    root = np.sqrt(np.clip(lam, 0.0, None))
+    keep = root > root.max() * 1e-12
+    top = np.where(keep, (vec.T @ grad) / np.where(keep, root, 1.0), 0.0)
+    rest = np.sqrt(max(chi2 - float(top @ top), 0.0))
+    return np.concatenate([top, [rest]]), np.vstack([root[:, None] * vec.T, np.zeros((1, len(grad)))])
+
+
 class CompressedGaussNewton:
     """Residual and Jacobian callables of size n_free + 1 for the memory-bounded mode (see the
     module docstring). One chunked pass per new x serves both callables."""
@@ -106,14 +119,8 @@ class CompressedGaussNewton:
         nf = len(x)
         m_xl, m_ll = m[:nf, nf:], m[nf:, nf:]
         schur = m[:nf, :nf] - m_xl @ np.linalg.pinv(m_ll, hermitian=True) @ m_xl.T
-        lam, vec = np.linalg.eigh(0.5 * (schur + schur.T))
-        root = np.sqrt(np.clip(lam, 0.0, None))
-        keep = root > root.max() * 1e-12
-        top = np.where(keep, (vec.T @ g[:nf]) / np.where(keep, root, 1.0), 0.0)
-        rest = np.sqrt(max(float(chi2.sum()) - float(top @ top), 0.0))
         self._x = x.copy()
-        self._f = np.concatenate([top, [rest]])
-        self._j = np.vstack([root[:, None] * vec.T, np.zeros((1, nf))])
+        self._f, self._j = equivalent_system(schur, g[:nf], float(chi2.sum()))
 
     def residuals(self, x):
         self._evaluate(x)

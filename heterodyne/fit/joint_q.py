@@ -53,7 +53,7 @@ import numpy as np
 from heterodyne.core.parameters import PARAMETER_NAMES
 from heterodyne.errors import InputError
 from heterodyne.fit.identifiability import undetermined_combinations
-from heterodyne.fit.joint_fit import FitFailed, expanded_parameters
+from heterodyne.fit.joint_fit import FitFailed, equivalent_system, expanded_parameters
 from heterodyne.fit.joint_q_layout import (bin_theta, canonical_joint, exchange_restart_joint, joint_layout,
                                            per_q_name)
 from heterodyne.fit.multistart import latin_hypercube_starts
@@ -197,14 +197,8 @@ class CompressedJointSystem:
             schur[np.ix_(at, at)] += m[:nf, :nf] - m_xl @ np.linalg.pinv(m_ll, hermitian=True) @ m_xl.T
             grad[at] += g[:nf]
             chi2 += float(chi2_b.sum())
-        lam, vec = np.linalg.eigh(0.5 * (schur + schur.T))
-        root = np.sqrt(np.clip(lam, 0.0, None))
-        keep = root > root.max() * 1e-12
-        top = np.where(keep, (vec.T @ grad) / np.where(keep, root, 1.0), 0.0)
-        rest = np.sqrt(max(chi2 - float(top @ top), 0.0))
         self._x = x.copy()
-        self._f = np.concatenate([top, [rest]])
-        self._j = np.vstack([root[:, None] * vec.T, np.zeros((1, n_joint))])
+        self._f, self._j = equivalent_system(schur, grad, chi2)
 
     def residuals(self, x):
         self._evaluate(x)
