@@ -224,12 +224,23 @@ def test_figures_and_reference_lines_through_the_weighted_mean(tmp_path):
     joint_dir = write_bin(tmp_path / "results" / "F" / "joint_q", 0.0075, TRUTH, cov=_covariance(
         np.random.default_rng(1), FREE), cmc=False)
     out = tmp_path / "results" / "F"
-    assert run_cross_q(folders, out, "--joint", str(joint_dir / "nlsq.json")) == 0
+    # the joint posterior (cmc-joint-q layout: the shared parameters' summary and its flags)
+    posterior = {**_summary(TRUTH, TESTED, np.diag([1e4, 1e-4, 4e4, 4.0]), np.random.default_rng(2)),
+                 "shared_parameters": TESTED, "flagged": True, "flag_reasons": ["per-q posteriors disagree"]}
+    (joint_dir / "cmc").mkdir()
+    (joint_dir / "cmc" / "summary.json").write_text(json.dumps(posterior))
+    assert run_cross_q(folders, out, "--joint-cmc", str(joint_dir / "cmc" / "summary.json")) == 2
+    assert not (out / "cross_q.json").exists()
+    assert run_cross_q(folders, out, "--joint", str(joint_dir / "nlsq.json"),
+                       "--joint-cmc", str(joint_dir / "cmc" / "summary.json")) == 0
     for stem in ("cross_q_parameters", "cross_q_rates"):
         for ext in ("png", "pdf", "rst"):
             assert (out / "cross_q" / f"{stem}.{ext}").stat().st_size > 0
     record = json.loads((out / "cross_q.json").read_text())
     assert record["joint_fit"]["parameters"]["D0_sample"]["value"] == TRUTH["D0_sample"]
+    assert record["joint_fit"]["cmc"]["parameters"]["v0"] == {
+        key: posterior["parameters"]["v0"][key] for key in ("mean", "sd", "q05", "q50", "q95")}
+    assert "posterior's 5-95 % interval (flagged" in (out / "cross_q" / "cross_q_parameters.rst").read_text()
     caption = (out / "cross_q" / "cross_q_rates.rst").read_text()
     t_ref = record["rates"]["t_ref"]
     assert t_ref == pytest.approx(DT * np.mean(np.arange(2, N_TIMES + 2)))      # mean time of the maps

@@ -42,6 +42,7 @@ RULE_COMMANDS = {
     "fit_nlsq": "fit_nlsq",
     "cmc_shard": "cmc_shard",
     "cmc_combine": "cmc_combine",
+    "cmc_joint_q": "cmc_joint_q",
     "figures": "figures",
     "report": "report",
     "report_index": "report",
@@ -339,8 +340,8 @@ def test_end_to_end_run_writes_every_result(tiny_run):
     shards = sum(k for _, _, k in TINY_BINS.values())
     assert jobs_run(out) == {"q_bins": 1, "ingest": n_bins, "weight": n_bins, "fit_nlsq": n_bins,
                              "cmc_shard": shards, "cmc_combine": n_bins, "figures": n_bins, "report": n_bins,
-                             "fit_joint_q": 1, "cross_q": 1, "study_tables": 1, "audit": 1, "report_index": 1,
-                             "all": 1}
+                             "fit_joint_q": 1, "cmc_joint_q": 1, "cross_q": 1, "study_tables": 1, "audit": 1,
+                             "report_index": 1, "all": 1}
     q_bins = json.loads((results / "q_bins.json").read_text())["bins"]
     assert [(b["folder"], b["q"], b["n_angles"]) for b in q_bins] == [
         (folder, float(folder[1:]), n_phi) for folder, (n_phi, _, _) in TINY_BINS.items()]
@@ -411,6 +412,17 @@ def test_cross_q_summary_and_joint_fit_of_the_two_bins(tiny_run):
     for name in ("D0_sample", "v0"):
         entry = joint["parameters"][name]
         assert abs(entry["value"] - TINY_TRUTH[name]) < 3 * entry["stderr"], (name, entry)
+    # the joint posterior: the same shared parameters, near the truth, as wide as the joint fit's
+    # errors (the same information; the tiny run's 20 draws per bin estimate a sd to ~20 %)
+    posterior = json.loads((results / "joint_q" / "cmc" / "summary.json").read_text())
+    assert posterior["shared_parameters"] == ["D0_sample", "v0"]
+    assert [b["folder"] for b in posterior["q_bins"]] == list(TINY_BINS)
+    assert {"f0@q0.005", "f0@q0.01", "contrast_0@q0.005", "offset_2@q0.01"} <= set(posterior["parameters"])
+    for name in ("D0_sample", "v0"):
+        estimate, stderr = posterior["parametric"][name], joint["parameters"][name]["stderr"]
+        assert abs(estimate["mean"] - TINY_TRUTH[name]) < 3 * max(estimate["sd"], stderr), (name, estimate)
+        assert 0.5 < estimate["sd"] / stderr < 2.0, (name, estimate, stderr)
+        assert cross_q["joint_fit"]["cmc"]["parameters"][name]["q50"] == posterior["parameters"][name]["q50"]
     index = (workdir / "results" / "index.html").read_text()
     assert "cross_q/cross_q_parameters.png" in index
     for folder in TINY_BINS:  # each q bin's page shows the dataset's verdict
@@ -452,7 +464,7 @@ def test_every_value_in_a_shell_command_is_quoted():
 def test_audit_passes_on_the_run_and_names_a_file_swapped_for_another_datasets(tiny_run, tmp_path, capsys):
     workdir, _, _ = tiny_run
     audit = json.loads((workdir / "results" / "audit.json").read_text())
-    assert audit["passed"] and {"tiny/q_bins.json", "tiny/cross_q.json", "tiny/joint_q/nlsq.json", "tiny/q0.01/dataset.h5", "tiny/q0.01/cmc/shard_1.h5",
+    assert audit["passed"] and {"tiny/q_bins.json", "tiny/cross_q.json", "tiny/joint_q/nlsq.json", "tiny/joint_q/cmc/summary.json", "tiny/q0.01/dataset.h5", "tiny/q0.01/cmc/shard_1.h5",
                                 "tiny/q0.005/report.html", "parameters.csv",
                                 "fit_quality.csv"} <= {f["file"] for f in audit["files"]}
     assert f"{len(audit['files'])} files checked against the inputs they record, 0 failed" in (
@@ -507,7 +519,7 @@ def test_fit_option_reruns_the_fit_and_what_follows(tiny_run):
     counts = _dry_run_after_change(workdir, config_path, "nlsq", "max_nfev", 150)
     n, k = len(TINY_BINS), sum(k for _, _, k in TINY_BINS.values())
     assert counts == {"fit_nlsq": n, "cmc_shard": k, "cmc_combine": n, "figures": n, "report": n,
-                      "fit_joint_q": 1, "cross_q": 1, "study_tables": 1, "audit": 1, "report_index": 1, "all": 1}
+                      "fit_joint_q": 1, "cmc_joint_q": 1, "cross_q": 1, "study_tables": 1, "audit": 1, "report_index": 1, "all": 1}
 
 
 def test_points_per_shard_sets_the_number_of_shard_jobs_from_the_data(tiny_run):
@@ -516,7 +528,7 @@ def test_points_per_shard_sets_the_number_of_shard_jobs_from_the_data(tiny_run):
     workdir, config_path, _ = tiny_run
     counts = _dry_run_after_change(workdir, config_path, "cmc", "points_per_shard", 600)
     n = len(TINY_BINS)
-    assert counts == {"cmc_shard": 2 + 4, "cmc_combine": n, "figures": n, "report": n, "cross_q": 1,
+    assert counts == {"cmc_shard": 2 + 4, "cmc_combine": n, "cmc_joint_q": 1, "figures": n, "report": n, "cross_q": 1,
                       "study_tables": 1, "audit": 1, "report_index": 1, "all": 1}
 
 

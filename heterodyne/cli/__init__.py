@@ -28,6 +28,7 @@ COMMANDS = {
     "fit-joint-q": ("fit_joint_q", "one NLSQ fit over all q bins: shared physics, per-q fractions"),
     "cmc-shard": ("cmc_shard", "NUTS on one Consensus Monte Carlo shard"),
     "cmc-combine": ("cmc_combine", "combine CMC shards into the consensus posterior"),
+    "cmc-joint-q": ("cmc_joint_q", "joint multi-q posterior: consensus of the per-q CMC posteriors"),
     "figures": ("figures", "draw the figures of one dataset from saved results"),
     "paper": ("paper", "draw the journal figures (vector PDF) and their README from saved results"),
     "report": ("report", "write the self-contained HTML report of one dataset"),

@@ -1,7 +1,8 @@
 """``heterodyne cross-q``: are the transport and velocity parameters the same at every q?
 
-``--folders results/D/q0.005 results/D/q0.01 [--joint results/D/joint_q/nlsq.json]
---output-json results/D/cross_q.json --outdir results/D/cross_q [--alpha 0.05]``
+``--folders results/D/q0.005 results/D/q0.01 [--joint results/D/joint_q/nlsq.json
+[--joint-cmc results/D/joint_q/cmc/summary.json]] --output-json results/D/cross_q.json
+--outdir results/D/cross_q [--alpha 0.05]``
 
 Reads each per-q folder's nlsq.json, dataset.h5 (q and the time grid) and, where present,
 cmc/summary.json; runs the chi-square tests of :mod:`heterodyne.study.cross_q` and writes
@@ -31,6 +32,9 @@ def add_arguments(parser):
                         help="the per-q result folders results/<dataset>/<q folder> of one dataset")
     parser.add_argument("--joint", metavar="NLSQ_JSON",
                         help="nlsq.json of a joint multi-q fit (shared parameters) to show beside the per-q fits")
+    parser.add_argument("--joint-cmc", metavar="SUMMARY_JSON",
+                        help="summary.json of `heterodyne cmc-joint-q` (needs --joint): its 5-95 %% "
+                             "intervals drawn beside the joint fit")
     parser.add_argument("--alpha", type=float, default=0.05,
                         help="family-wise significance level of the tests (default 0.05)")
     parser.add_argument("--output-json", required=True, help="cross_q.json to write")
@@ -40,9 +44,12 @@ def add_arguments(parser):
 def run(args):
     if not 0.0 < args.alpha < 1.0:
         raise InputError(f"--alpha {args.alpha}: must lie in (0, 1)")
+    if args.joint_cmc and not args.joint:
+        raise InputError("--joint-cmc: give the joint fit's nlsq.json with --joint too")
     bins = read_bins(args.folders)
-    record = build_record(bins, args.alpha, args.joint)
-    inputs = [path for b in bins for path in b["files"]] + ([Path(args.joint)] if args.joint else [])
+    record = build_record(bins, args.alpha, args.joint, args.joint_cmc)
+    joint_files = [Path(path) for path in (args.joint, args.joint_cmc) if path]
+    inputs = [path for b in bins for path in b["files"]] + joint_files
     record["provenance"] = provenance_record({"alpha": float(args.alpha)}, inputs)
     text = json.dumps(record, indent=1, allow_nan=False) + "\n"
     with atomic_folder(args.outdir) as outdir:

@@ -94,3 +94,14 @@ def save_combined(path, draws, num_shards, n_chains, provenance):
             group.create_dataset(name, data=np.asarray(x, np.float64))
         f.attrs.update(num_shards=int(num_shards), n_chains=int(n_chains), names=json.dumps(list(draws)))
         write_provenance_attrs(f, provenance)
+
+
+def load_combined(path):
+    """({name: (n_chains, n_draws)}, n_chains) of a file written by :func:`save_combined`."""
+    try:
+        with h5py.File(path, "r") as f:
+            n_chains = int(f.attrs["n_chains"])
+            draws = {name: f["draws"][name][()].reshape(n_chains, -1) for name in json.loads(f.attrs["names"])}
+    except (OSError, KeyError, ValueError) as err:
+        raise InputError(f"{path}: not a combined CMC draws file ({err}); re-run `heterodyne cmc-combine`") from err
+    return draws, n_chains

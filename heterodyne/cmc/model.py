@@ -100,8 +100,13 @@ class SpecInfo(NamedTuple):
     absorber: str | None
 
 
-def _prior_rule(prior_config, name):
-    return prior_config["parameters"].get(name, prior_config["default"])
+def prior_width(prior_config, rule_key, stderr):
+    """(p, normal) of the ``cmc.prior`` rule of ``rule_key`` for NLSQ standard error ``stderr``:
+    p = width * stderr (``width_unit: stderr``) or width (``absolute``), the sd of a truncated
+    normal (normal True) or the half-width of a uniform prior (normal False)."""
+    rule = prior_config["parameters"].get(rule_key, prior_config["default"])
+    sd = rule["width"] * stderr if rule["width_unit"] == "stderr" else rule["width"]
+    return sd, rule["kind"] == "truncated-normal"
 
 
 def build_model_spec(nlsq, prior_config, t, q, n_phi, num_shards, bounds=None, source="nlsq.json"):
@@ -149,13 +154,11 @@ def build_model_spec(nlsq, prior_config, t, q, n_phi, num_shards, bounds=None, s
         if not lower <= centre <= upper:
             raise InputError(f"{source}: NLSQ value {centre} of '{name}' lies outside its bounds "
                              f"[{lower}, {upper}]; re-run fit-nlsq")
-        rule = _prior_rule(prior_config, rule_key)
-        if rule_key in SCALING_BOUNDS and rule["kind"] != "truncated-normal":
-            raise InputError(f"cmc.prior: '{rule_key}' has prior kind '{rule['kind']}'; CMC integrates "
+        sd, normal = prior_width(prior_config, rule_key, stderr)
+        if rule_key in SCALING_BOUNDS and not normal:
+            raise InputError(f"cmc.prior: '{rule_key}' has prior kind 'uniform'; CMC integrates "
                              f"contrast and offset out exactly, which needs a normal prior: set kind "
                              f"'truncated-normal' for '{rule_key}' (or for the default)")
-        sd = rule["width"] * stderr if rule["width_unit"] == "stderr" else rule["width"]
-        normal = rule["kind"] == "truncated-normal"
         if not normal:
             lower, upper = max(lower, centre - sd), min(upper, centre + sd)
         for key, value in zip(Prior._fields, (centre, stderr, lower, upper, normal, sd), strict=True):

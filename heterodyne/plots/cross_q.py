@@ -113,6 +113,10 @@ def _parameter_panel(ax, record, name, note_chars):
     joint = record["joint_fit"]
     if joint is not None and joint["parameters"][name]["value"] is not None:
         ax.axhline(joint["parameters"][name]["value"], color=JOINT_COLOR, lw=1.0, ls="--", label="joint multi-q fit")
+    posterior = joint["cmc"]["parameters"].get(name) if joint is not None and joint["cmc"] is not None else None
+    if posterior is not None:
+        ax.axhspan(posterior["q05"], posterior["q95"], color=JOINT_COLOR, alpha=0.12, lw=0,
+                   label="joint posterior 5-95 %")
     text, color = _panel_note(record, name)
     ax.text(0.03, 0.97, _wrap(text, note_chars), transform=ax.transAxes, ha="left", va="top", fontsize=7, color=color)
     ax.set_title(name)
@@ -238,19 +242,30 @@ def verdict_text(record):
             f"{joint['dof']} dof, p {p_is(joint['p'])}).")
 
 
+def _joint_caption(joint, band=True):
+    """The caption's sentence on the joint multi-q fit and, with ``band``, its posterior ("" without
+    a joint fit)."""
+    if joint is None:
+        return ""
+    text = " The dashed line is the joint multi-q fit (same data, not part of the test)"
+    if joint["cmc"] is None or not band:
+        return text + "."
+    flagged = " (flagged: see the dataset's joint_q/cmc/summary.json)" if joint["cmc"]["flagged"] else ""
+    return text + f"; the shaded band is its posterior's 5-95 % interval{flagged}."
+
+
 def write_cross_q_figures(outdir, record, provenance):
     """Both figures into ``outdir``; returns ({stem: PNG path}, the reference line data of
     :func:`draw_rates`)."""
     fields = {"dataset": record["dataset"], "n_q": len(record["q"]), "verdict": verdict_text(record),
-              "joint": (" The dashed line is the joint multi-q fit (same data, not part of the test)."
-                        if record["joint_fit"] is not None else "")}
+              "joint": _joint_caption(record["joint_fit"])}
     paths = {}
     fig = draw_parameters(record)
     paths["cross_q_parameters"] = save_figure(fig, outdir, "cross_q_parameters",
                                               render_caption("cross_q_parameters", **fields), provenance)
     fig, lines = draw_rates(record)
     rates = record["rates"]
-    caption = render_caption("cross_q_rates", **fields, t_ref=f"{rates['t_ref']:.4g}",
-                             t_ref_rule=rates["t_ref_rule"])
+    caption = render_caption("cross_q_rates", **{**fields, "joint": _joint_caption(record["joint_fit"], band=False)},
+                             t_ref=f"{rates['t_ref']:.4g}", t_ref_rule=rates["t_ref_rule"])
     paths["cross_q_rates"] = save_figure(fig, outdir, "cross_q_rates", caption, provenance)
     return paths, lines

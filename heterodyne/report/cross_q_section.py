@@ -4,7 +4,8 @@
 The verdict is a flag the reader cannot miss: "significant q-dependence of X: evidence against the
 model over this q range" when ``q_dependent`` is true (a parameter significant after Holm's
 correction, or the joint test rejecting); the table lists per parameter the precision-weighted mean
-+/- se, chi2, dof, p and the Holm-adjusted p, then the joint test.
++/- se, chi2, dof, p and the Holm-adjusted p, then the joint test; with a joint multi-q fit a
+second table sets its values beside the joint posterior's, with the posterior's flags.
 """
 
 from pathlib import Path
@@ -16,6 +17,9 @@ from heterodyne.report.markup import esc, fmt, png_figure, table
 #: cross_q.json and the figures folder, relative to results/<dataset>/
 CROSS_Q_JSON = "cross_q.json"
 CROSS_Q_FIGURES = "cross_q"
+#: the joint multi-q fit's and joint posterior's records, relative to results/<dataset>/
+JOINT_Q_NLSQ = "joint_q/nlsq.json"
+JOINT_Q_POSTERIOR = "joint_q/cmc/summary.json"
 CROSS_Q_KEYS = ("dataset", "q", "alpha", "test", "reason", "left_out", "q_dependent", "significant")
 
 
@@ -61,6 +65,30 @@ def statistics_table(record):
                  rows, numeric=(3, 4, 5, 6))
 
 
+def joint_html(record):
+    """Table of the joint multi-q fit (value ± stderr) and its posterior (mean ± sd, 5-95 %) per
+    shared parameter, with the posterior's flags; "" without a joint fit."""
+    joint = record.get("joint_fit")
+    if joint is None:
+        return ""
+    posterior = (joint["cmc"] or {}).get("parameters", {})
+    rows = []
+    for name, entry in joint["parameters"].items():
+        if entry["fixed"] or entry["value"] is None:
+            continue
+        cmc = posterior.get(name)
+        rows.append([name, f"{fmt(entry['value'], 4)} ± {fmt(entry['stderr'], 2)}",
+                     "-" if cmc is None else f"{fmt(cmc['mean'], 4)} ± {fmt(cmc['sd'], 2)}",
+                     "-" if cmc is None else f"[{fmt(cmc['q05'], 4)}, {fmt(cmc['q95'], 4)}]"])
+    flags = ""
+    if joint["cmc"] is not None and joint["cmc"]["flagged"]:
+        flags = (f'<p class="warn"><strong>Joint posterior flagged:</strong> '
+                 f"{esc('; '.join(joint['cmc']['flag_reasons']))}.</p>")
+    heading = "<p>Joint multi-q fit (shared parameters; the fractions, contrasts and offsets stay per q bin):</p>"
+    return heading + "\n" + table(["parameter", "joint NLSQ ± se", "joint posterior mean ± sd", "posterior 5-95 %"],
+                                    rows, numeric=()) + flags
+
+
 def left_out_text(record):
     if not record["left_out"]:
         return ""
@@ -87,4 +115,4 @@ def verdict_paragraph(record):
 def cross_q_html(record, figures=""):
     """The cross-q block: verdict, test table, parameters left out, ``figures`` markup."""
     return "\n".join(part for part in (verdict_paragraph(record), statistics_table(record), left_out_text(record),
-                                       figures) if part)
+                                       joint_html(record), figures) if part)

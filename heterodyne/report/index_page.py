@@ -17,8 +17,8 @@ from pathlib import Path
 
 from heterodyne.errors import InputError
 from heterodyne.json_record import read_json_record
-from heterodyne.report.cross_q_section import (CROSS_Q_FIGURES, CROSS_Q_JSON, cross_q_html, figures_html,
-                                               flag_text, read_cross_q)
+from heterodyne.report.cross_q_section import (CROSS_Q_FIGURES, CROSS_Q_JSON, JOINT_Q_NLSQ, JOINT_Q_POSTERIOR,
+                                               cross_q_html, figures_html, flag_text, read_cross_q)
 from heterodyne.report.findings import fit_warnings
 from heterodyne.report.markup import esc, fmt, page, table
 from heterodyne.plots.study import STEM as STUDY_STEM
@@ -110,7 +110,8 @@ def cross_q_sections(results_root):
         css, text = flag_text(record)
         if record["q_dependent"]:
             flags.append(f'<li class="warn"><a href="#cross-q-{esc(d.name)}">{esc(d.name)}</a>: {esc(text)}</li>')
-        link = f'<p>Record: <a href="{esc(d.name)}/{CROSS_Q_JSON}">{esc(d.name)}/{CROSS_Q_JSON}</a>.</p>'
+        records = [f"{d.name}/{name}" for name in (CROSS_Q_JSON, JOINT_Q_NLSQ, JOINT_Q_POSTERIOR) if (d / name).is_file()]
+        link = "<p>Records: " + ", ".join(f'<a href="{esc(r)}">{esc(r)}</a>' for r in records) + ".</p>"
         figures = figures_html(d / CROSS_Q_FIGURES, f"{d.name}-")
         sections.append(f'<section id="cross-q-{esc(d.name)}"><h2>Cross-q consistency: {esc(d.name)}</h2>\n'
                         f"{cross_q_html(record, figures)}\n{link}</section>")

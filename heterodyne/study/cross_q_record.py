@@ -28,7 +28,9 @@ Layout of the record (units: each parameter's, see :mod:`heterodyne.core.paramet
   propagated from the NLSQ covariance (linearised in D0, alpha, D_offset resp. v0, beta, v_offset;
   null where the covariance is not finite);
 * ``joint_fit``: null, or {file, parameters: {name: {value, stderr, fixed}}, rates: {J_ref,
-  J_sample, v at t_ref}};
+  J_sample, v at t_ref}, cmc}; ``cmc`` is null or, from the joint posterior's summary.json
+  (:mod:`heterodyne.cli.cmc_joint_q`), {file, flagged, flag_reasons, parameters: {shared name:
+  {mean, sd, q05, q50, q95}}};
 * ``provenance`` (added by the CLI).
 """
 
@@ -241,8 +243,18 @@ def run_test(bins, alpha):
     return {"names": list(names), "parameters": result["parameters"], "joint": result["joint"]}, None, left
 
 
-def joint_block(path, t_ref):
-    """The ``joint_fit`` block from the joint multi-q fit's nlsq.json at ``path``."""
+def joint_posterior_block(path):
+    """The ``cmc`` entry of ``joint_fit`` from the joint posterior's summary.json at ``path``."""
+    summary = read_json_record(path, ("parameters", "shared_parameters", "flagged", "flag_reasons"), "cmc-joint-q")
+    keys = ("mean", "sd", "q05", "q50", "q95")
+    return {"file": str(path), "flagged": bool(summary["flagged"]), "flag_reasons": list(summary["flag_reasons"]),
+            "parameters": {name: {key: float(summary["parameters"][name][key]) for key in keys}
+                           for name in summary["shared_parameters"]}}
+
+
+def joint_block(path, t_ref, cmc_path=None):
+    """The ``joint_fit`` block from the joint multi-q fit's nlsq.json at ``path`` and, if given, the
+    joint posterior's summary.json at ``cmc_path``."""
     record = read_nlsq(path)
     parameters = {p.name: {"value": _number(record["parameters"][p.name]["value"]),
                            "stderr": _number(record["parameters"][p.name]["stderr"]),
@@ -251,10 +263,11 @@ def joint_block(path, t_ref):
     for rate in RATES:
         value, se = rate_at(record, rate, t_ref)
         at_ref[rate] = {"rate": value, "rate_stderr": se}
-    return {"file": str(path), "parameters": parameters, "rates": at_ref}
+    return {"file": str(path), "parameters": parameters, "rates": at_ref,
+            "cmc": None if cmc_path is None else joint_posterior_block(cmc_path)}
 
 
-def build_record(bins, alpha=0.05, joint_path=None):
+def build_record(bins, alpha=0.05, joint_path=None, joint_cmc_path=None):
     """The cross_q.json dict (without provenance) of the q ``bins`` (:func:`read_bins`)."""
     test, reason, left = run_test(bins, alpha)
     t_ref, rule = reference_time(bins)
@@ -265,4 +278,4 @@ def build_record(bins, alpha=0.05, joint_path=None):
             "left_out": left,
             "q_dependent": None if test is None else cross_q.q_dependent(test),
             "significant": significant, "rates": rates(bins, t_ref, rule),
-            "joint_fit": None if joint_path is None else joint_block(joint_path, t_ref)}
+            "joint_fit": None if joint_path is None else joint_block(joint_path, t_ref, joint_cmc_path)}

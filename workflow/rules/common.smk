@@ -140,10 +140,11 @@ def shard_files(pattern):
                                     shard=shard_indices(wildcards))
 
 
-def joint_q_fit(wildcards):
-    """results/{d}/joint_q/nlsq.json when the dataset asks for the joint multi-q fit, else none."""
+def joint_q_results(wildcards):
+    """The joint multi-q fit's nlsq.json and joint posterior's summary.json (results/{d}/joint_q/)
+    when the dataset asks for them (``joint_q: true``), else none."""
     if DEFAULTED["datasets"][wildcards.dataset].get("joint_q", False):
-        return [f"results/{wildcards.dataset}/joint_q/nlsq.json"]
+        return [f"results/{wildcards.dataset}/joint_q/nlsq.json", f"results/{wildcards.dataset}/joint_q/cmc/summary.json"]
     return []
 
 

@@ -2,7 +2,8 @@
 # (`heterodyne tables`); with several datasets the figure of each fitted parameter against the
 # dataset (results/study/, `heterodyne study-figure`; x axis: the datasets' `label` when every
 # dataset has one); per dataset the cross-q test (cross_q) and, with `joint_q: true`, the joint
-# multi-q fit (fit_joint_q); and the journal figures of `snakemake paper` (paper).
+# multi-q fit (fit_joint_q) and its posterior (cmc_joint_q); and the journal figures of
+# `snakemake paper` (paper).
 
 # the study figure, made when the config lists several datasets
 STUDY_FIGURE = ["results/study"] if len(DATASETS) > 1 else []
@@ -62,13 +63,13 @@ rule study_figure:
 # Per dataset: are the transport and velocity parameters the same at every q bin? Chi-square tests
 # of the per-q NLSQ fits, with Holm's correction -> results/{d}/cross_q.json and the figures in
 # results/{d}/cross_q/ (`heterodyne cross-q`); with `joint_q: true` the joint multi-q fit
-# (fit_joint_q) is drawn beside the per-q fits.
+# (fit_joint_q) and its posterior (cmc_joint_q) are drawn beside the per-q fits.
 rule cross_q:
     input:
         data=every_q("results/{dataset}/{qbin}/dataset.h5"),
         nlsq=every_q("results/{dataset}/{qbin}/nlsq.json"),
         cmc=every_q("results/{dataset}/{qbin}/cmc/summary.json"),
-        joint=joint_q_fit,
+        joint=joint_q_results,
         code=package_code(*CODE_BASE, "study", "plots", "cli/cross_q.py"),
     output:
         json="results/{dataset}/cross_q.json",
@@ -82,7 +83,7 @@ rule cross_q:
         ),
     params:
         folders=every_q("results/{dataset}/{qbin}"),
-        joint=lambda wildcards, input: ["--joint", *input.joint] if input.joint else [],
+        joint=lambda wildcards, input: ["--joint", input.joint[0], "--joint-cmc", input.joint[1]] if input.joint else [],
     log:
         "logs/{dataset}/cross_q.log",
     threads: 1
@@ -115,6 +116,33 @@ rule fit_joint_q:
     shell:
         "pin_cpus.sh {threads} heterodyne fit-joint-q --settings {params.settings:q}"
         " --data {input.data:q} --weights {input.weights:q}"
+        " --output-json {output.json:q} --output-h5 {output.h5:q} > {log:q} 2>&1"
+
+
+# The joint multi-q posterior (`joint_q: true`): the consensus of the per-q CMC posteriors over the
+# joint fit's shared parameters, each bin's nuisance moved along its regression on them.
+rule cmc_joint_q:
+    input:
+        joint="results/{dataset}/joint_q/nlsq.json",
+        data=every_q("results/{dataset}/{qbin}/dataset.h5"),
+        nlsq=every_q("results/{dataset}/{qbin}/nlsq.json"),
+        cmc_json=every_q("results/{dataset}/{qbin}/cmc/summary.json"),
+        cmc_h5=every_q("results/{dataset}/{qbin}/cmc/combined.h5"),
+        code=package_code(*CODE_BASE, "cmc", "fit/__init__.py", "fit/joint_q_layout.py", "cli/cmc_joint_q.py"),
+    output:
+        json="results/{dataset}/joint_q/cmc/summary.json",
+        h5="results/{dataset}/joint_q/cmc/combined.h5",
+    params:
+        settings=section("cmc"),
+        folders=every_q("results/{dataset}/{qbin}"),
+    log:
+        "logs/{dataset}/cmc_joint_q.log",
+    threads: 1
+    conda:
+        CONDA_ENV
+    shell:
+        "pin_cpus.sh {threads} heterodyne cmc-joint-q --settings {params.settings:q}"
+        " --joint-nlsq {input.joint:q} --folders {params.folders:q}"
         " --output-json {output.json:q} --output-h5 {output.h5:q} > {log:q} 2>&1"
 
 
