@@ -23,7 +23,7 @@ test: $(STAMP)
 
 # The whole workflow on config/config.yaml; a second run with nothing changed does nothing.
 run: $(STAMP)
-	$(VENV)/bin/snakemake --workflow-profile workflow/profiles/default --cores all
+	$(VENV)/bin/snakemake --cores all
 	$(VENV)/bin/snakemake --report results/report.html
 	@echo "Reports: $(CURDIR)/results/index.html (per dataset and q bin: results/<dataset>/<q folder>/report.html)"
 	@echo "Snakemake report: $(CURDIR)/results/report.html"

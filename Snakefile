@@ -5,8 +5,9 @@ q_bins, then one job chain per q bin (wildcard ``qbin``, e.g. q0.01): ingest -> 
 fit_nlsq -> cmc_shard (K jobs) -> cmc_combine -> figures -> report, in results/{dataset}/{qbin}/;
 over all datasets the study tables results/parameters.csv and fit_quality.csv, the audit and
 results/index.html. Every rule runs one ``heterodyne`` command with the config sections it
-reads (``--settings``); this file only wires paths. See workflow/README.md. Local defaults live in the workflow
-profile workflow/profiles/default (`make run` passes it with --workflow-profile).
+reads (``--settings``); this file only wires paths. See workflow/README.md. Local defaults live in
+the workflow profile profiles/default (found by Snakemake beside this file); SLURM runs use
+``--workflow-profile slurm`` (profiles/slurm).
 """
 
 from snakemake.utils import min_version, validate
@@ -43,6 +44,15 @@ include: "workflow/rules/cmc.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/study.smk"
 include: "workflow/rules/report.smk"
+
+
+# Steps that take seconds and read many files run where Snakemake runs, not as cluster jobs.
+localrules:
+    all,
+    q_bins,
+    study_tables,
+    report_index,
+    audit,
 
 
 rule all:

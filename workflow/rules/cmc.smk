@@ -17,6 +17,9 @@ rule cmc_shard:
     benchmark:
         "results/{dataset}/{qbin}/benchmarks/cmc_shard_{shard}.tsv"
     threads: 1
+    resources:
+        mem_mb=per_attempt(3000),
+        runtime=per_attempt(90),
     conda:
         CONDA_ENV
     shell:
@@ -47,6 +50,9 @@ rule cmc_combine:
     benchmark:
         "results/{dataset}/{qbin}/benchmarks/cmc_combine.tsv"
     threads: 1
+    resources:
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(15),
     conda:
         CONDA_ENV
     shell:

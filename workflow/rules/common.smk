@@ -4,8 +4,11 @@ import copy
 import importlib.util
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
 
 
 # The repository root (two folders above this file), also when this workflow is used as a module
@@ -40,6 +43,30 @@ os.environ.update(
         "HETERODYNE_JAX_CACHE", str(Path(".cache/jax").resolve())
     ),
 )
+
+
+# SLURM (`--workflow-profile slurm`): the executor plugin learns each job's state from `sacct` (or
+# `squeue`, --slurm-status-command) and, when that command fails (no accounting database), waits
+# forever without a word. Ask it once before submitting anything and stop with the fix instead.
+if (workflow.is_main_process and workflow.executor_plugin is not None
+        and workflow.executor_plugin.name == "slurm" and not workflow.dryrun):
+    STATUS_COMMAND = getattr(workflow.executor_settings, "status_command", None) or "sacct"
+    PROBE = {"sacct": ["sacct", "-n", "-X", "--starttime", "now"], "squeue": ["squeue", "-h", "-u", str(os.getuid())]}
+    try:
+        subprocess.run(PROBE[STATUS_COMMAND], check=True, capture_output=True, text=True, timeout=30)
+    except (OSError, KeyError, subprocess.SubprocessError) as err:
+        detail = getattr(err, "stderr", None) or err
+        raise WorkflowError(
+            f"SLURM status command '{STATUS_COMMAND}' does not work here ({str(detail).strip()}); the "
+            "executor plugin would wait forever for job states. Fix the cluster's accounting (sacct "
+            "needs slurmdbd), or pass --slurm-status-command squeue when MinJobAge is >= 120 s "
+            "(`scontrol show config | grep MinJobAge`). workflow/README.md, 'Running on a cluster'.")
+
+
+def per_attempt(amount):
+    """Resource function: ``amount`` times the attempt (1, 2, ...), so a job that failed, e.g. on
+    memory or time, is retried (``retries`` in the profile) with more."""
+    return lambda wildcards, attempt: amount * attempt
 
 
 # Each step receives the config sections it reads as one JSON object (`--settings`), never the

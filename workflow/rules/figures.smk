@@ -29,6 +29,9 @@ rule figures:
     benchmark:
         "results/{dataset}/{qbin}/benchmarks/figures.tsv"
     threads: 1
+    resources:
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(15),
     conda:
         CONDA_ENV
     shell:

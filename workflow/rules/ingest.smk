@@ -36,6 +36,9 @@ rule ingest:
     benchmark:
         "results/{dataset}/{qbin}/benchmarks/ingest.tsv"
     threads: 1
+    resources:
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(10),
     conda:
         CONDA_ENV
     shell:

@@ -23,6 +23,9 @@ rule fit_nlsq:
     benchmark:
         "results/{dataset}/{qbin}/benchmarks/fit_nlsq.tsv"
     threads: 2
+    resources:
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(30),
     conda:
         CONDA_ENV
     shell:

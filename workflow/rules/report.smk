@@ -37,6 +37,9 @@ rule report:
     benchmark:
         "results/{dataset}/{qbin}/benchmarks/report.tsv"
     threads: 1
+    resources:
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(10),
     conda:
         CONDA_ENV
     shell:

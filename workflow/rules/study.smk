@@ -53,6 +53,9 @@ rule study_figure:
     log:
         "logs/study_figure.log",
     threads: 1
+    resources:
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(10),
     conda:
         CONDA_ENV
     shell:
@@ -87,6 +90,9 @@ rule cross_q:
     log:
         "logs/{dataset}/cross_q.log",
     threads: 1
+    resources:
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(10),
     conda:
         CONDA_ENV
     shell:
@@ -111,6 +117,9 @@ rule fit_joint_q:
     benchmark:
         "results/{dataset}/joint_q/benchmark.tsv"
     threads: 2
+    resources:
+        mem_mb=per_attempt(8000),
+        runtime=per_attempt(60),
     conda:
         CONDA_ENV
     shell:
@@ -138,6 +147,9 @@ rule cmc_joint_q:
     log:
         "logs/{dataset}/cmc_joint_q.log",
     threads: 1
+    resources:
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(10),
     conda:
         CONDA_ENV
     shell:
@@ -159,6 +171,9 @@ rule paper:
     log:
         "logs/paper.log",
     threads: 1
+    resources:
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(15),
     conda:
         CONDA_ENV
     shell:

@@ -20,6 +20,9 @@ rule weight:
     benchmark:
         "results/{dataset}/{qbin}/benchmarks/weight.tsv"
     threads: 1
+    resources:
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(10),
     conda:
         CONDA_ENV
     shell:

@@ -1,0 +1,169 @@
+"""The workflow through the SLURM profile (`--workflow-profile slurm`) on a one-node SLURM cluster
+started by workflow/scripts/slurm_single_node.sh, against a local run of the same config.
+
+Needs root, Debian's SLURM, munge and MariaDB packages (.ci/run installs them) and the executor
+plugin (the `test` extra pins it). Elsewhere the tests are skipped with the reason; with CI=true a
+missing prerequisite fails instead, so CI cannot pass without running them.
+
+Expectations: every non-local job is a SLURM job that sacct lists as COMPLETED; the NLSQ values
+and the CMC draws are bit-identical to the local run's (same config, seed and threads per rule:
+the fit's XLA threads follow the rule's threads, the CMC chains run on one XLA thread); a job that
+fails makes snakemake exit non-zero promptly (no hang on job states).
+"""
+
+import importlib.metadata
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "workflow" / "scripts" / "slurm_single_node.sh"
+SNAKEMAKE = str(Path(os.sys.executable).parent / "snakemake")
+#: the executor plugin version the profile is tested with (pyproject.toml, `test` extra)
+PLUGIN = ("snakemake-executor-plugin-slurm", "2.8.0")
+DAEMONS = ("munged", "mariadbd", "slurmdbd", "slurmctld", "slurmd", "sbatch", "sacct")
+
+#: one q bin of 3 angles at N = 40, K = 2 shards, one short chain each: 5 SLURM jobs
+SIMULATE = {"q": 0.01, "phi": [0.0, 45.0, 90.0], "n_frames": 40, "contrast": [0.12, 0.1, 0.14],
+            "offset": [1.0, 1.0, 1.0], "noise": [0.004, 0.004, 0.004], "parameters": {"v0": 600.0}}
+CONFIG = {
+    "datasets": {"s": {"file": "raw/s.hdf", "q": 0.01}},
+    "nlsq": {"initial": {"D0_sample": 10000.0, "v0": 100.0, "f0": 0.4},
+             "fixed": ["D0_ref", "alpha_ref", "D_offset_ref", "alpha_sample", "D_offset_sample", "beta",
+                       "v_offset", "f1", "f2", "f3", "phi0"]},
+    "cmc": {"num_shards": 2, "warmup": 20, "samples": 20, "chains": 1},
+}
+FOLDER = Path("results") / "s" / "q0.01"
+#: the NLSQ fit and both CMC shards (the consensus of the draws is a function of them)
+TARGETS = [str(FOLDER / "nlsq.json"), str(FOLDER / "cmc" / "shard_0.h5"), str(FOLDER / "cmc" / "shard_1.h5")]
+#: the rules of TARGETS that run as SLURM jobs (q_bins is a local rule)
+SLURM_RULES = {"ingest": 1, "weight": 1, "fit_nlsq": 1, "cmc_shard": 2}
+#: fast polling for a short workflow on one node (the plugin's first status check comes after 40 s
+#: by default; the profile's latency-wait of 60 s is for a network file system)
+FAST_POLLING = ["--slurm-init-seconds-before-status-checks", "2", "--seconds-between-status-checks", "2",
+                "--latency-wait", "5"]
+
+
+def missing_prerequisite():
+    """Why the SLURM tests cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "not root (the one-node cluster starts system daemons)"
+    absent = [cmd for cmd in DAEMONS if shutil.which(cmd) is None]
+    if absent:
+        return (f"{', '.join(absent)} not installed (apt-get install --no-install-recommends slurmctld slurmd "
+                "slurm-client slurmdbd munge mariadb-server; .ci/run does this)")
+    try:
+        version = importlib.metadata.version(PLUGIN[0])
+    except importlib.metadata.PackageNotFoundError:
+        return f"{PLUGIN[0]} not installed (pip install -e '.[test]')"
+    if version != PLUGIN[1]:
+        return f"{PLUGIN[0]} {version} installed, the profile is tested with {PLUGIN[1]}"
+    return None
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """Seconds the cluster took to come up; stops it afterwards unless it was already running."""
+    reason = missing_prerequisite()
+    if reason is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true, but the SLURM end-to-end test cannot run: {reason}")
+        pytest.skip(reason)
+    was_up = subprocess.run([SCRIPT, "status"], capture_output=True).returncode == 0
+    start = time.monotonic()
+    proc = subprocess.run([SCRIPT, "start"], capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    yield time.monotonic() - start
+    if not was_up:
+        subprocess.run([SCRIPT, "stop"], capture_output=True, timeout=120)
+
+
+def snakemake(workdir, targets, *options, config="config.yaml", timeout=420):
+    """(returncode, output, seconds) of Snakemake making ``targets`` with the repository's Snakefile
+    and the config file ``workdir``/``config``."""
+    env = dict(os.environ, HETERODYNE_JAX_CACHE=str(REPO / ".cache" / "jax"))
+    start = time.monotonic()
+    proc = subprocess.run([SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), f"--configfile={config}",
+                           *targets, *options], cwd=workdir, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    return proc.returncode, proc.stdout + proc.stderr, time.monotonic() - start
+
+
+def new_workdir(folder, raw):
+    folder.mkdir()
+    (folder / "raw").mkdir()
+    shutil.copy(raw, folder / "raw" / "s.hdf")
+    (folder / "config.yaml").write_text(yaml.safe_dump(CONFIG, sort_keys=False))
+    return folder
+
+
+def sacct_jobs(since):
+    """[(job id, name, state, comment)] of the allocations sacct lists since ``since`` (sacct time)."""
+    out = subprocess.run(["sacct", "-a", "-n", "-X", "-P", "-S", since, "-o", "JobID,JobName,State,Comment%200"],
+                         capture_output=True, text=True, check=True, timeout=60).stdout
+    return [tuple(line.split("|", 3)) for line in out.splitlines() if line]
+
+
+@pytest.fixture(scope="module")
+def runs(cluster, tmp_path_factory):
+    """(slurm workdir, local workdir, sacct rows of the SLURM run, its seconds)."""
+    root = tmp_path_factory.mktemp("slurm")
+    raw = root / "s.hdf"
+    proc = subprocess.run([str(Path(SNAKEMAKE).parent / "heterodyne"), "simulate", "--settings",
+                           json.dumps({"simulate": SIMULATE}), "--output", str(raw)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    slurm, local = new_workdir(root / "slurm", raw), new_workdir(root / "local", raw)
+    since = time.strftime("%Y-%m-%dT%H:%M:%S")
+    code, out, seconds = snakemake(slurm, TARGETS, "--workflow-profile", "slurm", *FAST_POLLING)
+    assert code == 0, out
+    code, local_out, local_seconds = snakemake(local, TARGETS, "--cores", "2")
+    assert code == 0, local_out
+    print(f"SLURM test: cluster up in {cluster:.1f} s, SLURM run {seconds:.1f} s, local run {local_seconds:.1f} s")
+    return slurm, local, sacct_jobs(since), seconds
+
+
+def test_every_job_ran_as_a_completed_slurm_job(runs):
+    slurm, _, jobs, seconds = runs
+    states = {state for _, _, state, _ in jobs}
+    assert states == {"COMPLETED"}, jobs
+    per_rule = {}
+    for _, _, _, comment in jobs:
+        rule = next(r for r in SLURM_RULES if f"rule_{r}_" in comment or comment == f"rule_{r}")
+        per_rule[rule] = per_rule.get(rule, 0) + 1
+    assert per_rule == SLURM_RULES, jobs
+    assert seconds < 300
+
+
+def test_results_equal_the_local_run_bit_for_bit(runs):
+    slurm, local, _, _ = runs
+    fits = [json.loads((run / FOLDER / "nlsq.json").read_text()) for run in (slurm, local)]
+    assert fits[0]["parameters"] == fits[1]["parameters"]
+    assert fits[0]["chi2"] == fits[1]["chi2"] and fits[0]["contrast"] == fits[1]["contrast"]
+    quantities = sorted(["D0_sample", "v0", "f0", *(f"{kind}_{k}" for kind in ("contrast", "offset") for k in range(3))])
+    for name in ("shard_0.h5", "shard_1.h5"):
+        with h5py.File(slurm / FOLDER / "cmc" / name) as a, h5py.File(local / FOLDER / "cmc" / name) as b:
+            assert sorted(a["draws"]) == sorted(b["draws"]) == quantities
+            assert np.array_equal(a["unconstrained"][()], b["unconstrained"][()])
+            for quantity in quantities:
+                assert np.array_equal(a["draws"][quantity][()], b["draws"][quantity][()]), quantity
+
+
+def test_a_failing_job_ends_the_run_promptly_with_an_error(runs):
+    """Bounds that exclude the initial value make fit_nlsq fail (and its one retry): snakemake
+    exits 1 well within a minute instead of waiting."""
+    slurm, _, _, _ = runs
+    bad = {**CONFIG, "nlsq": {**CONFIG["nlsq"], "bounds": {"D0_sample": [1.0, 100.0]}}}
+    (slurm / "bad.yaml").write_text(yaml.safe_dump(bad, sort_keys=False))
+    code, out, seconds = snakemake(slurm, TARGETS[:1], "--workflow-profile", "slurm", *FAST_POLLING,
+                                   config="bad.yaml", timeout=240)
+    assert code != 0, out
+    assert "Error in rule fit_nlsq" in out and "initial value outside its bounds" in out
+    assert seconds < 90, seconds
