@@ -42,6 +42,9 @@ if workflow.deployment_settings is not None and (
             "checkout without --conda-prefix)"
         )
 
+# The exact versions CI tested (`make` installs them); the reports flag a run that used others.
+LOCK_FILE = str(REPO_DIR / "requirements.lock")
+
 # Job environment, set here so that every job (and every cluster job, which re-reads this file)
 # gets it:
 # - PATH: `heterodyne` of the environment running Snakemake, even when that environment is not
