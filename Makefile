@@ -1,4 +1,5 @@
-# Two commands: `make test` and `make run`. Both create .venv on first use.
+# Two commands: `make test` and `make run`. Both create .venv on first use, with the exact
+# versions of requirements.lock (those CI tested); `make lock` regenerates that file.
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -9,13 +10,14 @@ STAMP := $(VENV)/.installed
 PYTHON ?= $(shell for p in python3.13 python3.12 $(wildcard /root/.pyenv/versions/3.1[23].*/bin/python3.1[23]); do \
 	$$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && { echo $$p; break; }; done)
 
-.PHONY: test run clean
+.PHONY: test run lock clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	@test -n "$(PYTHON)" || { echo "error: no Python >= 3.12 found (tried python3.13, python3.12, /root/.pyenv/versions/3.1[23].*); install one or pass PYTHON=/path/to/python3.12" >&2; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q --require-hashes -r requirements.lock
+	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
 test: $(STAMP)
@@ -27,6 +29,19 @@ run: $(STAMP)
 	$(VENV)/bin/snakemake --report results/report.html
 	@echo "Reports: $(CURDIR)/results/index.html (per dataset and q bin: results/<dataset>/<q folder>/report.html)"
 	@echo "Snakemake report: $(CURDIR)/results/report.html"
+
+# requirements.lock from pyproject.toml (dependencies and the test extra) for CPython 3.12 on Linux,
+# with the sha256 of every file of each release. Pins already in the file are kept where they still
+# satisfy pyproject.toml; `make lock UPGRADE=1` takes the newest releases instead. uv runs from a
+# throwaway venv.
+UV_VERSION := 0.13.9
+lock:
+	@test -n "$(PYTHON)" || { echo "error: no Python >= 3.12 found; pass PYTHON=/path/to/python3.12" >&2; exit 1; }
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && $(PYTHON) -m venv "$$tmp" && \
+	"$$tmp/bin/pip" install -q uv==$(UV_VERSION) && \
+	"$$tmp/bin/uv" pip compile pyproject.toml --extra test --generate-hashes \
+		--python-version 3.12 --python-platform linux --custom-compile-command 'make lock' \
+		$(if $(UPGRADE),--upgrade) --output-file requirements.lock
 
 clean:
 	rm -rf $(VENV) .cache results logs resources .snakemake

@@ -3,7 +3,8 @@
 Checks: every parameter name, the input SHA-256 and the config hash appear; numbers in the tables
 equal the saved results; each angle's noise model, how the NLSQ standard errors were computed and
 the CMC widening factors; warnings, run times ("not recorded" without benchmark files); figures
-embedded (no network reference); index links; bad input. The Chromium test (skipped where
+embedded (no network reference); index links; bad input; versions that differ from
+requirements.lock flagged on both pages (and nothing when they agree). The Chromium test (skipped where
 `chromium` is absent) renders the page headless and counts images that failed to load.
 """
 
@@ -27,7 +28,8 @@ from heterodyne.core.parameters import PARAMETER_NAMES
 from heterodyne.data.weights import AngleWeights, load_weights
 from heterodyne.fit.uncertainty import STDERR_SANDWICH, STDERR_SCALING
 from heterodyne.lineage import read_provenance
-from heterodyne.provenance import provenance_record
+from heterodyne import software_lock
+from heterodyne.provenance import package_versions, provenance_record
 from heterodyne.report.dataset_page import noise_model_text, uncertainty_text
 
 
@@ -201,6 +203,36 @@ def test_dataset_page_shows_the_cross_q_verdict_when_given(saved, tmp_path):
     assert 'id="cross-q"' in html
     assert "Significant q-dependence of D0_sample: evidence against the model over this q range" in html
     assert str(path) in read_provenance(output)["input_sha256"]
+
+
+def _lock_warning(page):
+    """Rows (cells) of the page's requirements.lock warning table; None without the warning."""
+    found = re.search(r'<p class="warn">Software differs from requirements.lock.*?<tbody>(.*?)</tbody>', page, re.S)
+    return None if found is None else [re.findall(r"<td>(.*?)</td>", row)
+                                       for row in re.findall(r"<tr>(.*?)</tr>", found.group(1))]
+
+
+def test_versions_that_differ_from_the_lock_file_are_flagged_on_both_pages(saved, report, tmp_path, monkeypatch):
+    installed = package_versions()
+    lock = tmp_path / "requirements.lock"
+    monkeypatch.setattr(software_lock, "LOCK_FILE", lock)
+    lock.write_text("".join(f"{name}=={version} \\\n    --hash=sha256:{'0' * 64}\n"
+                            for name, version in installed.items()))
+    agree = tmp_path / "agree.html"
+    assert _report(saved, saved["results"], agree) == 0
+    assert _lock_warning(agree.read_text()) is None
+    lock.write_text(f"numpyro==0.0.1 \\\n    --hash=sha256:{'0' * 64}\njax=={installed['jax']}\n")
+    output = tmp_path / "report.html"
+    assert _report(saved, saved["results"], output) == 0
+    steps = "ingest (dataset.h5), weight (weights.json), fit-nlsq (nlsq.json), cmc-combine (cmc/summary.json)"
+    assert _lock_warning(output.read_text()) == [["numpyro", installed["numpyro"], "0.0.1", f"{steps}, report"]]
+    root = tmp_path / "results"
+    shutil.copytree(saved["results"], root / ff.NAME / "q0.01", ignore=shutil.ignore_patterns("figures", "*.h5"))
+    (root / "audit.json").write_text(json.dumps({"passed": True, "files": [], "not_audited": 0}))
+    assert main(["report", "--index", "--results-root", str(root), "--audit", str(root / "audit.json"),
+                 "--output", str(root / "index.html")]) == 0
+    records = f"{ff.NAME}/q0.01/nlsq.json, {ff.NAME}/q0.01/cmc/summary.json, index page"
+    assert _lock_warning((root / "index.html").read_text()) == [["numpyro", installed["numpyro"], "0.0.1", records]]
 
 
 def test_missing_summary_exits_2_and_writes_nothing(saved, tmp_path, capsys):

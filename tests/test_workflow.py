@@ -1,7 +1,8 @@
-"""The Snakemake workflow: lint, dry runs, config validation, CPU pinning, code triggers, and one
-end-to-end run of the whole chain with ``q: all`` on a tiny simulated file with two q bins (N = 40;
-q = 0.005 with one angle, q = 0.01 with three), one job chain per q bin, the number of shards of each
-(1 and 2) chosen by cmc.points_per_shard from the usable points the q_bins checkpoint counts.
+"""The Snakemake workflow: lint, dry runs, config validation, the conda prefix --sdm conda needs,
+CPU pinning, code triggers, and one end-to-end run of the whole chain with ``q: all`` on a tiny
+simulated file with two q bins (N = 40; q = 0.005 with one angle, q = 0.01 with three), one job
+chain per q bin, the number of shards of each (1 and 2) chosen by cmc.points_per_shard from the
+usable points the q_bins checkpoint counts.
 
 Every Snakemake call runs in a temporary working directory with the repository's Snakefile, so
 nothing is written into the checkout except the shared JAX compilation cache (.cache/jax).
@@ -279,6 +280,16 @@ def test_workflow_runs_as_a_snakemake_module_with_the_using_workflows_config(tmp
                                "heterodyne_all": 1}
     (simulate,) = [line for line in out.splitlines() if "heterodyne simulate --settings" in line]
     assert '"n_frames": 64' in simulate
+
+
+def test_sdm_conda_is_refused_with_another_conda_prefix_than_the_checkouts(default_workdir):
+    """workflow/envs/heterodyne.yaml installs the checkout as `../..` of the conda prefix, so any
+    other prefix (here the working folder's default) stops before the DAG is built, naming the
+    prefix to pass."""
+    code, out = snakemake(default_workdir, "--dry-run", "--sdm", "conda", "--cores", "1")
+    assert code != 0
+    assert f"pass --conda-prefix {REPO / '.snakemake' / 'conda'}" in out, out
+    assert "Building DAG" not in out
 
 
 # ---------------------------------------------------------------- CPU pinning

@@ -1,17 +1,18 @@
 """The HTML report of one dataset.
 
-Sections: warnings; parameter table (NLSQ value +/- se, CMC mean, 90 % interval [q05, q95],
-R-hat, bulk and tail ESS, and for free physics parameters (CMC mean - NLSQ value) / se and
-CMC sd / se), with how the NLSQ standard errors were computed and, where cmc-combine widened the
-CMC posterior to the NLSQ sandwich covariance, the sd factor per quantity; fit quality per angle
-(reduced chi2 = chi2_phi / dof_phi as saved by fit-nlsq, noise model, noise sigma, contrast,
-offset); NLSQ and CMC run details (per shard: divergences, max R-hat, min bulk and tail ESS,
-mean/max tree depth, % of draws at the tree depth limit, step size per chain, min E-BFMI, flagged
-and why, wall time; the combined posterior's R-hat and ESS; the pass criteria recorded by
-cmc-combine); figures; provenance (input file and SHA-256, selection, config hash and config,
-per-step provenance, package versions, git commit, run time per step). Given the dataset's
-cross_q.json record (``heterodyne report --cross-q``), a "Cross-q consistency" section after the
-warnings shows its verdict and test table (the figures are on the index page).
+Sections: warnings (also the packages whose versions differ from requirements.lock); parameter
+table (NLSQ value +/- se, CMC mean, 90 % interval [q05, q95], R-hat, bulk and tail ESS, and for
+free physics parameters (CMC mean - NLSQ value) / se and CMC sd / se), with how the NLSQ standard
+errors were computed and, where cmc-combine widened the CMC posterior to the NLSQ sandwich
+covariance, the sd factor per quantity; fit quality per angle (reduced chi2 = chi2_phi / dof_phi as
+saved by fit-nlsq, noise model, noise sigma, contrast, offset); NLSQ and CMC run details (per
+shard: divergences, max R-hat, min bulk and tail ESS, mean/max tree depth, % of draws at the tree
+depth limit, step size per chain, min E-BFMI, flagged and why, wall time; the combined posterior's
+R-hat and ESS; the pass criteria recorded by cmc-combine); figures; provenance (input file and
+SHA-256, selection, config hash and config, per-step provenance, package versions, git commit, run
+time per step). Given the dataset's cross_q.json record (``heterodyne report --cross-q``), a
+"Cross-q consistency" section after the warnings shows its verdict and test table (the figures are
+on the index page).
 """
 
 import json
@@ -24,6 +25,7 @@ from heterodyne.provenance import config_hash, git_commit, package_versions
 from heterodyne.report.cross_q_section import cross_q_html
 from heterodyne.report.findings import fit_warnings
 from heterodyne.report.markup import esc, fmt, page, png_figure, table
+from heterodyne.report.software_section import lock_warning_html
 
 
 def _cmc_columns(entry):
@@ -155,14 +157,20 @@ def _provenance_html(results, config, report_provenance):
                               ("config_sha256", "package_version", "git_commit", "created_utc")]
                              if record else ["not recorded"] * 4)
                    for step, record in results.step_provenance.items()])
-    recorded = {step: (record or {}).get("versions", {}) for step, record in results.step_provenance.items()}
-    current = package_versions()
-    versions = table(["package", *recorded, "report"],
-                     [[name, *(v.get(name, "not recorded") for v in recorded.values()), current[name]]
-                      for name in current])
+    recorded = run_versions(results)
+    versions = table(["package", *recorded],
+                     [[name, *(v.get(name, "not recorded") for v in recorded.values())]
+                      for name in recorded["report"]])
     return "\n".join([source, selection, config_text, "<h3>Steps</h3>", steps, "<h3>Versions</h3>", versions,
                       "<h3>Run time per step</h3>", _run_times_html(results.run_times),
                       "<h3>This report</h3>", _own_provenance_html(report_provenance)])
+
+
+def run_versions(results):
+    """{step: {package: version}} recorded in each step's provenance ({} where not recorded), then
+    "report": the versions installed now (:func:`heterodyne.provenance.package_versions`)."""
+    recorded = {step: (record or {}).get("versions", {}) for step, record in results.step_provenance.items()}
+    return {**recorded, "report": package_versions()}
 
 
 def _own_provenance_html(record):
@@ -182,7 +190,7 @@ def render_dataset_page(name, results, config, provenance, cross_q=None):
               f"{len(found)} warning(s).</p>")
     body = "\n".join([
         header,
-        _section("Warnings", "warnings", _warnings_html(found)),
+        _section("Warnings", "warnings", _warnings_html(found) + lock_warning_html(run_versions(results))),
         *([_section("Cross-q consistency (all q bins of the dataset)", "cross-q", cross_q_html(cross_q))]
           if cross_q is not None else []),
         _section("Parameters", "parameters",

@@ -11,8 +11,12 @@ Cross-q consistency: for every dataset whose folder holds ``results/{d}/cross_q.
 (``heterodyne cross-q``) a section with the verdict, the per-parameter p-values and the figures of
 ``results/{d}/cross_q/``; a dataset with significant q-dependence is also flagged at the top of
 the page. Datasets without cross_q.json are shown as before.
+
+Software: when the versions recorded by the fits (each q bin's nlsq.json and cmc/summary.json) or
+those installed for the page differ from requirements.lock, a warning at the top lists them.
 """
 
+import json
 from pathlib import Path
 
 from heterodyne.errors import InputError
@@ -22,6 +26,8 @@ from heterodyne.report.cross_q_section import (CROSS_Q_FIGURES, CROSS_Q_JSON, JO
 from heterodyne.report.findings import fit_warnings
 from heterodyne.report.markup import esc, fmt, page, table
 from heterodyne.plots.study import STEM as STUDY_STEM
+from heterodyne.provenance import package_versions
+from heterodyne.report.software_section import lock_warning_html
 from heterodyne.report.study_tables import TABLE_FILES
 
 
@@ -46,6 +52,18 @@ def index_row(folder):
              esc(fmt(nlsq["reduced_chi2"], 5)), esc(len(cmc["flagged_shards"])),
              f'<span class="{"warn" if n_warn else "ok"}">{n_warn}</span>']
     return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+
+
+def recorded_versions(folders):
+    """{"<dataset>/<q folder>/<record>": {package: version}} from the provenance of each q bin's
+    nlsq.json and cmc/summary.json ({} where not recorded), then "index page": the versions
+    installed now (:func:`heterodyne.provenance.package_versions`)."""
+    recorded = {}
+    for folder in folders:
+        for record in ("nlsq.json", "cmc/summary.json"):
+            provenance = json.loads((folder / record).read_text()).get("provenance") or {}
+            recorded[f"{folder.parent.name}/{folder.name}/{record}"] = provenance.get("versions", {})
+    return {**recorded, "index page": package_versions()}
 
 
 def study_tables(results_root):
@@ -128,6 +146,7 @@ def render_index_page(results_root, audit, provenance):
     rows = "".join(index_row(folder) for folder in folders)
     flags, sections = cross_q_sections(results_root)
     body = (f"<h1>heterodyne: {len(folders)} dataset report(s)</h1>\n{flags}"
+            f"{lock_warning_html(recorded_versions(folders))}\n"
             f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>\n"
             f"{tables_html(results_root)}{study_figure_html(results_root)}{audit_html(audit)}"
             + (f"\n{sections}" if sections else ""))

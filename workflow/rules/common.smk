@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 
 # The repository root (two folders above this file), also when this workflow is used as a module
@@ -23,10 +24,27 @@ validate(DEFAULTED, str(REPO_DIR / "workflow" / "schemas" / "config.schema.yaml"
 
 DATASETS = sorted(config["datasets"])
 
-# Software of all rules = environment.yml at the repository root (documentation for --lint and
-# the report). Run Snakemake inside that environment (or the Makefile's .venv); --sdm conda is
-# not supported, because environment.yml installs this checkout with `pip install -e .`.
-CONDA_ENV = str(REPO_DIR / "environment.yml")
+# Software of all rules: workflow/envs/heterodyne.yaml, built by `--sdm conda`; without it the
+# rules run in the environment running Snakemake (the Makefile's .venv, installed from
+# requirements.lock, which CI tests; or environment.yml's conda environment). The env file installs
+# this checkout as `../..` of the folder conda reads it from: Snakemake's copy in the conda prefix,
+# so --sdm conda needs the prefix <checkout>/.snakemake/conda (the default when Snakemake runs in
+# the checkout; from another folder pass it with --conda-prefix).
+CONDA_ENV = str(REPO_DIR / "workflow" / "envs" / "heterodyne.yaml")
+if workflow.deployment_settings is not None and (
+    DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+):
+    conda_prefix = Path(workflow.deployment_settings.conda_prefix or ".snakemake/conda").resolve()
+    if conda_prefix.parent.parent != REPO_DIR.resolve():
+        raise WorkflowError(
+            f"--sdm conda: the conda prefix {conda_prefix} is not .snakemake/conda of this checkout, "
+            "so workflow/envs/heterodyne.yaml would not find the package to install; pass "
+            f"--conda-prefix {REPO_DIR.resolve() / '.snakemake' / 'conda'} (or run Snakemake in the "
+            "checkout without --conda-prefix)"
+        )
+
+# The exact versions CI tested (`make` installs them); the reports flag a run that used others.
+LOCK_FILE = str(REPO_DIR / "requirements.lock")
 
 # Job environment, set here so that every job (and every cluster job, which re-reads this file)
 # gets it:

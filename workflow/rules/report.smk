@@ -2,7 +2,8 @@
 # (results/parameters.csv, results/fit_quality.csv; `heterodyne tables`), the audit of the whole
 # results folder (results/audit.json, `heterodyne audit`), and results/index.html linking the
 # reports and the tables and showing the audit. The report reads the benchmark files of the
-# earlier steps for its "run time per step" table.
+# earlier steps for its "run time per step" table; both pages read requirements.lock to flag
+# versions that differ from it.
 
 STEP_BENCHMARKS = ["ingest", "weight", "fit_nlsq", "cmc_combine", "figures"]
 
@@ -20,7 +21,9 @@ rule report:
         shard_benchmarks=shard_files("results/{dataset}/{qbin}/benchmarks/cmc_shard_{shard}.tsv"),
         # the dataset's cross-q verdict (all its q bins) is shown on each q bin's page
         cross_q="results/{dataset}/cross_q.json",
-        code=package_code(*CODE_BASE, "report", "plots", "study", "cli/report.py"),
+        code=package_code(*CODE_BASE, "report", "plots", "study", "software_lock.py", "cli/report.py"),
+        # the versions CI tested, which the page compares the run's with
+        lock=LOCK_FILE,
     output:
         report(
             "results/{dataset}/{qbin}/report.html",
@@ -74,7 +77,9 @@ rule report_index:
         tables=rules.study_tables.output,
         study=STUDY_FIGURE,
         cross_q=CROSS_Q,
-        code=package_code(*CODE_BASE, "report", "plots", "study", "cli/report.py"),
+        code=package_code(*CODE_BASE, "report", "plots", "study", "software_lock.py", "cli/report.py"),
+        # the versions CI tested, which the page compares the run's with
+        lock=LOCK_FILE,
     output:
         "results/index.html",
     log:
