@@ -8,7 +8,8 @@ missing prerequisite fails instead, so CI cannot pass without running them.
 Expectations: every non-local job is a SLURM job that sacct lists as COMPLETED; the NLSQ values
 and the CMC draws are bit-identical to the local run's (same config, seed and threads per rule:
 the fit's XLA threads follow the rule's threads, the CMC chains run on one XLA thread); a job that
-fails makes snakemake exit non-zero promptly (no hang on job states).
+fails makes snakemake exit non-zero promptly (no hang on job states); a status command that fails
+stops the run before any job with the fix (that test needs only the plugin).
 """
 
 import importlib.metadata
@@ -182,3 +183,31 @@ def test_a_failing_job_ends_the_run_promptly_with_an_error(runs):
     assert code != 0, out
     assert "Error in rule fit_nlsq" in out and "initial value outside its bounds" in out
     assert seconds < 180, seconds
+
+
+def test_a_status_command_that_fails_stops_the_run_before_any_job(tmp_path):
+    """Without SLURM accounting `sacct` fails and the plugin would wait forever: the workflow asks
+    the status command once before the first job and stops with the fix (a stand-in `sacct` that
+    fails as it does without slurmdbd; needs only the executor plugin)."""
+    try:
+        importlib.metadata.version(PLUGIN[0])
+    except importlib.metadata.PackageNotFoundError:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true, but {PLUGIN[0]} is not installed")
+        pytest.skip(f"{PLUGIN[0]} not installed (pip install -e '.[test]')")
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "sacct").write_text("#!/bin/sh\necho 'sacct: error: Problem talking to the database: Connection refused' >&2\n"
+                                "exit 1\n")
+    (fake / "sacct").chmod(0o755)
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    shutil.copy(REPO / "config" / "config.yaml", workdir / "config.yaml")
+    env = dict(os.environ, PATH=f"{fake}{os.pathsep}{os.environ['PATH']}")
+    proc = subprocess.run([SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--configfile=config.yaml",
+                           "--workflow-profile", "slurm"], cwd=workdir, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 1
+    assert "SLURM status command 'sacct' does not work here (sacct: error: Problem talking to the database" in (
+        proc.stdout + proc.stderr)
+    assert not (workdir / "resources").exists() and not (workdir / "logs").exists()   # no job ran

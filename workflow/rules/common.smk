@@ -65,20 +65,23 @@ os.environ.update(
 
 # SLURM (`--workflow-profile slurm`): the executor plugin learns each job's state from `sacct` (or
 # `squeue`, --slurm-status-command) and, when that command fails (no accounting database), waits
-# forever without a word. Ask it once before submitting anything and stop with the fix instead.
-if (workflow.is_main_process and workflow.executor_plugin is not None
-        and workflow.executor_plugin.name == "slurm" and not workflow.dryrun):
-    STATUS_COMMAND = getattr(workflow.executor_settings, "status_command", None) or "sacct"
-    PROBE = {"sacct": ["sacct", "-n", "-X", "--starttime", "now"], "squeue": ["squeue", "-h", "-u", str(os.getuid())]}
-    try:
-        subprocess.run(PROBE[STATUS_COMMAND], check=True, capture_output=True, text=True, timeout=30)
-    except (OSError, KeyError, subprocess.SubprocessError) as err:
-        detail = getattr(err, "stderr", None) or err
-        raise WorkflowError(
-            f"SLURM status command '{STATUS_COMMAND}' does not work here ({str(detail).strip()}); the "
-            "executor plugin would wait forever for job states. Fix the cluster's accounting (sacct "
-            "needs slurmdbd), or pass --slurm-status-command squeue when MinJobAge is >= 120 s "
-            "(`scontrol show config | grep MinJobAge`). workflow/README.md, 'Running on a cluster'.")
+# forever without a word. Ask it once before the first job is submitted (onstart: the executor is
+# known by then, not while this file is read) and stop with the fix instead.
+STATUS_PROBES = {"sacct": ["sacct", "-n", "-X", "--starttime", "now"], "squeue": ["squeue", "-h", "-u", str(os.getuid())]}
+
+
+onstart:
+    if workflow.executor_plugin is not None and workflow.executor_plugin.name == "slurm":
+        status_command = getattr(workflow.executor_settings, "status_command", None) or "sacct"
+        try:
+            subprocess.run(STATUS_PROBES[status_command], check=True, capture_output=True, text=True, timeout=30)
+        except (OSError, KeyError, subprocess.SubprocessError) as err:
+            detail = getattr(err, "stderr", None) or err
+            raise WorkflowError(
+                f"SLURM status command '{status_command}' does not work here ({str(detail).strip()}); the "
+                "executor plugin would wait forever for job states. Fix the cluster's accounting (sacct "
+                "needs slurmdbd), or pass --slurm-status-command squeue when MinJobAge is >= 120 s "
+                "(`scontrol show config | grep MinJobAge`). workflow/README.md, 'Running on a cluster'.")
 
 
 def per_attempt(amount):
