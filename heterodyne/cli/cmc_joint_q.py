@@ -102,8 +102,9 @@ def run(args):
     centre, precision = _prior(joint["parameters"], shared, cmc["prior"], args.joint_nlsq)
     try:
         posterior = joint_posterior([b for b, _ in read], shared, centre, precision)
-    except ValueError as err:
-        raise InputError(f"--folders: {err}; see the per-q cmc/summary.json files") from None
+    except (ValueError, np.linalg.LinAlgError) as err:
+        raise InputError(f"--folders: no joint posterior ({err}); see the per-q cmc/summary.json files "
+                         "(too few draws for the quantities: raise cmc.samples)") from None
     n_chains = next(iter(read[0][0].draws.values())).shape[0]
     summary = posterior_summary(posterior.draws, n_chains)
     criteria = convergence_flags(summary)
