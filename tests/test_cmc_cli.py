@@ -217,6 +217,19 @@ def test_combine_expects_the_k_of_points_per_shard(workdir, outputs, capsys):
     assert not (outdir / "summary.json").exists() and not (outdir / "combined.h5").exists()
 
 
+def test_combine_refuses_shards_sampled_in_other_coordinates_than_the_config_gives(workdir, outputs, capsys):
+    """A uniform prior of v0 (config changed after the shards ran) narrows its support, so v0's
+    coordinate kind (bounded on both sides now) differs from the one the shards sampled in."""
+    config = workdir / "config_prior.yaml"
+    config.write_text(yaml.safe_dump({"datasets": {"demo": {"file": "raw.h5"}}, "cmc": {
+        **CMC, "prior": {"parameters": {"v0": {"kind": "uniform", "width": 3.0}}}}}))
+    outdir = workdir / "prior_combine"
+    assert main(combine_argv(workdir, outputs, config=config.name, outdir=outdir)) == 2
+    err = capsys.readouterr().err
+    assert f"{outputs[0]}: sampled in other coordinates ('kind' differs) than {workdir / 'nlsq.json'}" in err
+    assert not (outdir / "summary.json").exists() and not (outdir / "combined.h5").exists()
+
+
 def test_combine_logs_each_flagged_shard_with_its_reasons(workdir, outputs, caplog):
     argv = combine_argv(workdir, outputs)
     argv[argv.index("--output-json") + 1] = str(workdir / "again" / "summary.json")

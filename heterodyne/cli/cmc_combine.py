@@ -79,6 +79,18 @@ def load_matching_shards(paths, num_shards, seed, origin):
     return sorted(shards, key=lambda s: s.shard)
 
 
+def check_coordinates(expected, recorded, path, nlsq_path):
+    """InputError unless the shard's sampling coordinates ``recorded`` are those that ``nlsq_path``
+    and the config give now (``expected``; equal to 1e-12 relative: the same computation): the
+    consensus maps the draws back to physical units with them."""
+    for field, a, b in zip(expected._fields, expected, recorded, strict=True):
+        a, b = np.asarray(a), np.asarray(b)
+        if a.shape != b.shape or not np.allclose(a, b, rtol=1e-12, atol=0.0):
+            raise InputError(f"{path}: sampled in other coordinates ('{field}' differs) than {nlsq_path} and "
+                             "the config give now (changed nlsq bounds, cmc.prior or fit); re-run cmc-shard "
+                             "for every shard")
+
+
 def run(args):
     config = read_settings(args)
     cmc = config["cmc"]
@@ -100,6 +112,7 @@ def run(args):
     if sampled != info.names:
         raise InputError(f"{args.shards[0]}: sampled {sampled} but {args.nlsq} and the config give "
                          f"{info.names}; re-run cmc-shard for every shard")
+    check_coordinates(spec.coords, shards[0].coordinates, args.shards[0], args.nlsq)
 
     covariances = nlsq_covariances(nlsq)
     spread, widening = None, None
