@@ -69,7 +69,7 @@ def _prior(entries, names, prior_config, source):
 
 
 def read_bin(folder, shared, prior_config):
-    """(BinPosterior, its q, summary.json dict) of one per-q folder."""
+    """(BinPosterior, its summary.json dict) of one per-q folder."""
     folder = Path(folder)
     nlsq_path, summary_path, draws_path = folder / "nlsq.json", folder / "cmc" / "summary.json", folder / "cmc" / "combined.h5"
     check_lineage({summary_path: [folder / "dataset.h5", nlsq_path], draws_path: [folder / "dataset.h5", nlsq_path]})
