@@ -1,5 +1,6 @@
-# Two commands: `make test` and `make run`. Both create .venv on first use, with the exact
-# versions of requirements.lock (those CI tested); `make lock` regenerates that file.
+# `make test`, `make run` and `make lint` create .venv on first use, with the exact versions of
+# requirements.lock (those CI tested); `make lock` regenerates that file, `make format` rewrites the
+# code into the form `make lint` checks.
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -10,7 +11,7 @@ STAMP := $(VENV)/.installed
 PYTHON ?= $(shell for p in python3.13 python3.12 $(wildcard /root/.pyenv/versions/3.1[23].*/bin/python3.1[23]); do \
 	$$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && { echo $$p; break; }; done)
 
-.PHONY: test run lock clean
+.PHONY: test run lint format lock clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -n "$(PYTHON)" || { echo "error: no Python >= 3.12 found (tried python3.13, python3.12, /root/.pyenv/versions/3.1[23].*); install one or pass PYTHON=/path/to/python3.12" >&2; exit 1; }
@@ -23,6 +24,18 @@ $(STAMP): pyproject.toml requirements.lock
 test: $(STAMP)
 	$(PY) -m pytest
 
+# ruff (lint + format, pyproject.toml) on the Python code; snakefmt (.snakefmt.toml) on the Snakefile and rules
+SNAKEMAKE_FILES := Snakefile workflow/rules
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/snakefmt --config .snakefmt.toml --check $(SNAKEMAKE_FILES)
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/snakefmt --config .snakefmt.toml $(SNAKEMAKE_FILES)
+
 # The whole workflow on config/config.yaml; a second run with nothing changed does nothing.
 run: $(STAMP)
 	$(VENV)/bin/snakemake --cores all
@@ -30,7 +43,7 @@ run: $(STAMP)
 	@echo "Reports: $(CURDIR)/results/index.html (per dataset and q bin: results/<dataset>/<q folder>/report.html)"
 	@echo "Snakemake report: $(CURDIR)/results/report.html"
 
-# requirements.lock from pyproject.toml (dependencies and the test extra) for CPython 3.12 on Linux,
+# requirements.lock from pyproject.toml (dependencies, the test and lint extras) for CPython 3.12 on Linux,
 # with the sha256 of every file of each release. Pins already in the file are kept where they still
 # satisfy pyproject.toml; `make lock UPGRADE=1` takes the newest releases instead. uv runs from a
 # throwaway venv.
@@ -39,7 +52,7 @@ lock:
 	@test -n "$(PYTHON)" || { echo "error: no Python >= 3.12 found; pass PYTHON=/path/to/python3.12" >&2; exit 1; }
 	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && $(PYTHON) -m venv "$$tmp" && \
 	"$$tmp/bin/pip" install -q uv==$(UV_VERSION) && \
-	"$$tmp/bin/uv" pip compile pyproject.toml --extra test --generate-hashes \
+	"$$tmp/bin/uv" pip compile pyproject.toml --extra test --extra lint --generate-hashes \
 		--python-version 3.12 --python-platform linux --custom-compile-command 'make lock' \
 		$(if $(UPGRADE),--upgrade) --output-file requirements.lock
 

@@ -2,9 +2,9 @@
 the Snakefile's min_version and requirements.lock (no JAX; reads the files only).
 
 Checks: the rules' conda environment (workflow/envs/heterodyne.yaml) has pyproject.toml's
-dependencies with the same lower bounds (and pins), environment.yml those plus the test extra;
+dependencies with the same lower bounds (and pins), environment.yml those plus the test and lint extras;
 both ask for pyproject's Python; min_version equals snakemake's lower bound; every dependency of
-pyproject.toml (test extra included) is pinned in requirements.lock to a version it accepts, each
+pyproject.toml (test and lint extras included) is pinned in requirements.lock to a version it accepts, each
 pin with at least one sha256 hash; the env files install this checkout (environment.yml editable,
 heterodyne.yaml from `../..`, which is the checkout).
 """
@@ -23,6 +23,8 @@ ENV_FILES = {"environment.yml": ROOT / "environment.yml",
              "workflow/envs/heterodyne.yaml": ROOT / "workflow" / "envs" / "heterodyne.yaml"}
 #: conda-forge packages whose PyPI name differs
 CONDA_TO_PYPI = {"matplotlib-base": "matplotlib"}
+#: the extras environment.yml and requirements.lock hold beside the dependencies
+EXTRAS = PYPROJECT["optional-dependencies"]["test"] + PYPROJECT["optional-dependencies"]["lint"]
 
 
 def _bounds(requirements):
@@ -69,8 +71,8 @@ def test_rule_environment_has_the_dependencies_with_the_same_bounds():
     assert _env_packages(ENV_FILES["workflow/envs/heterodyne.yaml"]) == _bounds(PYPROJECT["dependencies"])
 
 
-def test_user_environment_has_the_dependencies_and_the_test_extra_with_the_same_bounds():
-    expected = _bounds(PYPROJECT["dependencies"] + PYPROJECT["optional-dependencies"]["test"])
+def test_user_environment_has_the_dependencies_and_the_extras_with_the_same_bounds():
+    expected = _bounds(PYPROJECT["dependencies"] + EXTRAS)
     assert _env_packages(ENV_FILES["environment.yml"]) == expected
 
 
@@ -86,7 +88,7 @@ def test_min_version_is_the_snakemake_lower_bound():
 
 def test_every_dependency_is_pinned_in_the_lock_to_an_accepted_version_with_hashes():
     pins = _lock()
-    for text in PYPROJECT["dependencies"] + PYPROJECT["optional-dependencies"]["test"]:
+    for text in PYPROJECT["dependencies"] + EXTRAS:
         requirement = Requirement(text)
         version, hashes = pins[canonicalize_name(requirement.name)]
         assert requirement.specifier.contains(version), (text, version)
