@@ -45,7 +45,7 @@ from heterodyne.cmc.sampling import NutsSettings, run_shard, shard_data, shard_g
 from heterodyne.core.jax_backend import compute_c2_heterodyne_pooled
 from heterodyne.core.parameters import INDEX, PARAMETERS, as_vector
 from heterodyne.data.dataset import Dataset
-from heterodyne.data.weights import AngleWeights
+from heterodyne.weighting.weights_file import AngleWeights
 
 TRUTH = as_vector({"D0_ref": 2000.0, "D0_sample": 5000.0, "v0": 150.0, "f0": 0.5})
 FREE = ("D0_ref", "D0_sample", "v0", "f0")

@@ -33,10 +33,10 @@ def one_size(n, memory_mb):
     from heterodyne.core.jax_backend import compute_c2_heterodyne
     from heterodyne.core.parameters import as_vector
     from heterodyne.data.dataset import Dataset
-    from heterodyne.data.weights import AngleWeights
     from heterodyne.fit.joint_fit import fit_joint
     from heterodyne.fit.problem import build_problem
     from heterodyne.fit.settings import settings_from_config
+    from heterodyne.weighting.weights_file import AngleWeights
 
     dt = DURATION / n
     t = dt * np.arange(1, n + 1)

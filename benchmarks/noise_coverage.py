@@ -64,7 +64,7 @@ from heterodyne.fit.joint_fit import fit_joint
 from heterodyne.fit.problem import build_problem
 from heterodyne.fit.results import result_record
 from heterodyne.fit.settings import settings_from_config
-from heterodyne.weighting import angle_weights
+from heterodyne.weighting.estimate import angle_weights
 
 DEMO_FIXED = ["D_offset_ref", "D_offset_sample", "v_offset", "f1", "f2", "f3", "phi0"]
 Q = 0.01

@@ -13,9 +13,9 @@ from nlsq_fixtures import CONTRASTS, FIXED, FREE, TRUTH, noiseless_c2, perturbed
 from heterodyne.cli import main
 from heterodyne.core.parameters import PARAMETER_NAMES
 from heterodyne.data.dataset import save_dataset
-from heterodyne.data.weights import save_weights
 from heterodyne.fit.problem import build_problem
 from heterodyne.provenance import provenance_record, read_provenance_attrs
+from heterodyne.weighting.weights_file import save_weights
 
 PHI = (0.0, 45.0, 90.0)
 N_TIMES = 40

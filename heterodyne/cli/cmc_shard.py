@@ -19,11 +19,11 @@ from heterodyne.cmc.pooling import (max_shard_size, pooled_points, shard_count, 
 from heterodyne.cmc.sampling import NutsSettings, run_shard, shard_data
 from heterodyne.cli import add_settings_argument, read_settings
 from heterodyne.data.dataset import load_dataset
-from heterodyne.data.weights import PHI_TOLERANCE_DEG, check_weights_for, load_weights
 from heterodyne.errors import InputError
 from heterodyne.json_record import read_json_record
 from heterodyne.lineage import check_lineage
 from heterodyne.provenance import provenance_record
+from heterodyne.weighting.weights_file import PHI_TOLERANCE_DEG, check_weights_for, load_weights
 
 
 def add_arguments(parser):
