@@ -9,9 +9,9 @@ whole only on success: bad settings (a dataset, q bin or angle not in the result
 
 import matplotlib.pyplot as plt
 
+from heterodyne.atomic import atomic_folder
 from heterodyne.cli import add_settings_argument, read_settings
 from heterodyne.lineage import digest
-from heterodyne.plots.atomic_folder import atomic_folder
 from heterodyne.plots.paper import draw_plan
 from heterodyne.plots.paper_plan import check_inputs_exist, input_files, plan_figures
 from heterodyne.plots.paper_readme import figure_section, readme_text
