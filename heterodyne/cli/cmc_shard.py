@@ -23,7 +23,7 @@ from heterodyne.errors import InputError
 from heterodyne.json_record import read_json_record
 from heterodyne.lineage import check_lineage
 from heterodyne.provenance import provenance_record
-from heterodyne.weighting.weights_file import PHI_TOLERANCE_DEG, check_weights_for, load_weights
+from heterodyne.weighting.weights_file import SAME_PHI_TOLERANCE_DEG, check_weights_for, load_weights
 
 
 def add_arguments(parser):
@@ -38,7 +38,7 @@ def add_arguments(parser):
 def check_angles(reference, other, path, key):
     """Raise InputError unless ``other`` lists the dataset's angles ``reference`` [deg]."""
     other = np.asarray(other, float)
-    if other.shape != reference.shape or not np.allclose(other, reference, rtol=0, atol=PHI_TOLERANCE_DEG):
+    if other.shape != reference.shape or not np.allclose(other, reference, rtol=0, atol=SAME_PHI_TOLERANCE_DEG):
         raise InputError(f"{path}: '{key}' = {other.tolist()} does not match the dataset's angles "
                          f"{reference.tolist()}; re-run the step that wrote {path} on this dataset")
 

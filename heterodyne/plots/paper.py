@@ -30,7 +30,7 @@ import numpy as np
 
 from heterodyne.config import validate_section
 from heterodyne.data.dataset import load_dataset
-from heterodyne.data.selection import PHI_TOLERANCE_DEG
+from heterodyne.data.selection import REQUESTED_PHI_TOLERANCE_DEG
 from heterodyne.errors import InputError
 from heterodyne.lineage import check_lineage
 from heterodyne.plots.c2_maps import map_panels, pair_sigmas, shared_limits, show_map
@@ -102,9 +102,9 @@ def choose_angles(phi, requested, entry, path):
     chosen = []
     for value in requested:
         distance = np.abs(np.asarray(phi) - value)
-        if distance.min() > PHI_TOLERANCE_DEG:
+        if distance.min() > REQUESTED_PHI_TOLERANCE_DEG:
             raise InputError(f"{entry}.phi: {value:g} deg is not an angle of {path} (within "
-                             f"{PHI_TOLERANCE_DEG} deg); available: {', '.join(f'{p:g}' for p in phi)} deg")
+                             f"{REQUESTED_PHI_TOLERANCE_DEG} deg); available: {', '.join(f'{p:g}' for p in phi)} deg")
         chosen.append(int(distance.argmin()))
     return chosen
 

@@ -39,15 +39,15 @@ class AngleWeights:
         return np.stack([noise.pair_sigma(rows, cols) for noise in self.noise])
 
 
-#: largest difference [deg] between a weights file's angles and the dataset's for them to match
-PHI_TOLERANCE_DEG = 1e-6
+#: two files hold the same angles when they differ by at most this many degrees (rounding only)
+SAME_PHI_TOLERANCE_DEG = 1e-6
 
 
 def check_weights_for(dataset, weights, path):
     """Raise InputError unless ``weights`` (read from ``path``) are for the angles of ``dataset``
     and every sigma is finite and > 0."""
     phi = np.asarray(dataset.phi, dtype=np.float64)
-    if len(weights.phi) != len(phi) or not np.allclose(weights.phi, phi, rtol=0, atol=PHI_TOLERANCE_DEG):
+    if len(weights.phi) != len(phi) or not np.allclose(weights.phi, phi, rtol=0, atol=SAME_PHI_TOLERANCE_DEG):
         raise InputError(f"{path}: weights are for phi = {np.asarray(weights.phi, float).tolist()} deg "
                          f"but the dataset {dataset.source_path or ''} has phi = {phi.tolist()} deg; "
                          "re-run `heterodyne weight` on this dataset")
