@@ -48,6 +48,7 @@ from heterodyne.fit.joint_fit import fit_joint  # noqa: E402
 from heterodyne.fit.problem import build_problem  # noqa: E402
 from heterodyne.fit.results import result_record  # noqa: E402
 from heterodyne.fit.settings import settings_from_config  # noqa: E402
+from heterodyne.jax_config import configure_jax  # noqa: E402
 from heterodyne.study import cross_q  # noqa: E402
 from heterodyne.weighting.weights_file import AngleWeights  # noqa: E402
 
@@ -81,6 +82,7 @@ def min_holm(result):
 
 
 def main(argv=None):
+    configure_jax()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--q", type=float, nargs=2, default=(0.010, 0.012))

@@ -36,8 +36,10 @@ def one_size(n, memory_mb):
     from heterodyne.fit.joint_fit import fit_joint
     from heterodyne.fit.problem import build_problem
     from heterodyne.fit.settings import settings_from_config
+    from heterodyne.jax_config import configure_jax
     from heterodyne.weighting.weights_file import AngleWeights
 
+    configure_jax()
     dt = DURATION / n
     t = dt * np.arange(1, n + 1)
     clean = np.stack([np.asarray(compute_c2_heterodyne(as_vector(TRUTH), t, Q, dt, p, 0.3, 1.0)) for p in PHI])

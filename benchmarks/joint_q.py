@@ -72,7 +72,9 @@ def child(mode, n, memory_mb):
 
     from heterodyne.fit.joint_fit import fit_joint
     from heterodyne.fit.joint_q import fit_joint_q
+    from heterodyne.jax_config import configure_jax
 
+    configure_jax()
     bins, settings = _problems(n), _settings(memory_mb)
     walls, fits = [], []
     for _ in range(2):

@@ -1,7 +1,9 @@
-"""Parameter registry, provenance records, atomic output and CLI error handling."""
+"""Parameter registry, provenance records, atomic output, CLI error handling and an import without
+side effects."""
 
 import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -64,3 +66,26 @@ def test_cli_rejects_unknown_command():
     script = Path(sys.executable).with_name("heterodyne")  # the installed console script
     result = subprocess.run([str(script), "frobnicate"], capture_output=True, text=True)
     assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+IMPORT_EVERY_MODULE = """
+import importlib, pkgutil, sys
+import heterodyne
+for module in pkgutil.walk_packages(heterodyne.__path__, "heterodyne."):
+    importlib.import_module(module.name)
+import jax
+print(jax.config.jax_enable_x64, jax.config.jax_compilation_cache_dir)
+from heterodyne.jax_config import configure_jax
+configure_jax()
+print(jax.config.jax_enable_x64, jax.config.jax_compilation_cache_dir)
+"""
+
+
+def test_importing_the_package_changes_no_jax_setting_until_configure_jax(tmp_path):
+    cache = tmp_path / "jax-cache"
+    env = {**os.environ, "HETERODYNE_JAX_CACHE": str(cache)}
+    result = subprocess.run([sys.executable, "-c", IMPORT_EVERY_MODULE], capture_output=True, text=True,
+                            cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["False None", f"True {cache}"]
+    assert list(tmp_path.iterdir()) == []  # nothing written into the current folder

@@ -6,7 +6,6 @@ reductions sum in an order that depends on the thread count). Progress goes to s
 log): a start and end line and numpyro's progress bar.
 """
 
-import logging
 import os
 
 import numpy as np
@@ -61,9 +60,6 @@ def run(args):
     cmc = config["cmc"]
     _use_one_xla_thread()
 
-    if not logging.getLogger().handlers:
-        logging.basicConfig(format="%(asctime)s %(name)s: %(message)s")
-    logging.getLogger("heterodyne").setLevel(logging.INFO)
     check_lineage({args.weights: [args.data], args.nlsq: [args.data, args.weights]})
     dataset = load_dataset(args.data)
     weights = load_weights(args.weights)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from heterodyne.cli import add_settings_argument, log_progress, read_settings
+from heterodyne.cli import add_settings_argument, read_settings
 from heterodyne.core.jax_backend import compute_c2_heterodyne_multiphi
 from heterodyne.data.dataset import load_dataset
 from heterodyne.data.q_bins import folder_names
@@ -89,7 +89,6 @@ def load_bins(data_paths, weights_paths):
 
 
 def run(args):
-    log_progress()
     section = read_settings(args)["nlsq"]
     settings = settings_from_config(section, source="--settings")
     datasets, weights, folders, order = load_bins(args.data, args.weights)

@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 
-from heterodyne.cli import add_settings_argument, log_progress, read_settings
+from heterodyne.cli import add_settings_argument, read_settings
 from heterodyne.core.jax_backend import compute_c2_heterodyne_multiphi
 from heterodyne.data.dataset import load_dataset
 from heterodyne.fit.joint_fit import FitFailed, fit_joint
@@ -33,7 +33,6 @@ def add_arguments(parser):
 
 
 def run(args):
-    log_progress()
     section = read_settings(args)["nlsq"]
     settings = settings_from_config(section, source="--settings")
     check_lineage({args.weights: [args.data]})

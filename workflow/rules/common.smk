@@ -149,6 +149,7 @@ CODE_BASE = (
     "atomic.py",
     "config.py",
     "errors.py",
+    "jax_config.py",
     "json_record.py",
     "lineage.py",
     "noise_model.py",
