@@ -21,9 +21,14 @@ from heterodyne.noise_model import AngleNoise
 
 @dataclass(frozen=True)
 class AngleWeights:
-    """Weights of n_phi angles: phi (n_phi,) deg; sigma, contrast, offset (n_phi,) [c2 units];
-    method; noise, a tuple of n_phi :class:`~heterodyne.noise_model.AngleNoise` (None: every
-    element of angle a has sd sigma[a])."""
+    """Per-angle weights and starting scale of n_phi angles.
+
+    phi (n_phi,) deg; sigma (n_phi,) c2 units (dimensionless): each angle's constant element sd,
+    or its rms element sd under the speckle model; contrast, offset (n_phi,) c2 units: initial
+    values of the fits; method: "robust" or "uniform"; noise: tuple of n_phi
+    :class:`~heterodyne.noise_model.AngleNoise`, or None (every element of angle a has sd
+    sigma[a]).
+    """
 
     phi: np.ndarray
     sigma: np.ndarray
