@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from heterodyne.atomic import atomic_output
+from heterodyne.atomic import atomic_folder, atomic_output
 from heterodyne.core.parameters import (PARAMETER_NAMES, PARAMETERS, as_dict, as_vector, default_bounds,
                                         default_values)
 from heterodyne.provenance import config_hash, provenance_record, sha256_file
@@ -60,6 +60,21 @@ def test_atomic_output_leaves_nothing_on_failure(tmp_path):
     with atomic_output(target) as tmp:
         tmp.write_text("complete")
     assert target.read_text() == "complete" and len(list(target.parent.iterdir())) == 1
+
+
+def test_atomic_folder_replaces_the_folder_only_on_success(tmp_path):
+    target = tmp_path / "figures"
+    target.mkdir()
+    (target / "old.png").write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_folder(target) as tmp:
+            (tmp / "new.png").write_text("partial")
+            raise RuntimeError("step failed")
+    assert [p.name for p in tmp_path.iterdir()] == ["figures"] and (target / "old.png").read_text() == "old"
+    with atomic_folder(target) as tmp:
+        (tmp / "new.png").write_text("new")
+    assert [p.name for p in tmp_path.iterdir()] == ["figures"]
+    assert [p.name for p in target.iterdir()] == ["new.png"]
 
 
 def test_cli_rejects_unknown_command():
