@@ -56,6 +56,7 @@ localrules:
 
 
 rule all:
+    "Default target: every q bin's report, the study tables and results/index.html."
     input:
         every_q("results/{dataset}/{qbin}/report.html"),
         "results/parameters.csv",

@@ -36,7 +36,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import heterodyne  # noqa: F401  (float64, compile cache)
 from heterodyne.cmc.combine import combine_shards, posterior_summary
 from heterodyne.cmc.diagnostics import shard_diagnostics
 from heterodyne.cmc.model import build_model_spec, log_density
@@ -45,7 +44,8 @@ from heterodyne.cmc.sampling import NutsSettings, run_shard, shard_data, shard_g
 from heterodyne.core.jax_backend import compute_c2_heterodyne_pooled
 from heterodyne.core.parameters import INDEX, PARAMETERS, as_vector
 from heterodyne.data.dataset import Dataset
-from heterodyne.data.weights import AngleWeights
+from heterodyne.jax_config import configure_jax
+from heterodyne.weighting.weights_file import AngleWeights
 
 TRUTH = as_vector({"D0_ref": 2000.0, "D0_sample": 5000.0, "v0": 150.0, "f0": 0.5})
 FREE = ("D0_ref", "D0_sample", "v0", "f0")
@@ -200,6 +200,7 @@ def consensus_table(frames):
 
 
 def main():
+    configure_jax()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=180)
     parser.add_argument("--shards", type=int, default=4)

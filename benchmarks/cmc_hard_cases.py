@@ -17,15 +17,16 @@ from pathlib import Path
 import jax
 import numpy as np
 
-import heterodyne  # noqa: F401  (float64, compile cache)
 from heterodyne.cmc.combine import combine_shards, posterior_summary
 from heterodyne.cmc.diagnostics import shard_diagnostics
+from heterodyne.jax_config import configure_jax
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the cases live with the tests
 from cmc_hard_cases import CASES, SETTINGS, cmc_run, true_values  # noqa: E402
 
 
 def main():
+    configure_jax()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cases", nargs="*", choices=list(CASES), help="default: every case")
     parser.add_argument("--shards", type=int, default=2)

@@ -44,12 +44,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from heterodyne.core.jax_backend import compute_c2_heterodyne  # noqa: E402
 from heterodyne.core.parameters import PARAMETER_NAMES, as_vector  # noqa: E402
 from heterodyne.data.dataset import Dataset  # noqa: E402
-from heterodyne.data.weights import AngleWeights  # noqa: E402
 from heterodyne.fit.joint_fit import fit_joint  # noqa: E402
 from heterodyne.fit.problem import build_problem  # noqa: E402
 from heterodyne.fit.results import result_record  # noqa: E402
 from heterodyne.fit.settings import settings_from_config  # noqa: E402
+from heterodyne.jax_config import configure_jax  # noqa: E402
 from heterodyne.study import cross_q  # noqa: E402
+from heterodyne.weighting.weights_file import AngleWeights  # noqa: E402
 
 TRUTH = {"D0_ref": 1000.0, "alpha_ref": 0.2, "D_offset_ref": 0.0, "D0_sample": 3000.0,
          "alpha_sample": -0.3, "D_offset_sample": 0.0, "v0": 100.0, "beta": 0.4, "v_offset": 0.0,
@@ -81,6 +82,7 @@ def min_holm(result):
 
 
 def main(argv=None):
+    configure_jax()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--q", type=float, nargs=2, default=(0.010, 0.012))

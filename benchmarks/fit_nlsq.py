@@ -33,11 +33,13 @@ def one_size(n, memory_mb):
     from heterodyne.core.jax_backend import compute_c2_heterodyne
     from heterodyne.core.parameters import as_vector
     from heterodyne.data.dataset import Dataset
-    from heterodyne.data.weights import AngleWeights
     from heterodyne.fit.joint_fit import fit_joint
     from heterodyne.fit.problem import build_problem
     from heterodyne.fit.settings import settings_from_config
+    from heterodyne.jax_config import configure_jax
+    from heterodyne.weighting.weights_file import AngleWeights
 
+    configure_jax()
     dt = DURATION / n
     t = dt * np.arange(1, n + 1)
     clean = np.stack([np.asarray(compute_c2_heterodyne(as_vector(TRUTH), t, Q, dt, p, 0.3, 1.0)) for p in PHI])

@@ -36,9 +36,9 @@ def _problems(n):
     from heterodyne.core.jax_backend import compute_c2_heterodyne_multiphi
     from heterodyne.core.parameters import as_vector
     from heterodyne.data.dataset import Dataset
-    from heterodyne.data.weights import AngleWeights
     from heterodyne.fit.joint_q import QBinProblem
     from heterodyne.fit.problem import build_problem
+    from heterodyne.weighting.weights_file import AngleWeights
 
     dt = DURATION / n
     t = dt * np.arange(1, n + 1)
@@ -72,7 +72,9 @@ def child(mode, n, memory_mb):
 
     from heterodyne.fit.joint_fit import fit_joint
     from heterodyne.fit.joint_q import fit_joint_q
+    from heterodyne.jax_config import configure_jax
 
+    configure_jax()
     bins, settings = _problems(n), _settings(memory_mb)
     walls, fits = [], []
     for _ in range(2):

@@ -18,11 +18,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import heterodyne  # noqa: F401  (float64)
 from heterodyne.core import jax_backend as jb
 from heterodyne.core import physics_kernel as pk
 from heterodyne.core.parameters import as_vector
 from heterodyne.core.pooled_likelihood import pooled_sums, prepare_points
+from heterodyne.jax_config import configure_jax
 
 PARAMS = jnp.asarray(as_vector(dict(D0_ref=600.0, alpha_ref=0.4, D_offset_ref=40.0, D0_sample=2500.0,
                                     alpha_sample=-0.3, D_offset_sample=100.0, v0=30.0, beta=0.5,
@@ -105,6 +105,7 @@ def likelihood_rows():
 
 
 def main():
+    configure_jax()
     meshgrid = jax.jit(lambda p, t: jb.compute_c2_heterodyne(p, t, Q, DT, 30.0, 0.2, 1.0))
     rows = []
     for n in (500, 1000, 2000, 4000):

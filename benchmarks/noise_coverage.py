@@ -48,7 +48,6 @@ import time
 import jax
 import numpy as np
 
-import heterodyne  # noqa: F401  (float64, compile cache)
 from heterodyne.cmc.combine import combine_shards
 from heterodyne.cmc.model import build_model_spec
 from heterodyne.cmc.noise_adjustment import adjustment_matrix, nlsq_covariances
@@ -64,7 +63,8 @@ from heterodyne.fit.joint_fit import fit_joint
 from heterodyne.fit.problem import build_problem
 from heterodyne.fit.results import result_record
 from heterodyne.fit.settings import settings_from_config
-from heterodyne.weighting import angle_weights
+from heterodyne.jax_config import configure_jax
+from heterodyne.weighting.estimate import angle_weights
 
 DEMO_FIXED = ["D_offset_ref", "D_offset_sample", "v_offset", "f1", "f2", "f3", "phi0"]
 Q = 0.01
@@ -152,6 +152,7 @@ def print_cmc_table(names, inside, ratio):
 
 
 def main():
+    configure_jax()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=150, help="frames N (maps N x N)")
     parser.add_argument("--pixels", type=int, default=40000, help="pixels per (q, phi) region")

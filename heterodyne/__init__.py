@@ -1,19 +1,7 @@
 """heterodyne: two-component heterodyne XPCS model fitted to APS 8-ID-I two-time correlations.
 
-Importing the package turns on JAX float64 (``jax_enable_x64``) and points JAX's persistent
-compilation cache at ``$HETERODYNE_JAX_CACHE`` (default ``<cwd>/.cache/jax``) so every process of a
-workflow run reuses compiled kernels.
+Importing the package (or any module of it) changes no JAX setting: the entry points turn on
+float64 and the compilation cache with :func:`heterodyne.jax_config.configure_jax`.
 """
 
-import os
-
-import jax
-
 __version__ = "0.1.0"
-
-jax.config.update("jax_enable_x64", True)
-jax.config.update(
-    "jax_compilation_cache_dir",
-    os.environ.get("HETERODYNE_JAX_CACHE", os.path.join(os.getcwd(), ".cache", "jax")),
-)
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)

@@ -1,4 +1,4 @@
-"""Atomic output: write to a temporary file beside the target, rename on success.
+"""Atomic output: write to a temporary file (or folder) beside the target, rename on success.
 
 Any OSError while writing (a full disk, a quota, no permission) becomes an
 :class:`~heterodyne.errors.OutputError` naming the output. HDF5 files are written through a Python
@@ -9,6 +9,7 @@ it is left in a state that crashes the interpreter at exit).
 import contextlib
 import errno
 import os
+import shutil
 from pathlib import Path
 
 import h5py
@@ -58,3 +59,27 @@ def atomic_hdf5(path):
     """Yield a new h5py.File that becomes ``path`` on success (see :func:`atomic_output`)."""
     with atomic_output(path) as tmp, hdf5_writer(tmp) as f:
         yield f
+
+
+@contextlib.contextmanager
+def atomic_folder(path):
+    """Yield an empty temporary folder beside ``path``; on success it replaces ``path``.
+
+    On any exception the temporary folder is deleted and an existing ``path`` is left as it was,
+    so a failed step never leaves a half-written figure set; an OSError (a full disk) becomes an
+    OutputError naming ``path``.
+    """
+    final = Path(path)
+    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        yield tmp
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except OSError as err:
+        raise OutputError(write_failure(final, err)) from err
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -13,7 +13,7 @@ import scipy.optimize
 from heterodyne.core.jax_backend import compute_c2_heterodyne
 from heterodyne.core.parameters import INDEX, PARAMETER_NAMES, PARAMETERS, as_vector
 from heterodyne.data.dataset import Dataset
-from heterodyne.data.weights import AngleWeights
+from heterodyne.weighting.weights_file import AngleWeights
 
 TRUTH = {"D0_ref": 3000.0, "D0_sample": 1500.0, "v0": 150.0, "f0": 0.4}
 FREE = ("D0_sample", "v0", "f0")

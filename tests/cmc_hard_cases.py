@@ -17,11 +17,11 @@ from heterodyne.cmc.sampling import NutsSettings, run_shard, shard_data
 from heterodyne.core.jax_backend import compute_c2_heterodyne_multiphi
 from heterodyne.core.parameters import PARAMETER_NAMES, as_vector
 from heterodyne.data.dataset import Dataset
-from heterodyne.data.weights import AngleWeights
 from heterodyne.fit.joint_fit import fit_joint
 from heterodyne.fit.problem import build_problem
 from heterodyne.fit.results import result_record
 from heterodyne.fit.settings import settings_from_config
+from heterodyne.weighting.weights_file import AngleWeights
 
 PRIOR = {"default": {"kind": "truncated-normal", "width": 10.0, "width_unit": "stderr"}, "parameters": {}}
 

@@ -10,8 +10,11 @@ import pytest
 os.environ.setdefault("HETERODYNE_JAX_CACHE", str(Path(__file__).resolve().parents[1] / ".cache" / "jax"))
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import heterodyne  # noqa: E402,F401  (enables x64 and the cache before any test imports jax code)
 import jax  # noqa: E402
+
+from heterodyne.jax_config import configure_jax  # noqa: E402
+
+configure_jax()  # float64 and the cache folder, before any test module computes with JAX
 
 # The suite's own process does not write the persistent cache (the CLI subprocesses and workflow jobs it
 # starts still do): after ~140 tests and hundreds of compilations in one process, serialising an

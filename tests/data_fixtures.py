@@ -16,9 +16,9 @@ from heterodyne.data.aps import open_correlation_file
 from heterodyne.data.dataset import load_dataset, save_dataset
 from heterodyne.data.selection import select_dataset
 from heterodyne.data.simulate import simulate_file
-from heterodyne.data.weights import save_weights
 from heterodyne.provenance import provenance_record, sha256_file
-from heterodyne.weighting import angle_weights
+from heterodyne.weighting.estimate import angle_weights
+from heterodyne.weighting.weights_file import save_weights
 
 #: stationary truth: per-row decay q^2 J dt ~ 0.08-0.12, phase q v dt = 0.015 rad at phi = 0
 TEST_TRUTH = dict(

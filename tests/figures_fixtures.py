@@ -24,11 +24,11 @@ import yaml
 from heterodyne.core.jax_backend import compute_c2_heterodyne
 from heterodyne.core.parameters import PARAMETERS, PARAMETER_NAMES, as_vector
 from heterodyne.data.dataset import Dataset, save_dataset
-from heterodyne.data.weights import AngleWeights, save_weights
 from heterodyne.fit.uncertainty import STDERR_SANDWICH
 from heterodyne.noise_model import (DIAGONAL_STEPS, AngleNoise, difference_moment, element_variance,
                                     estimate_noise, lag_levels)
 from heterodyne.provenance import provenance_record, write_provenance_attrs
+from heterodyne.weighting.weights_file import AngleWeights, save_weights
 
 NAME = "tiny"
 N_TIMES = 32

@@ -20,7 +20,7 @@ import numpy as np
 from heterodyne.core.jax_backend import compute_c2_heterodyne
 from heterodyne.core.parameters import PARAMETER_NAMES, as_vector
 from heterodyne.data.dataset import Dataset
-from heterodyne.data.weights import AngleWeights
+from heterodyne.weighting.weights_file import AngleWeights
 
 Q = 0.01
 TRUTH = {"D0_ref": 1000.0, "alpha_ref": 0.2, "D_offset_ref": 0.0, "D0_sample": 3000.0,

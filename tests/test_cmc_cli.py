@@ -20,8 +20,8 @@ import heterodyne.cli.cmc_shard as cmc_shard_cli
 from heterodyne.cli import main
 from heterodyne.cmc.sampling import MAX_EXTENSIONS
 from heterodyne.data.dataset import save_dataset
-from heterodyne.data.weights import AngleWeights, save_weights
 from heterodyne.provenance import provenance_record, read_provenance_attrs, write_provenance_attrs
+from heterodyne.weighting.weights_file import AngleWeights, save_weights
 
 CMC = {"num_shards": 2, "warmup": 60, "samples": 60, "chains": 2, "seed": 3, "sample_noise_scale": True}
 

@@ -1,12 +1,14 @@
 """The software declarations agree: pyproject.toml, environment.yml, workflow/envs/heterodyne.yaml,
-the Snakefile's min_version and requirements.lock (no JAX; reads the files only).
+the Snakefile's min_version, requirements.lock, LICENSE and CITATION.cff (no JAX; reads the files
+only).
 
 Checks: the rules' conda environment (workflow/envs/heterodyne.yaml) has pyproject.toml's
 dependencies with the same lower bounds (and pins), environment.yml those plus the test and lint extras;
 both ask for pyproject's Python; min_version equals snakemake's lower bound; every dependency of
 pyproject.toml (test and lint extras included) is pinned in requirements.lock to a version it accepts, each
 pin with at least one sha256 hash; the env files install this checkout (environment.yml editable,
-heterodyne.yaml from `../..`, which is the checkout).
+heterodyne.yaml from `../..`, which is the checkout); LICENSE and CITATION.cff carry pyproject's
+license and version.
 """
 
 import re
@@ -101,3 +103,11 @@ def test_env_files_install_this_checkout():
     rule_env = ENV_FILES["workflow/envs/heterodyne.yaml"]
     assert "../.." in _env_file(rule_env)[1]
     assert (rule_env.parent / "../..").resolve() == ROOT
+
+
+def test_license_and_citation_match_pyproject():
+    assert PYPROJECT["license"] == "MIT"
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License\n")
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert citation["cff-version"] == "1.2.0"
+    assert (citation["version"], citation["license"]) == (PYPROJECT["version"], PYPROJECT["license"])

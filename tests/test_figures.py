@@ -22,7 +22,6 @@ from heterodyne.cli import main
 from heterodyne.config import validate_config
 from heterodyne.core.parameters import INDEX, as_vector
 from heterodyne.data.dataset import load_dataset
-from heterodyne.data.weights import AngleWeights, load_weights
 from heterodyne.plots.c2_maps import (block_factor, block_mean, block_residual, draw_c2_maps,
                                      normalised_residual)
 from heterodyne.plots.nlsq_vs_cmc import Z90, nlsq_interval
@@ -31,6 +30,7 @@ from heterodyne.plots.one_time_cuts import age_indices, cut
 from heterodyne.plots.physics_curves import bands, evaluate_curves, parameter_draws, thin_indices
 from heterodyne.plots.saved_results import CmcResult, load_cmc
 from heterodyne.provenance import config_hash
+from heterodyne.weighting.weights_file import AngleWeights, load_weights
 
 SAMPLED = 10  # 14 parameters minus the 4 fixed ones in the fixture
 #: stem -> (width, height) in pixels at 200 dpi, from the figure sizes in inches

@@ -1,7 +1,9 @@
-"""Parameter registry, provenance records, atomic output and CLI error handling."""
+"""Parameter registry, provenance records, atomic output, CLI error handling and an import without
+side effects."""
 
 import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -10,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from heterodyne.atomic import atomic_output
+from heterodyne.atomic import atomic_folder, atomic_output
 from heterodyne.core.parameters import (PARAMETER_NAMES, PARAMETERS, as_dict, as_vector, default_bounds,
                                         default_values)
 from heterodyne.provenance import config_hash, provenance_record, sha256_file
@@ -60,7 +62,45 @@ def test_atomic_output_leaves_nothing_on_failure(tmp_path):
     assert target.read_text() == "complete" and len(list(target.parent.iterdir())) == 1
 
 
+def test_atomic_folder_replaces_the_folder_only_on_success(tmp_path):
+    target = tmp_path / "figures"
+    target.mkdir()
+    (target / "old.png").write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_folder(target) as tmp:
+            (tmp / "new.png").write_text("partial")
+            raise RuntimeError("step failed")
+    assert [p.name for p in tmp_path.iterdir()] == ["figures"] and (target / "old.png").read_text() == "old"
+    with atomic_folder(target) as tmp:
+        (tmp / "new.png").write_text("new")
+    assert [p.name for p in tmp_path.iterdir()] == ["figures"]
+    assert [p.name for p in target.iterdir()] == ["new.png"]
+
+
 def test_cli_rejects_unknown_command():
     script = Path(sys.executable).with_name("heterodyne")  # the installed console script
     result = subprocess.run([str(script), "frobnicate"], capture_output=True, text=True)
     assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+IMPORT_EVERY_MODULE = """
+import importlib, pkgutil, sys
+import heterodyne
+for module in pkgutil.walk_packages(heterodyne.__path__, "heterodyne."):
+    importlib.import_module(module.name)
+import jax
+print(jax.config.jax_enable_x64, jax.config.jax_compilation_cache_dir)
+from heterodyne.jax_config import configure_jax
+configure_jax()
+print(jax.config.jax_enable_x64, jax.config.jax_compilation_cache_dir)
+"""
+
+
+def test_importing_the_package_changes_no_jax_setting_until_configure_jax(tmp_path):
+    cache = tmp_path / "jax-cache"
+    env = {**os.environ, "HETERODYNE_JAX_CACHE": str(cache)}
+    result = subprocess.run([sys.executable, "-c", IMPORT_EVERY_MODULE], capture_output=True, text=True,
+                            cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["False None", f"True {cache}"]
+    assert list(tmp_path.iterdir()) == []  # nothing written into the current folder

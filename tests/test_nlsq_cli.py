@@ -1,7 +1,10 @@
 """`heterodyne fit-nlsq` end to end: files in, nlsq.json + nlsq.h5 out (workflow contract),
-exit statuses for converged, not converged, bad input and a failed (non-finite) fit."""
+exit statuses for converged, not converged, bad input and a failed (non-finite) fit; loading the
+solver leaves nothing in the working folder."""
 
 import json
+import subprocess
+import sys
 
 import h5py
 import cli_args
@@ -13,9 +16,9 @@ from nlsq_fixtures import CONTRASTS, FIXED, FREE, TRUTH, noiseless_c2, perturbed
 from heterodyne.cli import main
 from heterodyne.core.parameters import PARAMETER_NAMES
 from heterodyne.data.dataset import save_dataset
-from heterodyne.data.weights import save_weights
 from heterodyne.fit.problem import build_problem
 from heterodyne.provenance import provenance_record, read_provenance_attrs
+from heterodyne.weighting.weights_file import save_weights
 
 PHI = (0.0, 45.0, 90.0)
 N_TIMES = 40
@@ -153,3 +156,11 @@ def test_weights_of_another_dataset_exit_2_naming_both_files(inputs, tmp_path, c
     assert (f"{tmp_path / 'weights.json'}: made from a different {tmp_path / 'dataset.h5'}, not from "
             f"{inputs / 'dataset.h5'}") in err
     assert not out_json.exists() and not out_h5.exists()
+
+
+def test_loading_the_solver_leaves_the_working_folder_empty(tmp_path):
+    """nlsq creates .nlsq_cache in the current folder when imported; the solver wrapper removes it."""
+    code = "from heterodyne.fit.nlsq_solver import _nlsq_module; _nlsq_module()"
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert list(tmp_path.iterdir()) == []

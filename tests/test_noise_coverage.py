@@ -2,7 +2,7 @@
 
 40 repetitions of a 2-angle map pair simulated from speckle frames (20 000 pixels, 5 modes, 2
 photons per pixel, N = 50 frames of 0.1 s), each through the workflow's own steps: noise model
-from the map (:func:`heterodyne.weighting.angle_weights`), joint fit with the sandwich covariance
+from the map (:func:`heterodyne.weighting.estimate.angle_weights`), joint fit with the sandwich covariance
 (:func:`heterodyne.fit.joint_fit.fit_joint`). Free: the demo's 7 physics parameters (D0, alpha of
 both components, v0, beta, f0) plus contrast/offset per angle. The truth (rates 0.3 and 1.5 /s,
 phase rate 3 rad/s, f0 0.4) is chosen so that each estimate is close to Gaussian at this size
@@ -24,7 +24,7 @@ from heterodyne.data.simulate_frames import speckle_maps
 from heterodyne.fit.joint_fit import fit_joint
 from heterodyne.fit.problem import build_problem
 from heterodyne.fit.settings import settings_from_config
-from heterodyne.weighting import angle_weights
+from heterodyne.weighting.estimate import angle_weights
 
 REPETITIONS, N_FRAMES, PHI, Q = 40, 50, [0.0, 45.0], 0.01
 TRUTH = {"D0_ref": 3000.0, "D0_sample": 15000.0, "v0": 300.0, "f0": 0.4}

@@ -13,11 +13,11 @@ import pytest
 from heterodyne.config import validate_config
 from heterodyne.data.simulate import spec_from_section
 from heterodyne.data.simulate_frames import speckle_maps
-from heterodyne.data.weights import AngleWeights, load_weights, save_weights
 from heterodyne.fit.speckle_covariance import speckle_score_covariance
 from heterodyne.noise_model import (DIAGONAL_STEPS, MIXED_STEPS, difference_moment, estimate_angle_noise,
                                     estimate_noise, kernel)
-from heterodyne.weighting import estimate_contrast_offset
+from heterodyne.weighting.estimate import estimate_contrast_offset
+from heterodyne.weighting.weights_file import AngleWeights, load_weights, save_weights
 
 PIXELS, MODES, PHOTONS = 20000, 5, 2.0
 

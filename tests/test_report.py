@@ -25,12 +25,12 @@ import figures_fixtures as ff
 from heterodyne.cli import main
 from heterodyne.config import validate_config
 from heterodyne.core.parameters import PARAMETER_NAMES
-from heterodyne.data.weights import AngleWeights, load_weights
 from heterodyne.fit.uncertainty import STDERR_SANDWICH, STDERR_SCALING
 from heterodyne.lineage import read_provenance
 from heterodyne import software_lock
 from heterodyne.provenance import package_versions, provenance_record
 from heterodyne.report.dataset_page import noise_model_text, uncertainty_text
+from heterodyne.weighting.weights_file import AngleWeights, load_weights
 
 
 @pytest.fixture(scope="session")

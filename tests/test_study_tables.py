@@ -18,10 +18,10 @@ import figures_fixtures as ff
 from heterodyne.audit import audit_file
 from heterodyne.cli import main
 from heterodyne.core.parameters import PARAMETERS
-from heterodyne.data.weights import load_weights
 from heterodyne.lineage import read_provenance
 from heterodyne.report.index_page import tables_html
 from heterodyne.report.study_tables import FIT_QUALITY_COLUMNS, PARAMETER_COLUMNS
+from heterodyne.weighting.weights_file import load_weights
 
 DATASETS = (ff.NAME, "tiny_copy")
 QFOLDER = "q0.01"  # the q bin folder of each dataset (results/<dataset>/<q folder>/)

@@ -9,9 +9,9 @@ from data_fixtures import make_dataset
 
 from heterodyne.cli import main
 from heterodyne.data.dataset import load_dataset
-from heterodyne.data.weights import load_weights
 from heterodyne.noise_model import estimate_angle_noise
-from heterodyne.weighting import angle_weights, estimate_contrast_offset
+from heterodyne.weighting.estimate import angle_weights, estimate_contrast_offset
+from heterodyne.weighting.weights_file import load_weights
 
 
 @pytest.fixture(scope="module")

@@ -136,6 +136,15 @@ def test_lint_is_clean(default_workdir):
     assert "Congratulations, your workflow is in a good condition!" in out
 
 
+def test_list_rules_explains_every_step(default_workdir):
+    """Every rule has a docstring, which `snakemake --list-rules` prints beside its name."""
+    code, out = snakemake(default_workdir, "--list-rules")
+    assert code == 0, out
+    listed = dict(re.findall(r"^(\w+)(?: \((.+)\))?$", out, re.M))
+    assert set(listed) == {*RULE_COMMANDS, "all"}, out
+    assert [rule for rule, doc in listed.items() if not doc] == []
+
+
 @pytest.fixture(scope="module")
 def default_dry_run(default_workdir):
     """Dry run of config/config.yaml (read through the Snakefile's `configfile:` default)."""

@@ -2,7 +2,9 @@
 
 Each subcommand lives in its own module ``heterodyne.cli.<name>`` exposing
 ``add_arguments(parser)`` and ``run(args) -> int``; modules are imported only when their
-subcommand runs, so ``heterodyne --help`` stays fast. A step's settings arrive with
+subcommand runs, so ``heterodyne --help`` stays fast. Before a subcommand runs, :func:`main` turns
+on JAX float64 and the compilation cache (:func:`heterodyne.jax_config.configure_jax`) and the
+log format (:func:`configure_logging`). A step's settings arrive with
 ``--settings JSON``: the config sections it needs, passed by its Snakemake rule (so ``--config``
 overrides and module use work; no step re-reads the config file). Bad input raises
 :class:`heterodyne.errors.InputError`, printed here as one line with exit status 2; an output
@@ -39,12 +41,13 @@ COMMANDS = {
 }
 
 
-def log_progress():
-    """INFO log lines (time, logger, level) on stderr for a fitting step, JAX's own at WARNING;
-    nothing changes when logging is already set up (a caller or a test did)."""
+def configure_logging():
+    """Log lines "time logger level: message" on stderr, at INFO for heterodyne's own loggers and
+    WARNING for every library's; nothing changes when logging is already set up (a caller or a
+    test did)."""
     if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
-        logging.getLogger("jax").setLevel(logging.WARNING)
+        logging.basicConfig(format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+        logging.getLogger("heterodyne").setLevel(logging.INFO)
 
 
 def add_settings_argument(parser, *sections):
@@ -85,7 +88,10 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     if argv and argv[0] in COMMANDS:
-        # Only the chosen subcommand's module is imported.
+        from heterodyne.jax_config import configure_jax
+
+        configure_jax()  # before the command's module is imported (only the chosen one is)
+        configure_logging()
         module = importlib.import_module(f"heterodyne.cli.{COMMANDS[argv[0]][0]}")
         sub = argparse.ArgumentParser(prog=f"heterodyne {argv[0]}", description=COMMANDS[argv[0]][1])
         module.add_arguments(sub)

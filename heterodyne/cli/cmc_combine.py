@@ -94,9 +94,6 @@ def check_coordinates(expected, recorded, path, nlsq_path):
 def run(args):
     config = read_settings(args)
     cmc = config["cmc"]
-    if not logging.getLogger().handlers:
-        logging.basicConfig(format="%(asctime)s %(name)s: %(message)s")
-    logging.getLogger("heterodyne").setLevel(logging.INFO)
     check_same_origin(args.shards)
     check_lineage({args.nlsq: [args.data], **{path: [args.data, args.nlsq] for path in args.shards}})
     dataset = load_dataset(args.data)

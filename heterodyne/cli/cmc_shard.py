@@ -6,7 +6,6 @@ reductions sum in an order that depends on the thread count). Progress goes to s
 log): a start and end line and numpyro's progress bar.
 """
 
-import logging
 import os
 
 import numpy as np
@@ -19,11 +18,11 @@ from heterodyne.cmc.pooling import (max_shard_size, pooled_points, shard_count, 
 from heterodyne.cmc.sampling import NutsSettings, run_shard, shard_data
 from heterodyne.cli import add_settings_argument, read_settings
 from heterodyne.data.dataset import load_dataset
-from heterodyne.data.weights import PHI_TOLERANCE_DEG, check_weights_for, load_weights
 from heterodyne.errors import InputError
 from heterodyne.json_record import read_json_record
 from heterodyne.lineage import check_lineage
 from heterodyne.provenance import provenance_record
+from heterodyne.weighting.weights_file import SAME_PHI_TOLERANCE_DEG, check_weights_for, load_weights
 
 
 def add_arguments(parser):
@@ -38,7 +37,7 @@ def add_arguments(parser):
 def check_angles(reference, other, path, key):
     """Raise InputError unless ``other`` lists the dataset's angles ``reference`` [deg]."""
     other = np.asarray(other, float)
-    if other.shape != reference.shape or not np.allclose(other, reference, rtol=0, atol=PHI_TOLERANCE_DEG):
+    if other.shape != reference.shape or not np.allclose(other, reference, rtol=0, atol=SAME_PHI_TOLERANCE_DEG):
         raise InputError(f"{path}: '{key}' = {other.tolist()} does not match the dataset's angles "
                          f"{reference.tolist()}; re-run the step that wrote {path} on this dataset")
 
@@ -61,9 +60,6 @@ def run(args):
     cmc = config["cmc"]
     _use_one_xla_thread()
 
-    if not logging.getLogger().handlers:
-        logging.basicConfig(format="%(asctime)s %(name)s: %(message)s")
-    logging.getLogger("heterodyne").setLevel(logging.INFO)
     check_lineage({args.weights: [args.data], args.nlsq: [args.data, args.weights]})
     dataset = load_dataset(args.data)
     weights = load_weights(args.weights)

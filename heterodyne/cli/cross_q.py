@@ -16,9 +16,8 @@ naming the file, exit status 2, nothing written.
 import json
 from pathlib import Path
 
-from heterodyne.atomic import atomic_output
+from heterodyne.atomic import atomic_folder, atomic_output
 from heterodyne.errors import InputError
-from heterodyne.plots.atomic_folder import atomic_folder
 from heterodyne.plots.cross_q import verdict_text, write_cross_q_figures
 from heterodyne.provenance import provenance_record
 from heterodyne.study.cross_q_record import build_record, read_bins

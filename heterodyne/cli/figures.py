@@ -5,11 +5,10 @@ cmc/shard_{k}.h5 files beside combined.h5; writes PNG (200 dpi), PDF and an .rst
 figure into --outdir (replaced as a whole, only on success).
 """
 
+from heterodyne.atomic import atomic_folder
 from heterodyne.cli import add_settings_argument, read_settings
 from heterodyne.data.dataset import load_dataset
-from heterodyne.data.weights import check_weights_for, load_weights
 from heterodyne.lineage import check_lineage
-from heterodyne.plots.atomic_folder import atomic_folder
 from heterodyne.plots.c2_maps import write_c2_maps
 from heterodyne.plots.cmc_posteriors import write_cmc_figures
 from heterodyne.plots.nlsq_vs_cmc import write_nlsq_vs_cmc
@@ -18,6 +17,7 @@ from heterodyne.plots.one_time_cuts import write_one_time_cuts
 from heterodyne.plots.physics_curves import write_physics_curves
 from heterodyne.plots.saved_results import load_cmc, load_nlsq, shard_paths_beside
 from heterodyne.provenance import provenance_record
+from heterodyne.weighting.weights_file import check_weights_for, load_weights
 
 
 def add_arguments(parser):

@@ -17,11 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from heterodyne.cli import add_settings_argument, log_progress, read_settings
+from heterodyne.cli import add_settings_argument, read_settings
 from heterodyne.core.jax_backend import compute_c2_heterodyne_multiphi
 from heterodyne.data.dataset import load_dataset
 from heterodyne.data.q_bins import folder_names
-from heterodyne.data.weights import load_weights
 from heterodyne.errors import InputError
 from heterodyne.fit.joint_fit import FitFailed
 from heterodyne.fit.joint_q import QBinProblem, fit_joint_q, hold_for_bins
@@ -30,6 +29,7 @@ from heterodyne.fit.problem import build_problem
 from heterodyne.fit.settings import settings_from_config
 from heterodyne.lineage import check_lineage, read_provenance
 from heterodyne.provenance import provenance_record
+from heterodyne.weighting.weights_file import load_weights
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,6 @@ def load_bins(data_paths, weights_paths):
 
 
 def run(args):
-    log_progress()
     section = read_settings(args)["nlsq"]
     settings = settings_from_config(section, source="--settings")
     datasets, weights, folders, order = load_bins(args.data, args.weights)

@@ -10,16 +10,16 @@ import sys
 
 import numpy as np
 
-from heterodyne.cli import add_settings_argument, log_progress, read_settings
+from heterodyne.cli import add_settings_argument, read_settings
 from heterodyne.core.jax_backend import compute_c2_heterodyne_multiphi
 from heterodyne.data.dataset import load_dataset
-from heterodyne.data.weights import load_weights
 from heterodyne.fit.joint_fit import FitFailed, fit_joint
 from heterodyne.fit.problem import build_problem
 from heterodyne.fit.results import save_results
 from heterodyne.fit.settings import hold_for_angle_count, settings_from_config
 from heterodyne.lineage import check_lineage
 from heterodyne.provenance import provenance_record
+from heterodyne.weighting.weights_file import load_weights
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,6 @@ def add_arguments(parser):
 
 
 def run(args):
-    log_progress()
     section = read_settings(args)["nlsq"]
     settings = settings_from_config(section, source="--settings")
     check_lineage({args.weights: [args.data]})

@@ -1,19 +1,19 @@
 """``heterodyne paper``: journal figures (vector PDF) and README.md from saved results.
 
 Reads ``<results>/<dataset>/q_bins.json`` of the datasets the ``paper`` section names and, per
-figure, only the files of :data:`heterodyne.plots.paper_plan.FILES_OF` in the q-bin folders;
-``--list-inputs`` prints those files (one per line) and writes nothing, so a workflow rule can
-list them as inputs. Writes ``<stem>.pdf`` per figure and README.md into --outdir, replaced as a
-whole only on success: bad settings (a dataset, q bin or angle not in the results) leave nothing.
+figure, only the files of :data:`heterodyne.plots.paper_plan.FILES_OF` in the q-bin folders (the
+workflow's rule lists them with :func:`heterodyne.plots.paper.rule_inputs`). Writes
+``<stem>.pdf`` per figure and README.md into --outdir, replaced as a whole only on success: bad
+settings (a dataset, q bin or angle not in the results) leave nothing.
 """
 
 import matplotlib.pyplot as plt
 
+from heterodyne.atomic import atomic_folder
 from heterodyne.cli import add_settings_argument, read_settings
 from heterodyne.lineage import digest
-from heterodyne.plots.atomic_folder import atomic_folder
 from heterodyne.plots.paper import draw_plan
-from heterodyne.plots.paper_plan import check_inputs_exist, input_files, plan_figures
+from heterodyne.plots.paper_plan import check_inputs_exist, plan_figures
 from heterodyne.plots.paper_readme import figure_section, readme_text
 from heterodyne.plots.paper_style import check_font, paper_rc_params, save_pdf
 from heterodyne.plots.style import styled
@@ -25,8 +25,6 @@ def add_arguments(parser):
     parser.add_argument("--results", required=True, help="results folder holding <dataset>/q_bins.json "
                         "and <dataset>/<q folder>/")
     parser.add_argument("--outdir", required=True, help="output folder, e.g. results/paper")
-    parser.add_argument("--list-inputs", action="store_true",
-                        help="print every input file the figures read, one per line, and exit")
 
 
 def run(args):
@@ -35,9 +33,6 @@ def run(args):
     check_font(section["font_family"])
     plans = plan_figures(settings, args.results)
     check_inputs_exist(plans)
-    if args.list_inputs:
-        print("\n".join(str(path) for path in input_files(plans)))
-        return 0
     rc = paper_rc_params(section["font_family"], section["font_size"])
     sections, loaded, record = [], {}, provenance_record(settings, [])
     with atomic_folder(args.outdir) as outdir:

@@ -5,9 +5,9 @@ draws :mod:`heterodyne.plots.study` from the study table (x axis: the datasets' 
 where every dataset has one) into --outdir (replaced as a whole, only on success).
 """
 
+from heterodyne.atomic import atomic_folder
 from heterodyne.cli import add_settings_argument, read_settings
 from heterodyne.errors import InputError
-from heterodyne.plots.atomic_folder import atomic_folder
 from heterodyne.plots.study import write_study_figure
 from heterodyne.provenance import provenance_record
 from heterodyne.report.study_tables import PARAMETER_COLUMNS, read_table

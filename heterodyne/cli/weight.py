@@ -2,10 +2,10 @@
 
 from heterodyne.cli import add_settings_argument, read_settings
 from heterodyne.data.dataset import load_dataset
-from heterodyne.data.weights import save_weights
 from heterodyne.errors import InputError
 from heterodyne.provenance import provenance_record
-from heterodyne.weighting import angle_weights
+from heterodyne.weighting.estimate import angle_weights
+from heterodyne.weighting.weights_file import save_weights
 
 
 def add_arguments(parser):

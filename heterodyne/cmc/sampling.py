@@ -113,7 +113,7 @@ class ShardDraws(NamedTuple):
 def shard_data(dataset, weights, points, pad_to, num_shards):
     """ShardData of ``points`` (a :class:`~heterodyne.cmc.pooling.PooledPoints`) padded with
     masked copies of its first point to length ``pad_to``; each point's noise sd from ``weights``
-    (:meth:`~heterodyne.data.weights.AngleWeights.pair_sigma`)."""
+    (:meth:`~heterodyne.weighting.weights_file.AngleWeights.pair_sigma`)."""
     n = len(points)
     if n == 0 or pad_to < n:
         raise ValueError(f"shard has {n} points; pad_to={pad_to} must be >= that and > 0")

@@ -29,6 +29,15 @@ from heterodyne.provenance import write_provenance_attrs
 
 @dataclass(frozen=True)
 class Dataset:
+    """The selected maps of one q bin (n_phi angles, N frames); c2 is dimensionless (c2 units).
+
+    c2 (n_phi, N, N) float64: symmetric two-time maps; valid (n_phi, N, N) bool: finite in the
+    source; t (N,) s: absolute time of each row; phi (n_phi,) deg; dt s: frame interval; q 1/A;
+    time_origin s: added to t; source_path, source_sha256: the raw file and its SHA-256;
+    selection: what ingest chose and why (JSON-able); raw_diagonal (n_phi, N) or None: the
+    diagonal as the correlator wrote it. The file layout in the module docstring has the details.
+    """
+
     c2: np.ndarray
     valid: np.ndarray
     t: np.ndarray

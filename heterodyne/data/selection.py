@@ -24,8 +24,8 @@ from heterodyne.errors import InputError
 
 log = logging.getLogger(__name__)
 
-#: a requested phi matches a bin centre within this many degrees
-PHI_TOLERANCE_DEG = 0.5
+#: a requested phi [deg] (config `phi`) selects the file's angle within this many degrees
+REQUESTED_PHI_TOLERANCE_DEG = 0.5
 #: c2 is normalised to a long-lag baseline of ~1, so a map's median lies in this range
 MEDIAN_RANGE = (0.5, 2.0)
 
@@ -89,7 +89,7 @@ def choose_q_indices(cfile, q=None, q_index=None):
 
 def choose_maps(cfile, q_bin, phi=None):
     """Indices of the maps at q bin ``q_bin``, sorted by angle; with ``phi`` [deg] given, only
-    those within PHI_TOLERANCE_DEG of a requested angle (each requested angle must match)."""
+    those within REQUESTED_PHI_TOLERANCE_DEG of a requested angle (each requested angle must match)."""
     at_q = np.flatnonzero(cfile.map_q_index == q_bin)
     at_q = at_q[np.argsort(cfile.map_phi[at_q], kind="stable")]
     if phi is None:
@@ -98,9 +98,9 @@ def choose_maps(cfile, q_bin, phi=None):
     chosen = {}
     for angle in phi:
         gap = np.abs((available - angle + 180.0) % 360.0 - 180.0)
-        if gap.min() > PHI_TOLERANCE_DEG:
+        if gap.min() > REQUESTED_PHI_TOLERANCE_DEG:
             raise InputError(f"{cfile.path}: phi = {angle:g} deg not present at q = "
-                             f"{cfile.q_bins[q_bin]:.6g} 1/A (within {PHI_TOLERANCE_DEG} deg); "
+                             f"{cfile.q_bins[q_bin]:.6g} 1/A (within {REQUESTED_PHI_TOLERANCE_DEG} deg); "
                              f"available phi: {', '.join(f'{a:.4g}' for a in available)} deg")
         k = int(at_q[int(np.argmin(gap))])
         if k in chosen:

@@ -1,19 +1,23 @@
 """Thin wrapper of ``nlsq.LeastSquares().least_squares`` (trust-region reflective with bounds).
 
 ``nlsq`` 0.6.7 has import-time side effects that we undo here: it points JAX's compilation cache
-at ~/.cache/nlsq and changes its minimum compile time (both restored to heterodyne's values) and
-adds handlers to the root logger (removed; its own loggers lose their handlers and are set to
-WARNING). It is imported on first use only. A fresh ``LeastSquares`` object is made for every
-solve: one object must never serve two models.
+at ~/.cache/nlsq and changes its minimum compile time (both restored to heterodyne's values), adds
+handlers to the root logger (removed; its own loggers lose their handlers and are set to WARNING)
+and creates an empty folder ``.nlsq_cache`` in the current folder for a disk cache that the
+solver never uses (removed, and that cache switched off). It is imported on first use only. A
+fresh ``LeastSquares`` object is made for every solve: one object must never serve two models.
 """
 
 import logging
+import os
 from typing import NamedTuple
 
 import jax
 import numpy as np
 
 _NLSQ = None
+#: the folder nlsq creates in the current folder at import (its SmartCache default)
+NLSQ_DISK_CACHE = ".nlsq_cache"
 
 
 def _nlsq_module():
@@ -23,13 +27,21 @@ def _nlsq_module():
                  ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs")}
         root = logging.getLogger()
         handlers_before = list(root.handlers)
+        had_disk_cache = os.path.exists(NLSQ_DISK_CACHE)
         import nlsq
+        from nlsq.caching.smart_cache import get_global_cache
 
         for key, value in cache.items():
             jax.config.update(key, value)
         for handler in root.handlers[:]:
             if handler not in handlers_before:
                 root.removeHandler(handler)
+        get_global_cache().disk_cache_enabled = False
+        if not had_disk_cache:
+            try:
+                os.rmdir(NLSQ_DISK_CACHE)
+            except OSError:  # not made here, or another process uses it
+                pass
         _NLSQ = nlsq
     _quiet_nlsq_loggers()
     return _NLSQ

@@ -23,8 +23,8 @@ import numpy as np
 from heterodyne.core import physics_kernel as pk
 from heterodyne.core.jax_backend import compute_c2_heterodyne_multiphi
 from heterodyne.core.parameters import SCALING_BOUNDS
-from heterodyne.data.weights import check_weights_for
 from heterodyne.errors import InputError
+from heterodyne.weighting.weights_file import check_weights_for
 
 
 class FitProblem(NamedTuple):
@@ -48,7 +48,7 @@ class FitProblem(NamedTuple):
 
 def build_problem(dataset, weights, weights_path="weights file"):
     """FitProblem from a :class:`~heterodyne.data.dataset.Dataset` and
-    :class:`~heterodyne.data.weights.AngleWeights` of the same angles."""
+    :class:`~heterodyne.weighting.weights_file.AngleWeights` of the same angles."""
     check_weights_for(dataset, weights, weights_path)
     phi = np.asarray(dataset.phi, dtype=np.float64)
     n = len(dataset.t)

@@ -1,7 +1,7 @@
 """Per-angle heatmaps of c2(t1, t2): data | NLSQ model | normalised residual.
 
 Residual map: R_ij = (c2_data,ij - c2_model,ij) / sigma_ij (dimensionless; sigma_ij the element's sd
-from the angle's noise model, :meth:`heterodyne.data.weights.AngleWeights.pair_sigma`), NaN on the diagonal
+from the angle's noise model, :meth:`heterodyne.weighting.weights_file.AngleWeights.pair_sigma`), NaN on the diagonal
 i == j (never fitted) and where the data element is invalid. Data and model share one colour scale
 [lo, hi] = the 0.5 and 99.5 % percentiles of both maps' off-diagonal valid elements; the residual
 scale is symmetric, +/- ``residual_limit``. Axes are absolute times t in s (pixel k spans

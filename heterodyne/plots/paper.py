@@ -30,8 +30,7 @@ import numpy as np
 
 from heterodyne.config import validate_section
 from heterodyne.data.dataset import load_dataset
-from heterodyne.data.selection import PHI_TOLERANCE_DEG
-from heterodyne.data.weights import check_weights_for, load_weights
+from heterodyne.data.selection import REQUESTED_PHI_TOLERANCE_DEG
 from heterodyne.errors import InputError
 from heterodyne.lineage import check_lineage
 from heterodyne.plots.c2_maps import map_panels, pair_sigmas, shared_limits, show_map
@@ -43,6 +42,7 @@ from heterodyne.plots.physics_curves import CURVES, curves_with_bands, draw_curv
 from heterodyne.plots.saved_results import load_nlsq, read_combined_draws
 from heterodyne.plots.study import paper_study
 from heterodyne.plots.style import new_figure
+from heterodyne.weighting.weights_file import check_weights_for, load_weights
 
 #: figure kinds over several q bins -> function(figure_inputs, width_in) drawing them
 ALL_BINS_DRAW = {"cross_q": paper_cross_q, "study": paper_study}
@@ -102,9 +102,9 @@ def choose_angles(phi, requested, entry, path):
     chosen = []
     for value in requested:
         distance = np.abs(np.asarray(phi) - value)
-        if distance.min() > PHI_TOLERANCE_DEG:
+        if distance.min() > REQUESTED_PHI_TOLERANCE_DEG:
             raise InputError(f"{entry}.phi: {value:g} deg is not an angle of {path} (within "
-                             f"{PHI_TOLERANCE_DEG} deg); available: {', '.join(f'{p:g}' for p in phi)} deg")
+                             f"{REQUESTED_PHI_TOLERANCE_DEG} deg); available: {', '.join(f'{p:g}' for p in phi)} deg")
         chosen.append(int(distance.argmin()))
     return chosen
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import h5py
 
 from heterodyne.data.dataset import load_dataset
-from heterodyne.data.weights import load_weights
 from heterodyne.errors import InputError
 from heterodyne.json_record import read_json_record
 from heterodyne.provenance import read_provenance_attrs
 from heterodyne.report.run_times import step_run_times
+from heterodyne.weighting.weights_file import load_weights
 
 #: figure families in report order (PNG stems start with these)
 FIGURE_ORDER = ("c2_maps", "one_time_cuts", "noise_vs_lag", "physics_curves", "nlsq_vs_cmc",

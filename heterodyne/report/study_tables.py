@@ -33,10 +33,10 @@ from pathlib import Path
 from heterodyne.atomic import atomic_output
 from heterodyne.core.parameters import PARAMETERS
 from heterodyne.data.dataset import load_dataset
-from heterodyne.data.weights import check_weights_for, load_weights
 from heterodyne.errors import InputError
 from heterodyne.json_record import read_json_record
 from heterodyne.lineage import CSV_PROVENANCE_PREFIX, check_lineage
+from heterodyne.weighting.weights_file import check_weights_for, load_weights
 
 #: the two tables at the top of the results folder, as the workflow names them
 TABLE_FILES = ("parameters.csv", "fit_quality.csv")

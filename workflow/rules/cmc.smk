@@ -3,6 +3,7 @@
 
 
 rule cmc_shard:
+    "NUTS on one Consensus Monte Carlo shard of one q bin -> cmc/shard_<k>.h5."
     input:
         data="results/{dataset}/{qbin}/dataset.h5",
         weights="results/{dataset}/{qbin}/weights.json",
@@ -29,6 +30,7 @@ rule cmc_shard:
 
 
 rule cmc_combine:
+    "Combine a q bin's CMC shards into the consensus posterior -> cmc/summary.json, combined.h5."
     input:
         data="results/{dataset}/{qbin}/dataset.h5",
         nlsq="results/{dataset}/{qbin}/nlsq.json",

@@ -141,13 +141,15 @@ def every_q(pattern):
 PACKAGE_DIR = Path(importlib.util.find_spec("heterodyne").origin).parent
 
 # What every step imports: the package's root modules, the CLI dispatcher, the physics core and
-# the dataset/weights file formats (the weights format carries the noise model). Each rule adds its own sub-packages and CLI module. The
-# schema is not code here: its defaults reach each rule through `params` (the validated config).
+# the dataset/weights file formats (the weights format carries the noise model). Each rule adds
+# its own sub-packages and CLI module. The schema is not code here: its defaults reach each rule
+# through `params` (the validated config).
 CODE_BASE = (
     "__init__.py",
     "atomic.py",
     "config.py",
     "errors.py",
+    "jax_config.py",
     "json_record.py",
     "lineage.py",
     "noise_model.py",
@@ -155,6 +157,8 @@ CODE_BASE = (
     "cli/__init__.py",
     "core",
     "data",
+    "weighting/__init__.py",
+    "weighting/weights_file.py",
 )
 
 

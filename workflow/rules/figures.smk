@@ -3,6 +3,7 @@
 
 
 rule figures:
+    "Draw one q bin's figures (PNG, PDF, caption) from its saved results -> figures/."
     input:
         data="results/{dataset}/{qbin}/dataset.h5",
         weights="results/{dataset}/{qbin}/weights.json",

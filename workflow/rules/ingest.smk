@@ -5,6 +5,7 @@
 
 
 checkpoint q_bins:
+    "List a dataset's selected q bins, their folders and usable points -> results/{d}/q_bins.json."
     input:
         raw=lambda wildcards: config["datasets"][wildcards.dataset]["file"],
         code=package_code(*CODE_BASE, "cli/q_bins.py"),
@@ -23,6 +24,7 @@ checkpoint q_bins:
 
 
 rule ingest:
+    "Read one q bin's maps from the raw file, select angles and frames -> results/{d}/{q}/dataset.h5."
     input:
         raw=lambda wildcards: config["datasets"][wildcards.dataset]["file"],
         q_bins="results/{dataset}/q_bins.json",

@@ -3,6 +3,7 @@
 
 
 rule fit_nlsq:
+    "Joint multi-angle NLSQ fit of one q bin -> nlsq.json (estimates, errors), nlsq.h5 (model maps)."
     input:
         data="results/{dataset}/{qbin}/dataset.h5",
         weights="results/{dataset}/{qbin}/weights.json",

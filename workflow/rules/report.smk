@@ -9,6 +9,7 @@ STEP_BENCHMARKS = ["ingest", "weight", "fit_nlsq", "cmc_combine", "figures"]
 
 
 rule report:
+    "Write one q bin's self-contained HTML report with every number, figure and provenance -> report.html."
     input:
         data="results/{dataset}/{qbin}/dataset.h5",
         weights="results/{dataset}/{qbin}/weights.json",
@@ -53,6 +54,7 @@ rule report:
 
 # The audit runs after the study outputs (study.smk), so that it checks them too.
 rule audit:
+    "Check every result against the inputs its provenance records -> results/audit.json."
     input:
         reports=every_q("results/{dataset}/{qbin}/report.html"),
         tables=rules.study_tables.output,
@@ -71,6 +73,7 @@ rule audit:
 
 
 rule report_index:
+    "Write results/index.html: a row per dataset and q bin, links to the reports and tables, the audit."
     input:
         reports=every_q("results/{dataset}/{qbin}/report.html"),
         audit="results/audit.json",

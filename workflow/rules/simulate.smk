@@ -6,6 +6,7 @@ SIMULATED = [name for name in DATASETS if DEFAULTED["datasets"][name]["simulate"
 for simulated in SIMULATED:
 
     rule:
+        "Simulate the demo dataset's APS 8-ID-I result file with known truth (`heterodyne simulate`)."
         name:
             f"simulate_{simulated}"
         input:

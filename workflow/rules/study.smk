@@ -12,6 +12,7 @@ CROSS_Q = expand(["results/{dataset}/cross_q.json", "results/{dataset}/cross_q"]
 
 
 rule study_tables:
+    "Gather every fitted number into the tidy tables results/parameters.csv and fit_quality.csv."
     input:
         data=every_q("results/{dataset}/{qbin}/dataset.h5"),
         weights=every_q("results/{dataset}/{qbin}/weights.json"),
@@ -36,6 +37,7 @@ rule study_tables:
 
 
 rule study_figure:
+    "Draw each fitted parameter against the dataset, over several datasets -> results/study/."
     input:
         parameters="results/parameters.csv",
         code=package_code(*CODE_BASE, "plots", "report/__init__.py", "report/study_tables.py",
@@ -68,6 +70,7 @@ rule study_figure:
 # results/{d}/cross_q/ (`heterodyne cross-q`); with `joint_q: true` the joint multi-q fit
 # (fit_joint_q) and its posterior (cmc_joint_q) are drawn beside the per-q fits.
 rule cross_q:
+    "Test whether a dataset's transport and velocity parameters are the same at every q -> cross_q.json."
     input:
         data=every_q("results/{dataset}/{qbin}/dataset.h5"),
         nlsq=every_q("results/{dataset}/{qbin}/nlsq.json"),
@@ -103,6 +106,7 @@ rule cross_q:
 # One NLSQ fit over all q bins of a dataset (`joint_q: true`): shared transport and velocity
 # parameters, a sample fraction per q bin, contrast/offset per (q, phi) map.
 rule fit_joint_q:
+    "One NLSQ fit over all q bins of a dataset, shared physics, per-q fractions -> joint_q/nlsq.json."
     input:
         data=every_q("results/{dataset}/{qbin}/dataset.h5"),
         weights=every_q("results/{dataset}/{qbin}/weights.json"),
@@ -131,6 +135,7 @@ rule fit_joint_q:
 # The joint multi-q posterior (`joint_q: true`): the consensus of the per-q CMC posteriors over the
 # joint fit's shared parameters, each bin's nuisance moved along its regression on them.
 rule cmc_joint_q:
+    "Joint multi-q posterior, the consensus of the per-q CMC posteriors -> joint_q/cmc/summary.json."
     input:
         joint="results/{dataset}/joint_q/nlsq.json",
         data=every_q("results/{dataset}/{qbin}/dataset.h5"),
@@ -161,6 +166,7 @@ rule cmc_joint_q:
 # `snakemake paper`: the journal figures (vector PDF, column widths) chosen by the `paper` section,
 # with results/paper/README.md listing each figure's inputs and settings hash. Not part of `all`.
 rule paper:
+    "Journal figures (vector PDF) and their README from saved results -> results/paper/ (`snakemake paper`)."
     input:
         results=paper_inputs,
         code=package_code(*CODE_BASE, "plots", "report", "study", "cli/paper.py"),

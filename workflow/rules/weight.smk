@@ -2,9 +2,10 @@
 
 
 rule weight:
+    "Estimate each angle's noise model and initial contrast/offset -> weights.json."
     input:
         data="results/{dataset}/{qbin}/dataset.h5",
-        code=package_code(*CODE_BASE, "weighting.py", "cli/weight.py"),
+        code=package_code(*CODE_BASE, "weighting/estimate.py", "cli/weight.py"),
     output:
         report(
             "results/{dataset}/{qbin}/weights.json",

@@ -21,9 +21,14 @@ from heterodyne.noise_model import AngleNoise
 
 @dataclass(frozen=True)
 class AngleWeights:
-    """Weights of n_phi angles: phi (n_phi,) deg; sigma, contrast, offset (n_phi,) [c2 units];
-    method; noise, a tuple of n_phi :class:`~heterodyne.noise_model.AngleNoise` (None: every
-    element of angle a has sd sigma[a])."""
+    """Per-angle weights and starting scale of n_phi angles.
+
+    phi (n_phi,) deg; sigma (n_phi,) c2 units (dimensionless): each angle's constant element sd,
+    or its rms element sd under the speckle model; contrast, offset (n_phi,) c2 units: initial
+    values of the fits; method: "robust" or "uniform"; noise: tuple of n_phi
+    :class:`~heterodyne.noise_model.AngleNoise`, or None (every element of angle a has sd
+    sigma[a]).
+    """
 
     phi: np.ndarray
     sigma: np.ndarray
@@ -39,15 +44,15 @@ class AngleWeights:
         return np.stack([noise.pair_sigma(rows, cols) for noise in self.noise])
 
 
-#: largest difference [deg] between a weights file's angles and the dataset's for them to match
-PHI_TOLERANCE_DEG = 1e-6
+#: two files hold the same angles when they differ by at most this many degrees (rounding only)
+SAME_PHI_TOLERANCE_DEG = 1e-6
 
 
 def check_weights_for(dataset, weights, path):
     """Raise InputError unless ``weights`` (read from ``path``) are for the angles of ``dataset``
     and every sigma is finite and > 0."""
     phi = np.asarray(dataset.phi, dtype=np.float64)
-    if len(weights.phi) != len(phi) or not np.allclose(weights.phi, phi, rtol=0, atol=PHI_TOLERANCE_DEG):
+    if len(weights.phi) != len(phi) or not np.allclose(weights.phi, phi, rtol=0, atol=SAME_PHI_TOLERANCE_DEG):
         raise InputError(f"{path}: weights are for phi = {np.asarray(weights.phi, float).tolist()} deg "
                          f"but the dataset {dataset.source_path or ''} has phi = {phi.tolist()} deg; "
                          "re-run `heterodyne weight` on this dataset")

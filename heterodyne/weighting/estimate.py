@@ -16,8 +16,8 @@ starting points. The offset estimate assumes the correlation has decayed at the 
 import numpy as np
 
 from heterodyne.core.parameters import SCALING_BOUNDS
-from heterodyne.data.weights import AngleWeights
 from heterodyne.noise_model import estimate_angle_noise, estimate_noise, independent_noise
+from heterodyne.weighting.weights_file import AngleWeights
 
 def _clip(value, name):
     lower, upper = SCALING_BOUNDS[name]
