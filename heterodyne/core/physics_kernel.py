@@ -1,4 +1,4 @@
-"""The single home of the heterodyne physics (He et al., PNAS 2024, Eq. S-95).
+"""The single home of the heterodyne physics (He et al., PNAS 2024 and 2025, SI Eq. S-95 of 2025).
 
 Units: t, dt in s; q in 1/Angstrom; phi, phi0 in degrees; parameters as in
 :mod:`heterodyne.core.parameters`.
