@@ -3,13 +3,16 @@
 Checks: every parameter name, the input SHA-256 and the config hash appear; numbers in the tables
 equal the saved results; each angle's noise model, how the NLSQ standard errors were computed and
 the CMC widening factors; warnings, run times ("not recorded" without benchmark files); figures
-embedded (no network reference); index links; bad input; versions that differ from
-requirements.lock flagged on both pages (and nothing when they agree). The Chromium test (skipped where
-`chromium` is absent) renders the page headless and counts images that failed to load.
+embedded at screen resolution (pixel size, palette or full colour, mean colour kept, page size)
+with links to the PDFs beside them, nothing else referenced; index links; bad input; versions that
+differ from requirements.lock flagged on both pages (and nothing when they agree). The Chromium
+test (skipped where `chromium` is absent) renders the page headless and counts images that failed
+to load.
 """
 
 import base64
 import hashlib
+import io
 import json
 import re
 import shutil
@@ -20,6 +23,7 @@ import numpy as np
 import pytest
 import yaml
 from matplotlib import image as mpimg
+from PIL import Image
 
 import figures_fixtures as ff
 from heterodyne.cli import main
@@ -30,6 +34,7 @@ from heterodyne.lineage import read_provenance
 from heterodyne import software_lock
 from heterodyne.provenance import package_versions, provenance_record
 from heterodyne.report.dataset_page import noise_model_text, uncertainty_text
+from heterodyne.report.screen_png import MAX_SIDE, screen_png, screen_scale
 from heterodyne.weighting.weights_file import AngleWeights, load_weights
 
 
@@ -144,14 +149,75 @@ def test_run_times_are_the_benchmark_means(html):
     assert '<td>ingest</td><td class="num">0.75</td>' in html
 
 
-def test_figures_are_embedded_and_nothing_is_fetched(saved, html):
-    pngs = sorted((saved["results"] / "figures").glob("*.png"))
-    embedded = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,([^"]+)"', html)
-    assert sorted(stem for stem, _ in embedded) == sorted(p.stem for p in pngs)
-    for stem, data in embedded:
-        assert base64.b64decode(data) == (saved["results"] / "figures" / f"{stem}.png").read_bytes()
-    assert re.findall(r'(?:src|href)="(?!data:)', html) == []
+def _mean_rgb(image):
+    with image:
+        return np.asarray(image.convert("RGB"), dtype=float).mean(axis=(0, 1))
+
+
+def test_figures_are_embedded_at_screen_resolution(saved, report, html):
+    figures = saved["results"] / "figures"
+    embedded = dict(re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,([^"]+)"', html))
+    assert sorted(embedded) == sorted(p.stem for p in figures.glob("*.png"))
+    for stem, data in embedded.items():
+        with Image.open(figures / f"{stem}.png") as full:
+            width, height = full.size  # saved at 200 dpi; shown at 96 dpi, one CSS pixel per dot
+        with Image.open(io.BytesIO(base64.b64decode(data))) as screen:
+            assert screen.size == (round(width * 0.48), round(height * 0.48)), stem
+            assert max(screen.size) <= MAX_SIDE
+            assert screen.mode == ("RGB" if stem.startswith("c2_maps") else "P"), stem  # heat maps: full colour
+        # averaging over the pixels each screen pixel covers keeps the mean colour (within a level)
+        np.testing.assert_allclose(_mean_rgb(Image.open(io.BytesIO(base64.b64decode(data)))),
+                                   _mean_rgb(Image.open(figures / f"{stem}.png")), atol=1.0, err_msg=stem)
+    full_bytes = sum(p.stat().st_size for p in figures.glob("*.png"))
+    assert sum(len(base64.b64decode(d)) for d in embedded.values()) < full_bytes / 3
+    assert report.stat().st_size < 3e6
+
+
+def test_only_the_pdf_copies_beside_the_page_are_referenced(saved, report, html):
+    assert re.findall(r'src="(?!data:)', html) == []
     assert "<link" not in html and "@import" not in html
+    links = re.findall(r'href="([^"]+)"', html)
+    stems = sorted(p.stem for p in (saved["results"] / "figures").glob("*.png"))
+    assert links == [f"figures/{stem}.pdf" for stem in sorted(stems, key=lambda s: html.index(f'id="{s}"'))]
+    assert all((report.parent / link).read_bytes().startswith(b"%PDF") for link in links)
+
+
+def test_pdf_links_are_relative_to_where_the_page_is_written(saved, tmp_path):
+    output = tmp_path / "elsewhere" / "report.html"
+    output.parent.mkdir()
+    assert _report(saved, saved["results"], output) == 0
+    links = re.findall(r'href="([^"]+)"', output.read_text())
+    assert links and all(link.startswith("../") for link in links)
+    assert all((output.parent / link).resolve() == (saved["results"] / "figures" / link.split("/")[-1]).resolve()
+               for link in links)
+
+
+def test_screen_scale_takes_96_dpi_and_at_most_1600_pixels():
+    assert screen_scale((2400, 800), (200, 200)) == pytest.approx(0.48)
+    assert screen_scale((4000, 1000), (200, 200)) == pytest.approx(0.4)  # 1600 / 4000 px
+    assert screen_scale((3200, 100), None) == 0.5
+    assert screen_scale((300, 200), (72, 72)) == 1.0  # never enlarged
+
+
+def test_screen_png_averages_each_block_and_puts_transparency_on_white():
+    pixels = np.zeros((4, 4, 4), dtype=np.uint8)
+    pixels[:, :2] = (200, 0, 0, 255)  # left half opaque red
+    pixels[:2, 2:] = (0, 0, 100, 255)  # top right opaque dark blue, bottom right transparent
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, "RGBA").save(buffer, format="PNG", dpi=(192, 192))  # 96 / 192: 2 x 2 blocks
+    with Image.open(io.BytesIO(screen_png(buffer.getvalue(), full_colour=True))) as screen:
+        assert screen.mode == "RGB"
+        assert np.asarray(screen).tolist() == [[[200, 0, 0], [0, 0, 100]], [[200, 0, 0], [255, 255, 255]]]
+
+
+def test_missing_pdf_copy_exits_2_and_writes_nothing(saved, tmp_path, capsys):
+    results = tmp_path / ff.NAME
+    shutil.copytree(saved["results"], results, ignore=shutil.ignore_patterns("report.html"))
+    (results / "figures" / "physics_curves.pdf").unlink()
+    assert _report(saved, results, tmp_path / "report.html") == 2
+    err = capsys.readouterr().err
+    assert "physics_curves.pdf: PDF copy missing for physics_curves.png" in err and "heterodyne figures" in err
+    assert not (tmp_path / "report.html").exists()
 
 
 def test_report_without_benchmarks_says_not_recorded(saved, tmp_path):

@@ -55,7 +55,7 @@ def run(args):
         results = collect(args.results_dir)
         cross_q = read_cross_q(args.cross_q) if args.cross_q else None
         provenance = provenance_record(config, [*results.input_files, *([args.cross_q] if args.cross_q else [])])
-        html = render_dataset_page(args.name, results, config, provenance, cross_q)
+        html = render_dataset_page(args.name, results, config, provenance, Path(args.output).parent, cross_q)
     with atomic_output(args.output) as tmp:
         Path(tmp).write_text(html, encoding="utf-8")
     return 0

@@ -1,7 +1,8 @@
 """Gather everything a dataset report shows from ``results/{d}/`` (workflow layout).
 
 Read: dataset.h5 (source path and SHA-256, selection, angles, provenance), weights.json,
-nlsq.json, cmc/summary.json, figures/*.png with their .rst captions, benchmarks/*.tsv.
+nlsq.json, cmc/summary.json, figures/*.png with their .rst captions (and the .pdf beside each,
+which the page links), benchmarks/*.tsv.
 """
 
 import json
@@ -15,18 +16,25 @@ from heterodyne.errors import InputError
 from heterodyne.json_record import read_json_record
 from heterodyne.provenance import read_provenance_attrs
 from heterodyne.report.run_times import step_run_times
+from heterodyne.report.screen_png import screen_png
 from heterodyne.weighting.weights_file import load_weights
 
 #: figure families in report order (PNG stems start with these)
 FIGURE_ORDER = ("c2_maps", "one_time_cuts", "noise_vs_lag", "physics_curves", "nlsq_vs_cmc",
                 "cmc_corner", "cmc_shards", "cmc_trace")
+#: families drawn as heat maps, embedded in full colour (:func:`screen_png`)
+HEAT_MAP_FAMILIES = ("c2_maps",)
 
 
 @dataclass(frozen=True)
 class Figure:
+    """One figure: ``png`` its screen-resolution copy (PNG bytes), ``pdf`` the path of its vector
+    copy."""
+
     stem: str
     png: bytes
     caption: str
+    pdf: Path
 
 
 @dataclass(frozen=True)
@@ -50,17 +58,20 @@ def figure_rank(stem):
 
 
 def read_figures(folder):
-    """Every ``*.png`` of the figures folder with its ``.rst`` caption, in report order."""
+    """Every ``*.png`` of the figures folder, as a screen-resolution copy, with its ``.rst`` caption
+    and ``.pdf`` path, in report order."""
     folder = Path(folder)
     pngs = sorted(folder.glob("*.png"), key=lambda p: figure_rank(p.stem))
     if not pngs:
         raise InputError(f"{folder}: no figures (*.png) found; run `heterodyne figures` first")
     figures = []
     for png in pngs:
-        caption = png.with_suffix(".rst")
-        if not caption.is_file():
-            raise InputError(f"{caption}: caption missing for {png.name}; re-run `heterodyne figures`")
-        figures.append(Figure(png.stem, png.read_bytes(), caption.read_text()))
+        caption, pdf = png.with_suffix(".rst"), png.with_suffix(".pdf")
+        for path, what in ((caption, "caption"), (pdf, "PDF copy")):
+            if not path.is_file():
+                raise InputError(f"{path}: {what} missing for {png.name}; re-run `heterodyne figures`")
+        heat_map = png.stem.startswith(HEAT_MAP_FAMILIES)
+        figures.append(Figure(png.stem, screen_png(png.read_bytes(), full_colour=heat_map), caption.read_text(), pdf))
     return figures
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from heterodyne.json_record import read_json_record
 from heterodyne.plots.cross_q import p_is
 from heterodyne.report.markup import esc, fmt, png_figure, table
+from heterodyne.report.screen_png import screen_png
 
 #: cross_q.json and the figures folder, relative to results/<dataset>/
 CROSS_Q_JSON = "cross_q.json"
@@ -97,13 +98,14 @@ def left_out_text(record):
 
 
 def figures_html(folder, prefix):
-    """Embedded cross-q figures (PNG with its .rst caption) of ``folder``, "" when there are none."""
+    """Embedded cross-q figures (screen-resolution PNG with its .rst caption) of ``folder``, "" when
+    there are none."""
     folder = Path(folder)
     out = []
     for png in sorted(folder.glob("*.png")) if folder.is_dir() else []:
         caption = png.with_suffix(".rst")
         text = caption.read_text(encoding="utf-8") if caption.is_file() else png.stem
-        out.append(png_figure(png.read_bytes(), f"{prefix}{png.stem}", text))
+        out.append(png_figure(screen_png(png.read_bytes()), f"{prefix}{png.stem}", text))
     return "\n".join(out)
 
 

@@ -12,10 +12,14 @@ R-hat and ESS; the pass criteria recorded by cmc-combine); figures; provenance (
 SHA-256, selection, config hash and config, per-step provenance, package versions, git commit, run
 time per step). Given the dataset's cross_q.json record (``heterodyne report --cross-q``), a
 "Cross-q consistency" section after the warnings shows its verdict and test table (the figures are
-on the index page).
+on the index page). Figures are embedded at screen resolution (:mod:`.screen_png`), each linking
+its PDF in the figures folder by a path relative to the page.
 """
 
 import json
+import os
+from pathlib import Path
+from urllib.parse import quote
 
 import yaml
 
@@ -179,9 +183,18 @@ def _own_provenance_html(record):
     return f"<pre>{esc(json.dumps(shown, indent=1, sort_keys=True, default=str))}</pre>"
 
 
-def render_dataset_page(name, results, config, provenance, cross_q=None):
-    """Complete HTML of the dataset report (str); ``cross_q``: the dataset's cross_q.json record
-    (dict) or None (no cross-q section)."""
+def relative_href(path, page_dir):
+    """URL of the file ``path`` relative to the folder ``page_dir`` the page is written to."""
+    return quote(Path(os.path.relpath(Path(path).resolve(), Path(page_dir).resolve())).as_posix())
+
+
+def _figures_html(figures, page_dir):
+    return "\n".join(png_figure(f.png, f.stem, f.caption, relative_href(f.pdf, page_dir)) for f in figures)
+
+
+def render_dataset_page(name, results, config, provenance, page_dir, cross_q=None):
+    """Complete HTML of the dataset report (str), to be written into the folder ``page_dir``;
+    ``cross_q``: the dataset's cross_q.json record (dict) or None (no cross-q section)."""
     nlsq, cmc = results.nlsq, results.cmc
     found = [*results.dataset.selection.get("warnings", []), *fit_warnings(nlsq, cmc)]
     header = (f"<h1>heterodyne report: {esc(name)}</h1>\n<p>{len(results.dataset.phi)} angles, "
@@ -200,7 +213,7 @@ def render_dataset_page(name, results, config, provenance, cross_q=None):
                  + f"<p>{esc(uncertainty_text(nlsq, cmc))}</p>"),
         _section("Fit quality per angle", "quality", _quality_html(results)),
         _section("Fit runs", "runs", _runs_html(nlsq, cmc)),
-        _section("Figures", "figures", "\n".join(png_figure(f.png, f.stem, f.caption) for f in results.figures)),
+        _section("Figures", "figures", _figures_html(results.figures, page_dir)),
         _section("Provenance", "provenance", _provenance_html(results, config, provenance)),
     ])
     return page(f"heterodyne report: {name}", body, provenance)

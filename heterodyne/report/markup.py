@@ -2,7 +2,8 @@
 
 Pages carry their CSS inline and their images as ``data:image/png;base64`` URIs, and the page's
 provenance record as JSON in ``<script type="application/json" id="provenance">``; nothing is
-fetched when a page is opened.
+fetched when a page is opened. A figure may add a link to its vector copy (a file beside the
+page), which the page does not need to render.
 """
 
 import base64
@@ -57,11 +58,13 @@ def caption_html(rst):
     return re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", text)
 
 
-def png_figure(png_bytes, stem, caption):
-    """<figure> with the PNG embedded as a base64 data URI and the caption (from its .rst)."""
+def png_figure(png_bytes, stem, caption, vector_href=None):
+    """<figure> with the PNG embedded as a base64 data URI and the caption (from its .rst), ending
+    in a link to ``vector_href`` (URL of the vector copy) when given."""
     data = base64.b64encode(png_bytes).decode("ascii")
+    link = f' <a href="{esc(vector_href)}">Vector copy (PDF)</a>' if vector_href else ""
     return (f'<figure id="{esc(stem)}"><img alt="{esc(stem)}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{caption_html(caption)}</figcaption></figure>")
+            f"<figcaption>{caption_html(caption)}{link}</figcaption></figure>")
 
 
 def page(title, body, provenance):
