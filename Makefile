@@ -39,9 +39,9 @@ format: $(STAMP)
 # The whole workflow on config/config.yaml; a second run with nothing changed does nothing.
 run: $(STAMP)
 	$(VENV)/bin/snakemake --cores all
-	$(VENV)/bin/snakemake --report results/report.html
+	$(VENV)/bin/snakemake --report results/report.zip
 	@echo "Reports: $(CURDIR)/results/index.html (per dataset and q bin: results/<dataset>/<q folder>/report.html)"
-	@echo "Snakemake report: $(CURDIR)/results/report.html"
+	@echo "Snakemake report: $(CURDIR)/results/report.zip (unzip it and open report/report.html)"
 
 # requirements.lock from pyproject.toml (dependencies, the test and lint extras) for CPython 3.12 on Linux,
 # with the sha256 of every file of each release. Pins already in the file are kept where they still

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import jsonschema
@@ -552,14 +553,18 @@ def test_points_per_shard_sets_the_number_of_shard_jobs_from_the_data(tiny_run):
                       "study_tables": 1, "audit": 1, "report_index": 1, "all": 1}
 
 
-def test_snakemake_report_holds_the_captioned_figures(tiny_run):
+def test_snakemake_report_zip_holds_the_pages_and_each_figure_once(tiny_run):
+    """The q bins' figures are inside their pages only; the cross-q figures are items with captions."""
     workdir, config_path, _ = tiny_run
-    code, out = snakemake(workdir, "--configfile", str(config_path), "--report", "report.html")
+    code, out = snakemake(workdir, "--configfile", str(config_path), "--report", "report.zip")
     assert code == 0, out
-    html = (workdir / "report.html").read_text()
-    n_png = len(list((workdir / "results" / "tiny").glob("q*/figures/*.png"))) + len(
-        list((workdir / "results" / "tiny" / "cross_q").glob("*.png")))
-    assert len(re.findall(r"Adding \S+\.png", out)) == n_png
-    assert "Two-time correlation c2(t1, t2) at one angle" in html  # caption of workflow/report/figure.rst
-    for name in ("nlsq.json", "summary.json", "weights.json", "report.html"):
-        assert f"Adding {name}" in out
+    assert "ERROR" not in out  # every caption is valid reStructuredText
+    added = sorted(re.findall(r"Adding (\S+) \(", out))
+    cross_q = sorted(p.name for p in (workdir / "results" / "tiny" / "cross_q").glob("*.png"))
+    n = len(TINY_BINS)
+    assert added == sorted([*cross_q, *["nlsq.json", "summary.json", "weights.json", "report.html"] * n])
+    with zipfile.ZipFile(workdir / "report.zip") as archive:
+        assert sorted(Path(name).name for name in archive.namelist() if "/data/raw/" in name) == added
+        html = archive.read("report/report.html").decode()
+    assert "|q v|</tt> against q" in html  # caption of workflow/report/cross_q.rst
+    assert "Self-contained HTML report of dataset" in html  # caption of workflow/report/dataset_report.rst

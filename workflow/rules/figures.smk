@@ -1,5 +1,5 @@
 # Figures of one q bin (PNG 200 dpi + PDF + an .rst caption each) -> results/{d}/{q}/figures/.
-# Every PNG is an item of the Snakemake report, captioned by workflow/report/figure.rst.
+# They reach the Snakemake report inside the q bin's page (report.smk), not as items of their own.
 
 
 rule figures:
@@ -15,14 +15,7 @@ rule figures:
         shards=shard_files("results/{dataset}/{qbin}/cmc/shard_{shard}.h5"),
         code=package_code(*CODE_BASE, "plots", "cli/figures.py"),
     output:
-        report(
-            directory("results/{dataset}/{qbin}/figures"),
-            patterns=["{figure}.png"],
-            caption="../report/figure.rst",
-            category="Figures",
-            subcategory="{dataset} {qbin}",
-            labels={"dataset": "{dataset}", "q": "{qbin}", "figure": "{figure}"},
-        ),
+        directory("results/{dataset}/{qbin}/figures"),
     params:
         settings=dataset_section("figures"),
     log:
