@@ -21,8 +21,11 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
+# Two pytest processes (pytest-xdist), each taking whole test files (module fixtures are built once):
+# many files spend their time waiting on Snakemake or SLURM subprocesses, so two share CI's 2 CPUs well.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # ruff (lint + format, pyproject.toml) on the Python code; snakefmt (.snakefmt.toml) on the Snakefile and rules
 SNAKEMAKE_FILES := Snakefile workflow/rules

@@ -215,18 +215,24 @@ def test_uniform_prior_narrows_the_support(problem):
 
 
 def test_geometry_whitens_the_shard_posterior(problem):
-    """At the shard's mode the gradient vanishes and, in z = L^-1 (y - y_hat), the exact Hessian
-    of -log p is close to the identity (the Gauss-Newton metric is right), and the log noise
-    scale gets variance 1 / (2 n_points) (Fisher information of log sigma)."""
+    """At the shard's mode the gradient vanishes and, in z = L^-1 (y - y_hat), the Hessian of
+    -log p is close to the identity (the Gauss-Newton metric is right), and the log noise scale gets
+    variance 1 / (2 n_points) (Fisher information of log sigma). The Hessian is the central
+    difference of the exact gradient along each z axis (step 1e-4 sd: error ~1e-8, far below the
+    0.15 asserted; a second reverse pass through the pooled kernel compiles for over a minute)."""
     _, _, spec, _, points, data = problem
     whitening = shard_geometry(data, spec, sample_noise_scale=True)
-    y_hat = jnp.asarray(whitening.y_hat)
-    grad = jax.grad(log_density)(y_hat, data, spec)
-    hessian = -jax.jacrev(jax.grad(log_density))(y_hat, data, spec)
-    assert np.max(np.abs(np.asarray(grad) @ whitening.chol)) < 1e-3
-    whitened = whitening.chol.T @ np.asarray(hessian) @ whitening.chol
-    np.testing.assert_allclose(whitened, np.eye(len(y_hat)), atol=0.15)
-    variance = whitening.chol @ whitening.chol.T
+    chol = whitening.chol
+    grad_y = jax.jit(lambda y: jax.grad(log_density)(y, data, spec))
+
+    def grad_z(z):
+        return chol.T @ np.asarray(grad_y(jnp.asarray(whitening.y_hat + chol @ z)))
+
+    dim, step = len(whitening.y_hat), 1e-4
+    assert np.max(np.abs(grad_z(np.zeros(dim)))) < 1e-3
+    whitened = -np.column_stack([(grad_z(step * e) - grad_z(-step * e)) / (2 * step) for e in np.eye(dim)])
+    np.testing.assert_allclose(whitened, np.eye(dim), atol=0.15)
+    variance = chol @ chol.T
     assert variance[-1, -1] == pytest.approx(1 / (2 * len(points)), rel=0.05)
 
 

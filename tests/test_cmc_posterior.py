@@ -12,7 +12,7 @@ from heterodyne.cmc.sampling import NutsSettings, run_shard, shard_data
 
 K = 4
 CHAINS = 2
-SETTINGS = NutsSettings(warmup=150, samples=1000, chains=CHAINS, target_accept=0.85, dense_mass=True,
+SETTINGS = NutsSettings(warmup=150, samples=500, chains=CHAINS, target_accept=0.85, dense_mass=True,
                         adapt_mass_matrix=False, max_tree_depth=10, sample_noise_scale=False)
 PRIOR = {"default": {"kind": "truncated-normal", "width": 10.0, "width_unit": "stderr"}, "parameters": {}}
 
