@@ -7,12 +7,11 @@
   posterior, per sampled physics parameter.
 """
 
-import math
 
 import numpy as np
 
 from heterodyne.plots.physics_curves import thin_indices
-from heterodyne.plots.style import CMC_COLOR, NLSQ_COLOR, new_figure, render_caption, save_figure
+from heterodyne.plots.style import CMC_COLOR, NLSQ_COLOR, new_figure, panel_grid, render_caption, save_figure
 
 CORNER_CELL_IN = 1.3
 TRACE_SIZE = (8.0, 1.1)  # width, height per parameter row (in)
@@ -77,14 +76,8 @@ def draw_traces(names, chains_by_name, title):
 
 def draw_shard_posteriors(names, shard_draws, combined, reference):
     """Per parameter: each shard's density histogram (steps) and the combined one (filled)."""
-    ncols = min(len(names), MAX_COLUMNS)
-    nrows = math.ceil(len(names) / ncols)
-    fig, axes = new_figure(SHARD_PANEL_SIZE[0] * ncols, SHARD_PANEL_SIZE[1] * nrows, nrows=nrows, ncols=ncols)
-    for p, ax in enumerate(axes.flat):
-        if p >= len(names):
-            ax.set_axis_off()
-            continue
-        name = names[p]
+    fig, axes = panel_grid(len(names), SHARD_PANEL_SIZE, MAX_COLUMNS)
+    for name, ax in zip(names, axes, strict=True):
         pooled = [np.ravel(shard[name]) for shard in shard_draws]
         edges = np.histogram_bin_edges(np.concatenate(pooled + [combined[name]]), bins=N_BINS)
         for k, values in enumerate(pooled):
@@ -94,7 +87,7 @@ def draw_shard_posteriors(names, shard_draws, combined, reference):
         ax.axvline(reference[name], color=NLSQ_COLOR, lw=1, label="NLSQ")
         ax.set_xlabel(name)
         ax.set_yticks([])
-    axes.flat[0].legend(frameon=False, fontsize=6)
+    axes[0].legend(frameon=False, fontsize=6)
     return fig
 
 

@@ -16,12 +16,10 @@ Weights without a noise model (older files) mean one constant sigma per angle an
 spread: those panels show the constant-sigma line only and say that nothing was measured.
 """
 
-import math
-
 import numpy as np
 
 from heterodyne.noise_model import independent_noise
-from heterodyne.plots.style import DATA_COLOR, NLSQ_COLOR, new_figure, render_caption, save_figure
+from heterodyne.plots.style import DATA_COLOR, NLSQ_COLOR, panel_grid, render_caption, save_figure
 
 PANEL_SIZE = (4.0, 3.2)
 MAX_COLUMNS = 3
@@ -63,14 +61,8 @@ def angle_noises(weights, n_times):
 
 def draw_noise_vs_lag(dt, phi, noises):
     """Figure with one panel per angle: measured rms per lag bin (points) and the model's (line)."""
-    n_phi = len(phi)
-    ncols = min(n_phi, MAX_COLUMNS)
-    nrows = math.ceil(n_phi / ncols)
-    fig, axes = new_figure(PANEL_SIZE[0] * ncols, PANEL_SIZE[1] * nrows, nrows=nrows, ncols=ncols)
-    for a, ax in enumerate(axes.flat):
-        if a >= n_phi:
-            ax.set_axis_off()
-            continue
+    fig, axes = panel_grid(len(phi), PANEL_SIZE, MAX_COLUMNS)
+    for a, ax in enumerate(axes):
         noise = noises[a]
         lag, measured = binned_rms(noise.lag_spread)
         model_lag, predicted = binned_rms(noise.lag_spread_model)

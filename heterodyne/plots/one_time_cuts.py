@@ -6,11 +6,9 @@ over the first three quarters of the time axis, i_m = round(m * 0.75 (N - 1) / (
 so every cut keeps at least N/4 lags.
 """
 
-import math
-
 import numpy as np
 
-from heterodyne.plots.style import DATA_COLOR, NLSQ_COLOR, new_figure, render_caption, save_figure
+from heterodyne.plots.style import DATA_COLOR, NLSQ_COLOR, panel_grid, render_caption, save_figure
 
 PANEL_SIZE = (4.0, 3.2)
 MAX_COLUMNS = 3
@@ -46,14 +44,8 @@ def draw_cut_panel(ax, t, dt, data, model, valid, ages, age_label="t1 = {:.3g} s
 
 def draw_cuts(t, dt, data, model, valid, phi, ages):
     """Figure with one panel per angle; ``data``/``model``/``valid`` are (n_phi, N, N)."""
-    n_phi = len(phi)
-    ncols = min(n_phi, MAX_COLUMNS)
-    nrows = math.ceil(n_phi / ncols)
-    fig, axes = new_figure(PANEL_SIZE[0] * ncols, PANEL_SIZE[1] * nrows, nrows=nrows, ncols=ncols)
-    for a, ax in enumerate(axes.flat):
-        if a >= n_phi:
-            ax.set_axis_off()
-            continue
+    fig, axes = panel_grid(len(phi), PANEL_SIZE, MAX_COLUMNS)
+    for a, ax in enumerate(axes):
         draw_cut_panel(ax, t, dt, data[a], model[a], valid[a], ages)
         ax.set_xlabel("lag t2 - t1 (s)")
         ax.set_ylabel("c2")

@@ -17,8 +17,15 @@ import numpy as np
 
 from heterodyne.core.parameters import PARAMETER_NAMES
 from heterodyne.plots.paper_style import panel_columns, panel_letters
-from heterodyne.plots.style import (CMC_COLOR, NLSQ_COLOR, active_rc, new_figure, render_caption, save_figure,
-                                    scaled_to_width)
+from heterodyne.plots.style import (
+    CMC_COLOR,
+    NLSQ_COLOR,
+    active_rc,
+    new_figure,
+    render_caption,
+    save_figure,
+    scaled_to_width,
+)
 from heterodyne.report.study_tables import parameter_rows, read_fit_records
 
 STEM = "parameters_vs_dataset"

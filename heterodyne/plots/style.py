@@ -8,6 +8,7 @@ chunk ``provenance`` and in the PDF info dictionary as ``Subject`` (JSON).
 """
 
 import json
+import math
 import string
 from pathlib import Path
 
@@ -74,6 +75,18 @@ def new_figure(width_in, height_in, nrows=1, ncols=1, rc=None, **subplot_kw):
         fig, axes = plt.subplots(nrows, ncols, figsize=(width_in, height_in), squeeze=False,
                                  layout="constrained", **subplot_kw)
     return fig, axes
+
+
+def panel_grid(n_panels, panel_size, max_columns):
+    """(figure, the first ``n_panels`` axes in reading order) of a grid of at most ``max_columns``
+    columns, each panel ``panel_size`` (width, height) inches; the unused panels of the last row are
+    switched off."""
+    ncols = min(n_panels, max_columns)
+    nrows = math.ceil(n_panels / ncols)
+    fig, axes = new_figure(panel_size[0] * ncols, panel_size[1] * nrows, nrows=nrows, ncols=ncols)
+    for ax in axes.flat[n_panels:]:
+        ax.set_axis_off()
+    return fig, list(axes.flat[:n_panels])
 
 
 def styled(rc=None):
