@@ -5,7 +5,7 @@ At level ``maps`` (default), for each angle phi_a the stored map is
     c2_ij = offset_a + contrast_a * B_ij(params, q, phi_a) + e_ij          (i < j, e ~ N(0, sigma_a^2))
     c2_ii = offset_a + contrast_a * B_ii + diagonal_excess + e_ii          (raw shot-noise bump)
 
-with B the heterodyne bracket of :mod:`heterodyne.core.physics_kernel` on the absolute grid
+with B the heterodyne bracket of :mod:`heterodyne.core.physics` on the absolute grid
 t_i = begin_frame * frame_time + i * dt [s], dt = frame_time * stride_frame * avg_frame [s]. One
 noise draw per unordered pair (the map is symmetric). At level ``frames`` each map is the
 correlator's product of simulated speckle frames of its own region of pixels
@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from heterodyne.atomic import atomic_hdf5
-from heterodyne.core.jax_backend import compute_c2_heterodyne_multiphi
+from heterodyne.core.c2 import c2_meshgrid
 from heterodyne.core.parameters import as_vector
 from heterodyne.data.simulate_frames import SpeckleSettings, speckle_maps
 from heterodyne.errors import InputError
@@ -114,9 +114,8 @@ def noisy_model_maps(spec, q):
 
     The generator is seeded by (seed, round(q * 1e6)) so each q bin gets its own noise.
     """
-    model = np.asarray(compute_c2_heterodyne_multiphi(
-        as_vector(spec.parameters), spec.t, q, spec.dt, np.asarray(spec.phi, float),
-        np.asarray(spec.contrast, float), np.asarray(spec.offset, float)))
+    model = np.asarray(c2_meshgrid(as_vector(spec.parameters), spec.t, q, spec.dt, np.asarray(spec.phi, float),
+                                   np.asarray(spec.contrast, float), np.asarray(spec.offset, float)))
     rng = np.random.default_rng([spec.seed, int(round(q * 1e6))])
     n = spec.n_frames
     upper = np.triu(rng.standard_normal((len(spec.phi), n, n)))
