@@ -119,7 +119,7 @@ def correlator_map(counts):
 
 def speckle_maps(spec, q):
     """Correlator maps (n_phi, N, N) at ``q`` [1/A] for the angles of ``spec`` (a
-    :class:`~heterodyne.data.simulate.SimulationSpec` with ``speckle`` set), each from its own
+    :class:`~heterodyne.simulate.spec.SimulationSpec` with ``speckle`` set), each from its own
     region of frames. The generator is seeded by (seed, round(q * 1e6)), as at map level."""
     rng = np.random.default_rng([spec.seed, int(round(q * 1e6))])
     params = as_vector(spec.parameters)
