@@ -5,11 +5,11 @@ calls after warm-up; "direct" is a plain broadcast of the formula, for compariso
 meshgrid path). The last table is the value and gradient (with respect to params) of a scalar
 sum_a g_a . (S1, S2, S3)_a of a CMC shard's per-angle sums over pooled points (the CMC likelihood
 depends on the physics only through them): "reference" is autodiff through
-compute_c2_heterodyne_pooled (contrast 1, offset 0) and a segment sum, "pooled_sums" the
-hand-written gradient of heterodyne.core.pooled_likelihood. Shards are random subsets of the upper triangles of 3 angles,
-in pooled order (angle, then row-major), as heterodyne.cmc.pooling makes them. That table gives the
-best process CPU time of alternating calls: on one core it is the work done, and unlike wall time
-it does not count the time other processes hold the core.
+heterodyne.core.c2.c2_pooled (contrast 1, offset 0) and a segment sum, "pooled_sums" the
+hand-written gradient of heterodyne.core.pooled_likelihood. Shards are random subsets of the upper
+triangles of 3 angles, in pooled order (angle, then row-major), as heterodyne.cmc.pooling makes
+them. That table gives the best process CPU time of alternating calls: on one core it is the work
+done, and unlike wall time it does not count the time other processes hold the core.
 """
 
 import time
@@ -19,7 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from heterodyne.core import jax_backend as jb
-from heterodyne.core import physics_kernel as pk
+from heterodyne.core import physics
+from heterodyne.core.c2 import _direct_bracket, c2_map, c2_pooled
 from heterodyne.core.parameters import as_vector
 from heterodyne.core.pooled_likelihood import pooled_sums, prepare_points
 from heterodyne.jax_config import configure_jax
@@ -43,9 +44,9 @@ def best_time(fn, *args, repeats=7):
 
 @jax.jit
 def direct_c2(params, t):
-    c_ref, c_s, c_v, x_s = pk.grid_quantities(params, t, DT)
-    pf = pk.phase_factor(Q, 30.0, params[13])
-    return 1.0 + 0.2 * pk._direct_bracket(Q, pf, c_ref, c_s, c_v, x_s)
+    c_ref, c_s, c_v, x_s = physics.grid_quantities(params, t, DT)
+    pf = physics.phase_factor(Q, 30.0, params[13])
+    return 1.0 + 0.2 * _direct_bracket(Q, pf, c_ref, c_s, c_v, x_s)
 
 
 def best_cpu_times(calls, rounds):
@@ -68,8 +69,7 @@ COTANGENT = jnp.asarray(np.random.default_rng(1).normal(size=(3, 3)))
 
 def reference_sums(params, t, phi, points, c2, weight):
     phi_index, idx1, idx2 = points
-    bracket = jb.compute_c2_heterodyne_pooled(params, t, Q, DT, idx1, idx2, phi_index, phi, jnp.ones(3),
-                                              jnp.zeros(3))
+    bracket = c2_pooled(params, t, Q, DT, phi, phi_index, idx1, idx2, jnp.ones(3), jnp.zeros(3))
     wb = weight * bracket
     sums = jnp.stack([jax.ops.segment_sum(x, phi_index, 3) for x in (wb, wb * bracket, wb * c2)], axis=-1)
     return jnp.sum(COTANGENT * sums)
@@ -106,13 +106,13 @@ def likelihood_rows():
 
 def main():
     configure_jax()
-    meshgrid = jax.jit(lambda p, t: jb.compute_c2_heterodyne(p, t, Q, DT, 30.0, 0.2, 1.0))
+    meshgrid = jax.jit(lambda p, t: c2_map(p, t, Q, DT, 30.0, 0.2, 1.0))
     rows = []
     for n in (500, 1000, 2000, 4000):
         t = jnp.asarray(0.5 + DT * np.arange(n))
         rows.append((f"meshgrid c2 N={n}", best_time(meshgrid, PARAMS, t), best_time(direct_c2, PARAMS, t)))
-    pooled = jax.jit(lambda p, t, i, j, k: jb.compute_c2_heterodyne_pooled(
-        p, t, Q, DT, i, j, k, jnp.array([0.0, 45.0, 90.0]), jnp.array([0.2, 0.2, 0.2]), jnp.ones(3)))
+    pooled = jax.jit(lambda p, t, i, j, k: c2_pooled(p, t, Q, DT, jnp.array([0.0, 45.0, 90.0]), k, i, j,
+                                                     jnp.array([0.2, 0.2, 0.2]), jnp.ones(3)))
     rng = np.random.default_rng(0)
     t = jnp.asarray(0.5 + DT * np.arange(1000))
     for n_points in (100_000, 1_000_000):
@@ -120,7 +120,7 @@ def main():
         rows.append((f"pooled c2 {n_points:.0e} points", best_time(pooled, PARAMS, t, i, j, k), None))
     for n in (500, 1000):
         t = jnp.asarray(0.5 + DT * np.arange(n))
-        data = jb.compute_c2_heterodyne(PARAMS, t, Q, DT, 30.0, 0.2, 1.0)
+        data = c2_map(PARAMS, t, Q, DT, 30.0, 0.2, 1.0)
         rows.append((f"residual Jacobian N={n}", best_time(
             jb.compute_residuals_jacobian, PARAMS, t, Q, DT, 30.0, data, None, 0.2, 1.0, repeats=3), None))
     print(f"{'case':<32}{'time [ms]':>12}{'direct [ms]':>14}")

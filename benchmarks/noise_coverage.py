@@ -6,7 +6,7 @@ map and its raw diagonal, with the sandwich covariance. By repeated simulation a
 Run: .venv/bin/python benchmarks/noise_coverage.py [--n 150] [--pixels 40000] [--reps 60]
          [--phi 0 45] [--truth '{"D0_ref": 3000}'] [--cmc-reps 3 [--cmc-warmup W --cmc-samples S]]
 
-Each repetition simulates the maps of ``simulate.level: frames`` (heterodyne/data/simulate_frames.py,
+Each repetition simulates the maps of ``simulate.level: frames`` (heterodyne/simulate/frames.py,
 seed = --seed + repetition; --modes, --photons-per-pixel, begin_frame 100) and fits them twice
 from the same start (the truth unless --start is given), as `heterodyne weight` + `fit-nlsq` do:
 OLD with ``raw_diagonal = None`` (the noise model falls back to "independent", the behaviour
@@ -57,13 +57,13 @@ from heterodyne.config import validate_config
 from heterodyne.core.parameters import as_vector
 from heterodyne.data.dataset import Dataset
 from heterodyne.data.selection import clean_maps
-from heterodyne.data.simulate import spec_from_section
-from heterodyne.data.simulate_frames import speckle_maps
 from heterodyne.fit.joint_fit import fit_joint
 from heterodyne.fit.problem import build_problem
 from heterodyne.fit.results import result_record
 from heterodyne.fit.settings import settings_from_config
 from heterodyne.jax_config import configure_jax
+from heterodyne.simulate.frames import speckle_maps
+from heterodyne.simulate.spec import spec_from_section
 from heterodyne.weighting.estimate import angle_weights
 
 DEMO_FIXED = ["D_offset_ref", "D_offset_sample", "v_offset", "f1", "f2", "f3", "phi0"]

@@ -15,8 +15,8 @@ import numpy as np
 from heterodyne.data.aps import open_correlation_file
 from heterodyne.data.dataset import load_dataset, save_dataset
 from heterodyne.data.selection import select_dataset
-from heterodyne.data.simulate import simulate_file
 from heterodyne.provenance import provenance_record, sha256_file
+from heterodyne.simulate.aps_file import simulate_file
 from heterodyne.weighting.estimate import angle_weights
 from heterodyne.weighting.weights_file import save_weights
 

@@ -11,6 +11,7 @@ from scipy import stats
 
 from heterodyne.core.parameters import PARAMETER_NAMES, default_values
 from heterodyne.study import cross_q
+from heterodyne.study.cross_q_record import rate_at
 
 ALPHA = 0.05
 N_SETS = 10_000
@@ -198,3 +199,22 @@ def test_extraction_refuses_non_finite_or_missing_covariance():
     del records[0]["covariance"]
     with pytest.raises(ValueError, match=r"q = 0\.004"):
         cross_q.extract(records, q)
+
+
+def test_rate_at_propagates_the_covariance_of_amplitude_exponent_and_offset():
+    """J(t) = max(D0 t^a + D_offset, 0) and v(t) = v0 t^b + v_offset at t_ref, with se^2 = g C g,
+    g = (t^a, D0 t^a ln t, 1), written here in NumPy; a clipped J has no se."""
+    names = ["D0_sample", "alpha_sample", "D_offset_sample", "v0", "beta", "v_offset"]
+    values = dict(D0_sample=800.0, alpha_sample=-0.4, D_offset_sample=30.0, v0=12.0, beta=0.7, v_offset=-2.5)
+    cov = np.array([[400.0, 1.5, -20.0], [1.5, 0.01, -0.2], [-20.0, -0.2, 9.0]])
+    record = {"parameters": {n: {"value": v} for n, v in values.items()},
+              "covariance": {"names": names, "matrix": np.kron(np.eye(2), cov).tolist()}}
+    t = 3.7
+    for rate, (amp, exp, off) in (("decay_sample", names[:3]), ("phase", names[3:])):
+        power = t ** values[exp]
+        g = np.array([power, values[amp] * power * np.log(t), 1.0])
+        value, se = rate_at(record, rate, t)
+        assert value == pytest.approx(values[amp] * power + values[off], rel=1e-14)
+        assert se == pytest.approx(np.sqrt(g @ cov @ g), rel=1e-12)
+    record["parameters"]["D_offset_sample"]["value"] = -1000.0
+    assert rate_at(record, "decay_sample", t) == (0.0, None)

@@ -39,13 +39,13 @@ from heterodyne.core.parameters import INDEX, PARAMETER_NAMES, as_vector
 from heterodyne.data.aps import open_correlation_file
 from heterodyne.data.dataset import Dataset, load_dataset, save_dataset
 from heterodyne.data.selection import select_dataset
-from heterodyne.data.simulate import simulate_file
 from heterodyne.fit.joint_fit import fit_joint
 from heterodyne.fit.joint_q import QBinProblem, fit_joint_q
 from heterodyne.fit.problem import build_problem
 from heterodyne.fit.settings import settings_from_config
 from heterodyne.noise_model import AngleNoise, independent_noise
 from heterodyne.provenance import provenance_record, read_provenance_attrs, sha256_file
+from heterodyne.simulate.aps_file import simulate_file
 from heterodyne.weighting.estimate import angle_weights
 from heterodyne.weighting.weights_file import AngleWeights, save_weights
 

@@ -19,11 +19,11 @@ import pytest
 from heterodyne.config import validate_config
 from heterodyne.core.parameters import as_vector
 from heterodyne.data.dataset import Dataset
-from heterodyne.data.simulate import spec_from_section
-from heterodyne.data.simulate_frames import speckle_maps
 from heterodyne.fit.joint_fit import fit_joint
 from heterodyne.fit.problem import build_problem
 from heterodyne.fit.settings import settings_from_config
+from heterodyne.simulate.frames import speckle_maps
+from heterodyne.simulate.spec import spec_from_section
 from heterodyne.weighting.estimate import angle_weights
 
 REPETITIONS, N_FRAMES, PHI, Q = 40, 50, [0.0, 45.0], 0.01

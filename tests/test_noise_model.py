@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from heterodyne.config import validate_config
-from heterodyne.data.simulate import spec_from_section
-from heterodyne.data.simulate_frames import speckle_maps
 from heterodyne.fit.speckle_covariance import speckle_score_covariance
 from heterodyne.noise_model import (DIAGONAL_STEPS, MIXED_STEPS, difference_moment, estimate_angle_noise,
                                     estimate_noise, kernel)
+from heterodyne.simulate.frames import speckle_maps
+from heterodyne.simulate.spec import spec_from_section
 from heterodyne.weighting.estimate import estimate_contrast_offset
 from heterodyne.weighting.weights_file import AngleWeights, load_weights, save_weights
 
@@ -32,7 +32,7 @@ def simulated_map(level, n=40, seed=3):
     spec = spec_from_section(config["simulate"])
     if level == "frames":
         return speckle_maps(spec, 0.01)[0]
-    from heterodyne.data.simulate import noisy_model_maps
+    from heterodyne.simulate.maps import noisy_model_maps
     return noisy_model_maps(spec, 0.01)[0]
 
 

@@ -1,5 +1,6 @@
-"""The physics kernel and the seed API against an independent NumPy/SciPy re-derivation,
-analytic limits, the other evaluation strategies, finite differences and extreme parameters."""
+"""The c2 kernels and the seed API against an independent NumPy/SciPy re-derivation, analytic
+limits, the other evaluation strategies, finite differences and extreme parameters; the seed API
+against the direct kernels (parity on random parameters)."""
 
 import itertools
 
@@ -10,9 +11,10 @@ import pytest
 from scipy.integrate import cumulative_trapezoid
 
 from heterodyne.core import jax_backend as jb
+from heterodyne.core.c2 import BLOCK, c2_map, c2_meshgrid, c2_pairs, c2_pooled
 from heterodyne.core.parameters import INDEX, PARAMETER_NAMES, PARAMETERS, as_vector
 from heterodyne.core.physics_cmc import compute_c2_elementwise, precompute_shard_grid
-from heterodyne.core.physics_kernel import BLOCK, compute_c2_unified
+from heterodyne.core.physics_kernel import compute_c2_unified
 
 Q = 0.012  # 1/A
 DT = 0.1  # s
@@ -121,6 +123,68 @@ def test_all_strategies_agree(data):
         compute_c2_unified(TRUTH, Q, DT, eval_strategy="pooled", time_grid=T)
 
 
+def test_pair_kernel_matches_numpy(data):
+    phis, contrasts, offsets, _, _ = data
+    rng = np.random.default_rng(4)
+    rows, cols = rng.integers(0, N, 300), rng.integers(0, N, 300)
+    got = np.asarray(c2_pairs(TRUTH, T, Q, DT, phis, rows, cols, contrasts, offsets))
+    assert got.shape == (3, 300)
+    for a in range(3):
+        expected = np_c2(TRUTH, T, Q, DT, phis[a], contrasts[a], offsets[a], pairs=(rows, cols))
+        np.testing.assert_allclose(got[a], expected, rtol=0, atol=1e-12)
+
+
+def random_case(seed):
+    """Random parameters (TRUTH scaled by 0.5..1.5 each), 3 angles [deg], contrasts, offsets and 400
+    pooled points (angle index, idx1, idx2)."""
+    rng = np.random.default_rng(seed)
+    p = TRUTH * rng.uniform(0.5, 1.5, 14)
+    phis, contrasts, offsets = rng.uniform(-180, 180, 3), rng.uniform(0.05, 0.5, 3), rng.uniform(0.9, 1.1, 3)
+    points = rng.integers(0, 3, 400), rng.integers(0, N, 400), rng.integers(0, N, 400)
+    return p, phis, contrasts, offsets, points
+
+
+def assert_parity(public, direct):
+    np.testing.assert_allclose(np.asarray(public), np.asarray(direct), rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_seed_api_maps_match_the_direct_kernels(seed):
+    """The public (heterodyne 2.0.1) map functions equal the kernels of heterodyne.core.c2 that the
+    package calls, at random parameters, angles, contrasts and offsets; so do the residuals."""
+    p, phis, contrasts, offsets, _ = random_case(seed)
+    maps = c2_meshgrid(p, T, Q, DT, phis, contrasts, offsets)
+    assert_parity(jb.compute_c2_heterodyne_multiphi(p, T, Q, DT, phis, contrasts, offsets), maps)
+    single = c2_map(p, T, Q, DT, phis[0], contrasts[0], offsets[0])
+    assert_parity(single, maps[0])
+    assert_parity(jb.compute_c2_heterodyne(p, T, Q, DT, phis[0], contrasts[0], offsets[0]), single)
+    assert_parity(compute_c2_unified(p, Q, DT, phis[0], contrasts[0], offsets[0], eval_strategy="meshgrid", t=T),
+                  single)
+    rng = np.random.default_rng(seed)
+    data = np.asarray(single) + rng.normal(0, 0.01, (N, N))
+    weights = rng.uniform(1e3, 1e4, (N, N))
+    i, j = np.triu_indices(N, k=1)
+    expected = (np.asarray(single) - data)[i, j] * np.sqrt(weights[i, j])
+    residuals = jb.compute_residuals(p, T, Q, DT, phis[0], data, weights, contrasts[0], offsets[0])
+    np.testing.assert_allclose(np.asarray(residuals), expected, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_seed_api_points_match_the_direct_kernels(seed):
+    """The public pooled and element-wise functions equal c2_pooled at random parameters and points."""
+    p, phis, contrasts, offsets, (phi_idx, idx1, idx2) = random_case(seed)
+    pooled = c2_pooled(p, T, Q, DT, phis, phi_idx, idx1, idx2, contrasts, offsets)
+    assert_parity(jb.compute_c2_heterodyne_pooled(p, T, Q, DT, idx1, idx2, phi_idx, phis, contrasts, offsets), pooled)
+    assert_parity(compute_c2_unified(p, Q, DT, eval_strategy="pooled", time_grid=T, idx1=idx1, idx2=idx2,
+                                     phi_unique=phis, phi_indices=phi_idx, contrast_arr=contrasts,
+                                     offset_arr=offsets), pooled)
+    one_angle = c2_pooled(p, T, Q, DT, phis[1:2], np.zeros(400, int), idx1, idx2, contrasts[1:2], offsets[1:2])
+    grid = precompute_shard_grid(T, idx1, idx2)
+    assert_parity(compute_c2_elementwise(p, grid, Q, DT, phis[1], contrasts[1], offsets[1]), one_angle)
+    assert_parity(compute_c2_unified(p, Q, DT, phis[1], contrasts[1], offsets[1], eval_strategy="elementwise",
+                                     shard_grid=grid), one_angle)
+
+
 def test_residuals_and_chi_squared_match_numpy(data):
     phis, contrasts, offsets, c2, w = data
     i, j = np.triu_indices(N, k=1)
@@ -214,7 +278,8 @@ def test_residual_jacobian_matches_central_differences(data):
         h = 1e-6 * max(abs(TRUTH[k]), 1e-2)
         e = np.zeros(14)
         e[k] = h
-        fd = (np.asarray(jb.compute_residuals(TRUTH + e, *args)) - np.asarray(jb.compute_residuals(TRUTH - e, *args))) / (2 * h)
+        fd = (np.asarray(jb.compute_residuals(TRUTH + e, *args))
+              - np.asarray(jb.compute_residuals(TRUTH - e, *args))) / (2 * h)
         np.testing.assert_allclose(jac[:, k], fd, rtol=1e-4, atol=1e-6 * np.abs(jac[:, k]).max() + 1e-12,
                                    err_msg=PARAMETER_NAMES[k])
 

@@ -1,5 +1,5 @@
 """pooled_sums (hand-written gradient) against autodiff of the reference pooled path
-(compute_c2_heterodyne_pooled with contrast 1 and offset 0, summed per angle): the sums and the
+(heterodyne.core.c2.c2_pooled with contrast 1 and offset 0, summed per angle): the sums and the
 gradient of a cotangent-weighted sum with respect to every differentiable argument."""
 
 import jax
@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from heterodyne.core import jax_backend as jb
+from heterodyne.core.c2 import c2_pooled
 from heterodyne.core.parameters import PARAMETER_NAMES, as_vector
 from heterodyne.core.pooled_likelihood import pooled_sums, prepare_points
 
@@ -41,8 +41,7 @@ def shard(seed, fraction=0.5):
 
 def reference_sums(params, t, q, dt, phi_unique, points, c2, weight):
     phi_index, idx1, idx2 = points
-    bracket = jb.compute_c2_heterodyne_pooled(params, t, q, dt, idx1, idx2, phi_index, phi_unique,
-                                              jnp.ones(len(PHI)), jnp.zeros(len(PHI)))
+    bracket = c2_pooled(params, t, q, dt, phi_unique, phi_index, idx1, idx2, jnp.ones(len(PHI)), jnp.zeros(len(PHI)))
     wb = weight * bracket
     return jnp.stack([jax.ops.segment_sum(x, phi_index, len(PHI)) for x in (wb, wb * bracket, wb * c2)], axis=-1)
 

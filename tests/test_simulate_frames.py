@@ -9,8 +9,8 @@ fraction that grows from 0.3 to about 0.76 over the window (x_r^2 + x_s^2 varies
 
 import json
 
-import h5py
 import cli_args
+import h5py
 import numpy as np
 import pytest
 
@@ -18,8 +18,7 @@ from heterodyne.cli import main
 from heterodyne.core.jax_backend import compute_c2_heterodyne
 from heterodyne.core.parameters import as_vector
 from heterodyne.data.dataset import load_dataset
-from heterodyne.data.simulate_frames import (SpeckleSettings, correlator_map, detector_frames,
-                                             unit_field_frames)
+from heterodyne.simulate.frames import SpeckleSettings, correlator_map, detector_frames, unit_field_frames
 
 TRUTH = dict(D0_ref=10000.0, alpha_ref=1.0, D0_sample=20000.0, v0=500.0, f0=0.2, f1=0.8, f2=1.0, f3=0.1)
 Q, DT, T0, N = 0.01, 0.1, 1.0, 16

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from heterodyne.cli import add_settings_argument, read_settings
-from heterodyne.core.jax_backend import compute_c2_heterodyne_multiphi
+from heterodyne.core.c2 import c2_meshgrid
 from heterodyne.data.dataset import load_dataset
 from heterodyne.data.q_bins import folder_names
 from heterodyne.errors import InputError
@@ -106,8 +106,8 @@ def run(args):
         return 1
     log.info("%s after %d iterations: chi2 = %.6g, reduced chi2 = %.4f (%.1f s)", fit.termination,
              fit.n_iterations, fit.chi2, fit.reduced_chi2, fit.wall_time_s)
-    models = [np.asarray(compute_c2_heterodyne_multiphi(fit.thetas[k], datasets[b].t, datasets[b].q, datasets[b].dt,
-                                                        datasets[b].phi, fit.contrast[k], fit.offset[k]))
+    models = [np.asarray(c2_meshgrid(fit.thetas[k], datasets[b].t, datasets[b].q, datasets[b].dt, datasets[b].phi,
+                                     fit.contrast[k], fit.offset[k]))
               for k, b in enumerate(order)]
     inputs = [(args.data[b], args.weights[b]) for b in order]
     provenance = provenance_record(section, [path for pair in inputs for path in pair])

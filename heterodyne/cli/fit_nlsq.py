@@ -11,7 +11,7 @@ import sys
 import numpy as np
 
 from heterodyne.cli import add_settings_argument, read_settings
-from heterodyne.core.jax_backend import compute_c2_heterodyne_multiphi
+from heterodyne.core.c2 import c2_meshgrid
 from heterodyne.data.dataset import load_dataset
 from heterodyne.fit.joint_fit import FitFailed, fit_joint
 from heterodyne.fit.problem import build_problem
@@ -50,8 +50,7 @@ def run(args):
         return 1
     log.info("%s after %d iterations: chi2 = %.6g, reduced chi2 = %.4f (%.1f s)", fit.termination,
              fit.n_iterations, fit.chi2, fit.reduced_chi2, fit.wall_time_s)
-    c2_model = compute_c2_heterodyne_multiphi(fit.theta, dataset.t, dataset.q, dataset.dt, dataset.phi,
-                                              fit.contrast, fit.offset)
+    c2_model = c2_meshgrid(fit.theta, dataset.t, dataset.q, dataset.dt, dataset.phi, fit.contrast, fit.offset)
     provenance = provenance_record(section, [args.data, args.weights])
     save_results(args.output_json, args.output_h5, fit, dataset.phi, np.asarray(c2_model), provenance, held)
     return 0

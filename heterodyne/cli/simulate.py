@@ -1,8 +1,9 @@
 """`heterodyne simulate`: write the demo result file from the config's `simulate` section."""
 
 from heterodyne.cli import add_settings_argument, read_settings
-from heterodyne.data.simulate import spec_from_section, write_simulated_file
 from heterodyne.provenance import provenance_record
+from heterodyne.simulate.aps_file import write_simulated_file
+from heterodyne.simulate.spec import spec_from_section
 
 
 def add_arguments(parser):

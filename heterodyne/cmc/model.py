@@ -39,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from heterodyne.cmc.coordinates import Coordinates, build_coordinates, restrict, theta_from_y
-from heterodyne.core.jax_backend import compute_c2_heterodyne_pooled
+from heterodyne.core.c2 import c2_pooled
 from heterodyne.core.parameters import PARAMETER_NAMES, PARAMETERS, SCALING_BOUNDS
 from heterodyne.core.pooled_likelihood import PooledRows, pooled_sums
 from heterodyne.core.symmetries import exchange_absorber, sign_carrier
@@ -199,8 +199,8 @@ def model_c2(theta, data, spec):
     """c2 of the model at the shard's points, (n_points,) (forward-mode differentiable: the
     Gauss-Newton Jacobian of the shard geometry)."""
     params, contrast, offset = physics_of(theta, spec, data.phi_unique.shape[0])
-    return compute_c2_heterodyne_pooled(params, data.t, data.q, data.dt, data.idx1, data.idx2,
-                                        data.phi_index, data.phi_unique, contrast, offset)
+    return c2_pooled(params, data.t, data.q, data.dt, data.phi_unique, data.phi_index, data.idx1, data.idx2,
+                     contrast, offset)
 
 
 def split_noise(y, spec):

@@ -1,7 +1,9 @@
-"""Public JAX API of the heterodyne physics (names and argument order of heterodyne 2.0.1).
+"""Public JAX API of the heterodyne physics, compatible with heterodyne 2.0.1 (names, argument
+order and values). The package itself calls the kernels of :mod:`heterodyne.core.c2` directly;
+the functions here are built on them and on :mod:`heterodyne.core.physics` (every formula and
+unit there), and are tested for parity with them.
 
-All functions are float64, jit-compatible and differentiable; they evaluate the model defined
-in :mod:`heterodyne.core.physics_kernel` (see its docstring for every formula and unit).
+All functions are float64, jit-compatible and differentiable.
 ``params`` is the (14,) vector in canonical order
 [D0_ref, alpha_ref, D_offset_ref, D0_sample, alpha_sample, D_offset_sample, v0, beta, v_offset,
 f0, f1, f2, f3, phi0]; t and dt in s, q in 1/A, angles in degrees.
@@ -17,8 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from heterodyne.core import physics_kernel as pk
-from heterodyne.core.physics_kernel import compute_c2_unified
+from heterodyne.core import physics
+from heterodyne.core.c2 import c2_map, c2_meshgrid, c2_pooled
 
 
 @partial(jax.jit, static_argnames=("n_times",))
@@ -26,7 +28,7 @@ def compute_transport_jit(t, D0, alpha, offset, n_times):
     """Transport rate J(t) = max(D0 t^alpha + offset, 0) [A^2/s] on t of static length n_times."""
     if t.shape[0] != n_times:
         raise ValueError(f"t has length {t.shape[0]}, n_times says {n_times}")
-    return pk.transport_rate(t, D0, alpha, offset)
+    return physics.transport_rate(t, D0, alpha, offset)
 
 
 @jax.jit
@@ -38,45 +40,42 @@ def compute_g1_transport(J, q):
 @jax.jit
 def compute_fraction_jit(t, f0, f1, f2, f3):
     """Sample fraction x_s(t) = clip(f0 exp(f1 (t - f2)) + f3, 0, 1) (exponent capped at 700)."""
-    return pk.sample_fraction(t, f0, f1, f2, f3)
+    return physics.sample_fraction(t, f0, f1, f2, f3)
 
 
 @jax.jit
 def compute_velocity_integral_matrix(t, v0, beta, v_offset, dt):
     """Signed M[i, j] = integral_{t_i}^{t_j} v dt' = C_v[j] - C_v[i] [A] (trapezoidal), (N, N)."""
-    c_v = pk.trapezoid_cumsum(pk.velocity_rate(t, v0, beta, v_offset), dt)
+    c_v = physics.trapezoid_cumsum(physics.velocity_rate(t, v0, beta, v_offset), dt)
     return c_v[None, :] - c_v[:, None]
 
 
 @jax.jit
 def compute_transport_integral_matrix(t, D0, alpha, offset, dt):
     """M[i, j] = |integral_{t_i}^{t_j} J dt'| = |C[j] - C[i]| [A^2] (trapezoidal), (N, N)."""
-    c = pk.trapezoid_cumsum(pk.transport_rate(t, D0, alpha, offset), dt)
+    c = physics.trapezoid_cumsum(physics.transport_rate(t, D0, alpha, offset), dt)
     return jnp.abs(c[None, :] - c[:, None])
 
 
 def compute_c2_heterodyne(params, t, q, dt, phi_angle, contrast=1.0, offset=1.0):
-    """Two-time c2 on the full N x N meshgrid of t at one angle phi_angle [deg]: (N, N)."""
-    return compute_c2_unified(params, q, dt, phi_angle, contrast, offset,
-                              eval_strategy="meshgrid", t=t)
+    """Two-time c2 on the full N x N meshgrid of t at one angle phi_angle [deg]: (N, N)
+    (:func:`~heterodyne.core.c2.c2_map`)."""
+    return c2_map(params, t, q, dt, phi_angle, contrast, offset)
 
 
 def compute_c2_heterodyne_multiphi(params, t, q, dt, phi_unique, contrast_arr, offset_arr):
-    """c2 for every angle (vmap of the meshgrid path): (n_phi, N, N); c2[a] uses phi_unique[a],
-    contrast_arr[a], offset_arr[a]. Reference path; the pooled kernel avoids this stack."""
-    single = lambda phi, c, o: compute_c2_heterodyne(params, t, q, dt, phi, c, o)  # noqa: E731
-    return jax.vmap(single)(jnp.asarray(phi_unique), jnp.asarray(contrast_arr), jnp.asarray(offset_arr))
+    """c2 for every angle: (n_phi, N, N); c2[a] uses phi_unique[a], contrast_arr[a], offset_arr[a]
+    (:func:`~heterodyne.core.c2.c2_meshgrid`)."""
+    return c2_meshgrid(params, t, q, dt, jnp.asarray(phi_unique), jnp.asarray(contrast_arr), jnp.asarray(offset_arr))
 
 
 def compute_c2_heterodyne_pooled(params, t, q, dt, idx1, idx2, phi_indices, phi_unique,
                                  contrast_arr, offset_arr):
     """c2 at pooled points k: phi = phi_unique[phi_indices[k]], t1 = t[idx1[k]], t2 = t[idx2[k]],
-    scaled by that angle's contrast/offset: (n_total,). Never materialises (n_phi, N, N).
-    For a weighted sum of squares and its gradient over such points (the CMC likelihood),
-    :func:`heterodyne.core.pooled_likelihood.pooled_chi2` is the same physics, several times faster."""
-    return compute_c2_unified(params, q, dt, eval_strategy="pooled", time_grid=t, idx1=idx1,
-                              idx2=idx2, phi_unique=phi_unique, phi_indices=phi_indices,
-                              contrast_arr=contrast_arr, offset_arr=offset_arr)
+    scaled by that angle's contrast/offset: (n_total,) (:func:`~heterodyne.core.c2.c2_pooled`).
+    For weighted sums over such points and their gradient (the CMC likelihood),
+    :func:`heterodyne.core.pooled_likelihood.pooled_sums` is the same physics, several times faster."""
+    return c2_pooled(params, t, q, dt, phi_unique, phi_indices, idx1, idx2, contrast_arr, offset_arr)
 
 
 def _upper_pairs(n):

@@ -1,15 +1,19 @@
-"""Per-pair (element-wise) evaluation of c2 for Monte Carlo shards.
+"""Per-pair (element-wise) c2 of one angle at the (t1, t2) pairs of a shard: public API
+compatible with heterodyne 2.0.1. The package itself calls :func:`heterodyne.core.c2.c2_pooled`
+(several angles at once), on which this is built.
 
 A shard holds a list of (t1, t2) pairs as indices into a uniform time grid; c2 is evaluated at
-those pairs only (O(n_pairs) memory) by the shared kernel in :mod:`physics_kernel`.
+those pairs only (O(n_pairs) memory).
 """
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-from heterodyne.core.physics_kernel import compute_c2_unified
+from heterodyne.core.c2 import c2_pooled
 
 
 class ShardGrid(NamedTuple):
@@ -38,5 +42,6 @@ def compute_c2_elementwise(params, shard_grid, q, dt, phi_angle, contrast=1.0, o
     Same physics and arguments as :func:`heterodyne.core.jax_backend.compute_c2_heterodyne`
     (q in 1/A, dt in s, phi_angle in degrees).
     """
-    return compute_c2_unified(params, q, dt, phi_angle, contrast, offset,
-                              eval_strategy="elementwise", shard_grid=shard_grid)
+    one = partial(jnp.reshape, shape=(1,))
+    return c2_pooled(params, shard_grid.time_grid, q, dt, one(phi_angle), jnp.zeros_like(shard_grid.idx1),
+                     shard_grid.idx1, shard_grid.idx2, one(contrast), one(offset))

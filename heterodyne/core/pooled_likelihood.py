@@ -12,10 +12,10 @@ the Gaussian log-likelihood depends on the data only through the per-angle sums
 
     chi2_a = o^2 sum w + 2 o c S1 + c^2 S2 - 2 o sum w c2 - 2 c S3 + sum w c2^2.
 
-B_k is the normalised bracket of :mod:`heterodyne.core.physics_kernel` (the same C_ref, C_sample,
-C_v, x_s and phase factor; it equals ``compute_c2_heterodyne_pooled`` with contrast 1 and offset
-0 to rounding). With the fraction weights a_r, a_s, a_c
-(:func:`~heterodyne.core.physics_kernel.fraction_weights`) and the phase
+B_k is the normalised bracket of :mod:`heterodyne.core.physics` (the same C_ref, C_sample,
+C_v, x_s and phase factor; it equals :func:`heterodyne.core.c2.c2_pooled` with contrast 1 and
+offset 0 to rounding). With the fraction weights a_r, a_s, a_c
+(:func:`~heterodyne.core.physics.fraction_weights`) and the phase
 theta_a = q cos(phi_a + phi0) C_v [rad] of each (angle, time),
 
     B_ij = a_r,i a_r,j E_r + a_s,i a_s,j E_s
@@ -55,7 +55,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from heterodyne.core import physics_kernel as pk
+from heterodyne.core import physics
 
 #: points per chunk of the scan: of 1024 to 16384, 4096 timed fastest on one core (2048 and 8192
 #: within ~10%); smaller chunks pay the per-iteration overhead, larger ones spill the cache
@@ -95,9 +95,9 @@ def prepare_points(phi_index, idx1, idx2, n_times, n_phi):
 
 def point_tables(params, t, q, dt, phi_unique):
     """The tables ``early`` and ``late`` (6, n_phi N) of the module docstring."""
-    c_ref, c_s, c_v, x_s = pk.grid_quantities(params, t, dt)
-    a_r, a_s, a_c = pk.fraction_weights(x_s)
-    theta = pk.phase_factor(q, phi_unique, params[13])[:, None] * c_v[None, :]
+    c_ref, c_s, c_v, x_s = physics.grid_quantities(params, t, dt)
+    a_r, a_s, a_c = physics.fraction_weights(x_s)
+    theta = physics.phase_factor(q, phi_unique, params[13])[:, None] * c_v[None, :]
     cos_t, sin_t = a_c * jnp.cos(theta), a_c * jnp.sin(theta)
     per_angle = partial(jnp.broadcast_to, shape=theta.shape)
     common = [per_angle(c_ref), per_angle(c_s), per_angle(a_r), per_angle(a_s)]

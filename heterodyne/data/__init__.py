@@ -1,1 +1,1 @@
-"""Data: reading beamline files, simulating them, the normalised Dataset and per-angle weights."""
+"""Data: reading beamline files and the normalised Dataset (simulated files: :mod:`heterodyne.simulate`)."""

@@ -4,7 +4,7 @@ For angle a (phi_a, deg) and pair k = (i_k < j_k) of the time grid:
 
     r_ak = w_ak (c_a B_a(t_i, t_j; theta) + o_a - c2_data,a[i_k, j_k]),   w_ak = valid_ak / sigma_ak,
 
-with B the normalised bracket of :mod:`heterodyne.core.physics_kernel` (c2 = offset +
+with B the normalised bracket of :mod:`heterodyne.core.physics` (c2 = offset +
 contrast * B), theta the 14 physics parameters, sigma_ak [c2 units] the element's noise sd from
 the weighting step's noise model, and w = 0 for masked pairs (so they add nothing). The diagonal is never used.
 chi^2 = sum_ak r_ak^2 (dimensionless).
@@ -20,8 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from heterodyne.core import physics_kernel as pk
-from heterodyne.core.jax_backend import compute_c2_heterodyne_multiphi
+from heterodyne.core.c2 import c2_meshgrid, c2_pairs
 from heterodyne.core.parameters import SCALING_BOUNDS
 from heterodyne.errors import InputError
 from heterodyne.weighting.weights_file import check_weights_for
@@ -86,19 +85,16 @@ def meshgrid_brackets(theta, problem):
     """B_a(t_i, t_j) at every pair of ``problem`` for every angle, from the full N x N meshgrid
     evaluation (contrast 1, offset 0): (n_phi, n_pairs)."""
     n_phi = problem.phi.shape[0]
-    grid = compute_c2_heterodyne_multiphi(theta, problem.t, problem.q, problem.dt, problem.phi,
-                                          jnp.ones(n_phi), jnp.zeros(n_phi))
+    grid = c2_meshgrid(theta, problem.t, problem.q, problem.dt, problem.phi, jnp.ones(n_phi), jnp.zeros(n_phi))
     return grid[:, problem.rows, problem.cols]
 
 
 def pair_brackets(theta, problem, rows, cols):
     """B_a at the pairs (rows[k], cols[k]) only, for every angle: (n_phi, n_pairs). Same physics
     as :func:`meshgrid_brackets` without the N x N grid (used on chunks)."""
-    c_ref, c_s, c_v, x_s = pk.grid_quantities(theta, problem.t, problem.dt)
-    pf = pk.phase_factor(problem.q, problem.phi, theta[13])[:, None]
-    return pk.pair_bracket(problem.q, pf, c_ref[rows][None], c_ref[cols][None], c_s[rows][None],
-                           c_s[cols][None], c_v[rows][None], c_v[cols][None], x_s[rows][None],
-                           x_s[cols][None])
+    n_phi = problem.phi.shape[0]
+    return c2_pairs(theta, problem.t, problem.q, problem.dt, problem.phi, rows, cols, jnp.ones(n_phi),
+                    jnp.zeros(n_phi))
 
 
 def scaling_sums(brackets, data, weight):

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from heterodyne.core.jax_backend import compute_c2_heterodyne_multiphi
+from heterodyne.core.c2 import c2_meshgrid
 from heterodyne.fit.uncertainty import chunk_residuals, split_into_chunks
 
 _jacobian_of_chunk = jax.jacfwd(chunk_residuals)
@@ -75,8 +75,8 @@ def score_covariance(x_free, contrast, offset, theta, template, free_index, prob
     about n_pairs * (n_free + 2) + (n_free + 2) * N^2 doubles."""
     n_free, n_phi = len(x_free), problem.phi.shape[0]
     n_s = 1 if shared else n_phi
-    brackets = np.asarray(compute_c2_heterodyne_multiphi(jnp.asarray(theta), problem.t, problem.q, problem.dt,
-                                                         problem.phi, jnp.asarray(contrast), jnp.zeros(n_phi)))
+    brackets = np.asarray(c2_meshgrid(jnp.asarray(theta), problem.t, problem.q, problem.dt, problem.phi,
+                                      jnp.asarray(contrast), jnp.zeros(n_phi)))
     rows, cols = np.asarray(problem.rows), np.asarray(problem.cols)
     total = np.zeros((n_free + 2 * n_s, n_free + 2 * n_s))
     for a, angle_noise in enumerate(noise):

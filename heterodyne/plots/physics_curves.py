@@ -1,6 +1,6 @@
 """The physics over time: J_ref(t), J_sample(t) [A^2/s], v(t) [A/s], x_s(t) [1].
 
-Curves come from :mod:`heterodyne.core.physics_kernel` (transport_rate, velocity_rate,
+Curves come from :mod:`heterodyne.core.physics` (transport_rate, velocity_rate,
 sample_fraction; formulas there) on a grid of 400 times spanning the data, at the NLSQ values
 (line) and at thinned CMC draws (band = pointwise 5 % and 95 % quantiles over draws). A parameter
 without draws (fixed in the fits) takes its NLSQ value in every draw.
@@ -8,7 +8,7 @@ without draws (fixed in the fits) takes its NLSQ value in every draw.
 
 import numpy as np
 
-from heterodyne.core import physics_kernel as pk
+from heterodyne.core import physics
 from heterodyne.core.parameters import INDEX
 from heterodyne.plots.style import CMC_COLOR, NLSQ_COLOR, new_figure, render_caption, save_figure
 
@@ -17,10 +17,10 @@ N_TIMES = 400
 
 #: curve name -> (axis label, kernel function, parameter names in argument order)
 CURVES = {
-    "J_ref": ("J_ref(t) (A^2/s)", pk.transport_rate, ("D0_ref", "alpha_ref", "D_offset_ref")),
-    "J_sample": ("J_sample(t) (A^2/s)", pk.transport_rate, ("D0_sample", "alpha_sample", "D_offset_sample")),
-    "v": ("v(t) (A/s)", pk.velocity_rate, ("v0", "beta", "v_offset")),
-    "x_s": ("x_s(t)", pk.sample_fraction, ("f0", "f1", "f2", "f3")),
+    "J_ref": ("J_ref(t) (A^2/s)", physics.transport_rate, ("D0_ref", "alpha_ref", "D_offset_ref")),
+    "J_sample": ("J_sample(t) (A^2/s)", physics.transport_rate, ("D0_sample", "alpha_sample", "D_offset_sample")),
+    "v": ("v(t) (A/s)", physics.velocity_rate, ("v0", "beta", "v_offset")),
+    "x_s": ("x_s(t)", physics.sample_fraction, ("f0", "f1", "f2", "f3")),
 }
 
 

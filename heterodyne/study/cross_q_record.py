@@ -37,9 +37,12 @@ Layout of the record (units: each parameter's, see :mod:`heterodyne.core.paramet
 from pathlib import Path
 
 import h5py
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from heterodyne.core.parameters import PARAMETERS
+from heterodyne.core.physics import transport_rate, velocity_rate
 from heterodyne.errors import InputError
 from heterodyne.json_record import read_json_record
 from heterodyne.lineage import check_lineage
@@ -176,15 +179,16 @@ def _covariance(record, names):
 
 def rate_at(record, rate, t_ref):
     """(value, se) of J(t_ref) [A^2/s] or v(t_ref) [A/s] for ``rate`` (a key of RATES) from an
-    nlsq.json record; se by linear propagation of the NLSQ covariance of the three parameters
-    (gradient (t^a, A t^a ln t, 1) at amplitude A, exponent a), None when not finite. t_ref > 0."""
+    nlsq.json record, by :func:`heterodyne.core.physics.transport_rate` resp. ``velocity_rate``;
+    se by linear propagation of the NLSQ covariance of the three parameters (their gradient
+    (t^a, A t^a ln t, 1) at amplitude A, exponent a, by autodiff), None when not finite. t_ref > 0."""
     kind, names, _ = RATES[rate]
-    amplitude, exponent, offset = (float(record["parameters"][n]["value"]) for n in names)
-    power = t_ref**exponent
-    value = amplitude * power + offset
-    gradient = np.array([power, amplitude * power * np.log(t_ref), 1.0])
+    function = transport_rate if kind == "transport" else velocity_rate
+    args = jnp.asarray([float(record["parameters"][n]["value"]) for n in names])
+    value, gradient = jax.value_and_grad(lambda p: function(t_ref, *p))(args)
     if kind == "transport" and value <= 0:        # J = max(., 0): clipped, no gradient
         return 0.0, None
+    gradient = np.asarray(gradient)
     se = float(np.sqrt(gradient @ _covariance(record, names) @ gradient))
     return float(value), (se if np.isfinite(se) else None)
 

@@ -10,7 +10,7 @@ for simulated in SIMULATED:
         name:
             f"simulate_{simulated}"
         input:
-            code=package_code(*CODE_BASE, "cli/simulate.py"),
+            code=package_code(*CODE_BASE, "simulate", "cli/simulate.py"),
         output:
             config["datasets"][simulated]["file"],
         params:

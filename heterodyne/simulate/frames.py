@@ -3,7 +3,7 @@ correlator computes from them (``simulate.level: frames``).
 
 Units: t in s; q in 1/A; phi, phi0 in degrees; counts in photons; every other quantity is
 dimensionless. C_ref, C_sample [A^2], C_v [A] and x_s come from
-:func:`heterodyne.core.physics_kernel.grid_quantities` on the time grid t_k (one frame per c2 row).
+:func:`heterodyne.core.physics.grid_quantities` on the time grid t_k (one frame per c2 row).
 
 Field of pixel p and coherent mode m at frame k (independent over p and m):
 
@@ -26,7 +26,7 @@ over the P pixels of the region,
 
 Its ensemble limit (P -> infinity) is our model with contrast 1/M and offset 1. Per mode,
 G_ij = <E_i E_j*> = x_r,i x_r,j e^{-q^2 |I_r| / 2} + x_s,i x_s,j e^{-q^2 |I_s| / 2} e^{i (theta_i - theta_j)},
-so |G_ij|^2 = n_i n_j B_ij with B the normalised bracket of :mod:`heterodyne.core.physics_kernel`;
+so |G_ij|^2 = n_i n_j B_ij with B the normalised bracket of :mod:`heterodyne.core.physics`;
 the Gaussian moment theorem gives <|E_i|^2 |E_j|^2> = n_i n_j + |G_ij|^2, hence for M independent
 modes <I_i I_j> = 1 + B_ij / M, and Poisson counts add shot noise on the diagonal only:
 
@@ -47,7 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from heterodyne.core.parameters import as_vector
-from heterodyne.core.physics_kernel import grid_quantities, phase_factor
+from heterodyne.core.physics import grid_quantities, phase_factor
 from heterodyne.errors import InputError
 
 
@@ -119,7 +119,7 @@ def correlator_map(counts):
 
 def speckle_maps(spec, q):
     """Correlator maps (n_phi, N, N) at ``q`` [1/A] for the angles of ``spec`` (a
-    :class:`~heterodyne.data.simulate.SimulationSpec` with ``speckle`` set), each from its own
+    :class:`~heterodyne.simulate.spec.SimulationSpec` with ``speckle`` set), each from its own
     region of frames. The generator is seeded by (seed, round(q * 1e6)), as at map level."""
     rng = np.random.default_rng([spec.seed, int(round(q * 1e6))])
     params = as_vector(spec.parameters)

@@ -1,18 +1,10 @@
-"""Simulated APS 8-ID-I result files with known truth (the demo data and the tests' source files).
+"""Simulated APS 8-ID-I result files with known truth (the demo data and the tests' source files):
+the maps of :mod:`heterodyne.simulate.maps` written in the beamline's layouts.
 
-At level ``maps`` (default), for each angle phi_a the stored map is
-
-    c2_ij = offset_a + contrast_a * B_ij(params, q, phi_a) + e_ij          (i < j, e ~ N(0, sigma_a^2))
-    c2_ii = offset_a + contrast_a * B_ii + diagonal_excess + e_ii          (raw shot-noise bump)
-
-with B the heterodyne bracket of :mod:`heterodyne.core.physics_kernel` on the absolute grid
-t_i = begin_frame * frame_time + i * dt [s], dt = frame_time * stride_frame * avg_frame [s]. One
-noise draw per unordered pair (the map is symmetric). At level ``frames`` each map is the
-correlator's product of simulated speckle frames of its own region of pixels
-(:mod:`heterodyne.data.simulate_frames`); its ensemble contrast is 1/modes, its offset 1 and its
+Maps are stored float32, upper triangle incl. the diagonal only (lower triangle 0), as the
+beamline does. At level ``frames`` the ensemble contrast is 1/modes, the offset 1 and the
 diagonal excess 1/photons_per_pixel, which the spec (and the truth attribute) then records, with
-noise null. Either way maps are stored float32, upper triangle incl. the diagonal only (lower
-triangle 0), as the beamline does.
+noise null.
 
 Grid (APS-U layout): q bins [q/2, q] [1/A]; phi bins = the requested angles plus one extra angle
 that is empty at every q; the cell (q/2, first angle) is empty too, so ``dynamic_index_mapping`` is
@@ -22,76 +14,15 @@ attribute ``simulation_truth`` (ingest never reads it).
 """
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import numpy as np
 
 from heterodyne.atomic import atomic_hdf5
-from heterodyne.core.jax_backend import compute_c2_heterodyne_multiphi
-from heterodyne.core.parameters import as_vector
-from heterodyne.data.simulate_frames import SpeckleSettings, speckle_maps
 from heterodyne.errors import InputError
 from heterodyne.provenance import write_provenance_attrs
-
-
-@dataclass(frozen=True)
-class SimulationSpec:
-    """Truth and acquisition of a simulated file (the `simulate` config section, validated)."""
-
-    parameters: dict
-    phi: list
-    q: float
-    n_frames: int
-    frame_time: float
-    stride_frame: int
-    avg_frame: int
-    begin_frame: int
-    contrast: list
-    offset: list
-    noise: list | None
-    diagonal_excess: float
-    seed: int
-    layout: str
-    speckle: SpeckleSettings | None
-
-    @property
-    def level(self):
-        """"frames" when the maps come from simulated speckle frames, else "maps"."""
-        return "maps" if self.speckle is None else "frames"
-
-    @property
-    def dt(self):
-        """Time per c2 row [s] = frame_time * stride_frame * avg_frame."""
-        return self.frame_time * self.stride_frame * self.avg_frame
-
-    @property
-    def t(self):
-        """Absolute time of each c2 row [s]: begin_frame * frame_time + i * dt."""
-        return self.begin_frame * self.frame_time + np.arange(self.n_frames) * self.dt
-
-
-def spec_from_section(section):
-    """:class:`SimulationSpec` from a validated `simulate` section. Level maps: the per-angle lists
-    must match phi. Level frames: contrast, offset, noise and diagonal_excess are the ensemble
-    values of the frame-level maps ([1/modes], [1], null, 1/photons_per_pixel)."""
-    n_phi = len(section["phi"])
-    fields = {k: section[k] for k in SimulationSpec.__dataclass_fields__ if k != "speckle"}
-    speckle = None
-    if section["level"] == "frames":
-        speckle = SpeckleSettings(section["pixels"], section["modes"], float(section["photons_per_pixel"]))
-        fields.update(contrast=[speckle.contrast] * n_phi, offset=[1.0] * n_phi, noise=None,
-                      diagonal_excess=speckle.diagonal_excess)
-    else:
-        for key in ("contrast", "offset", "noise"):
-            if len(section[key]) != n_phi:
-                raise InputError(f"config: 'simulate.{key}' has {len(section[key])} values but "
-                                 f"'simulate.phi' has {n_phi}; give one value per angle")
-    if len(set(section["phi"])) != n_phi:
-        raise InputError("config: 'simulate.phi' repeats an angle; give distinct angles")
-    if section["layout"] == "legacy" and section["begin_frame"] != 0:
-        raise InputError("config: 'simulate.begin_frame' must be 0 with layout 'legacy' (legacy files "
-                         "store no begin frame)")
-    return SimulationSpec(**fields, speckle=speckle)
+from heterodyne.simulate.maps import simulate_maps
+from heterodyne.simulate.spec import spec_from_section
 
 
 def _extra_angle(phi):
@@ -101,29 +32,6 @@ def _extra_angle(phi):
         if gap.min() >= 10.0:
             return float(candidate)
     raise InputError("config: 'simulate.phi' leaves no free angle for the empty phi bin; use fewer angles")
-
-
-def simulate_maps(spec, q):
-    """Symmetric maps (n_phi, N, N) at ``q`` [1/A] for the angles of ``spec`` (float64), from
-    speckle frames at level frames, else model plus Gaussian noise (:func:`noisy_model_maps`)."""
-    return noisy_model_maps(spec, q) if spec.speckle is None else speckle_maps(spec, q)
-
-
-def noisy_model_maps(spec, q):
-    """Model plus Gaussian noise, (n_phi, N, N) at ``q`` [1/A] for the angles of ``spec`` (float64).
-
-    The generator is seeded by (seed, round(q * 1e6)) so each q bin gets its own noise.
-    """
-    model = np.asarray(compute_c2_heterodyne_multiphi(
-        as_vector(spec.parameters), spec.t, q, spec.dt, np.asarray(spec.phi, float),
-        np.asarray(spec.contrast, float), np.asarray(spec.offset, float)))
-    rng = np.random.default_rng([spec.seed, int(round(q * 1e6))])
-    n = spec.n_frames
-    upper = np.triu(rng.standard_normal((len(spec.phi), n, n)))
-    noise = (upper + np.transpose(np.triu(upper, 1), (0, 2, 1))) * np.asarray(spec.noise)[:, None, None]
-    maps = model + noise
-    maps[:, np.arange(n), np.arange(n)] += spec.diagonal_excess
-    return maps
 
 
 def _stored(m):
