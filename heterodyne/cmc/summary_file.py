@@ -70,10 +70,6 @@ class CmcSummary:
     record: dict
 
     @property
-    def parameters(self):
-        return self.record["parameters"]
-
-    @property
     def flagged(self):
         """Whether the combined posterior is flagged."""
         return bool(self.record["combined"].get("flagged", False))
@@ -81,10 +77,6 @@ class CmcSummary:
     @property
     def num_shards(self):
         return int(self.record["num_shards"])
-
-    @property
-    def provenance(self):
-        return self.record["provenance"]
 
 
 def read_summary(path):
@@ -112,6 +104,15 @@ class JointCmcSummary:
     @property
     def shared_parameters(self):
         return list(self.record["shared_parameters"])
+
+    @property
+    def flagged(self):
+        """Whether the joint posterior is flagged."""
+        return bool(self.record["flagged"])
+
+    @property
+    def flag_reasons(self):
+        return list(self.record["flag_reasons"])
 
 
 def read_joint_summary(path):

@@ -130,24 +130,8 @@ class NlsqResult:
         return None if se is None else float(se)
 
     @property
-    def phi(self):
-        return np.asarray(self.record["phi"], dtype=np.float64)
-
-    @property
-    def contrast(self):
-        return np.asarray(self.record["contrast"], dtype=np.float64)
-
-    @property
-    def offset(self):
-        return np.asarray(self.record["offset"], dtype=np.float64)
-
-    @property
     def reduced_chi2_per_angle(self):
         return np.asarray(self.record["reduced_chi2_per_angle"], dtype=np.float64)
-
-    @property
-    def provenance(self):
-        return self.record["provenance"]
 
 
 def _check_number(value, path, what, rerun):

@@ -198,11 +198,11 @@ def run_test(bins, alpha):
 
 def joint_posterior_block(path):
     """The ``cmc`` entry of ``joint_fit`` from the joint posterior's summary.json at ``path``."""
-    summary = read_joint_summary(path).record
+    summary = read_joint_summary(path)
     keys = ("mean", "sd", "q05", "q50", "q95")
-    return {"file": str(path), "flagged": bool(summary["flagged"]), "flag_reasons": list(summary["flag_reasons"]),
-            "parameters": {name: {key: float(summary["parameters"][name][key]) for key in keys}
-                           for name in summary["shared_parameters"]}}
+    return {"file": str(path), "flagged": summary.flagged, "flag_reasons": summary.flag_reasons,
+            "parameters": {name: {key: float(summary.parameters[name][key]) for key in keys}
+                           for name in summary.shared_parameters}}
 
 
 def joint_block(path, t_ref, cmc_path=None):
