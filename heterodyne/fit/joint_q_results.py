@@ -1,5 +1,5 @@
-"""nlsq.json and nlsq.h5 of a joint multi-q fit (:class:`~heterodyne.fit.joint_q.JointQFit`), written
-by :func:`save_joint_results` and read by :func:`read_joint_nlsq` (the only modules that open them).
+"""nlsq.json and nlsq.h5 of a joint multi-q fit (:class:`~heterodyne.fit.joint_q.JointQFit`): the one
+module that writes (:func:`save_joint_results`) and reads (:func:`read_joint_nlsq`) them.
 
 nlsq.json has every top-level key of the per-q nlsq.json (:mod:`heterodyne.fit.results`) with the
 same meaning, plus ``q_bins``, ``q_per_angle``, ``shared_parameters`` (the joint free names shared
