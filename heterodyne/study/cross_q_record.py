@@ -29,7 +29,7 @@ Layout of the record (units: each parameter's, see :mod:`heterodyne.core.paramet
   null where the covariance is not finite);
 * ``joint_fit``: null, or {file, parameters: {name: {value, stderr, fixed}}, rates: {J_ref,
   J_sample, v at t_ref}, cmc}; ``cmc`` is null or, from the joint posterior's summary.json
-  (:mod:`heterodyne.cli.cmc_joint_q`), {file, flagged, flag_reasons, parameters: {shared name:
+  (:mod:`heterodyne.cmc.summary_file`), {file, flagged, flag_reasons, parameters: {shared name:
   {mean, sd, q05, q50, q95}}};
 * ``provenance`` (added by the CLI).
 
