@@ -130,6 +130,14 @@ class NlsqResult:
         return None if se is None else float(se)
 
     @property
+    def contrast(self):
+        return np.asarray(self.record["contrast"], dtype=np.float64)
+
+    @property
+    def offset(self):
+        return np.asarray(self.record["offset"], dtype=np.float64)
+
+    @property
     def reduced_chi2_per_angle(self):
         return np.asarray(self.record["reduced_chi2_per_angle"], dtype=np.float64)
 
