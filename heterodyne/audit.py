@@ -14,12 +14,19 @@ For each file under the folder that carries a provenance record (JSON, HDF5, PNG
 A .json, .h5 or .png file without a record fails; other files (benchmarks, PDFs, captions, the
 Snakemake report) are counted as not audited. ``index.html`` and ``audit.json`` at the top of
 the folder are skipped: the index shows this audit.
+
+audit.json (:func:`save_audit`, :func:`read_audit`; this module is the one that writes and reads
+it): ``passed`` (every file passed), ``files`` [{file, n_inputs, problems, notes, passed}],
+``not_audited`` (the number of files without provenance) and ``provenance``.
 """
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from heterodyne.atomic import atomic_output
 from heterodyne.errors import InputError
+from heterodyne.json_record import read_json_record
 from heterodyne.lineage import check_same_origin, digest, read_provenance
 from heterodyne.provenance import config_hash
 
@@ -111,3 +118,16 @@ def audit_table(audits, not_audited):
     lines.append(f"audit: {len(audits)} files with provenance, {failed} failed; "
                  f"{not_audited} files without provenance not audited")
     return "\n".join(lines)
+
+
+def save_audit(path, audits, not_audited, provenance):
+    """Write audit.json (module docstring) of ``audits`` and the count ``not_audited``."""
+    record = {"passed": all(a.passed for a in audits), "files": [{**asdict(a), "passed": a.passed} for a in audits],
+              "not_audited": not_audited, "provenance": provenance}
+    with atomic_output(path) as tmp:
+        Path(tmp).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+
+def read_audit(path):
+    """The audit.json record at ``path``; InputError naming the file and `heterodyne audit` otherwise."""
+    return read_json_record(path, ("passed", "files", "not_audited"), "audit")

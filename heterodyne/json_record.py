@@ -1,4 +1,5 @@
-"""Reading the JSON result files the steps write (nlsq.json, cmc/summary.json)."""
+"""The JSON reader the result files' owners share (e.g. :mod:`heterodyne.fit.results`,
+:mod:`heterodyne.cmc.summary_file`); no other module calls it."""
 
 import json
 from pathlib import Path

@@ -67,11 +67,17 @@ def nlsq_record(dataset):
     parameters = {p.name: {"value": float(params[k]), "stderr": free_stderr.get(p.name),
                            "fixed": p.name not in FREE, "at_bound": False, "unit": p.unit}
                   for k, p in enumerate(PARAMETERS)}
+    per_angle = np.sum(residuals(fit.x).reshape(n_phi, -1) ** 2, axis=1) / len(rows)
+    names = list(FREE) + [f"{kind}_{a}" for kind in ("contrast", "offset") for a in range(n_phi)]
+    covariance = np.linalg.inv(fit.jac.T @ fit.jac)
     return {"converged": bool(fit.success), "termination": fit.message, "parameters": parameters,
             "phi": PHI.tolist(), "contrast": contrast.tolist(),
             "contrast_stderr": stderr[len(FREE):len(FREE) + n_phi].tolist(),
             "offset": offset.tolist(), "offset_stderr": stderr[len(FREE) + n_phi:].tolist(),
-            "chi2": float(2 * fit.cost)}
+            "chi2": float(2 * fit.cost), "reduced_chi2": float(2 * fit.cost / (fit.fun.size - fit.x.size)),
+            "reduced_chi2_per_angle": per_angle.tolist(),
+            "covariance": {"names": names, "matrix": covariance.tolist(), "independent": covariance.tolist()},
+            "provenance": {"step": "test"}}
 
 
 def truth_of(name):

@@ -21,9 +21,12 @@ import cli_args
 import numpy as np
 import yaml
 
+from heterodyne.cmc.draws_file import save_combined
+from heterodyne.cmc.summary_file import save_summary
 from heterodyne.core.jax_backend import compute_c2_heterodyne
 from heterodyne.core.parameters import PARAMETERS, PARAMETER_NAMES, as_vector
 from heterodyne.data.dataset import Dataset, save_dataset
+from heterodyne.fit.results import write_result_files
 from heterodyne.fit.uncertainty import STDERR_SANDWICH
 from heterodyne.noise_model import (DIAGONAL_STEPS, AngleNoise, difference_moment, element_variance,
                                     estimate_noise, lag_levels)
@@ -74,11 +77,6 @@ def reduced_chi2_per_angle(data, model, valid):
         used = upper & valid[a]
         out.append(float(np.sum(((data[a] - model[a]) / SIGMA)[used] ** 2) / used.sum()))
     return out
-
-
-def _write_json(path, record):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=1))
 
 
 def _write_draws(path, draws, provenance, **attrs):
@@ -179,14 +177,18 @@ def build_saved_results(root, q=Q):
         "offset": OFFSET.tolist(), "offset_stderr": [0.001, 0.001], "chi2": 1.0, "reduced_chi2": float(np.mean(chi2)),
         "reduced_chi2_per_angle": chi2, "dof": 900, "n_iterations": 40, "n_function_evals": 41,
         "wall_time_s": 3.5, "stderr_scaling": STDERR_SANDWICH,
-        "correlation": {"names": free, "matrix": np.eye(len(free)).tolist()}, "provenance": fit_provenance}
-    _write_json(results / "nlsq.json", nlsq)
-    with h5py.File(results / "nlsq.h5", "w") as f:
+        "correlation": {"names": free, "matrix": np.eye(len(free)).tolist()},
+        "covariance": {"names": free, "matrix": np.diag([stderr_of(n) ** 2 for n in free]).tolist(),
+                       "independent": np.diag([stderr_of(n) ** 2 for n in free]).tolist()},
+        "provenance": fit_provenance}
+
+    def nlsq_arrays(f):
         f.create_dataset("c2_model", data=clean)
-        f.create_dataset("covariance", data=np.diag([stderr_of(n) ** 2 for n in free]))
+        f.create_dataset("covariance", data=np.asarray(nlsq["covariance"]["matrix"]))
         f["covariance"].attrs["names"] = json.dumps(free)
         f.create_dataset("values", data=as_vector(TRUTH))
-        write_provenance_attrs(f, fit_provenance)
+
+    write_result_files(results / "nlsq.json", results / "nlsq.h5", nlsq, nlsq_arrays)
     shard_provenance = provenance_record({"test": "cmc-shard"}, [results / "dataset.h5", results / "weights.json",
                                                                  results / "nlsq.json"])
 
@@ -205,7 +207,7 @@ def build_saved_results(root, q=Q):
     combined = {name: rng.normal(mu, sd, N_CHAINS * N_DRAWS) for name, (mu, sd) in spread.items()}
     combine_provenance = provenance_record({"test": "cmc-combine"},
                                            [results / "cmc" / f"shard_{k}.h5" for k in range(N_SHARDS)])
-    _write_draws(results / "cmc" / "combined.h5", combined, combine_provenance, num_shards=N_SHARDS)
+    save_combined(results / "cmc" / "combined.h5", combined, N_SHARDS, N_CHAINS, combine_provenance)
     posterior = {n: _summary_entry(d) for n, d in combined.items()}
     comparison = {n: {"nlsq_value": TRUTH[n], "nlsq_stderr": stderr_of(n), "cmc_mean": posterior[n]["mean"],
                       "cmc_sd": posterior[n]["sd"], "shift_in_stderr": (posterior[n]["mean"] - TRUTH[n]) / stderr_of(n),
@@ -219,7 +221,7 @@ def build_saved_results(root, q=Q):
                "noise_adjustment": NOISE_ADJUSTMENT,
                "limits": {"r_hat": 1.01, "ess": 400, "e_bfmi": 0.3, "undetermined_sd_ratio": 0.3},
                "provenance": combine_provenance}
-    _write_json(results / "cmc" / "summary.json", summary)
+    save_summary(results / "cmc" / "summary.json", summary)
 
     bench = results / "benchmarks"
     bench.mkdir()

@@ -9,7 +9,6 @@ import pytest
 import cli_args
 from data_fixtures import numpy_c2, write_test_file
 
-from heterodyne.cli import main
 from heterodyne.data.aps import open_correlation_file, symmetrise
 from heterodyne.data.dataset import load_dataset
 from heterodyne.data.q_bins import folder_names, select_q_bins

@@ -75,7 +75,8 @@ def _summary(values, free, cov, rng):
                             "q05": float(q05), "q50": float(q50), "q95": float(q95), "r_hat": 1.0,
                             "ess_bulk": 800.0, "ess_tail": 800.0}
     return {"parameters": parameters, "combined": {"flagged": False, "flag_reasons": []}, "shards": [],
-            "flagged_shards": [], "undetermined": [], "limits": {"undetermined_sd_ratio": 0.3},
+            "num_shards": 0, "flagged_shards": [], "nlsq_comparison": {}, "undetermined": [],
+            "limits": {"undetermined_sd_ratio": 0.3},
             "provenance": provenance_record({}, [], ["heterodyne", "cmc-combine"])}
 
 
@@ -223,6 +224,11 @@ def test_figures_and_reference_lines_through_the_weighted_mean(tmp_path):
     folders, theta, cov = write_dataset(tmp_path / "results", "F", seed=16)
     joint_dir = write_bin(tmp_path / "results" / "F" / "joint_q", 0.0075, TRUTH, cov=_covariance(
         np.random.default_rng(1), FREE), cmc=False)
+    # the joint fit's keys beyond the per-q nlsq.json (fit.joint_q_results.JOINT_KEYS)
+    joint = json.loads((joint_dir / "nlsq.json").read_text())
+    joint.update(shared_parameters=list(FREE), fraction_parameters=[], q_per_angle=[0.0075],
+                 q_bins=[{"folder": f.name, "q": q} for f, q in zip(folders, Q, strict=True)])
+    (joint_dir / "nlsq.json").write_text(json.dumps(joint))
     out = tmp_path / "results" / "F"
     # the joint posterior (cmc-joint-q layout: the shared parameters' summary and its flags)
     posterior = {**_summary(TRUTH, TESTED, np.diag([1e4, 1e-4, 4e4, 4.0]), np.random.default_rng(2)),

@@ -4,12 +4,9 @@ Prints a pass/fail table; with --output also writes it as JSON (read by the inde
 status 0 when every audited file passes, 1 otherwise.
 """
 
-import json
-from dataclasses import asdict
 from pathlib import Path
 
-from heterodyne.atomic import atomic_output
-from heterodyne.audit import audit_results, audit_table
+from heterodyne.audit import audit_results, audit_table, save_audit
 from heterodyne.provenance import provenance_record
 
 
@@ -23,9 +20,6 @@ def run(args):
     print(audit_table(audits, not_audited))
     passed = all(a.passed for a in audits)
     if args.output:
-        record = {"passed": passed, "files": [{**asdict(a), "passed": a.passed} for a in audits],
-                  "not_audited": not_audited,
-                  "provenance": provenance_record({}, sorted(Path(args.results_root).glob("*/report.html")))}
-        with atomic_output(args.output) as tmp:
-            tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        save_audit(args.output, audits, not_audited,
+                   provenance_record({}, sorted(Path(args.results_root).glob("*/report.html"))))
     return 0 if passed else 1

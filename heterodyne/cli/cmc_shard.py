@@ -8,7 +8,6 @@ log): a start and end line and numpyro's progress bar.
 
 import os
 
-import numpy as np
 from jax._src import xla_bridge  # backends_are_initialized: no public equivalent
 
 from heterodyne.cmc.draws_file import save_shard
@@ -19,10 +18,10 @@ from heterodyne.cmc.sampling import NutsSettings, run_shard, shard_data
 from heterodyne.cli import add_settings_argument, read_settings
 from heterodyne.data.dataset import load_dataset
 from heterodyne.errors import InputError
-from heterodyne.json_record import read_json_record
+from heterodyne.fit.results import read_nlsq
 from heterodyne.lineage import check_lineage
 from heterodyne.provenance import provenance_record
-from heterodyne.weighting.weights_file import SAME_PHI_TOLERANCE_DEG, check_weights_for, load_weights
+from heterodyne.weighting.weights_file import check_weights_for, load_weights
 
 
 def add_arguments(parser):
@@ -32,14 +31,6 @@ def add_arguments(parser):
     parser.add_argument("--nlsq", required=True, help="nlsq.json written by `heterodyne fit-nlsq`")
     parser.add_argument("--shard", required=True, type=int, help="shard index k, 0 <= k < K (K: cmc.num_shards, or from cmc.points_per_shard)")
     parser.add_argument("--output", required=True, help="shard file to write (HDF5)")
-
-
-def check_angles(reference, other, path, key):
-    """Raise InputError unless ``other`` lists the dataset's angles ``reference`` [deg]."""
-    other = np.asarray(other, float)
-    if other.shape != reference.shape or not np.allclose(other, reference, rtol=0, atol=SAME_PHI_TOLERANCE_DEG):
-        raise InputError(f"{path}: '{key}' = {other.tolist()} does not match the dataset's angles "
-                         f"{reference.tolist()}; re-run the step that wrote {path} on this dataset")
 
 
 #: XLA flags for one CPU thread (read when JAX's CPU backend starts, i.e. before its first use)
@@ -63,9 +54,8 @@ def run(args):
     check_lineage({args.weights: [args.data], args.nlsq: [args.data, args.weights]})
     dataset = load_dataset(args.data)
     weights = load_weights(args.weights)
-    nlsq = read_json_record(args.nlsq, ("phi",), "fit-nlsq")
     check_weights_for(dataset, weights, args.weights)
-    check_angles(dataset.phi, nlsq.get("phi"), args.nlsq, "phi")
+    nlsq = read_nlsq(args.nlsq, phi=dataset.phi).record
 
     points = pooled_points(dataset.c2, dataset.valid)
     num_shards = shard_count(len(points), cmc)

@@ -13,14 +13,13 @@ with ``test: null`` and the reason, exit status 0. A missing or unreadable input
 naming the file, exit status 2, nothing written.
 """
 
-import json
 from pathlib import Path
 
-from heterodyne.atomic import atomic_folder, atomic_output
+from heterodyne.atomic import atomic_folder
 from heterodyne.errors import InputError
 from heterodyne.plots.cross_q import verdict_text, write_cross_q_figures
 from heterodyne.provenance import provenance_record
-from heterodyne.study.cross_q_record import build_record, read_bins
+from heterodyne.study.cross_q_record import build_record, read_bins, save_cross_q
 
 #: the names of the figures (PNG, PDF and .rst each) written into --outdir
 FIGURE_STEMS = ("cross_q_parameters", "cross_q_rates")
@@ -50,10 +49,8 @@ def run(args):
     joint_files = [Path(path) for path in (args.joint, args.joint_cmc) if path]
     inputs = [path for b in bins for path in b["files"]] + joint_files
     record["provenance"] = provenance_record({"alpha": float(args.alpha)}, inputs)
-    text = json.dumps(record, indent=1, allow_nan=False) + "\n"
     with atomic_folder(args.outdir) as outdir:
         write_cross_q_figures(outdir, record, record["provenance"])
-        with atomic_output(args.output_json) as tmp:
-            Path(tmp).write_text(text, encoding="utf-8")
+        save_cross_q(args.output_json, record)
     print(f"{args.output_json}: {len(bins)} q bin(s); {verdict_text(record)}")
     return 0

@@ -7,7 +7,9 @@ figure into --outdir (replaced as a whole, only on success).
 
 from heterodyne.atomic import atomic_folder
 from heterodyne.cli import add_settings_argument, read_settings
+from heterodyne.cmc.draws_file import shard_paths_beside
 from heterodyne.data.dataset import load_dataset
+from heterodyne.fit.results import load_nlsq
 from heterodyne.lineage import check_lineage
 from heterodyne.plots.c2_maps import write_c2_maps
 from heterodyne.plots.cmc_posteriors import write_cmc_figures
@@ -15,7 +17,7 @@ from heterodyne.plots.nlsq_vs_cmc import write_nlsq_vs_cmc
 from heterodyne.plots.noise_vs_lag import write_noise_vs_lag
 from heterodyne.plots.one_time_cuts import write_one_time_cuts
 from heterodyne.plots.physics_curves import write_physics_curves
-from heterodyne.plots.saved_results import load_cmc, load_nlsq, shard_paths_beside
+from heterodyne.plots.saved_results import load_cmc
 from heterodyne.provenance import provenance_record
 from heterodyne.weighting.weights_file import check_weights_for, load_weights
 

@@ -10,14 +10,14 @@ the cross-q section of every dataset with results/D/cross_q.json).
 from pathlib import Path
 
 from heterodyne.atomic import atomic_output
-from heterodyne.cli import add_settings_argument, read_settings
+from heterodyne.audit import read_audit
+from heterodyne.cli import read_settings
 from heterodyne.errors import InputError
-from heterodyne.json_record import read_json_record
 from heterodyne.provenance import provenance_record
 from heterodyne.report.collect import collect
 from heterodyne.report.dataset_page import render_dataset_page
-from heterodyne.report.cross_q_section import read_cross_q
 from heterodyne.report.index_page import cross_q_files, dataset_reports, render_index_page, study_tables
+from heterodyne.study.cross_q_record import read_cross_q
 
 
 def add_arguments(parser):
@@ -47,7 +47,7 @@ def run(args):
         inputs = [folder / "report.html" for folder in dataset_reports(args.results_root)]
         inputs += study_tables(args.results_root)
         inputs += cross_q_files(args.results_root)
-        audit = read_json_record(args.audit, ("passed", "files", "not_audited"), "audit")
+        audit = read_audit(args.audit)
         html = render_index_page(args.results_root, audit, provenance_record({}, [*inputs, args.audit]))
     else:
         _require(args, ("settings", "name", "results_dir"), "dataset report")

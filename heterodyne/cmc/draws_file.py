@@ -1,4 +1,5 @@
-"""HDF5 files of CMC draws (written atomically, with provenance).
+"""HDF5 files of CMC draws (written atomically, with provenance): the one module that writes and
+reads the shard files and combined.h5 (per q bin and of the joint multi-q posterior).
 
 Shard file ``cmc/shard_k.h5``: group ``draws`` with one float64 dataset (chains, draws) per sampled
 quantity (physical units: D0_sample, ..., contrast_0, offset_0, ...); sampler statistics per draw
@@ -11,11 +12,14 @@ noise scale when it is sampled), and group ``coordinates`` with the arrays of th
 ``n_points``, ``wall_time_s``, ``chain_method``, ``max_tree_depth``, ``names`` (JSON list,
 sampling order) and ``provenance``.
 
-Combined file ``cmc/combined.h5``: group ``draws`` with one dataset (n_draws,) per quantity,
-attributes ``num_shards``, ``n_chains``, ``names`` and ``provenance``.
+Combined file ``cmc/combined.h5``: group ``draws`` with one dataset (n_draws,) per quantity
+(chain c's draws at [c * n_draws / n_chains, (c + 1) * n_draws / n_chains)), attributes
+``num_shards``, ``n_chains``, ``names`` and ``provenance``; it holds some physics parameter.
+The shard files lie beside combined.h5 (:func:`shard_paths_beside`).
 """
 
 import json
+from pathlib import Path
 from typing import NamedTuple
 
 import h5py
@@ -23,6 +27,7 @@ import numpy as np
 
 from heterodyne.atomic import atomic_hdf5
 from heterodyne.cmc.coordinates import Coordinates
+from heterodyne.core.parameters import PARAMETER_NAMES
 from heterodyne.errors import InputError
 from heterodyne.provenance import write_provenance_attrs
 
@@ -96,12 +101,43 @@ def save_combined(path, draws, num_shards, n_chains, provenance):
         write_provenance_attrs(f, provenance)
 
 
+class CombinedDraws(NamedTuple):
+    """combined.h5 as read back: ``draws`` {name: (n_chains, n_draws / n_chains)} in physical units."""
+
+    draws: dict
+    n_chains: int
+    num_shards: int
+
+    def flat(self):
+        """{name: (n_draws,)}, the chains one after another."""
+        return {name: x.reshape(-1) for name, x in self.draws.items()}
+
+
 def load_combined(path):
-    """({name: (n_chains, n_draws)}, n_chains) of a file written by :func:`save_combined`."""
+    """:class:`CombinedDraws` of a file written by :func:`save_combined`."""
     try:
         with h5py.File(path, "r") as f:
-            n_chains = int(f.attrs["n_chains"])
-            draws = {name: f["draws"][name][()].reshape(n_chains, -1) for name in json.loads(f.attrs["names"])}
+            n_chains, num_shards = int(f.attrs["n_chains"]), int(f.attrs["num_shards"])
+            draws = {name: np.asarray(f["draws"][name][()], np.float64).reshape(n_chains, -1)
+                     for name in json.loads(f.attrs["names"])}
     except (OSError, KeyError, ValueError) as err:
         raise InputError(f"{path}: not a combined CMC draws file ({err}); re-run `heterodyne cmc-combine`") from err
-    return draws, n_chains
+    if not any(name in draws for name in PARAMETER_NAMES):
+        raise InputError(f"{path}: group 'draws' holds no physics parameter (expected some of "
+                         f"{', '.join(PARAMETER_NAMES)}); re-run `heterodyne cmc-combine`")
+    return CombinedDraws(draws=draws, n_chains=n_chains, num_shards=num_shards)
+
+
+def shard_paths_beside(combined_h5, num_shards):
+    """``shard_{k}.h5`` for k < num_shards in the folder of ``combined.h5`` (workflow layout)."""
+    folder = Path(combined_h5).parent
+    return [folder / f"shard_{k}.h5" for k in range(num_shards)]
+
+
+def load_shard_draws(path):
+    """{name: (chains, draws)} of the group ``draws`` of a shard file (the draws alone, for figures)."""
+    try:
+        with h5py.File(path, "r") as f:
+            return {name: np.asarray(f["draws"][name][()], dtype=np.float64) for name in f["draws"]}
+    except (OSError, KeyError) as err:
+        raise InputError(f"{path}: cannot read group 'draws' ({err}); re-run `heterodyne cmc-shard`") from err

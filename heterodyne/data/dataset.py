@@ -18,6 +18,7 @@ File layout (written atomically by :func:`save_dataset`):
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -95,5 +96,17 @@ def load_dataset(path):
                            source_sha256=str(f.attrs["source_sha256"]),
                            selection=json.loads(f.attrs["selection"]),
                            raw_diagonal=f["raw_diagonal"][()] if "raw_diagonal" in f else None)
+    except (OSError, KeyError) as err:
+        raise InputError(f"{path}: not a heterodyne dataset file ({err}); re-run `heterodyne ingest`") from err
+
+
+def load_dataset_grid(path):
+    """(q [1/A], t (N,) [s]) of a file written by :func:`save_dataset`, without reading the maps."""
+    if not Path(path).is_file():
+        raise InputError(f"{path}: dataset.h5 not found (it gives the bin's q); run `heterodyne ingest` "
+                         "for this q bin first")
+    try:
+        with h5py.File(path, "r") as f:
+            return float(f.attrs["q"]), np.asarray(f["t"][()], dtype=np.float64)
     except (OSError, KeyError) as err:
         raise InputError(f"{path}: not a heterodyne dataset file ({err}); re-run `heterodyne ingest`") from err

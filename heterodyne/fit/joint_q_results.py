@@ -1,4 +1,5 @@
-"""nlsq.json and nlsq.h5 of a joint multi-q fit (:class:`~heterodyne.fit.joint_q.JointQFit`).
+"""nlsq.json and nlsq.h5 of a joint multi-q fit (:class:`~heterodyne.fit.joint_q.JointQFit`): the one
+module that writes (:func:`save_joint_results`) and reads (:func:`read_joint_nlsq`) them.
 
 nlsq.json has every top-level key of the per-q nlsq.json (:mod:`heterodyne.fit.results`) with the
 same meaning, plus ``q_bins``, ``q_per_angle``, ``shared_parameters`` (the joint free names shared
@@ -23,17 +24,25 @@ nlsq.h5: ``values`` and ``stderr`` (n_q, 14) every bin's parameters in canonical
 ``names``; stderr NaN where fixed), ``q`` (n_q,) [1/A] (attr ``folders``), ``covariance``
 (n_p, n_p) (attr ``names``), group ``c2_model`` with one (n_phi_b, N_b, N_b) model map stack per
 bin folder, and the provenance attribute.
+
+A reader requires the per-q keys and checks (:func:`heterodyne.fit.results.check_record`) and
+:data:`JOINT_KEYS`.
 """
 
 import json
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from heterodyne.atomic import atomic_output, hdf5_writer
 from heterodyne.core.parameters import PARAMETER_NAMES, PARAMETERS
+from heterodyne.errors import InputError
 from heterodyne.fit.joint_q_layout import FRACTION_NAMES, PER_Q_SEPARATOR
-from heterodyne.fit.results import _number, _numbers
-from heterodyne.provenance import write_provenance_attrs
+from heterodyne.fit.results import NLSQ_KEYS, _number, _numbers, check_record, write_result_files
+from heterodyne.json_record import read_json_record
+
+#: the keys of the joint nlsq.json beyond the per-q ones (NLSQ_KEYS)
+JOINT_KEYS = ("shared_parameters", "fraction_parameters", "q_bins", "q_per_angle")
 
 
 def _parameters(fit):
@@ -100,18 +109,51 @@ def joint_record(fit, phi, inputs, provenance, held=None):
 def save_joint_results(json_path, h5_path, fit, phi, inputs, c2_models, provenance, held=None):
     """Write nlsq.json and nlsq.h5 (``c2_models``: list of each bin's (n_phi_b, N, N) model maps);
     both appear (renamed from temporary files) only if both were written completely."""
-    record = joint_record(fit, phi, inputs, provenance, held)
-    with atomic_output(h5_path) as h5_tmp, atomic_output(json_path) as json_tmp:
-        with hdf5_writer(h5_tmp) as f:
-            values = f.create_dataset("values", data=np.asarray(fit.thetas, dtype=np.float64))
-            values.attrs["names"] = json.dumps(list(PARAMETER_NAMES))
-            f.create_dataset("stderr", data=np.asarray(fit.theta_stderr, dtype=np.float64))
-            q = f.create_dataset("q", data=np.asarray(fit.q, dtype=np.float64))
-            q.attrs["folders"] = json.dumps(list(fit.folders))
-            cov = f.create_dataset("covariance", data=np.asarray(fit.covariance, dtype=np.float64))
-            cov.attrs["names"] = json.dumps(list(fit.covariance_names))
-            group = f.create_group("c2_model")
-            for folder, maps in zip(fit.folders, c2_models, strict=True):
-                group.create_dataset(folder, data=np.asarray(maps, dtype=np.float64))
-            write_provenance_attrs(f, provenance)
-        json_tmp.write_text(json.dumps(record, indent=2) + "\n")
+    def write_arrays(f):
+        values = f.create_dataset("values", data=np.asarray(fit.thetas, dtype=np.float64))
+        values.attrs["names"] = json.dumps(list(PARAMETER_NAMES))
+        f.create_dataset("stderr", data=np.asarray(fit.theta_stderr, dtype=np.float64))
+        q = f.create_dataset("q", data=np.asarray(fit.q, dtype=np.float64))
+        q.attrs["folders"] = json.dumps(list(fit.folders))
+        cov = f.create_dataset("covariance", data=np.asarray(fit.covariance, dtype=np.float64))
+        cov.attrs["names"] = json.dumps(list(fit.covariance_names))
+        group = f.create_group("c2_model")
+        for folder, maps in zip(fit.folders, c2_models, strict=True):
+            group.create_dataset(folder, data=np.asarray(maps, dtype=np.float64))
+
+    write_result_files(json_path, h5_path, joint_record(fit, phi, inputs, provenance, held), write_arrays)
+
+
+@dataclass(frozen=True)
+class JointNlsqResult:
+    """A saved joint multi-q fit: ``path`` of its nlsq.json and ``record``, the checked dict."""
+
+    path: Path
+    record: dict
+
+    @property
+    def parameters(self):
+        return self.record["parameters"]
+
+    @property
+    def shared_parameters(self):
+        return list(self.record["shared_parameters"])
+
+    @property
+    def q_of_folder(self):
+        """{folder: q [1/A]} of the fitted q bins."""
+        return {b["folder"]: float(b["q"]) for b in self.record["q_bins"]}
+
+
+def read_joint_nlsq(path):
+    """:class:`JointNlsqResult` of the joint fit's nlsq.json at ``path``; InputError naming the
+    file, the missing key and `heterodyne fit-joint-q` otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: joint nlsq.json not found; run `heterodyne fit-joint-q` first")
+    record = read_json_record(path, NLSQ_KEYS + JOINT_KEYS, "fit-joint-q")
+    check_record(path, record, "fit-joint-q")
+    for entry in record["q_bins"]:
+        if not isinstance(entry, dict) or not {"folder", "q"} <= set(entry):
+            raise InputError(f"{path}: 'q_bins' entry {entry!r} lacks 'folder' or 'q'; re-run `heterodyne fit-joint-q`")
+    return JointNlsqResult(path=path, record=record)

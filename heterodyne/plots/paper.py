@@ -28,10 +28,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from heterodyne.cmc.draws_file import load_combined
 from heterodyne.config import validate_section
 from heterodyne.data.dataset import load_dataset
 from heterodyne.data.selection import REQUESTED_PHI_TOLERANCE_DEG
 from heterodyne.errors import InputError
+from heterodyne.fit.results import load_nlsq
 from heterodyne.lineage import check_lineage
 from heterodyne.plots.c2_maps import map_panels, pair_sigmas, shared_limits, show_map
 from heterodyne.plots.cross_q import paper_cross_q
@@ -39,7 +41,6 @@ from heterodyne.plots.one_time_cuts import age_indices, draw_cut_panel
 from heterodyne.plots.paper_plan import COLUMN_WIDTH_IN, input_files, plan_figures
 from heterodyne.plots.paper_style import panel_letters
 from heterodyne.plots.physics_curves import CURVES, curves_with_bands, draw_curve_panel
-from heterodyne.plots.saved_results import load_nlsq, read_combined_draws
 from heterodyne.plots.study import paper_study
 from heterodyne.plots.style import new_figure
 from heterodyne.weighting.weights_file import check_weights_for, load_weights
@@ -90,7 +91,7 @@ def load_bin(qres):
         weights = load_weights(files["weights"])
         check_weights_for(dataset, weights, files["weights"])
     nlsq = load_nlsq(files["nlsq_json"], files["nlsq_h5"], n_phi=len(dataset.phi))
-    draws = read_combined_draws(files["cmc_h5"]) if "cmc_h5" in files else None
+    draws = load_combined(files["cmc_h5"]).flat() if "cmc_h5" in files else None
     return BinData(dataset=dataset, weights=weights, nlsq=nlsq, draws=draws)
 
 

@@ -15,18 +15,13 @@ import math
 
 import numpy as np
 
+from heterodyne.cmc.summary_file import read_summary
 from heterodyne.core.parameters import PARAMETER_NAMES
+from heterodyne.fit.results import read_nlsq
 from heterodyne.plots.paper_style import panel_columns, panel_letters
-from heterodyne.plots.style import (
-    CMC_COLOR,
-    NLSQ_COLOR,
-    active_rc,
-    new_figure,
-    render_caption,
-    save_figure,
-    scaled_to_width,
-)
-from heterodyne.report.study_tables import parameter_rows, read_fit_records
+from heterodyne.plots.style import (CMC_COLOR, NLSQ_COLOR, active_rc, new_figure, render_caption, save_figure,
+                                    scaled_to_width)
+from heterodyne.report.study_tables import parameter_rows
 
 STEM = "parameters_vs_dataset"
 PANEL_SIZE = (2.8, 2.2)
@@ -125,7 +120,7 @@ def write_study_figure(outdir, rows, labels, provenance):
 def bin_rows(qres):
     """parameters.csv rows of one :class:`~heterodyne.plots.paper_plan.QResults` (its q [1/A],
     angles [deg] from nlsq.json), read from its ``files`` nlsq_json and cmc_json."""
-    nlsq, cmc = read_fit_records(qres.files["nlsq_json"], qres.files["cmc_json"])
+    nlsq, cmc = read_nlsq(qres.files["nlsq_json"]).record, read_summary(qres.files["cmc_json"]).record
     return parameter_rows({"name": qres.dataset, "q": qres.q, "phi": nlsq["phi"], "nlsq": nlsq, "cmc": cmc})
 
 

@@ -1,6 +1,6 @@
 """Self-contained HTML reports: one page per dataset and a project index page.
 
-:mod:`.collect` reads a dataset's saved results, :mod:`.findings` derives the warnings,
+:mod:`.collect` reads a dataset's saved results (see :mod:`.result_folder`), :mod:`.findings` derives the warnings,
 :mod:`.run_times` reads Snakemake benchmark files, :mod:`.software_section` flags versions that
 differ from requirements.lock, :mod:`.markup` holds the shared markup helpers,
 :mod:`.dataset_page` and :mod:`.index_page` render the two kinds of page, :mod:`.study_tables`

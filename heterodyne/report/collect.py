@@ -5,16 +5,15 @@ nlsq.json, cmc/summary.json, figures/*.png with their .rst captions (and the .pd
 which the page links), benchmarks/*.tsv.
 """
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
-
+from heterodyne.cmc.summary_file import read_summary
 from heterodyne.data.dataset import load_dataset
 from heterodyne.errors import InputError
-from heterodyne.json_record import read_json_record
-from heterodyne.provenance import read_provenance_attrs
+from heterodyne.fit.results import read_nlsq
+from heterodyne.lineage import read_provenance
+from heterodyne.report.result_folder import result_files
 from heterodyne.report.run_times import step_run_times
 from heterodyne.report.screen_png import screen_png
 from heterodyne.weighting.weights_file import load_weights
@@ -78,29 +77,18 @@ def read_figures(folder):
 def collect(results_dir):
     """:class:`DatasetResults` of ``results_dir``; InputError names the first missing file."""
     root = Path(results_dir)
-    paths = {"dataset.h5": root / "dataset.h5", "weights.json": root / "weights.json",
-             "nlsq.json": root / "nlsq.json", "cmc/summary.json": root / "cmc" / "summary.json"}
-    for label, path in paths.items():
-        if not path.is_file():
-            raise InputError(f"{path}: {label} not found in --results-dir {root}; run the workflow "
-                             "steps before `heterodyne report`")
+    paths = result_files(root, "report")
     dataset = load_dataset(paths["dataset.h5"])
-    with h5py.File(paths["dataset.h5"], "r") as f:
-        dataset_provenance = read_provenance_attrs(f)
-    nlsq = read_json_record(paths["nlsq.json"], ("converged", "termination", "parameters", "phi",
-                                          "reduced_chi2_per_angle", "provenance"), "fit-nlsq")
-    cmc = read_json_record(paths["cmc/summary.json"],
-                           ("parameters", "shards", "flagged_shards", "combined", "limits", "nlsq_comparison",
-                            "undetermined", "provenance"),
-                           "cmc-combine")
-    weights_record = json.loads(paths["weights.json"].read_text())
+    weights = load_weights(paths["weights.json"])
+    nlsq = read_nlsq(paths["nlsq.json"]).record
+    cmc = read_summary(paths["cmc/summary.json"]).record
     figures = read_figures(root / "figures")
-    step_provenance = {"ingest (dataset.h5)": dataset_provenance,
-                       "weight (weights.json)": weights_record.get("provenance"),
+    step_provenance = {"ingest (dataset.h5)": read_provenance(paths["dataset.h5"]),
+                       "weight (weights.json)": read_provenance(paths["weights.json"]),
                        "fit-nlsq (nlsq.json)": nlsq["provenance"],
                        "cmc-combine (cmc/summary.json)": cmc["provenance"]}
     figure_files = [root / "figures" / f"{fig.stem}.png" for fig in figures]
-    return DatasetResults(dataset=dataset, weights=load_weights(paths["weights.json"]), nlsq=nlsq,
+    return DatasetResults(dataset=dataset, weights=weights, nlsq=nlsq,
                           cmc=cmc, figures=figures, run_times=step_run_times(root),
                           step_provenance=step_provenance,
                           input_files=[*paths.values(), *figure_files])

@@ -10,7 +10,6 @@ second table sets its values beside the joint posterior's, with the posterior's 
 
 from pathlib import Path
 
-from heterodyne.json_record import read_json_record
 from heterodyne.plots.cross_q import p_is
 from heterodyne.report.markup import esc, fmt, png_figure, table
 from heterodyne.report.screen_png import screen_png
@@ -21,12 +20,6 @@ CROSS_Q_FIGURES = "cross_q"
 #: the joint multi-q fit's and joint posterior's records, relative to results/<dataset>/
 JOINT_Q_NLSQ = "joint_q/nlsq.json"
 JOINT_Q_POSTERIOR = "joint_q/cmc/summary.json"
-CROSS_Q_KEYS = ("dataset", "q", "alpha", "test", "reason", "left_out", "q_dependent", "significant")
-
-
-def read_cross_q(path):
-    """The cross_q.json record at ``path`` (InputError naming the file when unreadable)."""
-    return read_json_record(path, CROSS_Q_KEYS, "cross-q")
 
 
 def flag_text(record):

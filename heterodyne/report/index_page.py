@@ -16,19 +16,20 @@ Software: when the versions recorded by the fits (each q bin's nlsq.json and cmc
 those installed for the page differ from requirements.lock, a warning at the top lists them.
 """
 
-import json
 from pathlib import Path
 
+from heterodyne.cmc.summary_file import read_summary
 from heterodyne.errors import InputError
-from heterodyne.json_record import read_json_record
+from heterodyne.fit.results import read_nlsq
 from heterodyne.report.cross_q_section import (CROSS_Q_FIGURES, CROSS_Q_JSON, JOINT_Q_NLSQ, JOINT_Q_POSTERIOR,
-                                               cross_q_html, figures_html, flag_text, read_cross_q)
+                                               cross_q_html, figures_html, flag_text)
 from heterodyne.report.findings import fit_warnings
 from heterodyne.report.markup import esc, fmt, page, table
 from heterodyne.plots.study import STEM as STUDY_STEM
 from heterodyne.provenance import package_versions
 from heterodyne.report.software_section import lock_warning_html
 from heterodyne.report.study_tables import TABLE_FILES
+from heterodyne.study.cross_q_record import read_cross_q
 
 
 def dataset_reports(results_root):
@@ -40,12 +41,13 @@ def dataset_reports(results_root):
     return folders
 
 
-def index_row(folder):
-    """<tr> of one dataset: link and headline numbers from its nlsq.json and cmc/summary.json."""
-    nlsq = read_json_record(folder / "nlsq.json", ("converged", "reduced_chi2", "parameters", "termination"),
-                     "fit-nlsq")
-    cmc = read_json_record(folder / "cmc" / "summary.json", ("shards", "flagged_shards", "combined", "limits"),
-                           "cmc-combine")
+def read_records(folder):
+    """(nlsq.json record, cmc/summary.json record) of one per-q folder."""
+    return read_nlsq(folder / "nlsq.json").record, read_summary(folder / "cmc" / "summary.json").record
+
+
+def index_row(folder, nlsq, cmc):
+    """<tr> of one per-q folder: link and headline numbers from its ``nlsq`` and ``cmc`` records."""
     n_warn = len(fit_warnings(nlsq, cmc))
     name = f"{folder.parent.name}/{folder.name}"
     cells = [f'<a href="{esc(name)}/report.html">{esc(name)}</a>', esc(fmt(nlsq["converged"])),
@@ -54,15 +56,15 @@ def index_row(folder):
     return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
 
 
-def recorded_versions(folders):
+def recorded_versions(records):
     """{"<dataset>/<q folder>/<record>": {package: version}} from the provenance of each q bin's
-    nlsq.json and cmc/summary.json ({} where not recorded), then "index page": the versions
-    installed now (:func:`heterodyne.provenance.package_versions`)."""
+    nlsq.json and cmc/summary.json (``records`` {folder: (nlsq, cmc)}; {} where not recorded), then
+    "index page": the versions installed now (:func:`heterodyne.provenance.package_versions`)."""
     recorded = {}
-    for folder in folders:
-        for record in ("nlsq.json", "cmc/summary.json"):
-            provenance = json.loads((folder / record).read_text()).get("provenance") or {}
-            recorded[f"{folder.parent.name}/{folder.name}/{record}"] = provenance.get("versions", {})
+    for folder, pair in records.items():
+        for name, record in zip(("nlsq.json", "cmc/summary.json"), pair, strict=True):
+            provenance = record.get("provenance") or {}
+            recorded[f"{folder.parent.name}/{folder.name}/{name}"] = provenance.get("versions", {})
     return {**recorded, "index page": package_versions()}
 
 
@@ -143,10 +145,11 @@ def render_index_page(results_root, audit, provenance):
     folders = dataset_reports(results_root)
     head = "".join(f"<th>{h}</th>" for h in ("dataset", "NLSQ converged", "reduced chi2",
                                              "flagged CMC shards", "warnings"))
-    rows = "".join(index_row(folder) for folder in folders)
+    records = {folder: read_records(folder) for folder in folders}
+    rows = "".join(index_row(folder, *records[folder]) for folder in folders)
     flags, sections = cross_q_sections(results_root)
     body = (f"<h1>heterodyne: {len(folders)} dataset report(s)</h1>\n{flags}"
-            f"{lock_warning_html(recorded_versions(folders))}\n"
+            f"{lock_warning_html(recorded_versions(records))}\n"
             f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>\n"
             f"{tables_html(results_root)}{study_figure_html(results_root)}{audit_html(audit)}"
             + (f"\n{sections}" if sections else ""))

@@ -31,11 +31,13 @@ import math
 from pathlib import Path
 
 from heterodyne.atomic import atomic_output
+from heterodyne.cmc.summary_file import read_summary
 from heterodyne.core.parameters import PARAMETERS
 from heterodyne.data.dataset import load_dataset
 from heterodyne.errors import InputError
-from heterodyne.json_record import read_json_record
+from heterodyne.fit.results import read_nlsq
 from heterodyne.lineage import CSV_PROVENANCE_PREFIX, check_lineage
+from heterodyne.report.result_folder import result_files
 from heterodyne.weighting.weights_file import check_weights_for, load_weights
 
 #: the two tables at the top of the results folder, as the workflow names them
@@ -57,10 +59,6 @@ FIT_QUALITY_NOTE = (
     "(and standard errors) from nlsq.json; noise_model, sigma and kappa from weights.json: sigma is the "
     "angle's constant element sd or, for the speckle model, its rms element sd (c2 units).")
 
-#: the keys of nlsq.json and of cmc/summary.json the tables read
-NLSQ_KEYS = ("converged", "parameters", "phi", "contrast", "offset", "reduced_chi2_per_angle")
-CMC_KEYS = ("parameters", "combined")
-
 _UNITS = {p.name: p.unit for p in PARAMETERS}
 
 
@@ -77,30 +75,18 @@ def angle_of(name):
     return int(index) if prefix in ("contrast", "offset") and index.isdigit() else None
 
 
-def read_fit_records(nlsq_path, cmc_path):
-    """(nlsq.json record, cmc/summary.json record) holding the keys the tables read
-    (:data:`NLSQ_KEYS`, :data:`CMC_KEYS`); InputError naming the file otherwise."""
-    return (read_json_record(nlsq_path, NLSQ_KEYS, "fit-nlsq"),
-            read_json_record(cmc_path, CMC_KEYS, "cmc-combine"))
-
-
 def read_dataset_results(folder):
     """{name, folder, q, phi, nlsq, cmc, weights, files} of one per-q results folder
     ``<dataset>/<q folder>`` (name: the dataset); InputError
     names the first missing or inconsistent file (nlsq.json must be made from this dataset.h5 and
     weights.json)."""
     folder = Path(folder)
-    files = {"dataset.h5": folder / "dataset.h5", "weights.json": folder / "weights.json",
-             "nlsq.json": folder / "nlsq.json", "cmc/summary.json": folder / "cmc" / "summary.json"}
-    for label, path in files.items():
-        if not path.is_file():
-            raise InputError(f"{path}: {label} not found for dataset {folder.parent.name}; run the workflow "
-                             "steps before `heterodyne tables`")
+    files = result_files(folder, "tables")
     dataset = load_dataset(files["dataset.h5"])
     weights = load_weights(files["weights.json"])
     check_weights_for(dataset, weights, files["weights.json"])
     check_lineage({files["nlsq.json"]: [files["dataset.h5"], files["weights.json"]]})
-    nlsq, cmc = read_fit_records(files["nlsq.json"], files["cmc/summary.json"])
+    nlsq, cmc = read_nlsq(files["nlsq.json"]).record, read_summary(files["cmc/summary.json"]).record
     return {"name": folder.parent.name, "folder": folder, "q": float(dataset.q), "phi": [float(p) for p in dataset.phi],
             "nlsq": nlsq, "cmc": cmc, "weights": weights, "files": list(files.values())}
 

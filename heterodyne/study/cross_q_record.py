@@ -29,27 +29,34 @@ Layout of the record (units: each parameter's, see :mod:`heterodyne.core.paramet
   null where the covariance is not finite);
 * ``joint_fit``: null, or {file, parameters: {name: {value, stderr, fixed}}, rates: {J_ref,
   J_sample, v at t_ref}, cmc}; ``cmc`` is null or, from the joint posterior's summary.json
-  (:mod:`heterodyne.cli.cmc_joint_q`), {file, flagged, flag_reasons, parameters: {shared name:
+  (:mod:`heterodyne.cmc.summary_file`), {file, flagged, flag_reasons, parameters: {shared name:
   {mean, sd, q05, q50, q95}}};
 * ``provenance`` (added by the CLI).
+
+This module is the one that writes (:func:`save_cross_q`) and reads (:func:`read_cross_q`) cross_q.json.
 """
 
+import json
 from pathlib import Path
 
-import h5py
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from heterodyne.atomic import atomic_output
+from heterodyne.cmc.summary_file import read_joint_summary, read_summary
 from heterodyne.core.parameters import PARAMETERS
 from heterodyne.core.physics import transport_rate, velocity_rate
+from heterodyne.data.dataset import load_dataset_grid
 from heterodyne.errors import InputError
+from heterodyne.fit.joint_q_results import read_joint_nlsq
+from heterodyne.fit.results import read_nlsq
 from heterodyne.json_record import read_json_record
 from heterodyne.lineage import check_lineage
 from heterodyne.study import cross_q
 
-#: the keys of nlsq.json this step reads
-NLSQ_KEYS = ("parameters", "covariance")
+#: the keys every reader of cross_q.json may rely on
+CROSS_Q_KEYS = ("dataset", "q", "alpha", "test", "reason", "left_out", "q_dependent", "significant")
 #: rate name -> (kind, parameter names in argument order, unit of the rate before the q factor)
 RATES = {"decay_ref": ("transport", ("D0_ref", "alpha_ref", "D_offset_ref"), "A^2/s"),
          "decay_sample": ("transport", ("D0_sample", "alpha_sample", "D_offset_sample"), "A^2/s"),
@@ -58,68 +65,14 @@ T_REF_RULE = ("mean time of the maps: the mean of t (s, since the start of acqui
               "grids of the q bins")
 
 
-def _check_number(value, path, what):
-    if value is not None and not isinstance(value, (int, float)):
-        raise InputError(f"{path}: {what} is not a number ({value!r}); re-run `heterodyne fit-nlsq`")
-
-
-def read_nlsq(path):
-    """nlsq.json at ``path`` with its ``parameters`` (all 14, each with value/stderr/fixed) and
-    ``covariance`` (names, matrix) checked; InputError naming the file otherwise."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: nlsq.json not found; run `heterodyne fit-nlsq` for this q bin first")
-    record = read_json_record(path, NLSQ_KEYS, "fit-nlsq")
-    parameters, block = record["parameters"], record["covariance"]
-    if not isinstance(parameters, dict) or not isinstance(block, dict):
-        raise InputError(f"{path}: 'parameters' and 'covariance' must be objects; re-run `heterodyne fit-nlsq`")
-    for p in PARAMETERS:
-        entry = parameters.get(p.name)
-        if not isinstance(entry, dict) or not {"value", "stderr", "fixed"} <= set(entry):
-            raise InputError(f"{path}: parameter {p.name} missing or without value/stderr/fixed; "
-                             "re-run `heterodyne fit-nlsq`")
-        _check_number(entry["value"], path, f"the value of {p.name}")
-        _check_number(entry["stderr"], path, f"the stderr of {p.name}")
-    names, matrix = block.get("names"), block.get("matrix")
-    if (not isinstance(names, list) or not isinstance(matrix, list) or len(matrix) != len(names)
-            or any(not isinstance(row, list) or len(row) != len(names) for row in matrix)):
-        raise InputError(f"{path}: covariance block is not a square matrix over its names; "
-                         "re-run `heterodyne fit-nlsq`")
-    for row in matrix:
-        for x in row:
-            _check_number(x, path, "a covariance entry")
-    return record
-
-
-def read_summary(path):
-    """cmc/summary.json at ``path`` or None when there is none (CMC is optional here)."""
-    path = Path(path)
-    if not path.is_file():
-        return None
-    return read_json_record(path, ("parameters",), "cmc-combine")
-
-
-def read_grid(path):
-    """(q [1/A], t (N,) [s]) of dataset.h5, without reading the maps."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: dataset.h5 not found (it gives the bin's q); run `heterodyne ingest` "
-                         "for this q bin first")
-    try:
-        with h5py.File(path, "r") as f:
-            return float(f.attrs["q"]), np.asarray(f["t"][()], dtype=np.float64)
-    except (OSError, KeyError) as err:
-        raise InputError(f"{path}: not a heterodyne dataset file ({err}); re-run `heterodyne ingest`") from err
-
-
 def read_bin(folder):
     """{folder, q, t, nlsq, cmc, files} of one per-q results folder (files: those read)."""
     folder = Path(folder)
     data, nlsq_path, summary_path = folder / "dataset.h5", folder / "nlsq.json", folder / "cmc" / "summary.json"
-    nlsq = read_nlsq(nlsq_path)
-    q, t = read_grid(data)
+    nlsq = read_nlsq(nlsq_path).record
+    q, t = load_dataset_grid(data)
     check_lineage({nlsq_path: [data]})
-    cmc = read_summary(summary_path)
+    cmc = read_summary(summary_path).record if summary_path.is_file() else None  # CMC is optional here
     files = [nlsq_path, data] + ([summary_path] if cmc is not None else [])
     return {"folder": folder, "q": q, "t": t, "nlsq": nlsq, "cmc": cmc, "files": files}
 
@@ -249,17 +202,17 @@ def run_test(bins, alpha):
 
 def joint_posterior_block(path):
     """The ``cmc`` entry of ``joint_fit`` from the joint posterior's summary.json at ``path``."""
-    summary = read_json_record(path, ("parameters", "shared_parameters", "flagged", "flag_reasons"), "cmc-joint-q")
+    summary = read_joint_summary(path)
     keys = ("mean", "sd", "q05", "q50", "q95")
-    return {"file": str(path), "flagged": bool(summary["flagged"]), "flag_reasons": list(summary["flag_reasons"]),
-            "parameters": {name: {key: float(summary["parameters"][name][key]) for key in keys}
-                           for name in summary["shared_parameters"]}}
+    return {"file": str(path), "flagged": summary.flagged, "flag_reasons": summary.flag_reasons,
+            "parameters": {name: {key: float(summary.parameters[name][key]) for key in keys}
+                           for name in summary.shared_parameters}}
 
 
 def joint_block(path, t_ref, cmc_path=None):
     """The ``joint_fit`` block from the joint multi-q fit's nlsq.json at ``path`` and, if given, the
     joint posterior's summary.json at ``cmc_path``."""
-    record = read_nlsq(path)
+    record = read_joint_nlsq(path).record
     parameters = {p.name: {"value": _number(record["parameters"][p.name]["value"]),
                            "stderr": _number(record["parameters"][p.name]["stderr"]),
                            "fixed": bool(record["parameters"][p.name]["fixed"])} for p in PARAMETERS}
@@ -283,3 +236,15 @@ def build_record(bins, alpha=0.05, joint_path=None, joint_cmc_path=None):
             "q_dependent": None if test is None else cross_q.q_dependent(test),
             "significant": significant, "rates": rates(bins, t_ref, rule),
             "joint_fit": None if joint_path is None else joint_block(joint_path, t_ref, joint_cmc_path)}
+
+
+def save_cross_q(path, record):
+    """Write the cross_q.json ``record`` (with provenance); ValueError before writing if it holds NaN."""
+    text = json.dumps(record, indent=1, allow_nan=False) + "\n"
+    with atomic_output(path) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")
+
+
+def read_cross_q(path):
+    """The cross_q.json record at ``path`` (InputError naming the file when unreadable)."""
+    return read_json_record(path, CROSS_Q_KEYS, "cross-q")

@@ -48,11 +48,17 @@ class AngleWeights:
 SAME_PHI_TOLERANCE_DEG = 1e-6
 
 
+def same_angles(phi, reference):
+    """True when ``phi`` lists the angles ``reference`` [deg], each within SAME_PHI_TOLERANCE_DEG."""
+    phi, reference = np.asarray(phi, dtype=np.float64), np.asarray(reference, dtype=np.float64)
+    return phi.shape == reference.shape and bool(np.allclose(phi, reference, rtol=0, atol=SAME_PHI_TOLERANCE_DEG))
+
+
 def check_weights_for(dataset, weights, path):
     """Raise InputError unless ``weights`` (read from ``path``) are for the angles of ``dataset``
     and every sigma is finite and > 0."""
     phi = np.asarray(dataset.phi, dtype=np.float64)
-    if len(weights.phi) != len(phi) or not np.allclose(weights.phi, phi, rtol=0, atol=SAME_PHI_TOLERANCE_DEG):
+    if not same_angles(weights.phi, phi):
         raise InputError(f"{path}: weights are for phi = {np.asarray(weights.phi, float).tolist()} deg "
                          f"but the dataset {dataset.source_path or ''} has phi = {phi.tolist()} deg; "
                          "re-run `heterodyne weight` on this dataset")

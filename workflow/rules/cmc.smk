@@ -8,7 +8,7 @@ rule cmc_shard:
         data="results/{dataset}/{qbin}/dataset.h5",
         weights="results/{dataset}/{qbin}/weights.json",
         nlsq="results/{dataset}/{qbin}/nlsq.json",
-        code=package_code(*CODE_BASE, "cmc", "cli/cmc_shard.py"),
+        code=package_code(*CODE_BASE, *RESULT_FILE_OWNERS, "cmc", "cli/cmc_shard.py"),
     output:
         "results/{dataset}/{qbin}/cmc/shard_{shard}.h5",
     params:
@@ -35,7 +35,7 @@ rule cmc_combine:
         data="results/{dataset}/{qbin}/dataset.h5",
         nlsq="results/{dataset}/{qbin}/nlsq.json",
         shards=shard_files("results/{dataset}/{qbin}/cmc/shard_{shard}.h5"),
-        code=package_code(*CODE_BASE, "cmc", "cli/cmc_combine.py"),
+        code=package_code(*CODE_BASE, *RESULT_FILE_OWNERS, "cmc", "cli/cmc_combine.py"),
     output:
         json=report(
             "results/{dataset}/{qbin}/cmc/summary.json",

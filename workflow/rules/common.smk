@@ -161,6 +161,19 @@ CODE_BASE = (
     "weighting/weights_file.py",
 )
 
+# The owners of the result files (each file's layout, writer and reader, with what they import):
+# every step that reads a result file of an earlier step reads it through its owner.
+RESULT_FILE_OWNERS = (
+    "fit/__init__.py",
+    "fit/results.py",
+    "fit/joint_q_layout.py",
+    "fit/joint_q_results.py",
+    "cmc/__init__.py",
+    "cmc/coordinates.py",
+    "cmc/draws_file.py",
+    "cmc/summary_file.py",
+)
+
 
 def package_code(*parts):
     """Files of the heterodyne package under `parts` (sub-packages or modules), bytecode

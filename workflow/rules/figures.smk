@@ -13,7 +13,7 @@ rule figures:
         cmc_h5="results/{dataset}/{qbin}/cmc/combined.h5",
         # read beside combined.h5 for the per-shard trace and posterior figures
         shards=shard_files("results/{dataset}/{qbin}/cmc/shard_{shard}.h5"),
-        code=package_code(*CODE_BASE, "plots", "cli/figures.py"),
+        code=package_code(*CODE_BASE, *RESULT_FILE_OWNERS, "plots", "cli/figures.py"),
     output:
         directory("results/{dataset}/{qbin}/figures"),
     params:

@@ -22,7 +22,8 @@ rule report:
         shard_benchmarks=shard_files("results/{dataset}/{qbin}/benchmarks/cmc_shard_{shard}.tsv"),
         # the dataset's cross-q verdict (all its q bins) is shown on each q bin's page
         cross_q="results/{dataset}/cross_q.json",
-        code=package_code(*CODE_BASE, "report", "plots", "study", "software_lock.py", "cli/report.py"),
+        code=package_code(*CODE_BASE, *RESULT_FILE_OWNERS, "report", "plots", "study", "audit.py", "software_lock.py",
+                          "cli/report.py"),
         # the versions CI tested, which the page compares the run's with
         lock=LOCK_FILE,
     output:
@@ -80,7 +81,8 @@ rule report_index:
         tables=rules.study_tables.output,
         study=STUDY_FIGURE,
         cross_q=CROSS_Q,
-        code=package_code(*CODE_BASE, "report", "plots", "study", "software_lock.py", "cli/report.py"),
+        code=package_code(*CODE_BASE, *RESULT_FILE_OWNERS, "report", "plots", "study", "audit.py", "software_lock.py",
+                          "cli/report.py"),
         # the versions CI tested, which the page compares the run's with
         lock=LOCK_FILE,
     output:

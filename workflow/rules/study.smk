@@ -18,7 +18,8 @@ rule study_tables:
         weights=every_q("results/{dataset}/{qbin}/weights.json"),
         nlsq_json=every_q("results/{dataset}/{qbin}/nlsq.json"),
         cmc_json=every_q("results/{dataset}/{qbin}/cmc/summary.json"),
-        code=package_code(*CODE_BASE, "report/__init__.py", "report/study_tables.py", "cli/tables.py"),
+        code=package_code(*CODE_BASE, *RESULT_FILE_OWNERS, "report/__init__.py", "report/result_folder.py",
+                          "report/study_tables.py", "cli/tables.py"),
     output:
         parameters="results/parameters.csv",
         fit_quality="results/fit_quality.csv",
@@ -40,8 +41,8 @@ rule study_figure:
     "Draw each fitted parameter against the dataset, over several datasets -> results/study/."
     input:
         parameters="results/parameters.csv",
-        code=package_code(*CODE_BASE, "plots", "report/__init__.py", "report/study_tables.py",
-                          "cli/study_figure.py"),
+        code=package_code(*CODE_BASE, *RESULT_FILE_OWNERS, "plots", "report/__init__.py", "report/result_folder.py",
+                          "report/study_tables.py", "cli/study_figure.py"),
     output:
         report(
             directory("results/study"),
@@ -76,7 +77,7 @@ rule cross_q:
         nlsq=every_q("results/{dataset}/{qbin}/nlsq.json"),
         cmc=every_q("results/{dataset}/{qbin}/cmc/summary.json"),
         joint=joint_q_results,
-        code=package_code(*CODE_BASE, "study", "plots", "cli/cross_q.py"),
+        code=package_code(*CODE_BASE, *RESULT_FILE_OWNERS, "study", "plots", "cli/cross_q.py"),
     output:
         json="results/{dataset}/cross_q.json",
         figures=report(
@@ -142,7 +143,7 @@ rule cmc_joint_q:
         nlsq=every_q("results/{dataset}/{qbin}/nlsq.json"),
         cmc_json=every_q("results/{dataset}/{qbin}/cmc/summary.json"),
         cmc_h5=every_q("results/{dataset}/{qbin}/cmc/combined.h5"),
-        code=package_code(*CODE_BASE, "cmc", "fit/__init__.py", "fit/joint_q_layout.py", "cli/cmc_joint_q.py"),
+        code=package_code(*CODE_BASE, *RESULT_FILE_OWNERS, "cmc", "cli/cmc_joint_q.py"),
     output:
         json="results/{dataset}/joint_q/cmc/summary.json",
         h5="results/{dataset}/joint_q/cmc/combined.h5",
@@ -169,7 +170,7 @@ rule paper:
     "Journal figures (vector PDF) and their README from saved results -> results/paper/ (`snakemake paper`)."
     input:
         results=paper_inputs,
-        code=package_code(*CODE_BASE, "plots", "report", "study", "cli/paper.py"),
+        code=package_code(*CODE_BASE, *RESULT_FILE_OWNERS, "plots", "report", "study", "cli/paper.py"),
     output:
         directory("results/paper"),
     params:
