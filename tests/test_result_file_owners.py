@@ -49,6 +49,7 @@ OTHER_READERS = {
     "json_record.py": "the owners' shared JSON reader (only owners call read_json_record)",
     "report/collect.py": "figures/*.png and their .rst captions, embedded in the report",
     "report/cross_q_section.py": "cross_q/*.png and their .rst captions, embedded in the index page",
+    "report/screen_png.py": "PNG bytes already read (Image.open of an in-memory buffer)",
 }
 #: attribute calls that open or parse a file (x.File, json.load, path.read_text, ...)
 OPENING_ATTRIBUTES = {"File", "open", "load", "loads", "safe_load", "read_text", "read_bytes", "loadtxt",
