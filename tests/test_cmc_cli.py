@@ -16,7 +16,9 @@ import pytest
 import yaml
 
 from cmc_fixtures import PHI, SIGMA, nlsq_record, simulated_dataset
+import heterodyne.cli.cmc_combine as cmc_combine_cli
 import heterodyne.cli.cmc_shard as cmc_shard_cli
+import heterodyne.cmc.compare as cmc_compare
 from heterodyne.cli import main
 from heterodyne.cmc.sampling import MAX_EXTENSIONS
 from heterodyne.data.dataset import save_dataset
@@ -153,25 +155,38 @@ def test_summary_compares_the_consensus_with_the_nlsq_fit(workdir, outputs):
     assert summary["n_points"] == len(PHI) * 64 * 63 // 2
 
 
-def test_combine_lists_a_quantity_the_data_leave_to_its_prior(workdir, outputs, caplog):
-    """Combined with a config whose v0 prior is normal of sd 2 posterior sd, v0's posterior sd is
-    0.5 > 0.3 of its prior sd: listed as undetermined, logged, and nothing else. (A normal prior's
-    sd does not enter the sampling coordinates, so the default shards combine under it; they were
-    sampled under the wide default prior, so the draws, and the sd, are those of the default run:
-    this checks the listing, not a posterior under the narrow prior.)"""
-    summary = json.loads((workdir / "summary.json").read_text())
-    prior_sd = 2.0 * summary["parameters"]["v0"]["sd"]
-    prior = {"parameters": {"v0": {"kind": "truncated-normal", "width": prior_sd, "width_unit": "absolute"}}}
-    write_config(workdir, "config_tight_v0.yaml", {**CMC, "prior": prior})
-    outdir = workdir / "tight_v0"
-    assert main(combine_argv(workdir, outputs, config="config_tight_v0.yaml", outdir=outdir)) == 0
-    tight = json.loads((outdir / "summary.json").read_text())
-    sd = tight["parameters"]["v0"]["sd"]
-    assert sd == pytest.approx(summary["parameters"]["v0"]["sd"], rel=1e-12)
-    assert tight["undetermined"] == [{"parameter": "v0", "sd": sd, "prior_sd": pytest.approx(prior_sd, rel=1e-12),
-                                      "sd_over_prior_sd": pytest.approx(0.5, rel=1e-12)}]
+def test_combine_lists_a_quantity_the_data_leave_to_its_prior(workdir, outputs, caplog, monkeypatch):
+    """With the undetermined limit lowered to 0.05, v0 (posterior sd ~0.1 of its default prior sd,
+    10 NLSQ standard errors) is listed in summary.json with sd / prior sd, and logged."""
+    monkeypatch.setattr(cmc_compare, "UNDETERMINED_SD_RATIO", 0.05)
+    monkeypatch.setattr(cmc_combine_cli, "UNDETERMINED_SD_RATIO", 0.05)
+    outdir = workdir / "low_limit"
+    outdir.mkdir()
+    assert main(combine_argv(workdir, outputs, outdir=outdir)) == 0
+    summary = json.loads((outdir / "summary.json").read_text())
+    nlsq = json.loads((workdir / "nlsq.json").read_text())
+    prior_sd = 10.0 * nlsq["parameters"]["v0"]["stderr"]
+    listed = {entry["parameter"]: entry for entry in summary["undetermined"]}
+    sd = summary["parameters"]["v0"]["sd"]
+    assert listed["v0"] == {"parameter": "v0", "sd": sd, "prior_sd": pytest.approx(prior_sd, rel=1e-12),
+                            "sd_over_prior_sd": pytest.approx(sd / prior_sd, rel=1e-12)}
+    assert all(entry["sd_over_prior_sd"] > 0.05 for entry in listed.values())
+    assert summary["limits"]["undetermined_sd_ratio"] == 0.05
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert f"v0 not determined by the data: posterior sd {sd:.4g} is 0.50 of its prior sd {prior_sd:.4g} (> 0.3)" in warnings
+    assert (f"v0 not determined by the data: posterior sd {sd:.4g} is {sd / prior_sd:.2f} of its prior sd "
+            f"{prior_sd:.4g} (> 0.05)") in warnings
+
+
+def test_combine_refuses_shards_sampled_under_another_prior(workdir, outputs, capsys):
+    """A narrower normal prior of v0 (config changed after the shards ran) leaves the coordinates
+    as they were but not the prior the shards were sampled under: refused, nothing written."""
+    write_config(workdir, "config_tight_v0.yaml",
+                 {**CMC, "prior": {"parameters": {"v0": {"kind": "truncated-normal", "width": 2.0}}}})
+    outdir = workdir / "tight_v0"
+    assert main(combine_argv(workdir, outputs, config="config_tight_v0.yaml", outdir=outdir)) == 2
+    err = capsys.readouterr().err
+    assert f": sampled in other prior ('sd' differs) than {workdir / 'nlsq.json'}" in err
+    assert not (outdir / "summary.json").exists() and not (outdir / "combined.h5").exists()
 
 
 def test_points_per_shard_sets_k_the_prior_power_and_the_shard_sizes(workdir, monkeypatch):

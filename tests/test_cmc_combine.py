@@ -9,6 +9,7 @@ from heterodyne.cmc.convergence import ess_tail, r_hat
 from heterodyne.cmc.coordinates import IDENTITY, build_coordinates
 from heterodyne.cmc.diagnostics import e_bfmi
 from heterodyne.cmc.draws_file import load_shard, save_shard
+from heterodyne.cmc.model import Prior
 from heterodyne.cmc.sampling import ShardDraws
 
 NAMES = ("a", "b", "c")
@@ -121,13 +122,19 @@ def test_shard_file_keeps_sampler_statistics_and_its_summary_entry_uses_them(tmp
     draws = ShardDraws(draws={"p": good, "q": stuck}, unconstrained=np.stack([good, stuck], axis=-1),
                        diverging=diverging, num_steps=num_steps, energy=energy, step_size=np.array([0.25, 0.5]),
                        max_tree_depth=8, target_accept=0.99, wall_time_s=1.5, chain_method="sequential")
-    save_shard(tmp_path / "shard_3.h5", 3, 4, 11, 500, draws, IDENTITY_COORDINATES, {"step": "test"})
+    prior = Prior(centre=np.array([1.0, 2.0]), stderr=np.array([0.1, 0.2]), low=np.array([0.0, -np.inf]),
+                  high=np.array([5.0, np.inf]), normal=np.array([True, False]), sd=np.array([1.0, 0.6]))
+    save_shard(tmp_path / "shard_3.h5", 3, 4, 11, 500, draws, IDENTITY_COORDINATES, prior, {"step": "test"})
     shard = load_shard(tmp_path / "shard_3.h5")
     assert (shard.shard, shard.num_shards, shard.seed, shard.n_points, shard.max_tree_depth) == (3, 4, 11, 500, 8)
     for name in ("diverging", "num_steps", "energy", "step_size", "unconstrained"):
         assert np.array_equal(getattr(shard, name), getattr(draws, name)), name
     for saved, given in zip(shard.coordinates, IDENTITY_COORDINATES, strict=True):
         assert np.array_equal(saved, given)
+    assert shard.prior.keys() == prior._asdict().keys()
+    for field, given in prior._asdict().items():
+        assert np.array_equal(shard.prior[field], given), field
+    assert shard.path == str(tmp_path / "shard_3.h5")
     assert shard.num_steps.dtype.kind == "i" and shard.energy.dtype == np.float64
 
     entry = shard_summary(shard)

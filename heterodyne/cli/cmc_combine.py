@@ -18,7 +18,7 @@ from heterodyne.cmc.draws_file import save_combined
 from heterodyne.cmc.model import build_model_spec
 from heterodyne.cmc.noise_adjustment import adjustment_matrix, nlsq_covariances, sd_factors
 from heterodyne.cmc.pooling import shard_count, shard_count_origin
-from heterodyne.cmc.shard_set import check_coordinates, check_sampled, load_matching_shards
+from heterodyne.cmc.shard_set import check_sampling_model, load_matching_shards
 from heterodyne.cmc.summary_file import save_summary, summary_record
 from heterodyne.cli import add_settings_argument, read_settings
 from heterodyne.data.dataset import count_usable, load_dataset
@@ -52,8 +52,7 @@ def run(args):
     n_chains = next(iter(shards[0].draws.values())).shape[0]
     spec, info = build_model_spec(nlsq, cmc["prior"], dataset.t, dataset.q, len(dataset.phi), num_shards,
                                   bounds=config["nlsq"]["bounds"], source=args.nlsq)
-    check_sampled(shards[0], args.shards[0], info.names, args.nlsq)
-    check_coordinates(spec.coords, shards[0].coordinates, args.shards[0], args.nlsq)
+    check_sampling_model(spec, info.names, shards, args.nlsq)
 
     covariances = nlsq_covariances(nlsq)
     spread, widening = None, None

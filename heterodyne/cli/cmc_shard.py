@@ -75,5 +75,6 @@ def run(args):
 
     provenance = provenance_record({"cmc": cmc, "nlsq": {"bounds": config["nlsq"]["bounds"]}},
                                    [args.data, args.weights, args.nlsq])
-    save_shard(args.output, args.shard, num_shards, cmc["seed"], len(mine), result, spec.coords, provenance)
+    save_shard(args.output, args.shard, num_shards, cmc["seed"], len(mine), result, spec.coords, spec.prior,
+               provenance)
     return 0

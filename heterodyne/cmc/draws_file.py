@@ -8,7 +8,9 @@ quantity (physical units: D0_sample, ..., contrast_0, offset_0, ...); sampler st
 sampler's unconstrained coordinates); ``unconstrained`` (chains, draws, D) float64, the same draws
 in the shared sampling coordinates y (:mod:`heterodyne.cmc.coordinates`; column D - 1 is the log
 noise scale when it is sampled), and group ``coordinates`` with the arrays of the map y -> theta
-(one dataset per :class:`~heterodyne.cmc.coordinates.Coordinates` field); attributes ``shard``, ``num_shards``, ``seed``,
+(one dataset per :class:`~heterodyne.cmc.coordinates.Coordinates` field), group ``prior`` with the
+arrays of the prior sampled under (one dataset per :class:`~heterodyne.cmc.model.Prior` field,
+physical units); attributes ``shard``, ``num_shards``, ``seed``,
 ``n_points``, ``wall_time_s``, ``chain_method``, ``max_tree_depth``, ``names`` (JSON list,
 sampling order) and ``provenance``.
 
@@ -47,11 +49,14 @@ class ShardFile(NamedTuple):
     target_accept: float
     unconstrained: np.ndarray
     coordinates: Coordinates
+    prior: dict  # {Prior field: array (M,)}
+    path: str  # the file it was read from
 
 
-def save_shard(path, shard, num_shards, seed, n_points, result, coordinates, provenance):
-    """Write one shard's :class:`~heterodyne.cmc.sampling.ShardDraws` and the
-    :class:`~heterodyne.cmc.coordinates.Coordinates` it was sampled in."""
+def save_shard(path, shard, num_shards, seed, n_points, result, coordinates, prior, provenance):
+    """Write one shard's :class:`~heterodyne.cmc.sampling.ShardDraws`, the
+    :class:`~heterodyne.cmc.coordinates.Coordinates` it was sampled in and the
+    :class:`~heterodyne.cmc.model.Prior` it was sampled under."""
     with atomic_hdf5(path) as f:
         group = f.create_group("draws")
         for name, x in result.draws.items():
@@ -64,6 +69,9 @@ def save_shard(path, shard, num_shards, seed, n_points, result, coordinates, pro
         coords = f.create_group("coordinates")
         for field, value in zip(Coordinates._fields, coordinates, strict=True):
             coords.create_dataset(field, data=np.asarray(value))
+        prior_group = f.create_group("prior")
+        for field, value in prior._asdict().items():
+            prior_group.create_dataset(field, data=np.asarray(value))
         f.attrs.update(shard=int(shard), num_shards=int(num_shards), seed=int(seed),
                        n_points=int(n_points), wall_time_s=float(result.wall_time_s),
                        chain_method=result.chain_method, max_tree_depth=int(result.max_tree_depth),
@@ -86,7 +94,8 @@ def load_shard(path):
                              max_tree_depth=int(f.attrs["max_tree_depth"]),
                              target_accept=float(f.attrs["target_accept"]),
                              unconstrained=f["unconstrained"][()],
-                             coordinates=Coordinates(**{k: f["coordinates"][k][()] for k in Coordinates._fields}))
+                             coordinates=Coordinates(**{k: f["coordinates"][k][()] for k in Coordinates._fields}),
+                             prior={k: f["prior"][k][()] for k in f["prior"]}, path=str(path))
     except (OSError, KeyError, ValueError) as err:
         raise InputError(f"{path}: not a CMC shard file ({err}); re-run `heterodyne cmc-shard`") from err
 

@@ -1,5 +1,6 @@
 """The shard files of one q bin's consensus: read through :mod:`heterodyne.cmc.draws_file` and
-checked to be one complete CMC run in the sampling coordinates the NLSQ fit and config give now."""
+checked to be one complete CMC run in the sampling coordinates and under the prior that the NLSQ fit
+and config give now."""
 
 import numpy as np
 
@@ -33,10 +34,6 @@ def load_matching_shards(paths, num_shards, seed, origin):
                              f"chains did not move; {int(np.sum(s.diverging))} divergences), so this shard "
                              "has no posterior to combine. Check the NLSQ result it started from (nlsq.json: "
                              "parameters at a bound, non-converged fit), raise cmc.warmup, and re-run cmc-shard")
-    for path, s in zip(paths, shards, strict=True):
-        if not all(np.array_equal(a, b) for a, b in zip(s.coordinates, first.coordinates, strict=True)):
-            raise InputError(f"{path}: sampled in other coordinates than {paths[0]} (a different nlsq.json or "
-                             "cmc config); re-run cmc-shard for every shard")
     n_draws = min(next(iter(s.draws.values())).size for s in shards)
     if n_draws <= len(chains):
         raise InputError(f"{paths[0]}: {n_draws} draws per shard for {len(chains)} quantities; the consensus "
@@ -45,22 +42,23 @@ def load_matching_shards(paths, num_shards, seed, origin):
     return sorted(shards, key=lambda s: s.shard)
 
 
-def check_coordinates(expected, recorded, path, nlsq_path):
-    """InputError unless the shard's sampling coordinates ``recorded`` are those that ``nlsq_path``
-    and the config give now (``expected``; equal to 1e-12 relative: the same computation): the
-    consensus maps the draws back to physical units with them."""
-    for field, a, b in zip(expected._fields, expected, recorded, strict=True):
-        a, b = np.asarray(a), np.asarray(b)
-        if a.shape != b.shape or not np.allclose(a, b, rtol=1e-12, atol=0.0):
-            raise InputError(f"{path}: sampled in other coordinates ('{field}' differs) than {nlsq_path} and "
-                             "the config give now (changed nlsq bounds, cmc.prior or fit); re-run cmc-shard "
-                             "for every shard")
-
-
-def check_sampled(shard, path, names, nlsq_path):
-    """InputError unless the shard file ``shard`` (read from ``path``) sampled the quantities
-    ``names`` (the model's, from ``nlsq_path`` and the config; the noise scale aside)."""
-    sampled = [name for name in shard.draws if name != "noise_scale"]
-    if sampled != names:
-        raise InputError(f"{path}: sampled {sampled} but {nlsq_path} and the config give "
-                         f"{names}; re-run cmc-shard for every shard")
+def check_sampling_model(spec, names, shards, nlsq_path):
+    """InputError unless every shard file of ``shards`` sampled the quantities ``names`` (the noise
+    scale aside) and was sampled in the coordinates
+    and under the prior that ``nlsq_path`` and the config give now (``spec``, a
+    :class:`~heterodyne.cmc.model.ModelSpec`; equal to 1e-12 relative: the same computation): the
+    consensus maps the draws back to physical units with those coordinates and divides that prior
+    out of each shard."""
+    for shard in shards:
+        sampled = [name for name in shard.draws if name != "noise_scale"]
+        if sampled != names:
+            raise InputError(f"{shard.path}: sampled {sampled} but {nlsq_path} and the config give "
+                             f"{names}; re-run cmc-shard for every shard")
+        for what, expected, recorded in (("coordinates", spec.coords._asdict(), shard.coordinates._asdict()),
+                                         ("prior", spec.prior._asdict(), shard.prior)):
+            for field, a in expected.items():
+                a, b = np.asarray(a), np.asarray(recorded.get(field))
+                if a.shape != b.shape or not np.allclose(a, b, rtol=1e-12, atol=0.0):
+                    raise InputError(f"{shard.path}: sampled in other {what} ('{field}' differs) than {nlsq_path} "
+                                     "and the config give now (changed nlsq bounds, cmc.prior or fit); re-run "
+                                     "cmc-shard for every shard")
