@@ -57,9 +57,9 @@ localrules:
 
 rule all:
     "Default target: every q bin's report, the study tables and results/index.html."
+    default_target: True
     input:
         every_q("results/{dataset}/{qbin}/report.html"),
         "results/parameters.csv",
         "results/fit_quality.csv",
         "results/index.html",
-    default_target: True

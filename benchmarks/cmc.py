@@ -72,22 +72,34 @@ PROJECTED_CHAINS, PROJECTED_ITERATIONS, ASSUMED_LEAPFROG_STEPS = 4, 600, 15
 def constant_weights(phi):
     """The true noise of :func:`demo_problem` (SIGMA per angle) as weights."""
     n_phi = len(phi)
-    return AngleWeights(phi=np.asarray(phi), sigma=SIGMA[:n_phi], contrast=CONTRAST[:n_phi],
-                        offset=OFFSET[:n_phi], method="robust")
+    return AngleWeights(
+        phi=np.asarray(phi), sigma=SIGMA[:n_phi], contrast=CONTRAST[:n_phi], offset=OFFSET[:n_phi], method="robust"
+    )
 
 
-def demo_problem(n_frames, rng, n_phi=len(PHI)):
-    """Simulated Dataset of the first ``n_phi`` angles and an nlsq.json-like record (see module
-    docstring)."""
+def demo_problem(n_frames, rng, n_phi=None):
+    """Simulated Dataset of the first ``n_phi`` angles (None: all of PHI) and an nlsq.json-like
+    record (see module docstring)."""
+    n_phi = len(PHI) if n_phi is None else n_phi
     t = DT * (1 + np.arange(n_frames))
     phi, contrast, offset, sigma = PHI[:n_phi], CONTRAST[:n_phi], OFFSET[:n_phi], SIGMA[:n_phi]
     full = pooled_points(np.zeros((n_phi, n_frames, n_frames)), np.ones((n_phi, n_frames, n_frames), bool))
     free_index = [INDEX[name] for name in FREE]
 
     def pooled_model(x):
-        params = jnp.asarray(TRUTH).at[jnp.array(free_index)].set(x[:len(FREE)])
-        return compute_c2_heterodyne_pooled(params, t, Q, DT, full.idx1, full.idx2, full.phi_index, phi,
-                                            x[len(FREE):len(FREE) + n_phi], x[len(FREE) + n_phi:])
+        params = jnp.asarray(TRUTH).at[jnp.array(free_index)].set(x[: len(FREE)])
+        return compute_c2_heterodyne_pooled(
+            params,
+            t,
+            Q,
+            DT,
+            full.idx1,
+            full.idx2,
+            full.phi_index,
+            phi,
+            x[len(FREE) : len(FREE) + n_phi],
+            x[len(FREE) + n_phi :],
+        )
 
     x_true = np.concatenate([TRUTH[free_index], contrast, offset])
     clean = np.asarray(pooled_model(x_true))
@@ -100,14 +112,24 @@ def demo_problem(n_frames, rng, n_phi=len(PHI)):
     jac = np.asarray(jax.jacfwd(pooled_model)(x_true)) / sigma[full.phi_index][:, None]
     stderr = np.sqrt(np.diag(np.linalg.inv(jac.T @ jac)))
     x_fit = x_true + stderr * rng.standard_normal(len(x_true))
-    fitted = dict(zip(FREE, x_fit[:len(FREE)], strict=True))
-    errors = dict(zip(FREE, stderr[:len(FREE)], strict=True))
-    parameters = {p.name: {"value": float(fitted.get(p.name, TRUTH[k])), "stderr": errors.get(p.name),
-                           "fixed": p.name not in FREE} for k, p in enumerate(PARAMETERS)}
-    record = {"parameters": parameters, "phi": phi.tolist(),
-              "contrast": x_fit[len(FREE):len(FREE) + n_phi].tolist(),
-              "contrast_stderr": stderr[len(FREE):len(FREE) + n_phi].tolist(),
-              "offset": x_fit[len(FREE) + n_phi:].tolist(), "offset_stderr": stderr[len(FREE) + n_phi:].tolist()}
+    fitted = dict(zip(FREE, x_fit[: len(FREE)], strict=True))
+    errors = dict(zip(FREE, stderr[: len(FREE)], strict=True))
+    parameters = {
+        p.name: {
+            "value": float(fitted.get(p.name, TRUTH[k])),
+            "stderr": errors.get(p.name),
+            "fixed": p.name not in FREE,
+        }
+        for k, p in enumerate(PARAMETERS)
+    }
+    record = {
+        "parameters": parameters,
+        "phi": phi.tolist(),
+        "contrast": x_fit[len(FREE) : len(FREE) + n_phi].tolist(),
+        "contrast_stderr": stderr[len(FREE) : len(FREE) + n_phi].tolist(),
+        "offset": x_fit[len(FREE) + n_phi :].tolist(),
+        "offset_stderr": stderr[len(FREE) + n_phi :].tolist(),
+    }
     return dataset, record
 
 
@@ -134,28 +156,39 @@ def shard_cost_table():
     """Print the cost of one shard against its number of points (module docstring)."""
     jax.config.update("jax_enable_compilation_cache", False)  # "compile + 1st" compiles every time
     steps = PROJECTED_CHAINS * PROJECTED_ITERATIONS * ASSUMED_LEAPFROG_STEPS
-    print(f"one shard's cost against its points: {COST_ANGLES} angles, {jax.local_device_count()} device(s); "
-          f"projected sampling = {PROJECTED_CHAINS} chains x {PROJECTED_ITERATIONS} iterations x "
-          f"{ASSUMED_LEAPFROG_STEPS} leapfrog steps (assumed) = {steps} gradients")
-    print(f"{'N':>5} {'K':>3} {'points/shard':>12} {'grad ms':>8} {'ns/point':>8} {'geometry s':>10} "
-          f"{'compile + 1st s':>15} {'sampling s':>10} {'sampling min':>12}")
+    print(
+        f"one shard's cost against its points: {COST_ANGLES} angles, {jax.local_device_count()} device(s); "
+        f"projected sampling = {PROJECTED_CHAINS} chains x {PROJECTED_ITERATIONS} iterations x "
+        f"{ASSUMED_LEAPFROG_STEPS} leapfrog steps (assumed) = {steps} gradients"
+    )
+    print(
+        f"{'N':>5} {'K':>3} {'points/shard':>12} {'grad ms':>8} {'ns/point':>8} {'geometry s':>10} "
+        f"{'compile + 1st s':>15} {'sampling s':>10} {'sampling min':>12}"
+    )
     rng = np.random.default_rng(0)
     for n_frames in COST_FRAMES:
         dataset, record = demo_problem(n_frames, rng, COST_ANGLES)
         weights = constant_weights(dataset.phi)
         points = pooled_points(dataset.c2, dataset.valid)
-        counts = sorted({shard_count(len(points), {"num_shards": None, "points_per_shard": target})
-                         for target in COST_POINTS_PER_SHARD}, reverse=True)
+        counts = sorted(
+            {
+                shard_count(len(points), {"num_shards": None, "points_per_shard": target})
+                for target in COST_POINTS_PER_SHARD
+            },
+            reverse=True,
+        )
         for k in counts:
             pad = max_shard_size(points, k, 0)
             data = shard_data(dataset, weights, points.take(shard_labels(points, k, 0) == 0), pad, k)
             spec, _ = build_model_spec(record, PRIOR, dataset.t, Q, COST_ANGLES, k)
             grad_s = gradient_time(data, spec)
-            first_s = _seconds(lambda: shard_geometry(data, spec, False))
-            geometry_s = _seconds(lambda: shard_geometry(data, spec, False))
+            first_s = _seconds(lambda data=data, spec=spec: shard_geometry(data, spec, False))
+            geometry_s = _seconds(lambda data=data, spec=spec: shard_geometry(data, spec, False))
             sampling_s = steps * grad_s
-            print(f"{n_frames:>5} {k:>3} {pad:>12} {grad_s * 1e3:>8.2f} {grad_s / pad * 1e9:>8.1f} "
-                  f"{geometry_s:>10.2f} {first_s:>15.2f} {sampling_s:>10.0f} {sampling_s / 60:>12.1f}")
+            print(
+                f"{n_frames:>5} {k:>3} {pad:>12} {grad_s * 1e3:>8.2f} {grad_s / pad * 1e9:>8.1f} "
+                f"{geometry_s:>10.2f} {first_s:>15.2f} {sampling_s:>10.0f} {sampling_s / 60:>12.1f}"
+            )
 
 
 def cmc_posterior(dataset, record, num_shards, settings):
@@ -171,8 +204,17 @@ def cmc_posterior(dataset, record, num_shards, settings):
         # every shard's sampler is compiled anew (the persistent cache makes that a load): without
         # this, executables pile up until the process runs out of memory mappings
         jax.clear_caches()
-        results.append(run_shard(shard_data(dataset, weights, points.take(labels == k), pad, num_shards), spec,
-                                 info, settings, seed=0, shard=k, progress_bar=False))
+        results.append(
+            run_shard(
+                shard_data(dataset, weights, points.take(labels == k), pad, num_shards),
+                spec,
+                info,
+                settings,
+                seed=0,
+                shard=k,
+                progress_bar=False,
+            )
+        )
     draws, _ = combine_shards([r.unconstrained for r in results], info.names, spec.coords)
     flagged = sum(shard_diagnostics(r)["flagged"] for r in results)
     return posterior_summary(draws, settings.chains), [r.wall_time_s for r in results], flagged, pad
@@ -184,19 +226,25 @@ def consensus_table(frames):
     dataset, record = demo_problem(frames, np.random.default_rng(0), COST_ANGLES)
     settings = NutsSettings(300, 500, 4, 0.9, True, True, 10, False)
     full, wall, flagged, pad = cmc_posterior(dataset, record, 1, settings)
-    print(f"consensus vs full-data NUTS: {COST_ANGLES} angles, N = {frames}, {pad} points; K = 1 took "
-          f"{wall[0]:.0f} s, {flagged} flagged shard(s); limits |mean - full| <= {MEAN_LIMIT} sd, "
-          f"|sd / sd_full - 1| <= {SD_LIMIT}")
-    print(f"{'K':>3} {'points/shard':>12} {'flagged':>7} {'total s':>8} {'worst mean dev (sd)':>20} "
-          f"{'sd ratio range':>16} {'pass':>5}")
+    print(
+        f"consensus vs full-data NUTS: {COST_ANGLES} angles, N = {frames}, {pad} points; K = 1 took "
+        f"{wall[0]:.0f} s, {flagged} flagged shard(s); limits |mean - full| <= {MEAN_LIMIT} sd, "
+        f"|sd / sd_full - 1| <= {SD_LIMIT}"
+    )
+    print(
+        f"{'K':>3} {'points/shard':>12} {'flagged':>7} {'total s':>8} {'worst mean dev (sd)':>20} "
+        f"{'sd ratio range':>16} {'pass':>5}"
+    )
     for k in CONSENSUS_SHARDS:
         summary, wall, flagged, pad = cmc_posterior(dataset, record, k, settings)
         deviation = {n: (summary[n]["mean"] - full[n]["mean"]) / full[n]["sd"] for n in full}
         ratio = {n: summary[n]["sd"] / full[n]["sd"] for n in full}
         worst = max(deviation, key=lambda n: abs(deviation[n]))
         ok = abs(deviation[worst]) <= MEAN_LIMIT and all(abs(r - 1) <= SD_LIMIT for r in ratio.values())
-        print(f"{k:>3} {pad:>12} {flagged:>7} {sum(wall):>8.0f} {deviation[worst]:>+13.2f} ({worst:<6}"
-              f"{min(ratio.values()):>8.2f}-{max(ratio.values()):.2f} {'yes' if ok else 'no':>5}")
+        print(
+            f"{k:>3} {pad:>12} {flagged:>7} {sum(wall):>8.0f} {deviation[worst]:>+13.2f} ({worst:<6}"
+            f"{min(ratio.values()):>8.2f}-{max(ratio.values()):.2f} {'yes' if ok else 'no':>5}"
+        )
 
 
 def main():
@@ -207,12 +255,21 @@ def main():
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--chains", type=int, default=4)
-    parser.add_argument("--adapt-mass", action="store_true",
-                        help="re-estimate the mass matrix in warm-up (default: keep the Gauss-Newton whitening)")
-    parser.add_argument("--shard-cost", action="store_true",
-                        help="print only the table of one shard's cost against its number of points")
-    parser.add_argument("--consensus", action="store_true",
-                        help="print only the table of the combined posterior of K shards against K = 1")
+    parser.add_argument(
+        "--adapt-mass",
+        action="store_true",
+        help="re-estimate the mass matrix in warm-up (default: keep the Gauss-Newton whitening)",
+    )
+    parser.add_argument(
+        "--shard-cost",
+        action="store_true",
+        help="print only the table of one shard's cost against its number of points",
+    )
+    parser.add_argument(
+        "--consensus",
+        action="store_true",
+        help="print only the table of the combined posterior of K shards against K = 1",
+    )
     args = parser.parse_args()
     if args.shard_cost:
         shard_cost_table()
@@ -228,39 +285,49 @@ def main():
     labels = shard_labels(points, args.shards, 0)
     pad = max_shard_size(points, args.shards, 0)
     settings = NutsSettings(args.warmup, args.samples, args.chains, 0.85, True, args.adapt_mass, 10, False)
-    shard_inputs = [shard_data(dataset, constant_weights(dataset.phi), points.take(labels == k), pad, args.shards)
-                    for k in range(args.shards)]
+    shard_inputs = [
+        shard_data(dataset, constant_weights(dataset.phi), points.take(labels == k), pad, args.shards)
+        for k in range(args.shards)
+    ]
     grad_s = gradient_time(shard_inputs[0], spec)
 
-    print(f"demo-sized CMC: {len(PHI)} angles, N = {args.frames}, {len(points)} pooled points, "
-          f"K = {args.shards} shards of <= {pad} points, {len(names)} sampled quantities, "
-          f"{args.chains} chains x ({args.warmup} + {args.samples}), {jax.local_device_count()} device(s), "
-          f"mass matrix {'adapted' if args.adapt_mass else 'identity in whitened coordinates'}")
-    print(f"value + gradient of one shard's log density: {grad_s * 1e3:.3f} ms "
-          f"({grad_s / pad * 1e9:.1f} ns per point)")
-    print(f"{'shard':>5} {'wall s':>8} {'div':>4} {'max R-hat':>9} {'bulk ESS':>8} {'tail ESS':>8} "
-          f"{'depth':>5} {'E-BFMI':>6} {'ESS/s':>8}")
+    print(
+        f"demo-sized CMC: {len(PHI)} angles, N = {args.frames}, {len(points)} pooled points, "
+        f"K = {args.shards} shards of <= {pad} points, {len(names)} sampled quantities, "
+        f"{args.chains} chains x ({args.warmup} + {args.samples}), {jax.local_device_count()} device(s), "
+        f"mass matrix {'adapted' if args.adapt_mass else 'identity in whitened coordinates'}"
+    )
+    print(f"value + gradient of one shard's log density: {grad_s * 1e3:.3f} ms ({grad_s / pad * 1e9:.1f} ns per point)")
+    print(
+        f"{'shard':>5} {'wall s':>8} {'div':>4} {'max R-hat':>9} {'bulk ESS':>8} {'tail ESS':>8} "
+        f"{'depth':>5} {'E-BFMI':>6} {'ESS/s':>8}"
+    )
     results, total = [], 0.0
     for k, data in enumerate(shard_inputs):
         result = run_shard(data, spec, info, settings, seed=0, shard=k, progress_bar=False)
         diag = shard_diagnostics(result)
         total += result.wall_time_s
         results.append(result)
-        print(f"{k:>5} {result.wall_time_s:>8.2f} {diag['divergences']:>4} {diag['max_r_hat']:>9.3f} "
-              f"{diag['min_ess_bulk']:>8.0f} {diag['min_ess_tail']:>8.0f} {diag['tree_depth_mean']:>5.1f} "
-              f"{diag['min_e_bfmi']:>6.2f} {diag['min_ess_bulk'] / result.wall_time_s:>8.1f}")
+        print(
+            f"{k:>5} {result.wall_time_s:>8.2f} {diag['divergences']:>4} {diag['max_r_hat']:>9.3f} "
+            f"{diag['min_ess_bulk']:>8.0f} {diag['min_ess_tail']:>8.0f} {diag['tree_depth_mean']:>5.1f} "
+            f"{diag['min_e_bfmi']:>6.2f} {diag['min_ess_bulk'] / result.wall_time_s:>8.1f}"
+        )
     start = time.perf_counter()
     draws, _ = combine_shards([r.unconstrained for r in results], names, spec.coords)
     summary = posterior_summary(draws, args.chains)
     combine_s = time.perf_counter() - start
-    print(f"all shards {total:.1f} s (one after another, first includes compilation); "
-          f"combine + summary {combine_s:.2f} s")
+    print(
+        f"all shards {total:.1f} s (one after another, first includes compilation); combine + summary {combine_s:.2f} s"
+    )
     truth = dict(zip(names, np.concatenate([TRUTH[[INDEX[n] for n in FREE]], CONTRAST, OFFSET]), strict=True))
     print(f"{'quantity':>12} {'truth':>12} {'mean':>12} {'sd':>10} {'(mean-truth)/sd':>16}")
     for name in names:
         s = summary[name]
-        print(f"{name:>12} {truth[name]:>12.6g} {s['mean']:>12.6g} {s['sd']:>10.3g} "
-              f"{(s['mean'] - truth[name]) / s['sd']:>16.2f}")
+        print(
+            f"{name:>12} {truth[name]:>12.6g} {s['mean']:>12.6g} {s['sd']:>10.3g} "
+            f"{(s['mean'] - truth[name]) / s['sd']:>16.2f}"
+        )
 
 
 if __name__ == "__main__":

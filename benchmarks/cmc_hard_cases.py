@@ -32,8 +32,10 @@ def main():
     parser.add_argument("--shards", type=int, default=2)
     args = parser.parse_args()
     print(f"settings: {SETTINGS._asdict()}, K = {args.shards}")
-    print(f"{'case':>24} {'shard':>5} {'wall s':>7} {'div':>4} {'R-hat':>7} {'bulk':>6} {'tail':>6} "
-          f"{'depth':>5} {'max':>3} {'grad/draw':>9} {'ESS/s':>7} {'target':>6} {'draws':>5} {'flagged':>7}")
+    print(
+        f"{'case':>24} {'shard':>5} {'wall s':>7} {'div':>4} {'R-hat':>7} {'bulk':>6} {'tail':>6} "
+        f"{'depth':>5} {'max':>3} {'grad/draw':>9} {'ESS/s':>7} {'target':>6} {'draws':>5} {'flagged':>7}"
+    )
     for name in args.cases or list(CASES):
         jax.clear_caches()  # each case compiles its own shapes: drop the last case's executables
         case = CASES[name]
@@ -43,17 +45,23 @@ def main():
         for k, shard in enumerate(shards):
             d = shard_diagnostics(shard)
             ess = min(d["min_ess_bulk"], d["min_ess_tail"])
-            print(f"{name:>24} {k:>5} {shard.wall_time_s:>7.1f} {d['divergences']:>4} {d['max_r_hat']:>7.4f} "
-                  f"{d['min_ess_bulk']:>6.0f} {d['min_ess_tail']:>6.0f} {d['tree_depth_mean']:>5.2f} "
-                  f"{d['tree_depth_max']:>3} {np.mean(shard.num_steps):>9.1f} {ess / shard.wall_time_s:>7.1f} "
-                  f"{d['target_accept']:>6} {d['draws_per_chain']:>5} {'yes' if d['flagged'] else 'no':>7}")
+            print(
+                f"{name:>24} {k:>5} {shard.wall_time_s:>7.1f} {d['divergences']:>4} {d['max_r_hat']:>7.4f} "
+                f"{d['min_ess_bulk']:>6.0f} {d['min_ess_tail']:>6.0f} {d['tree_depth_mean']:>5.2f} "
+                f"{d['tree_depth_max']:>3} {np.mean(shard.num_steps):>9.1f} {ess / shard.wall_time_s:>7.1f} "
+                f"{d['target_accept']:>6} {d['draws_per_chain']:>5} {'yes' if d['flagged'] else 'no':>7}"
+            )
         draws, _ = combine_shards([s.unconstrained for s in shards], info.names, spec.coords)
         summary = posterior_summary(draws, SETTINGS.chains)
-        z = [(summary[n]["mean"] - v) / summary[n]["sd"] for n, v in zip(info.names, true_values(case, info.names),
-                                                                             strict=True)]
+        z = [
+            (summary[n]["mean"] - v) / summary[n]["sd"]
+            for n, v in zip(info.names, true_values(case, info.names), strict=True)
+        ]
         ratios = [summary[n]["sd"] / record["parameters"][n]["stderr"] for n in info.free_names]
-        print(f"{name:>24} total {total:.1f} s (NLSQ + geometry + sampling); |mean - truth| / sd <= "
-              f"{max(abs(v) for v in z):.2f}; CMC sd / NLSQ stderr {min(ratios):.2f}-{max(ratios):.2f}")
+        print(
+            f"{name:>24} total {total:.1f} s (NLSQ + geometry + sampling); |mean - truth| / sd <= "
+            f"{max(abs(v) for v in z):.2f}; CMC sd / NLSQ stderr {min(ratios):.2f}-{max(ratios):.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -52,9 +52,22 @@ from heterodyne.jax_config import configure_jax  # noqa: E402
 from heterodyne.study import cross_q  # noqa: E402
 from heterodyne.weighting.weights_file import AngleWeights  # noqa: E402
 
-TRUTH = {"D0_ref": 1000.0, "alpha_ref": 0.2, "D_offset_ref": 0.0, "D0_sample": 3000.0,
-         "alpha_sample": -0.3, "D_offset_sample": 0.0, "v0": 100.0, "beta": 0.4, "v_offset": 0.0,
-         "f0": 0.4, "f1": 0.05, "f2": 0.0, "f3": 0.0, "phi0": 10.0}
+TRUTH = {
+    "D0_ref": 1000.0,
+    "alpha_ref": 0.2,
+    "D_offset_ref": 0.0,
+    "D0_sample": 3000.0,
+    "alpha_sample": -0.3,
+    "D_offset_sample": 0.0,
+    "v0": 100.0,
+    "beta": 0.4,
+    "v_offset": 0.0,
+    "f0": 0.4,
+    "f1": 0.05,
+    "f2": 0.0,
+    "f3": 0.0,
+    "phi0": 10.0,
+}
 FREE = ("D0_ref", "D0_sample", "v0")
 PHI = (0.0,)
 DURATION = 10.0  # s
@@ -65,14 +78,18 @@ def fit_record(q, values, seed, n, sigma, settings):
     """nlsq.json dict of the NLSQ fit of one simulated noisy map at ``q`` [1/A] from ``values``."""
     dt = DURATION / n
     t = dt * np.arange(1, n + 1)
-    clean = np.stack([np.asarray(compute_c2_heterodyne(as_vector(values), t, q, dt, p, CONTRAST, OFFSET))
-                      for p in PHI])
+    clean = np.stack([np.asarray(compute_c2_heterodyne(as_vector(values), t, q, dt, p, CONTRAST, OFFSET)) for p in PHI])
     noise = np.triu(np.random.default_rng(seed).normal(0.0, sigma, clean.shape), k=1)
     c2 = clean + noise + np.swapaxes(noise, 1, 2)
     phi = np.array(PHI)
     dataset = Dataset(c2=c2, valid=np.ones(c2.shape, bool), t=t, phi=phi, dt=dt, q=q, time_origin=dt)
-    weights = AngleWeights(phi=phi, sigma=np.full(len(phi), sigma), contrast=np.full(len(phi), CONTRAST),
-                           offset=np.full(len(phi), OFFSET), method="uniform")
+    weights = AngleWeights(
+        phi=phi,
+        sigma=np.full(len(phi), sigma),
+        contrast=np.full(len(phi), CONTRAST),
+        offset=np.full(len(phi), OFFSET),
+        method="uniform",
+    )
     fit = fit_joint(build_problem(dataset, weights), settings)
     return json.loads(json.dumps(result_record(fit, phi, {})))
 
@@ -90,17 +107,28 @@ def main(argv=None):
     parser.add_argument("--sigma", type=float, default=0.01, help="noise sd of each element (c2 units)")
     parser.add_argument("--alpha", type=float, default=0.05)
     args = parser.parse_args(argv)
-    section = {"initial": dict(TRUTH), "fixed": [n for n in PARAMETER_NAMES if n not in FREE], "bounds": {},
-               "scaling": "per_angle", "multistart": {"n_starts": 0, "seed": 0}, "max_nfev": 100,
-               "ftol": 1e-10, "xtol": 1e-10, "gtol": 1e-10, "jacobian_memory_mb": 256}
+    section = {
+        "initial": dict(TRUTH),
+        "fixed": [n for n in PARAMETER_NAMES if n not in FREE],
+        "bounds": {},
+        "scaling": "per_angle",
+        "multistart": {"n_starts": 0, "seed": 0},
+        "max_nfev": 100,
+        "ftol": 1e-10,
+        "xtol": 1e-10,
+        "gtol": 1e-10,
+        "jacobian_memory_mb": 256,
+    }
     settings = settings_from_config(section)
     q = list(args.q)
     scale = q[1] / q[0]
     scaled = dict(TRUTH, D0_ref=TRUTH["D0_ref"] * scale, D0_sample=TRUTH["D0_sample"] * scale)
     started = time.perf_counter()
     rejected = detected = 0
-    print(f"{'seed':>4}  {'H0 joint p':>10}  {'H0 min Holm p':>13}  {'H0 reject':>9}  "
-          f"{'H1 joint p':>10}  {'H1 min Holm p':>13}  {'H1 reject':>9}")
+    print(
+        f"{'seed':>4}  {'H0 joint p':>10}  {'H0 min Holm p':>13}  {'H0 reject':>9}  "
+        f"{'H1 joint p':>10}  {'H1 min Holm p':>13}  {'H1 reject':>9}"
+    )
     for seed in range(args.seeds):
         first = fit_record(q[0], TRUTH, 1000 + 2 * seed, args.n, args.sigma, settings)
         same = fit_record(q[1], TRUTH, 1001 + 2 * seed, args.n, args.sigma, settings)
@@ -110,12 +138,17 @@ def main(argv=None):
         r0, r1 = cross_q.q_dependent(null), cross_q.q_dependent(alt)
         rejected += r0
         detected += r1
-        print(f"{seed:>4}  {null['joint']['p']:>10.3g}  {min_holm(null):>13.3g}  {'yes' if r0 else 'no':>9}  "
-              f"{alt['joint']['p']:>10.3g}  {min_holm(alt):>13.3g}  {'yes' if r1 else 'no':>9}", flush=True)
+        print(
+            f"{seed:>4}  {null['joint']['p']:>10.3g}  {min_holm(null):>13.3g}  {'yes' if r0 else 'no':>9}  "
+            f"{alt['joint']['p']:>10.3g}  {min_holm(alt):>13.3g}  {'yes' if r1 else 'no':>9}",
+            flush=True,
+        )
     elapsed = time.perf_counter() - started
     tail = stats.binom.sf(rejected - 1, args.seeds, args.alpha)
-    print(f"H0 (same parameters at q = {q[0]:g}, {q[1]:g} 1/A): {rejected}/{args.seeds} rejected at alpha = "
-          f"{args.alpha:g} (P(X >= {rejected} | Bin({args.seeds}, {args.alpha:g})) = {tail:.3g})")
+    print(
+        f"H0 (same parameters at q = {q[0]:g}, {q[1]:g} 1/A): {rejected}/{args.seeds} rejected at alpha = "
+        f"{args.alpha:g} (P(X >= {rejected} | Bin({args.seeds}, {args.alpha:g})) = {tail:.3g})"
+    )
     print(f"H1 (D0_ref, D0_sample x {scale:g} at the second bin): {detected}/{args.seeds} rejected")
     print(f"{3 * args.seeds} fits in {elapsed:.1f} s")
     return 0 if rejected <= 4 and detected >= 16 else 1

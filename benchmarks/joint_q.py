@@ -22,9 +22,22 @@ import subprocess
 import sys
 import tempfile
 
-TRUTH = {"D0_ref": 1000.0, "alpha_ref": 0.2, "D_offset_ref": 0.0, "D0_sample": 3000.0,
-         "alpha_sample": -0.3, "D_offset_sample": 0.0, "v0": 100.0, "beta": 0.4, "v_offset": 0.0,
-         "f0": 0.4, "f1": 0.05, "f2": 0.0, "f3": 0.0, "phi0": 10.0}
+TRUTH = {
+    "D0_ref": 1000.0,
+    "alpha_ref": 0.2,
+    "D_offset_ref": 0.0,
+    "D0_sample": 3000.0,
+    "alpha_sample": -0.3,
+    "D_offset_sample": 0.0,
+    "v0": 100.0,
+    "beta": 0.4,
+    "v_offset": 0.0,
+    "f0": 0.4,
+    "f1": 0.05,
+    "f2": 0.0,
+    "f3": 0.0,
+    "phi0": 10.0,
+}
 FIXED = ["D_offset_ref", "D_offset_sample", "v_offset", "f2", "f3"]
 BINS = (("q0.007", 0.007, (30.0, 90.0), 0.35), ("q0.01", 0.01, (0.0, 45.0, 90.0, 135.0), 0.45))
 DURATION, SIGMA = 10.0, 0.01
@@ -45,13 +58,23 @@ def _problems(n):
     bins = []
     for k, (folder, q, phi, f0) in enumerate(BINS):
         m = len(phi)
-        clean = np.asarray(compute_c2_heterodyne_multiphi(as_vector(dict(TRUTH, f0=f0)), t, q, dt, np.array(phi),
-                                                          np.full(m, 0.3), np.ones(m)))
+        clean = np.asarray(
+            compute_c2_heterodyne_multiphi(
+                as_vector(dict(TRUTH, f0=f0)), t, q, dt, np.array(phi), np.full(m, 0.3), np.ones(m)
+            )
+        )
         noise = np.triu(np.random.default_rng(k).normal(0.0, SIGMA, clean.shape), k=1)
-        dataset = Dataset(c2=clean + noise + np.swapaxes(noise, 1, 2), valid=np.ones(clean.shape, bool), t=t,
-                          phi=np.array(phi), dt=dt, q=q)
-        weights = AngleWeights(phi=np.array(phi), sigma=np.full(m, SIGMA), contrast=np.full(m, 0.3),
-                               offset=np.ones(m), method="uniform")
+        dataset = Dataset(
+            c2=clean + noise + np.swapaxes(noise, 1, 2),
+            valid=np.ones(clean.shape, bool),
+            t=t,
+            phi=np.array(phi),
+            dt=dt,
+            q=q,
+        )
+        weights = AngleWeights(
+            phi=np.array(phi), sigma=np.full(m, SIGMA), contrast=np.full(m, 0.3), offset=np.ones(m), method="uniform"
+        )
         bins.append(QBinProblem(folder, q, build_problem(dataset, weights), None))
     return bins
 
@@ -61,9 +84,20 @@ def _settings(memory_mb):
 
     free = [name for name in TRUTH if name not in FIXED]
     start = dict(TRUTH, **{name: TRUTH[name] * (1.2 if k % 2 == 0 else 0.8) for k, name in enumerate(free)})
-    return settings_from_config({"initial": start, "fixed": FIXED, "bounds": {}, "scaling": "per_angle",
-                                 "multistart": {"n_starts": 0, "seed": 0}, "max_nfev": 200, "ftol": 1e-8,
-                                 "xtol": 1e-8, "gtol": 1e-8, "jacobian_memory_mb": memory_mb})
+    return settings_from_config(
+        {
+            "initial": start,
+            "fixed": FIXED,
+            "bounds": {},
+            "scaling": "per_angle",
+            "multistart": {"n_starts": 0, "seed": 0},
+            "max_nfev": 200,
+            "ftol": 1e-8,
+            "xtol": 1e-8,
+            "gtol": 1e-8,
+            "jacobian_memory_mb": memory_mb,
+        }
+    )
 
 
 def child(mode, n, memory_mb):
@@ -84,10 +118,16 @@ def child(mode, n, memory_mb):
         else:
             fits = [fit_joint(item.problem, settings) for item in bins]
         walls.append(time.perf_counter() - began)
-    return {"mode": mode, "first_s": walls[0], "warm_s": walls[1],
-            "iterations": [f.n_iterations for f in fits], "nfev": [f.n_function_evals for f in fits],
-            "reduced_chi2": [round(f.reduced_chi2, 4) for f in fits], "converged": all(f.converged for f in fits),
-            "chunked": any(f.chunked for f in fits)}
+    return {
+        "mode": mode,
+        "first_s": walls[0],
+        "warm_s": walls[1],
+        "iterations": [f.n_iterations for f in fits],
+        "nfev": [f.n_function_evals for f in fits],
+        "reduced_chi2": [round(f.reduced_chi2, 4) for f in fits],
+        "converged": all(f.converged for f in fits),
+        "chunked": any(f.chunked for f in fits),
+    }
 
 
 def main():
@@ -100,18 +140,26 @@ def main():
         print(json.dumps(child(args.child, args.n, args.memory_mb)))
         return
     angles = "+".join(str(len(phi)) for *_, phi, _ in BINS)
-    print(f"{'N':>4} {'q bins':>6} {'angles':>6} {'fit':>9} {'first [s]':>9} {'warm [s]':>8} {'iter':>7} "
-          f"{'nfev':>7} {'chi2/dof':>16} {'conv':>5} {'chunked':>7}")
+    print(
+        f"{'N':>4} {'q bins':>6} {'angles':>6} {'fit':>9} {'first [s]':>9} {'warm [s]':>8} {'iter':>7} "
+        f"{'nfev':>7} {'chi2/dof':>16} {'conv':>5} {'chunked':>7}"
+    )
     for mode in ("separate", "joint"):
         with tempfile.TemporaryDirectory() as cache:
             env = dict(os.environ, HETERODYNE_JAX_CACHE=cache)
-            out = subprocess.run([sys.executable, __file__, "--child", mode, "--n", str(args.n),
-                                  "--memory-mb", str(args.memory_mb)], env=env, capture_output=True, text=True,
-                                 check=True)
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", mode, "--n", str(args.n), "--memory-mb", str(args.memory_mb)],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
         row = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"{args.n:>4} {len(BINS):>6} {angles:>6} {mode:>9} {row['first_s']:>9.1f} {row['warm_s']:>8.1f} "
-              f"{'+'.join(map(str, row['iterations'])):>7} {'+'.join(map(str, row['nfev'])):>7} "
-              f"{'/'.join(map(str, row['reduced_chi2'])):>16} {row['converged']!s:>5} {row['chunked']!s:>7}")
+        print(
+            f"{args.n:>4} {len(BINS):>6} {angles:>6} {mode:>9} {row['first_s']:>9.1f} {row['warm_s']:>8.1f} "
+            f"{'+'.join(map(str, row['iterations'])):>7} {'+'.join(map(str, row['nfev'])):>7} "
+            f"{'/'.join(map(str, row['reduced_chi2'])):>16} {row['converged']!s:>5} {row['chunked']!s:>7}"
+        )
 
 
 if __name__ == "__main__":

@@ -25,9 +25,26 @@ from heterodyne.core.parameters import as_vector
 from heterodyne.core.pooled_likelihood import pooled_sums, prepare_points
 from heterodyne.jax_config import configure_jax
 
-PARAMS = jnp.asarray(as_vector(dict(D0_ref=600.0, alpha_ref=0.4, D_offset_ref=40.0, D0_sample=2500.0,
-                                    alpha_sample=-0.3, D_offset_sample=100.0, v0=30.0, beta=0.5,
-                                    v_offset=5.0, f0=0.3, f1=0.05, f2=3.0, f3=0.1, phi0=12.0)))
+PARAMS = jnp.asarray(
+    as_vector(
+        dict(
+            D0_ref=600.0,
+            alpha_ref=0.4,
+            D_offset_ref=40.0,
+            D0_sample=2500.0,
+            alpha_sample=-0.3,
+            D_offset_sample=100.0,
+            v0=30.0,
+            beta=0.5,
+            v_offset=5.0,
+            f0=0.3,
+            f1=0.05,
+            f2=3.0,
+            f3=0.1,
+            phi0=12.0,
+        )
+    )
+)
 Q, DT = 0.012, 0.1
 
 
@@ -97,9 +114,9 @@ def likelihood_rows():
         reference_points = tuple(jnp.asarray(x, dtype=jnp.int32) for x in (phi_index, idx1, idx2))
         points = jax.device_put(prepare_points(phi_index, idx1, idx2, n, 3))
         before, after = best_cpu_times(
-            [(reference, (PARAMS, t, phi, reference_points, c2, weight)),
-             (fast, (PARAMS, t, phi, points, c2, weight))],
-            rounds=max(5, int(4e6 // n_points)))
+            [(reference, (PARAMS, t, phi, reference_points, c2, weight)), (fast, (PARAMS, t, phi, points, c2, weight))],
+            rounds=max(5, int(4e6 // n_points)),
+        )
         rows.append((f"N={n}, 3 angles", n_points, before, after))
     return rows
 
@@ -111,8 +128,11 @@ def main():
     for n in (500, 1000, 2000, 4000):
         t = jnp.asarray(0.5 + DT * np.arange(n))
         rows.append((f"meshgrid c2 N={n}", best_time(meshgrid, PARAMS, t), best_time(direct_c2, PARAMS, t)))
-    pooled = jax.jit(lambda p, t, i, j, k: c2_pooled(p, t, Q, DT, jnp.array([0.0, 45.0, 90.0]), k, i, j,
-                                                     jnp.array([0.2, 0.2, 0.2]), jnp.ones(3)))
+    pooled = jax.jit(
+        lambda p, t, i, j, k: c2_pooled(
+            p, t, Q, DT, jnp.array([0.0, 45.0, 90.0]), k, i, j, jnp.array([0.2, 0.2, 0.2]), jnp.ones(3)
+        )
+    )
     rng = np.random.default_rng(0)
     t = jnp.asarray(0.5 + DT * np.arange(1000))
     for n_points in (100_000, 1_000_000):
@@ -121,18 +141,27 @@ def main():
     for n in (500, 1000):
         t = jnp.asarray(0.5 + DT * np.arange(n))
         data = c2_map(PARAMS, t, Q, DT, 30.0, 0.2, 1.0)
-        rows.append((f"residual Jacobian N={n}", best_time(
-            jb.compute_residuals_jacobian, PARAMS, t, Q, DT, 30.0, data, None, 0.2, 1.0, repeats=3), None))
+        rows.append(
+            (
+                f"residual Jacobian N={n}",
+                best_time(jb.compute_residuals_jacobian, PARAMS, t, Q, DT, 30.0, data, None, 0.2, 1.0, repeats=3),
+                None,
+            )
+        )
     print(f"{'case':<32}{'time [ms]':>12}{'direct [ms]':>14}")
     for name, seconds, direct in rows:
         direct_text = f"{direct * 1e3:14.2f}" if direct is not None else f"{'':>14}"
         print(f"{name:<32}{seconds * 1e3:12.2f}{direct_text}")
     print()
-    print(f"{'pooled sums value+grad':<24}{'points':>10}{'reference [ns/pt]':>20}{'pooled_sums [ns/pt]':>21}"
-          f"{'speed-up':>10}")
+    print(
+        f"{'pooled sums value+grad':<24}{'points':>10}{'reference [ns/pt]':>20}{'pooled_sums [ns/pt]':>21}"
+        f"{'speed-up':>10}"
+    )
     for name, n_points, before, after in likelihood_rows():
-        print(f"{name:<24}{n_points:>10}{before / n_points * 1e9:20.1f}{after / n_points * 1e9:21.1f}"
-              f"{before / after:10.1f}")
+        print(
+            f"{name:<24}{n_points:>10}{before / n_points * 1e9:20.1f}{after / n_points * 1e9:21.1f}"
+            f"{before / after:10.1f}"
+        )
     print(f"device: {jax.devices()[0]}, float64: {jnp.zeros(1).dtype == jnp.float64}")
 
 

@@ -75,14 +75,23 @@ Z68, Z95 = 1.0, 1.959964
 
 def make_config(args):
     """Validated config (schema defaults filled in) of the scenario in ``args``."""
-    return validate_config({
-        "datasets": {"sim": {"file": "sim.hdf", "simulate": True, "q": Q}},
-        "simulate": {"phi": args.phi, "n_frames": args.n, "level": "frames", "pixels": args.pixels,
-                     "modes": args.modes, "photons_per_pixel": args.photons_per_pixel, "begin_frame": 100,
-                     "parameters": json.loads(args.truth)},
-        "nlsq": {"fixed": args.fixed},
-        "cmc": {"num_shards": 1},
-    })
+    return validate_config(
+        {
+            "datasets": {"sim": {"file": "sim.hdf", "simulate": True, "q": Q}},
+            "simulate": {
+                "phi": args.phi,
+                "n_frames": args.n,
+                "level": "frames",
+                "pixels": args.pixels,
+                "modes": args.modes,
+                "photons_per_pixel": args.photons_per_pixel,
+                "begin_frame": 100,
+                "parameters": json.loads(args.truth),
+            },
+            "nlsq": {"fixed": args.fixed},
+            "cmc": {"num_shards": 1},
+        }
+    )
 
 
 def simulate(section, seed):
@@ -95,8 +104,9 @@ def simulate(section, seed):
 
 def fit_model(c2, valid, diagonal, spec, settings):
     """(Dataset, AngleWeights, NlsqFit) of one map set; ``diagonal`` None is the OLD model."""
-    dataset = Dataset(c2=c2, valid=valid, t=spec.t, phi=np.asarray(spec.phi, float), dt=spec.dt, q=Q,
-                      raw_diagonal=diagonal)
+    dataset = Dataset(
+        c2=c2, valid=valid, t=spec.t, phi=np.asarray(spec.phi, float), dt=spec.dt, q=Q, raw_diagonal=diagonal
+    )
     weights = angle_weights(dataset)
     return dataset, weights, fit_joint(build_problem(dataset, weights), settings, weights.noise)
 
@@ -107,16 +117,20 @@ def robust_sd(z):
 
 def print_nlsq_table(names, z, stderr):
     """The per-parameter table of z {model: (reps, n_free)}, stderr likewise."""
-    print(f"{'parameter':>13} {'model':>5} {'mean z':>7} {'sd z':>6} {'rob sd':>6} {'|z|<=1':>7} "
-          f"{'|z|<=1.96':>9} {'|z|>5':>5} {'se new/old':>10}")
+    print(
+        f"{'parameter':>13} {'model':>5} {'mean z':>7} {'sd z':>6} {'rob sd':>6} {'|z|<=1':>7} "
+        f"{'|z|<=1.96':>9} {'|z|>5':>5} {'se new/old':>10}"
+    )
     ratio = np.median(stderr["new"] / stderr["old"], axis=0)
     for p, name in enumerate(names):
         for model in MODELS:
             v = z[model][:, p]
-            print(f"{name:>13} {model:>5} {v.mean():>7.2f} {v.std(ddof=1):>6.2f} {robust_sd(v):>6.2f} "
-                  f"{np.mean(np.abs(v) <= Z68):>7.1%} {np.mean(np.abs(v) <= Z95):>9.1%} "
-                  f"{int(np.sum(np.abs(v) > OUTLIER_Z)):>5} "
-                  f"{(f'{ratio[p]:.2f}' if model == 'new' else ''):>10}")
+            print(
+                f"{name:>13} {model:>5} {v.mean():>7.2f} {v.std(ddof=1):>6.2f} {robust_sd(v):>6.2f} "
+                f"{np.mean(np.abs(v) <= Z68):>7.1%} {np.mean(np.abs(v) <= Z95):>9.1%} "
+                f"{int(np.sum(np.abs(v) > OUTLIER_Z)):>5} "
+                f"{(f'{ratio[p]:.2f}' if model == 'new' else ''):>10}"
+            )
     for model in MODELS:
         worst = np.abs(z[model]).max(axis=1)
         print(f"{model}: {int(np.sum(worst > OUTLIER_Z))} of {len(worst)} fits with some |z| > {OUTLIER_Z:g}")
@@ -126,16 +140,20 @@ def run_cmc(dataset, weights, fit, config, nuts, seed):
     """{"adjusted"|"plain": {name: draws (S,)}} of the K = 1 CMC of one NEW fit, and the shard."""
     cmc = config["cmc"]
     record = result_record(fit, dataset.phi, {})
-    spec, info = build_model_spec(record, cmc["prior"], dataset.t, dataset.q, len(dataset.phi), 1,
-                                  bounds=config["nlsq"]["bounds"])
+    spec, info = build_model_spec(
+        record, cmc["prior"], dataset.t, dataset.q, len(dataset.phi), 1, bounds=config["nlsq"]["bounds"]
+    )
     points = pooled_points(dataset.c2, dataset.valid)
     mine = shard_points(points, 1, seed, 0)
     data = shard_data(dataset, weights, mine, max_shard_size(points, 1, seed), 1)
     shard = run_shard(data, spec, info, nuts, seed, 0, progress_bar=False)
     names = list(shard.draws)
     covariances = nlsq_covariances(record)
-    spread = None if covariances is None else adjustment_matrix(covariances, info.names, spec.coords,
-                                                                spec.prior.centre, len(names))
+    spread = (
+        None
+        if covariances is None
+        else adjustment_matrix(covariances, info.names, spec.coords, spec.prior.centre, len(names))
+    )
     adjusted, _ = combine_shards([shard.unconstrained], names, spec.coords, spread)
     plain, _ = combine_shards([shard.unconstrained], names, spec.coords)
     return {"adjusted": adjusted, "plain": plain}, shard
@@ -147,8 +165,10 @@ def print_cmc_table(names, inside, ratio):
     for p, name in enumerate(names):
         for kind in ("adjusted", "plain"):
             hits = inside[kind][:, p]
-            print(f"{name:>13} {kind:>8} {f'{hits[:, 0].sum()}/{len(hits)}':>8} "
-                  f"{f'{hits[:, 1].sum()}/{len(hits)}':>8} {ratio[kind][:, p].mean():>12.2f}")
+            print(
+                f"{name:>13} {kind:>8} {f'{hits[:, 0].sum()}/{len(hits)}':>8} "
+                f"{f'{hits[:, 1].sum()}/{len(hits)}':>8} {ratio[kind][:, p].mean():>12.2f}"
+            )
 
 
 def main():
@@ -179,9 +199,11 @@ def main():
     free, names = np.asarray(settings.free), list(settings.free_names)
     cmc_overrides = {k: v for k, v in (("warmup", args.cmc_warmup), ("samples", args.cmc_samples)) if v}
     nuts = NutsSettings.from_config({**config["cmc"], **cmc_overrides})
-    print(f"N = {args.n}, phi = {args.phi}, {args.pixels} pixels, {args.modes} modes, "
-          f"{args.photons_per_pixel:g} photons/pixel, {args.reps} repetitions (seeds {args.seed}..), "
-          f"start {json.loads(args.start) or 'the truth'}")
+    print(
+        f"N = {args.n}, phi = {args.phi}, {args.pixels} pixels, {args.modes} modes, "
+        f"{args.photons_per_pixel:g} photons/pixel, {args.reps} repetitions (seeds {args.seed}..), "
+        f"start {json.loads(args.start) or 'the truth'}"
+    )
     print("truth:", {n: float(truth[k]) for n, k in zip(names, free, strict=True)})
 
     z = {m: [] for m in MODELS}
@@ -206,19 +228,25 @@ def main():
     z = {m: np.array(v) for m, v in z.items()}
     stderr = {m: np.array(v) for m, v in stderr.items()}
 
-    print(f"\nNLSQ: {nlsq_wall:.0f} s ({nlsq_wall / args.reps:.1f} s per repetition: simulation + 2 fits); "
-          f"NEW noise models per angle: "
-          f"{ {'/'.join(k): noise_models.count(k) for k in sorted(set(noise_models))} }")
+    print(
+        f"\nNLSQ: {nlsq_wall:.0f} s ({nlsq_wall / args.reps:.1f} s per repetition: simulation + 2 fits); "
+        f"NEW noise models per angle: "
+        f"{ {'/'.join(k): noise_models.count(k) for k in sorted(set(noise_models))} }"
+    )
     print_nlsq_table(names, z, stderr)
     for seed, fit, zz in outliers:
-        print(f"  new seed {seed}: " + ", ".join(f"{n} {fit.theta[k]:.4g} (z {v:+.1f})"
-                                                       for n, k, v in zip(names, free, zz, strict=True))
-              + f"; chi2/dof {fit.reduced_chi2:.4f}")
+        print(
+            f"  new seed {seed}: "
+            + ", ".join(f"{n} {fit.theta[k]:.4g} (z {v:+.1f})" for n, k, v in zip(names, free, zz, strict=True))
+            + f"; chi2/dof {fit.reduced_chi2:.4f}"
+        )
 
     if not kept:
         return
-    print(f"\nCMC (K = 1, {nuts.chains} chains, warm-up {nuts.warmup}, {nuts.samples} draws, target_accept "
-          f"{nuts.target_accept}) on the first {len(kept)} repetitions' NEW fits")
+    print(
+        f"\nCMC (K = 1, {nuts.chains} chains, warm-up {nuts.warmup}, {nuts.samples} draws, target_accept "
+        f"{nuts.target_accept}) on the first {len(kept)} repetitions' NEW fits"
+    )
     inside = {k: [] for k in ("adjusted", "plain")}
     ratio = {k: [] for k in ("adjusted", "plain")}
     for r, (dataset, weights, fit) in enumerate(kept):
@@ -233,19 +261,27 @@ def main():
             print(f"  repetition {r} (seed {args.seed + r}): CMC failed: {err}")
             continue
         for kind, d in draws.items():
-            lo68, hi68, lo95, hi95 = (np.array([np.percentile(d[n], p) for n in names])
-                                      for p in (15.865, 84.135, 2.5, 97.5))
-            inside[kind].append(np.stack([(lo68 <= truth[free]) & (truth[free] <= hi68),
-                                          (lo95 <= truth[free]) & (truth[free] <= hi95)], axis=-1))
+            lo68, hi68, lo95, hi95 = (
+                np.array([np.percentile(d[n], p) for n in names]) for p in (15.865, 84.135, 2.5, 97.5)
+            )
+            inside[kind].append(
+                np.stack(
+                    [(lo68 <= truth[free]) & (truth[free] <= hi68), (lo95 <= truth[free]) & (truth[free] <= hi95)],
+                    axis=-1,
+                )
+            )
             ratio[kind].append(np.array([np.std(d[n], ddof=1) for n in names]) / fit.theta_stderr[free])
-        print(f"  repetition {r} (seed {args.seed + r}): {time.perf_counter() - started:.0f} s, "
-              f"{int(np.sum(shard.diverging))} divergences, {shard.unconstrained.shape[1]} draws per chain, "
-              f"target_accept {shard.target_accept}; adjusted mean - truth in sd: "
-              + ", ".join(f"{n} {(np.mean(draws['adjusted'][n]) - truth[k]) / np.std(draws['adjusted'][n]):+.1f}"
-                          for n, k in zip(names, free, strict=True)))
+        print(
+            f"  repetition {r} (seed {args.seed + r}): {time.perf_counter() - started:.0f} s, "
+            f"{int(np.sum(shard.diverging))} divergences, {shard.unconstrained.shape[1]} draws per chain, "
+            f"target_accept {shard.target_accept}; adjusted mean - truth in sd: "
+            + ", ".join(
+                f"{n} {(np.mean(draws['adjusted'][n]) - truth[k]) / np.std(draws['adjusted'][n]):+.1f}"
+                for n, k in zip(names, free, strict=True)
+            )
+        )
     if inside["adjusted"]:
-        print_cmc_table(names, {k: np.array(v) for k, v in inside.items()},
-                        {k: np.array(v) for k, v in ratio.items()})
+        print_cmc_table(names, {k: np.array(v) for k, v in inside.items()}, {k: np.array(v) for k, v in ratio.items()})
     print(f"total {time.perf_counter() - began:.0f} s")
 
 

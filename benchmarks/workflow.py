@@ -30,9 +30,14 @@ def run_workflow(workdir, cores, cache):
     pin = ["taskset", "-c", ",".join(map(str, cpus))] if shutil.which("taskset") else []
     env = dict(os.environ, HETERODYNE_JAX_CACHE=str(cache))
     start = time.perf_counter()
-    subprocess.run([*pin, SNAKEMAKE, "--snakefile", str(REPO / "workflow" / "Snakefile"),
-                    "--cores", str(cores)], cwd=workdir, env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [*pin, SNAKEMAKE, "--snakefile", str(REPO / "workflow" / "Snakefile"), "--cores", str(cores)],
+        cwd=workdir,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return time.perf_counter() - start
 
 
@@ -49,8 +54,9 @@ def rule_times(results):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cores", type=int, default=2)
-    parser.add_argument("--warm-cache", action="store_true",
-                        help="use the repository's .cache/jax instead of an empty cache")
+    parser.add_argument(
+        "--warm-cache", action="store_true", help="use the repository's .cache/jax instead of an empty cache"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)

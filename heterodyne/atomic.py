@@ -16,10 +16,12 @@ import h5py
 
 from heterodyne.errors import OutputError
 
-_ADVICE = {errno.ENOSPC: "free space on that file system and re-run",
-           errno.EDQUOT: "free space within your quota and re-run",
-           errno.EACCES: "make the folder writable and re-run",
-           errno.EROFS: "write the results to a writable file system"}
+_ADVICE = {
+    errno.ENOSPC: "free space on that file system and re-run",
+    errno.EDQUOT: "free space within your quota and re-run",
+    errno.EACCES: "make the folder writable and re-run",
+    errno.EROFS: "write the results to a writable file system",
+}
 
 
 def write_failure(path, err):

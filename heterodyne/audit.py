@@ -80,8 +80,10 @@ def audit_file(path, root, records):
         elif _inside(source, root) and records.get(source.resolve()):
             upstream = records[source.resolve()]
             if upstream.get("package_version") != record.get("package_version"):
-                problems.append(f"input {recorded} was written by package version "
-                                f"{upstream.get('package_version')}, this file by {record.get('package_version')}")
+                problems.append(
+                    f"input {recorded} was written by package version "
+                    f"{upstream.get('package_version')}, this file by {record.get('package_version')}"
+                )
             # inputs of one command in one folder were combined into this file (the shards of a
             # dataset, its figures); the study tables read several datasets' files of one command
             command = (tuple(upstream.get("command_line", [])[1:2]), source.resolve().parent)
@@ -99,8 +101,11 @@ def audit_results(results_root):
     root = Path(results_root)
     if not root.is_dir():
         raise InputError(f"{root}: not a folder; give the results folder of a workflow run")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")
-                   and str(p.relative_to(root)) not in SKIPPED)
+    files = sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file() and not p.name.startswith(".") and str(p.relative_to(root)) not in SKIPPED
+    )
     records = {p.resolve(): read_provenance(p) for p in files}
     audited = [p for p in files if records[p.resolve()] is not None or p.suffix in RECORDED]
     return [audit_file(p, root, records) for p in audited], len(files) - len(audited)
@@ -112,18 +117,25 @@ def audit_table(audits, not_audited):
     lines = [f"{'file':<{width}}  inputs  result"]
     for a in audits:
         detail = "; ".join(a.problems or a.notes)
-        lines.append(f"{a.file:<{width}}  {a.n_inputs:>6}  {'pass' if a.passed else 'FAIL'}"
-                     + (f"  {detail}" if detail else ""))
+        lines.append(
+            f"{a.file:<{width}}  {a.n_inputs:>6}  {'pass' if a.passed else 'FAIL'}" + (f"  {detail}" if detail else "")
+        )
     failed = sum(not a.passed for a in audits)
-    lines.append(f"audit: {len(audits)} files with provenance, {failed} failed; "
-                 f"{not_audited} files without provenance not audited")
+    lines.append(
+        f"audit: {len(audits)} files with provenance, {failed} failed; "
+        f"{not_audited} files without provenance not audited"
+    )
     return "\n".join(lines)
 
 
 def save_audit(path, audits, not_audited, provenance):
     """Write audit.json (module docstring) of ``audits`` and the count ``not_audited``."""
-    record = {"passed": all(a.passed for a in audits), "files": [{**asdict(a), "passed": a.passed} for a in audits],
-              "not_audited": not_audited, "provenance": provenance}
+    record = {
+        "passed": all(a.passed for a in audits),
+        "files": [{**asdict(a), "passed": a.passed} for a in audits],
+        "not_audited": not_audited,
+        "provenance": provenance,
+    }
     with atomic_output(path) as tmp:
         Path(tmp).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
 

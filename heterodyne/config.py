@@ -59,8 +59,7 @@ def _raise_first(errors, source, prefix=()):
         message = " ".join(err.validator_value["description"].split())
     else:
         message = err.message
-    raise InputError(f"{source}: invalid config at '{where}': {message}; fix it as the schema "
-                     f"{SCHEMA_PATH} describes")
+    raise InputError(f"{source}: invalid config at '{where}': {message}; fix it as the schema {SCHEMA_PATH} describes")
 
 
 def _check_finite(config, source):

@@ -18,6 +18,7 @@ def configure_jax():
     ``$HETERODYNE_JAX_CACHE``, else ``<current folder>/.cache/jax`` (the workflow sets the
     variable, so all its jobs reuse the kernels compiled by earlier ones)."""
     jax.config.update("jax_enable_x64", True)
-    jax.config.update("jax_compilation_cache_dir",
-                      os.environ.get("HETERODYNE_JAX_CACHE", os.path.join(os.getcwd(), ".cache", "jax")))
+    jax.config.update(
+        "jax_compilation_cache_dir", os.environ.get("HETERODYNE_JAX_CACHE", os.path.join(os.getcwd(), ".cache", "jax"))
+    )
     jax.config.update("jax_persistent_cache_min_compile_time_secs", CACHE_MIN_COMPILE_TIME_S)

@@ -16,6 +16,8 @@ def read_json_record(path, required, rerun):
         raise InputError(f"{path}: cannot read JSON ({err}); re-run `heterodyne {rerun}`") from err
     missing = [key for key in required if key not in record]
     if missing:
-        raise InputError(f"{path}: missing key(s) {', '.join(missing)}; expected the "
-                         f"`heterodyne {rerun}` result format, re-run that step")
+        raise InputError(
+            f"{path}: missing key(s) {', '.join(missing)}; expected the "
+            f"`heterodyne {rerun}` result format, re-run that step"
+        )
     return record

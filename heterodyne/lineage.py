@@ -27,8 +27,8 @@ def _png_text(path, keyword):
     data = Path(path).read_bytes()
     at = len(PNG_SIGNATURE)
     while at + 8 <= len(data):
-        length, kind = struct.unpack(">I4s", data[at:at + 8])
-        body = data[at + 8:at + 8 + length]
+        length, kind = struct.unpack(">I4s", data[at : at + 8])
+        body = data[at + 8 : at + 8 + length]
         at += 12 + length
         key, _, rest = body.partition(b"\0")
         if key.decode("latin-1") != keyword:
@@ -63,7 +63,7 @@ def read_provenance(path):
             text = path.read_text(encoding="utf-8")
             start = text.find(HTML_MARKER)
             end = text.find("</script>", start)
-            record = json.loads(text[start + len(HTML_MARKER):end]) if start >= 0 and end >= 0 else None
+            record = json.loads(text[start + len(HTML_MARKER) : end]) if start >= 0 and end >= 0 else None
         elif path.suffix == ".csv":
             record = _csv_provenance(path)
         else:
@@ -79,7 +79,7 @@ def _csv_provenance(path):
             if not line.startswith("#"):
                 break
             if line.startswith(CSV_PROVENANCE_PREFIX):
-                return json.loads(line[len(CSV_PROVENANCE_PREFIX):])
+                return json.loads(line[len(CSV_PROVENANCE_PREFIX) :])
     return None
 
 
@@ -105,9 +105,11 @@ def check_made_from(product, sources):
             continue
         same_name = [p for p in recorded if Path(p).name == Path(source).name]
         made_from = f"a different {same_name[0]}" if same_name else f"other inputs ({', '.join(recorded)})"
-        raise InputError(f"{product}: made from {made_from}, not from {source} (SHA-256 differs); the "
-                         "two files belong to different datasets or runs: give the files of one run, or "
-                         f"re-run the step that writes {Path(product).name}")
+        raise InputError(
+            f"{product}: made from {made_from}, not from {source} (SHA-256 differs); the "
+            "two files belong to different datasets or runs: give the files of one run, or "
+            f"re-run the step that writes {Path(product).name}"
+        )
 
 
 def check_lineage(links):
@@ -124,14 +126,22 @@ def check_same_origin(paths):
         record = read_provenance(path) or {}
         if "input_sha256" not in record:
             continue
-        origin = {"inputs": sorted(record["input_sha256"].values()), "config": record.get("config_sha256"),
-                  "package version": record.get("package_version")}
+        origin = {
+            "inputs": sorted(record["input_sha256"].values()),
+            "config": record.get("config_sha256"),
+            "package version": record.get("package_version"),
+        }
         if reference is None:
             reference = (path, origin)
             continue
         differ = [key for key in origin if origin[key] != reference[1][key]]
         if differ:
-            what = {"inputs": "other inputs (SHA-256)", "config": "another config section",
-                    "package version": "another package version"}[differ[0]]
-            raise InputError(f"{path}: made from {what} than {reference[0]}; files combined into one "
-                             "result must come from one run: re-run the step that wrote them")
+            what = {
+                "inputs": "other inputs (SHA-256)",
+                "config": "another config section",
+                "package version": "another package version",
+            }[differ[0]]
+            raise InputError(
+                f"{path}: made from {what} than {reference[0]}; files combined into one "
+                "result must come from one run: re-run the step that wrote them"
+            )

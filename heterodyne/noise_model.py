@@ -67,8 +67,9 @@ class AngleNoise:
         """Standard deviation [c2 units] of the elements (rows, cols), rows != cols."""
         if self.model == "independent":
             return np.full(np.shape(rows), self.sigma)
-        return np.sqrt(self.kappa * element_variance(self.diagonal_level, self.lag_level, np.asarray(rows),
-                                                     np.asarray(cols)))
+        return np.sqrt(
+            self.kappa * element_variance(self.diagonal_level, self.lag_level, np.asarray(rows), np.asarray(cols))
+        )
 
 
 def independent_noise(sigma, n):
@@ -93,7 +94,7 @@ def smoothed_diagonal(raw_diagonal, offset):
     """Running median (DIAGONAL_WINDOW frames, truncated at the ends, NaN ignored) of the raw
     diagonal minus ``offset``, (N,)."""
     n, half = len(raw_diagonal), DIAGONAL_WINDOW // 2
-    windows = [raw_diagonal[max(0, i - half):i + half + 1] for i in range(n)]
+    windows = [raw_diagonal[max(0, i - half) : i + half + 1] for i in range(n)]
     return np.array([np.nanmedian(w) if np.isfinite(w).any() else np.nan for w in windows]) - offset
 
 
@@ -113,9 +114,15 @@ def difference_moment(steps, diagonal_level, lag_level, rows, cols):
     total = np.zeros(rows.shape)
     for (di, dj), a in steps:
         for (ei, ej), b in steps:
-            i, j, k, l = rows + di, cols + dj, rows + ei, cols + ej
-            total += a * b * (kernel(diagonal_level, lag_level, i, k) * kernel(diagonal_level, lag_level, j, l)
-                              + kernel(diagonal_level, lag_level, i, l) * kernel(diagonal_level, lag_level, j, k))
+            i1, j1, i2, j2 = rows + di, cols + dj, rows + ei, cols + ej
+            total += (
+                a
+                * b
+                * (
+                    kernel(diagonal_level, lag_level, i1, i2) * kernel(diagonal_level, lag_level, j1, j2)
+                    + kernel(diagonal_level, lag_level, i1, j2) * kernel(diagonal_level, lag_level, j1, i2)
+                )
+            )
     return total
 
 
@@ -190,5 +197,12 @@ def estimate_noise(c2, valid, raw_diagonal, offset, sigma_independent):
     all_rows, all_cols = np.triu_indices(n, 1)
     ok = valid[all_rows, all_cols]
     variance = kappa * element_variance(diagonal_level, lag_level, all_rows[ok], all_cols[ok])
-    return AngleNoise("speckle", float(np.sqrt(np.mean(variance))), kappa, diagonal_level, lag_level,
-                      independent.lag_spread, _spread_per_lag(kappa * expected_d, lags, n))
+    return AngleNoise(
+        "speckle",
+        float(np.sqrt(np.mean(variance))),
+        kappa,
+        diagonal_level,
+        lag_level,
+        independent.lag_spread,
+        _spread_per_lag(kappa * expected_d, lags, n),
+    )

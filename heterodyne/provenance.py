@@ -74,7 +74,7 @@ def provenance_record(config_section, input_files, argv=None):
         "input_sha256": {str(p): sha256_file(p) for p in input_files},
         "versions": package_versions(),
         "command_line": list(sys.argv if argv is None else argv),
-        "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
 
 

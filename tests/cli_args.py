@@ -34,5 +34,15 @@ def ingest(config, dataset, output):
     if status:
         return status
     (folder,) = [entry["folder"] for entry in json.loads(q_bins.read_text())["bins"]]
-    return main(["ingest", *settings(config, dataset=dataset), "--q-bins", str(q_bins),
-                 "--q-folder", folder, "--output", str(output)])
+    return main(
+        [
+            "ingest",
+            *settings(config, dataset=dataset),
+            "--q-bins",
+            str(q_bins),
+            "--q-folder",
+            folder,
+            "--output",
+            str(output),
+        ]
+    )

@@ -29,8 +29,12 @@ WEIGHTS = AngleWeights(phi=PHI, sigma=SIGMA, contrast=CONTRAST, offset=OFFSET, m
 def c2_maps(params, contrast, offset, t=None):
     """(n_phi, N, N) model maps at the test angles."""
     t = DT * (1 + np.arange(N)) if t is None else t
-    return np.stack([np.asarray(compute_c2_heterodyne(params, t, Q, DT, phi, c, o))
-                     for phi, c, o in zip(PHI, contrast, offset, strict=True)])
+    return np.stack(
+        [
+            np.asarray(compute_c2_heterodyne(params, t, Q, DT, phi, c, o))
+            for phi, c, o in zip(PHI, contrast, offset, strict=True)
+        ]
+    )
 
 
 def simulated_dataset(seed=1):
@@ -51,8 +55,8 @@ def nlsq_record(dataset):
 
     def unpack(x):
         params = base.copy()
-        params[[INDEX[name] for name in FREE]] = x[:len(FREE)]
-        return params, x[len(FREE):len(FREE) + n_phi], x[len(FREE) + n_phi:]
+        params[[INDEX[name] for name in FREE]] = x[: len(FREE)]
+        return params, x[len(FREE) : len(FREE) + n_phi], x[len(FREE) + n_phi :]
 
     def residuals(x):
         model = c2_maps(*unpack(x), dataset.t)
@@ -63,21 +67,35 @@ def nlsq_record(dataset):
     fit = scipy.optimize.least_squares(residuals, x0, x_scale=x_scale, xtol=1e-12, ftol=1e-12)
     stderr = np.sqrt(np.diag(np.linalg.inv(fit.jac.T @ fit.jac)))
     params, contrast, offset = unpack(fit.x)
-    free_stderr = dict(zip(FREE, stderr[:len(FREE)], strict=True))
-    parameters = {p.name: {"value": float(params[k]), "stderr": free_stderr.get(p.name),
-                           "fixed": p.name not in FREE, "at_bound": False, "unit": p.unit}
-                  for k, p in enumerate(PARAMETERS)}
+    free_stderr = dict(zip(FREE, stderr[: len(FREE)], strict=True))
+    parameters = {
+        p.name: {
+            "value": float(params[k]),
+            "stderr": free_stderr.get(p.name),
+            "fixed": p.name not in FREE,
+            "at_bound": False,
+            "unit": p.unit,
+        }
+        for k, p in enumerate(PARAMETERS)
+    }
     per_angle = np.sum(residuals(fit.x).reshape(n_phi, -1) ** 2, axis=1) / len(rows)
     names = list(FREE) + [f"{kind}_{a}" for kind in ("contrast", "offset") for a in range(n_phi)]
     covariance = np.linalg.inv(fit.jac.T @ fit.jac)
-    return {"converged": bool(fit.success), "termination": fit.message, "parameters": parameters,
-            "phi": PHI.tolist(), "contrast": contrast.tolist(),
-            "contrast_stderr": stderr[len(FREE):len(FREE) + n_phi].tolist(),
-            "offset": offset.tolist(), "offset_stderr": stderr[len(FREE) + n_phi:].tolist(),
-            "chi2": float(2 * fit.cost), "reduced_chi2": float(2 * fit.cost / (fit.fun.size - fit.x.size)),
-            "reduced_chi2_per_angle": per_angle.tolist(),
-            "covariance": {"names": names, "matrix": covariance.tolist(), "independent": covariance.tolist()},
-            "provenance": {"step": "test"}}
+    return {
+        "converged": bool(fit.success),
+        "termination": fit.message,
+        "parameters": parameters,
+        "phi": PHI.tolist(),
+        "contrast": contrast.tolist(),
+        "contrast_stderr": stderr[len(FREE) : len(FREE) + n_phi].tolist(),
+        "offset": offset.tolist(),
+        "offset_stderr": stderr[len(FREE) + n_phi :].tolist(),
+        "chi2": float(2 * fit.cost),
+        "reduced_chi2": float(2 * fit.cost / (fit.fun.size - fit.x.size)),
+        "reduced_chi2_per_angle": per_angle.tolist(),
+        "covariance": {"names": names, "matrix": covariance.tolist(), "independent": covariance.tolist()},
+        "provenance": {"step": "test"},
+    }
 
 
 def truth_of(name):

@@ -39,22 +39,66 @@ class Case(NamedTuple):
 
 CASES = {
     # x_s grows in time (f1 free, f2 fixed); both transport exponents and beta non-zero
-    "growing_fraction": Case({"D0_ref": 2000.0, "alpha_ref": 0.3, "D0_sample": 6000.0, "alpha_sample": -0.2,
-                              "v0": 60.0, "beta": 0.3, "f0": 0.3, "f1": 0.08},
-                             ("D0_ref", "alpha_ref", "D0_sample", "alpha_sample", "v0", "beta", "f0", "f1"),
-                             (0.0, 45.0, 90.0), 0.01, 50, 0.2, 0.002, 101),
+    "growing_fraction": Case(
+        {
+            "D0_ref": 2000.0,
+            "alpha_ref": 0.3,
+            "D0_sample": 6000.0,
+            "alpha_sample": -0.2,
+            "v0": 60.0,
+            "beta": 0.3,
+            "f0": 0.3,
+            "f1": 0.08,
+        },
+        ("D0_ref", "alpha_ref", "D0_sample", "alpha_sample", "v0", "beta", "f0", "f1"),
+        (0.0, 45.0, 90.0),
+        0.01,
+        50,
+        0.2,
+        0.002,
+        101,
+    ),
     # one angle, a fast heterodyne phase (q v T ~ 20 rad): phi0 fixed
-    "fast_phase_one_angle": Case({"D0_ref": 1500.0, "D0_sample": 5000.0, "v0": 200.0, "f0": 0.3},
-                                 ("D0_ref", "D0_sample", "v0", "f0"), (20.0,), 0.01, 50, 0.2, 0.003, 102),
+    "fast_phase_one_angle": Case(
+        {"D0_ref": 1500.0, "D0_sample": 5000.0, "v0": 200.0, "f0": 0.3},
+        ("D0_ref", "D0_sample", "v0", "f0"),
+        (20.0,),
+        0.01,
+        50,
+        0.2,
+        0.003,
+        102,
+    ),
     # D_offset_ref free beside a power law with alpha_ref != 0, two angles
-    "offset_with_exponent": Case({"D0_ref": 800.0, "alpha_ref": 0.8, "D_offset_ref": 1500.0, "D0_sample": 8000.0,
-                                  "v0": 80.0, "f0": 0.35, "f1": 0.05},
-                                 ("D0_ref", "alpha_ref", "D_offset_ref", "D0_sample", "v0", "f0", "f1"),
-                                 (10.0, 80.0), 0.01, 50, 0.2, 0.002, 103),
+    "offset_with_exponent": Case(
+        {
+            "D0_ref": 800.0,
+            "alpha_ref": 0.8,
+            "D_offset_ref": 1500.0,
+            "D0_sample": 8000.0,
+            "v0": 80.0,
+            "f0": 0.35,
+            "f1": 0.05,
+        },
+        ("D0_ref", "alpha_ref", "D_offset_ref", "D0_sample", "v0", "f0", "f1"),
+        (10.0, 80.0),
+        0.01,
+        50,
+        0.2,
+        0.002,
+        103,
+    ),
     # constant fraction near 1/2, rates a factor 3 apart, a small phase (< 1 rad): the curved ridge
-    "constant_half_fraction": Case({"D0_ref": 2000.0, "D0_sample": 6000.0, "v0": 10.0, "f0": 0.45},
-                                   ("D0_ref", "D0_sample", "v0", "f0"), (0.0, 50.0, 100.0), 0.01, 50, 0.2,
-                                   0.002, 104),
+    "constant_half_fraction": Case(
+        {"D0_ref": 2000.0, "D0_sample": 6000.0, "v0": 10.0, "f0": 0.45},
+        ("D0_ref", "D0_sample", "v0", "f0"),
+        (0.0, 50.0, 100.0),
+        0.01,
+        50,
+        0.2,
+        0.002,
+        104,
+    ),
 }
 
 
@@ -63,14 +107,24 @@ def simulate(case):
     t = 1.0 + case.dt * np.arange(case.n)
     phi = np.asarray(case.phi, np.float64)
     contrast, offset = 0.2 + 0.01 * np.arange(len(phi)), 1.0 + 0.001 * np.arange(len(phi))
-    clean = np.asarray(compute_c2_heterodyne_multiphi(as_vector(case.truth), t, case.q, case.dt, phi, contrast,
-                                                      offset))
+    clean = np.asarray(compute_c2_heterodyne_multiphi(as_vector(case.truth), t, case.q, case.dt, phi, contrast, offset))
     noise = np.triu(np.random.default_rng(case.seed).normal(0.0, case.sigma, clean.shape), k=1)
     c2 = clean + noise + np.swapaxes(noise, 1, 2)
-    dataset = Dataset(c2=c2, valid=np.ones(c2.shape, bool), t=t, phi=phi, dt=case.dt, q=case.q,
-                      time_origin=0.0, source_path="simulated", source_sha256="", selection={})
-    weights = AngleWeights(phi=phi, sigma=np.full(len(phi), case.sigma), contrast=contrast, offset=offset,
-                           method="uniform")
+    dataset = Dataset(
+        c2=c2,
+        valid=np.ones(c2.shape, bool),
+        t=t,
+        phi=phi,
+        dt=case.dt,
+        q=case.q,
+        time_origin=0.0,
+        source_path="simulated",
+        source_sha256="",
+        selection={},
+    )
+    weights = AngleWeights(
+        phi=phi, sigma=np.full(len(phi), case.sigma), contrast=contrast, offset=offset, method="uniform"
+    )
     return dataset, weights
 
 
@@ -86,9 +140,18 @@ def true_values(case, names):
 def nlsq_fit(case, dataset, weights):
     """The workflow's NLSQ fit of ``case`` as an nlsq.json record."""
     start = {name: value * (1.1 if name in case.free else 1.0) for name, value in case.truth.items()}
-    section = {"initial": start, "fixed": [n for n in PARAMETER_NAMES if n not in case.free], "bounds": {},
-               "scaling": "per_angle", "multistart": {"n_starts": 0, "seed": 0}, "max_nfev": 200,
-               "ftol": 1e-10, "xtol": 1e-10, "gtol": 1e-10, "jacobian_memory_mb": 256}
+    section = {
+        "initial": start,
+        "fixed": [n for n in PARAMETER_NAMES if n not in case.free],
+        "bounds": {},
+        "scaling": "per_angle",
+        "multistart": {"n_starts": 0, "seed": 0},
+        "max_nfev": 200,
+        "ftol": 1e-10,
+        "xtol": 1e-10,
+        "gtol": 1e-10,
+        "jacobian_memory_mb": 256,
+    }
     fit = fit_joint(build_problem(dataset, weights), settings_from_config(section))
     return result_record(fit, dataset.phi, {})
 
@@ -101,10 +164,28 @@ def cmc_run(case, settings, num_shards=2, seed=0):
     points = pooled_points(dataset.c2, dataset.valid)
     labels = shard_labels(points, num_shards, seed)
     pad = max_shard_size(points, num_shards, seed)
-    shards = [run_shard(shard_data(dataset, weights, points.take(labels == k), pad, num_shards), spec, info,
-                        settings, seed, k, progress_bar=False) for k in range(num_shards)]
+    shards = [
+        run_shard(
+            shard_data(dataset, weights, points.take(labels == k), pad, num_shards),
+            spec,
+            info,
+            settings,
+            seed,
+            k,
+            progress_bar=False,
+        )
+        for k in range(num_shards)
+    ]
     return record, spec, info, shards
 
 
-SETTINGS = NutsSettings(warmup=300, samples=600, chains=4, target_accept=0.95, dense_mass=True,
-                        adapt_mass_matrix=True, max_tree_depth=10, sample_noise_scale=False)
+SETTINGS = NutsSettings(
+    warmup=300,
+    samples=600,
+    chains=4,
+    target_accept=0.95,
+    dense_mass=True,
+    adapt_mass_matrix=True,
+    max_tree_depth=10,
+    sample_noise_scale=False,
+)

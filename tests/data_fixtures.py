@@ -22,12 +22,35 @@ from heterodyne.weighting.weights_file import save_weights
 
 #: stationary truth: per-row decay q^2 J dt ~ 0.08-0.12, phase q v dt = 0.015 rad at phi = 0
 TEST_TRUTH = dict(
-    parameters=dict(D0_ref=8000.0, alpha_ref=0.0, D_offset_ref=0.0, D0_sample=12000.0,
-                    alpha_sample=0.0, D_offset_sample=0.0, v0=150.0, beta=0.0, v_offset=0.0,
-                    f0=0.5, f1=0.0, f2=0.0, f3=0.0, phi0=0.0),
-    phi=[-20.0, 25.0, 70.0], q=0.01, n_frames=48, frame_time=0.01, stride_frame=1, avg_frame=10,
-    begin_frame=100, contrast=[0.15, 0.20, 0.25], offset=[1.0, 1.02, 0.97],
-    noise=[0.005, 0.01, 0.02], diagonal_excess=0.05, seed=7, layout="aps_u",
+    parameters=dict(
+        D0_ref=8000.0,
+        alpha_ref=0.0,
+        D_offset_ref=0.0,
+        D0_sample=12000.0,
+        alpha_sample=0.0,
+        D_offset_sample=0.0,
+        v0=150.0,
+        beta=0.0,
+        v_offset=0.0,
+        f0=0.5,
+        f1=0.0,
+        f2=0.0,
+        f3=0.0,
+        phi0=0.0,
+    ),
+    phi=[-20.0, 25.0, 70.0],
+    q=0.01,
+    n_frames=48,
+    frame_time=0.01,
+    stride_frame=1,
+    avg_frame=10,
+    begin_frame=100,
+    contrast=[0.15, 0.20, 0.25],
+    offset=[1.0, 1.02, 0.97],
+    noise=[0.005, 0.01, 0.02],
+    diagonal_excess=0.05,
+    seed=7,
+    layout="aps_u",
 )
 
 
@@ -41,8 +64,14 @@ def make_dataset(directory, q=None, phi=None, frames=None, time_origin=0.0, **ov
     directory = Path(directory)
     raw = directory / "raw_results.hdf"
     spec = write_test_file(raw, **overrides)
-    dataset = select_dataset(open_correlation_file(raw), sha256_file(raw), q=spec.q if q is None else q,
-                             phi=phi, frames=frames, time_origin=time_origin)
+    dataset = select_dataset(
+        open_correlation_file(raw),
+        sha256_file(raw),
+        q=spec.q if q is None else q,
+        phi=phi,
+        frames=frames,
+        time_origin=time_origin,
+    )
     path = directory / "dataset.h5"
     save_dataset(path, dataset, provenance_record({"test": "make_dataset"}, [raw]))
     return path, spec
@@ -52,8 +81,9 @@ def make_weights(directory, method="robust", **overrides):
     """(dataset_path, weights_path, spec): ``make_dataset`` plus its weights.json."""
     data_path, spec = make_dataset(directory, **overrides)
     path = Path(directory) / "weights.json"
-    save_weights(path, angle_weights(load_dataset(data_path), method),
-                 provenance_record({"test": "make_weights"}, [data_path]))
+    save_weights(
+        path, angle_weights(load_dataset(data_path), method), provenance_record({"test": "make_weights"}, [data_path])
+    )
     return data_path, path, spec
 
 
@@ -68,7 +98,9 @@ def numpy_c2(spec, q, phi):
     xs = np.clip(p["f0"] + p["f3"], 0.0, 1.0)
     xr = 1.0 - xs
     phase = q * np.cos(np.deg2rad(phi + p["phi0"])) * p["v0"] * tau
-    bracket = (xr**4 * np.exp(-q * q * p["D0_ref"] * tau) + xs**4 * np.exp(-q * q * p["D0_sample"] * tau)
-               + 2 * xr**2 * xs**2 * np.exp(-q * q * (p["D0_ref"] + p["D0_sample"]) * tau / 2)
-               * np.cos(phase)) / (xr**2 + xs**2) ** 2
+    bracket = (
+        xr**4 * np.exp(-q * q * p["D0_ref"] * tau)
+        + xs**4 * np.exp(-q * q * p["D0_sample"] * tau)
+        + 2 * xr**2 * xs**2 * np.exp(-q * q * (p["D0_ref"] + p["D0_sample"]) * tau / 2) * np.cos(phase)
+    ) / (xr**2 + xs**2) ** 2
     return spec.offset[a] + spec.contrast[a] * bracket

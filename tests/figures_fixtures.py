@@ -16,20 +16,26 @@ import functools
 import json
 from pathlib import Path
 
-import h5py
 import cli_args
+import h5py
 import numpy as np
 import yaml
 
 from heterodyne.cmc.draws_file import save_combined
 from heterodyne.cmc.summary_file import save_summary
 from heterodyne.core.jax_backend import compute_c2_heterodyne
-from heterodyne.core.parameters import PARAMETERS, PARAMETER_NAMES, as_vector
+from heterodyne.core.parameters import PARAMETER_NAMES, PARAMETERS, as_vector
 from heterodyne.data.dataset import Dataset, save_dataset
 from heterodyne.fit.results import write_result_files
 from heterodyne.fit.uncertainty import STDERR_SANDWICH
-from heterodyne.noise_model import (DIAGONAL_STEPS, AngleNoise, difference_moment, element_variance,
-                                    estimate_noise, lag_levels)
+from heterodyne.noise_model import (
+    DIAGONAL_STEPS,
+    AngleNoise,
+    difference_moment,
+    element_variance,
+    estimate_noise,
+    lag_levels,
+)
 from heterodyne.provenance import provenance_record, write_provenance_attrs
 from heterodyne.weighting.weights_file import AngleWeights, save_weights
 
@@ -41,9 +47,22 @@ PHI = np.array([10.0, 70.0])
 SIGMA = 0.01
 CONTRAST = np.array([0.20, 0.25])
 OFFSET = np.array([1.00, 1.01])
-TRUTH = {"D0_ref": 5.0e3, "alpha_ref": 0.0, "D_offset_ref": 0.0, "D0_sample": 2.0e4,
-         "alpha_sample": 0.3, "D_offset_sample": 0.0, "v0": 300.0, "beta": 0.0, "v_offset": 0.0,
-         "f0": 0.4, "f1": 0.2, "f2": 0.0, "f3": 0.0, "phi0": 0.0}
+TRUTH = {
+    "D0_ref": 5.0e3,
+    "alpha_ref": 0.0,
+    "D_offset_ref": 0.0,
+    "D0_sample": 2.0e4,
+    "alpha_sample": 0.3,
+    "D_offset_sample": 0.0,
+    "v0": 300.0,
+    "beta": 0.0,
+    "v_offset": 0.0,
+    "f0": 0.4,
+    "f1": 0.2,
+    "f2": 0.0,
+    "f3": 0.0,
+    "phi0": 0.0,
+}
 FIXED = ("D_offset_ref", "D_offset_sample", "f2", "phi0")
 AT_BOUND = ("f3",)
 N_SHARDS, N_CHAINS, N_DRAWS = 2, 2, 150
@@ -65,8 +84,12 @@ def model_maps(values, q=Q):
     """(n_phi, N, N) model c2 at parameter dict ``values`` and ``q`` [1/A] with the true
     contrast/offset."""
     t = np.arange(N_TIMES) * DT
-    return np.stack([np.asarray(compute_c2_heterodyne(as_vector(values), t, q, DT, phi, c, o))
-                     for phi, c, o in zip(PHI, CONTRAST, OFFSET, strict=True)])
+    return np.stack(
+        [
+            np.asarray(compute_c2_heterodyne(as_vector(values), t, q, DT, phi, c, o))
+            for phi, c, o in zip(PHI, CONTRAST, OFFSET, strict=True)
+        ]
+    )
 
 
 def reduced_chi2_per_angle(data, model, valid):
@@ -91,24 +114,66 @@ def _write_draws(path, draws, provenance, **attrs):
 
 def _summary_entry(x):
     q05, q50, q95 = np.percentile(x, [5, 50, 95])
-    return {"mean": float(np.mean(x)), "sd": float(np.std(x, ddof=1)), "q05": float(q05),
-            "q50": float(q50), "q95": float(q95), "r_hat": 1.002, "ess_bulk": 250.0, "ess_tail": 300.0}
+    return {
+        "mean": float(np.mean(x)),
+        "sd": float(np.std(x, ddof=1)),
+        "q05": float(q05),
+        "q50": float(q50),
+        "q95": float(q95),
+        "r_hat": 1.002,
+        "ess_bulk": 250.0,
+        "ess_tail": 300.0,
+    }
 
 
 # per-shard diagnostics as cmc-combine writes them: shard 0 passes, FLAGGED_SHARD fails every criterion
 SHARD_DIAGNOSTICS = {
-    0: {"divergences": 0, "max_r_hat": 1.003, "min_ess_bulk": 820.0, "min_ess_tail": 640.0, "tree_depth_mean": 3.2,
-        "tree_depth_max": 4, "tree_depth_limit": 8, "frac_at_tree_depth_limit": 0.0, "step_size": [0.41, 0.39],
-        "e_bfmi": [0.95, 1.02], "min_e_bfmi": 0.95, "flagged": False, "flag_reasons": []},
+    0: {
+        "divergences": 0,
+        "max_r_hat": 1.003,
+        "min_ess_bulk": 820.0,
+        "min_ess_tail": 640.0,
+        "tree_depth_mean": 3.2,
+        "tree_depth_max": 4,
+        "tree_depth_limit": 8,
+        "frac_at_tree_depth_limit": 0.0,
+        "step_size": [0.41, 0.39],
+        "e_bfmi": [0.95, 1.02],
+        "min_e_bfmi": 0.95,
+        "flagged": False,
+        "flag_reasons": [],
+    },
     FLAGGED_SHARD: {
-        "divergences": 7, "max_r_hat": 1.08, "min_ess_bulk": 80.0, "min_ess_tail": 60.0, "tree_depth_mean": 7.5,
-        "tree_depth_max": 8, "tree_depth_limit": 8, "frac_at_tree_depth_limit": 0.25, "step_size": [0.021, 0.034],
-        "e_bfmi": [0.21, 0.45], "min_e_bfmi": 0.21, "flagged": True,
-        "flag_reasons": ["7 divergences", "75 draws at tree depth limit 8", "R-hat 1.0800 > 1.01 (v0)",
-                         "bulk ESS 80 < 400 (v0)", "tail ESS 60 < 400 (f0)", "E-BFMI 0.210 < 0.3 (chain 0)"]}}
+        "divergences": 7,
+        "max_r_hat": 1.08,
+        "min_ess_bulk": 80.0,
+        "min_ess_tail": 60.0,
+        "tree_depth_mean": 7.5,
+        "tree_depth_max": 8,
+        "tree_depth_limit": 8,
+        "frac_at_tree_depth_limit": 0.25,
+        "step_size": [0.021, 0.034],
+        "e_bfmi": [0.21, 0.45],
+        "min_e_bfmi": 0.21,
+        "flagged": True,
+        "flag_reasons": [
+            "7 divergences",
+            "75 draws at tree depth limit 8",
+            "R-hat 1.0800 > 1.01 (v0)",
+            "bulk ESS 80 < 400 (v0)",
+            "tail ESS 60 < 400 (f0)",
+            "E-BFMI 0.210 < 0.3 (chain 0)",
+        ],
+    },
+}
 # the combined posterior: every quantity has bulk ESS 250 and tail ESS 300 (_summary_entry)
-COMBINED = {"max_r_hat": 1.002, "min_ess_bulk": 250.0, "min_ess_tail": 300.0, "flagged": True,
-            "flag_reasons": ["bulk ESS 250 < 400 (D0_ref)", "tail ESS 300 < 400 (D0_ref)"]}
+COMBINED = {
+    "max_r_hat": 1.002,
+    "min_ess_bulk": 250.0,
+    "min_ess_tail": 300.0,
+    "flagged": True,
+    "flag_reasons": ["bulk ESS 250 < 400 (D0_ref)", "tail ESS 300 < 400 (D0_ref)"],
+}
 
 
 def speckle_noise(c2, valid, offset):
@@ -130,7 +195,7 @@ def speckle_noise(c2, valid, offset):
     return AngleNoise("speckle", SIGMA, float(kappa), diagonal_level, lag_level, measured, model)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def build_saved_results(root, q=Q):
     """Write the whole result set, simulated at ``q`` [1/A], under ``root``; returns a dict of
     the paths and truths."""
@@ -153,34 +218,68 @@ def build_saved_results(root, q=Q):
     for a, i, j in INVALID_PAIRS:
         valid[a, i, j] = valid[a, j, i] = False
         data[a, i, j] = data[a, j, i] = np.nan
-    dataset = Dataset(c2=data, valid=valid, t=t, phi=PHI, dt=DT, q=q, source_path=str(raw),
-                      source_sha256=provenance["input_sha256"][str(raw)],
-                      selection={"q_index": 0, "phi": PHI.tolist(), "frames": None})
+    dataset = Dataset(
+        c2=data,
+        valid=valid,
+        t=t,
+        phi=PHI,
+        dt=DT,
+        q=q,
+        source_path=str(raw),
+        source_sha256=provenance["input_sha256"][str(raw)],
+        selection={"q_index": 0, "phi": PHI.tolist(), "frames": None},
+    )
     save_dataset(results / "dataset.h5", dataset, provenance)
     # each file records the files it was made from, as the workflow's steps do
-    noise = tuple(speckle_noise(data[a], valid[a], OFFSET[a]) if a == SPECKLE_ANGLE
-                  else estimate_noise(data[a], valid[a], None, OFFSET[a], SIGMA) for a in range(len(PHI)))
-    save_weights(results / "weights.json",
-                 AngleWeights(phi=PHI, sigma=np.full(2, SIGMA), contrast=CONTRAST, offset=OFFSET,
-                              method="robust", noise=noise),
-                 provenance_record({"test": "weights"}, [results / "dataset.h5"]))
+    noise = tuple(
+        speckle_noise(data[a], valid[a], OFFSET[a])
+        if a == SPECKLE_ANGLE
+        else estimate_noise(data[a], valid[a], None, OFFSET[a], SIGMA)
+        for a in range(len(PHI))
+    )
+    save_weights(
+        results / "weights.json",
+        AngleWeights(phi=PHI, sigma=np.full(2, SIGMA), contrast=CONTRAST, offset=OFFSET, method="robust", noise=noise),
+        provenance_record({"test": "weights"}, [results / "dataset.h5"]),
+    )
     fit_provenance = provenance_record({"test": "nlsq"}, [results / "dataset.h5", results / "weights.json"])
 
     chi2 = reduced_chi2_per_angle(data, clean, valid)
     free = [name for name in PARAMETER_NAMES if name not in FIXED]
     nlsq = {
-        "converged": False, "termination": "maximum number of function evaluations reached",
-        "parameters": {p.name: {"value": TRUTH[p.name], "stderr": None if p.name in FIXED else stderr_of(p.name),
-                                "fixed": p.name in FIXED, "at_bound": p.name in AT_BOUND, "unit": p.unit}
-                       for p in PARAMETERS},
-        "phi": PHI.tolist(), "contrast": CONTRAST.tolist(), "contrast_stderr": [0.002, 0.002],
-        "offset": OFFSET.tolist(), "offset_stderr": [0.001, 0.001], "chi2": 1.0, "reduced_chi2": float(np.mean(chi2)),
-        "reduced_chi2_per_angle": chi2, "dof": 900, "n_iterations": 40, "n_function_evals": 41,
-        "wall_time_s": 3.5, "stderr_scaling": STDERR_SANDWICH,
+        "converged": False,
+        "termination": "maximum number of function evaluations reached",
+        "parameters": {
+            p.name: {
+                "value": TRUTH[p.name],
+                "stderr": None if p.name in FIXED else stderr_of(p.name),
+                "fixed": p.name in FIXED,
+                "at_bound": p.name in AT_BOUND,
+                "unit": p.unit,
+            }
+            for p in PARAMETERS
+        },
+        "phi": PHI.tolist(),
+        "contrast": CONTRAST.tolist(),
+        "contrast_stderr": [0.002, 0.002],
+        "offset": OFFSET.tolist(),
+        "offset_stderr": [0.001, 0.001],
+        "chi2": 1.0,
+        "reduced_chi2": float(np.mean(chi2)),
+        "reduced_chi2_per_angle": chi2,
+        "dof": 900,
+        "n_iterations": 40,
+        "n_function_evals": 41,
+        "wall_time_s": 3.5,
+        "stderr_scaling": STDERR_SANDWICH,
         "correlation": {"names": free, "matrix": np.eye(len(free)).tolist()},
-        "covariance": {"names": free, "matrix": np.diag([stderr_of(n) ** 2 for n in free]).tolist(),
-                       "independent": np.diag([stderr_of(n) ** 2 for n in free]).tolist()},
-        "provenance": fit_provenance}
+        "covariance": {
+            "names": free,
+            "matrix": np.diag([stderr_of(n) ** 2 for n in free]).tolist(),
+            "independent": np.diag([stderr_of(n) ** 2 for n in free]).tolist(),
+        },
+        "provenance": fit_provenance,
+    }
 
     def nlsq_arrays(f):
         f.create_dataset("c2_model", data=clean)
@@ -189,8 +288,9 @@ def build_saved_results(root, q=Q):
         f.create_dataset("values", data=as_vector(TRUTH))
 
     write_result_files(results / "nlsq.json", results / "nlsq.h5", nlsq, nlsq_arrays)
-    shard_provenance = provenance_record({"test": "cmc-shard"}, [results / "dataset.h5", results / "weights.json",
-                                                                 results / "nlsq.json"])
+    shard_provenance = provenance_record(
+        {"test": "cmc-shard"}, [results / "dataset.h5", results / "weights.json", results / "nlsq.json"]
+    )
 
     spread = {name: (TRUTH[name], stderr_of(name)) for name in free}
     spread.update({f"contrast_{a}": (CONTRAST[a], 0.002) for a in range(2)})
@@ -200,27 +300,54 @@ def build_saved_results(root, q=Q):
         draws = {name: rng.normal(mu, sd, (N_CHAINS, N_DRAWS)) for name, (mu, sd) in spread.items()}
         _write_draws(results / "cmc" / f"shard_{k}.h5", draws, shard_provenance, shard=k, seed=k)
         diagnostics = SHARD_DIAGNOSTICS[k]
-        shards.append({"shard": k, **diagnostics, "wall_time_s": 20.0 + k,
-                       "parameters": {n: {"mean": float(d.mean()), "sd": float(d.std(ddof=1)),
-                                          "r_hat": diagnostics["max_r_hat"], "ess_bulk": diagnostics["min_ess_bulk"],
-                                          "ess_tail": diagnostics["min_ess_tail"]} for n, d in draws.items()}})
+        shards.append(
+            {
+                "shard": k,
+                **diagnostics,
+                "wall_time_s": 20.0 + k,
+                "parameters": {
+                    n: {
+                        "mean": float(d.mean()),
+                        "sd": float(d.std(ddof=1)),
+                        "r_hat": diagnostics["max_r_hat"],
+                        "ess_bulk": diagnostics["min_ess_bulk"],
+                        "ess_tail": diagnostics["min_ess_tail"],
+                    }
+                    for n, d in draws.items()
+                },
+            }
+        )
     combined = {name: rng.normal(mu, sd, N_CHAINS * N_DRAWS) for name, (mu, sd) in spread.items()}
-    combine_provenance = provenance_record({"test": "cmc-combine"},
-                                           [results / "cmc" / f"shard_{k}.h5" for k in range(N_SHARDS)])
+    combine_provenance = provenance_record(
+        {"test": "cmc-combine"}, [results / "cmc" / f"shard_{k}.h5" for k in range(N_SHARDS)]
+    )
     save_combined(results / "cmc" / "combined.h5", combined, N_SHARDS, N_CHAINS, combine_provenance)
     posterior = {n: _summary_entry(d) for n, d in combined.items()}
-    comparison = {n: {"nlsq_value": TRUTH[n], "nlsq_stderr": stderr_of(n), "cmc_mean": posterior[n]["mean"],
-                      "cmc_sd": posterior[n]["sd"], "shift_in_stderr": (posterior[n]["mean"] - TRUTH[n]) / stderr_of(n),
-                      "sd_in_stderr": posterior[n]["sd"] / stderr_of(n)} for n in free}
+    comparison = {
+        n: {
+            "nlsq_value": TRUTH[n],
+            "nlsq_stderr": stderr_of(n),
+            "cmc_mean": posterior[n]["mean"],
+            "cmc_sd": posterior[n]["sd"],
+            "shift_in_stderr": (posterior[n]["mean"] - TRUTH[n]) / stderr_of(n),
+            "sd_in_stderr": posterior[n]["sd"] / stderr_of(n),
+        }
+        for n in free
+    }
     sd = posterior[UNDETERMINED]["sd"]
-    summary = {"parameters": posterior,
-               "parametric": {n: {"mean": float(d.mean()), "sd": float(d.std(ddof=1))} for n, d in combined.items()},
-               "combined": COMBINED, "shards": shards, "num_shards": N_SHARDS, "flagged_shards": [FLAGGED_SHARD],
-               "nlsq_comparison": comparison,
-               "undetermined": [{"parameter": UNDETERMINED, "sd": sd, "prior_sd": 2 * sd, "sd_over_prior_sd": 0.5}],
-               "noise_adjustment": NOISE_ADJUSTMENT,
-               "limits": {"r_hat": 1.01, "ess": 400, "e_bfmi": 0.3, "undetermined_sd_ratio": 0.3},
-               "provenance": combine_provenance}
+    summary = {
+        "parameters": posterior,
+        "parametric": {n: {"mean": float(d.mean()), "sd": float(d.std(ddof=1))} for n, d in combined.items()},
+        "combined": COMBINED,
+        "shards": shards,
+        "num_shards": N_SHARDS,
+        "flagged_shards": [FLAGGED_SHARD],
+        "nlsq_comparison": comparison,
+        "undetermined": [{"parameter": UNDETERMINED, "sd": sd, "prior_sd": 2 * sd, "sd_over_prior_sd": 0.5}],
+        "noise_adjustment": NOISE_ADJUSTMENT,
+        "limits": {"r_hat": 1.01, "ess": 400, "e_bfmi": 0.3, "undetermined_sd_ratio": 0.3},
+        "provenance": combine_provenance,
+    }
     save_summary(results / "cmc" / "summary.json", summary)
 
     bench = results / "benchmarks"
@@ -230,22 +357,47 @@ def build_saved_results(root, q=Q):
         lines += [f"{s:.4f}\t0:00:{s:05.2f}\t100.0\t200.0\t90.0\t95.0\t0.0\t0.1\t50.0\t{s:.2f}" for s in repeats]
         (bench / f"{step}.tsv").write_text("\n".join(lines) + "\n")
 
-    return {"root": root, "config": config_path, "results": results, "raw": raw, "data": data,
-            "clean": clean, "valid": valid, "combined": combined, "summary": summary, "nlsq": nlsq,
-            "provenance": provenance}
+    return {
+        "root": root,
+        "config": config_path,
+        "results": results,
+        "raw": raw,
+        "data": data,
+        "clean": clean,
+        "valid": valid,
+        "combined": combined,
+        "summary": summary,
+        "nlsq": nlsq,
+        "provenance": provenance,
+    }
 
 
 def figure_args(saved, outdir):
     """Arguments of `heterodyne figures` for the saved set."""
     r = saved["results"]
-    return ["figures", *cli_args.settings(saved["config"], "figures", dataset=NAME), "--name", NAME,
-            "--data", str(r / "dataset.h5"),
-            "--weights", str(r / "weights.json"), "--nlsq-json", str(r / "nlsq.json"), "--nlsq-h5",
-            str(r / "nlsq.h5"), "--cmc-json", str(r / "cmc" / "summary.json"), "--cmc-h5",
-            str(r / "cmc" / "combined.h5"), "--outdir", str(outdir)]
+    return [
+        "figures",
+        *cli_args.settings(saved["config"], "figures", dataset=NAME),
+        "--name",
+        NAME,
+        "--data",
+        str(r / "dataset.h5"),
+        "--weights",
+        str(r / "weights.json"),
+        "--nlsq-json",
+        str(r / "nlsq.json"),
+        "--nlsq-h5",
+        str(r / "nlsq.h5"),
+        "--cmc-json",
+        str(r / "cmc" / "summary.json"),
+        "--cmc-h5",
+        str(r / "cmc" / "combined.h5"),
+        "--outdir",
+        str(outdir),
+    ]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def build_figures(root):
     """Saved set plus `heterodyne figures` run into results/tiny/figures (exit status checked)."""
     from heterodyne.cli import main

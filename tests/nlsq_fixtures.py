@@ -23,9 +23,22 @@ from heterodyne.data.dataset import Dataset
 from heterodyne.weighting.weights_file import AngleWeights
 
 Q = 0.01
-TRUTH = {"D0_ref": 1000.0, "alpha_ref": 0.2, "D_offset_ref": 0.0, "D0_sample": 3000.0,
-         "alpha_sample": -0.3, "D_offset_sample": 0.0, "v0": 100.0, "beta": 0.4, "v_offset": 0.0,
-         "f0": 0.4, "f1": 0.05, "f2": 0.0, "f3": 0.0, "phi0": 10.0}
+TRUTH = {
+    "D0_ref": 1000.0,
+    "alpha_ref": 0.2,
+    "D_offset_ref": 0.0,
+    "D0_sample": 3000.0,
+    "alpha_sample": -0.3,
+    "D_offset_sample": 0.0,
+    "v0": 100.0,
+    "beta": 0.4,
+    "v_offset": 0.0,
+    "f0": 0.4,
+    "f1": 0.05,
+    "f2": 0.0,
+    "f3": 0.0,
+    "phi0": 10.0,
+}
 FIXED = ["D_offset_ref", "D_offset_sample", "v_offset", "f2", "f3"]
 FREE = [name for name in PARAMETER_NAMES if name not in FIXED]
 CONTRASTS = (0.30, 0.32, 0.34)
@@ -37,8 +50,9 @@ def noiseless_c2(phi, n, duration=10.0, contrasts=CONTRASTS, offsets=OFFSETS):
     dt = duration / n
     t = dt * np.arange(1, n + 1)
     theta = as_vector(TRUTH)
-    return np.stack([np.asarray(compute_c2_heterodyne(theta, t, Q, dt, p, contrasts[a], offsets[a]))
-                     for a, p in enumerate(phi)])
+    return np.stack(
+        [np.asarray(compute_c2_heterodyne(theta, t, Q, dt, p, contrasts[a], offsets[a])) for a, p in enumerate(phi)]
+    )
 
 
 def simulated_dataset(phi, n, sigma, seed, duration=10.0, clean=None):
@@ -54,20 +68,42 @@ def simulated_dataset(phi, n, sigma, seed, duration=10.0, clean=None):
     noise = np.triu(rng.normal(0.0, sigma, clean.shape), k=1)
     c2 = clean + noise + np.swapaxes(noise, 1, 2)
     phi = np.asarray(phi, dtype=np.float64)
-    dataset = Dataset(c2=c2, valid=np.ones(c2.shape, dtype=bool), t=t, phi=phi, dt=dt, q=Q,
-                      time_origin=dt, source_path="simulated", source_sha256="", selection={})
-    weights = AngleWeights(phi=phi, sigma=np.full(len(phi), sigma),
-                           contrast=np.array(CONTRASTS[:len(phi)]), offset=np.array(OFFSETS[:len(phi)]),
-                           method="uniform")
+    dataset = Dataset(
+        c2=c2,
+        valid=np.ones(c2.shape, dtype=bool),
+        t=t,
+        phi=phi,
+        dt=dt,
+        q=Q,
+        time_origin=dt,
+        source_path="simulated",
+        source_sha256="",
+        selection={},
+    )
+    weights = AngleWeights(
+        phi=phi,
+        sigma=np.full(len(phi), sigma),
+        contrast=np.array(CONTRASTS[: len(phi)]),
+        offset=np.array(OFFSETS[: len(phi)]),
+        method="uniform",
+    )
     return dataset, weights
 
 
 def nlsq_section(initial=None, **overrides):
     """A complete ``nlsq`` config section (as after schema defaults) for the tests."""
-    section = {"initial": dict(initial if initial is not None else TRUTH), "fixed": list(FIXED),
-               "bounds": {}, "scaling": "per_angle", "multistart": {"n_starts": 0, "seed": 0},
-               "max_nfev": 200, "ftol": 1e-10, "xtol": 1e-10, "gtol": 1e-10,
-               "jacobian_memory_mb": 256}
+    section = {
+        "initial": dict(initial if initial is not None else TRUTH),
+        "fixed": list(FIXED),
+        "bounds": {},
+        "scaling": "per_angle",
+        "multistart": {"n_starts": 0, "seed": 0},
+        "max_nfev": 200,
+        "ftol": 1e-10,
+        "xtol": 1e-10,
+        "gtol": 1e-10,
+        "jacobian_memory_mb": 256,
+    }
     section.update(overrides)
     return section
 

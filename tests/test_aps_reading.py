@@ -3,10 +3,10 @@
 import re
 import shutil
 
+import cli_args
 import h5py
 import numpy as np
 import pytest
-import cli_args
 from data_fixtures import numpy_c2, write_test_file
 
 from heterodyne.data.aps import open_correlation_file, symmetrise
@@ -94,7 +94,7 @@ def test_nonfinite_elements_are_masked_not_propagated(tmp_path, aps_file):
         block[3, 10], block[20, 21], block[7, 7] = np.nan, np.inf, np.nan
         m[...] = block
     ds = select_dataset(open_correlation_file(damaged), "x", q=0.01)
-    valid = ds.valid[1]                  # label 4 = (q, 25 deg) is the second angle
+    valid = ds.valid[1]  # label 4 = (q, 25 deg) is the second angle
     assert not valid[3, 10] and not valid[10, 3] and not valid[20, 21] and not valid[7, 7]
     assert valid.sum() == 48 * 48 - 5 and ds.valid[0].all() and np.isfinite(ds.c2).all()
     clean = select_dataset(open_correlation_file(path), "x", q=0.01)
@@ -143,36 +143,48 @@ def test_cli_ingest_writes_dataset_with_provenance(tmp_path, aps_file):
     assert record["config_section"]["dataset"]["phi"] == [70.0, -20.0]
 
 
-@pytest.mark.parametrize(("entry", "expected"), [
-    ({"q": "all"}, [("q0.005", 0, 1), ("q0.01", 1, 3)]),
-    ({"q": [0.0101, 0.0049]}, [("q0.005", 0, 1), ("q0.01", 1, 3)]),
-    ({"q": 0.0099}, [("q0.01", 1, 3)]),
-    ({"q_index": [1]}, [("q0.01", 1, 3)]),
-    ({"q": "all", "phi": [70.0]}, [("q0.005", 0, 1), ("q0.01", 1, 1)]),
-    ({"q": "all", "frames": [4, 24]}, [("q0.005", 0, 1), ("q0.01", 1, 3)]),
-])
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ({"q": "all"}, [("q0.005", 0, 1), ("q0.01", 1, 3)]),
+        ({"q": [0.0101, 0.0049]}, [("q0.005", 0, 1), ("q0.01", 1, 3)]),
+        ({"q": 0.0099}, [("q0.01", 1, 3)]),
+        ({"q_index": [1]}, [("q0.01", 1, 3)]),
+        ({"q": "all", "phi": [70.0]}, [("q0.005", 0, 1), ("q0.01", 1, 1)]),
+        ({"q": "all", "frames": [4, 24]}, [("q0.005", 0, 1), ("q0.01", 1, 3)]),
+    ],
+)
 def test_q_selection_gives_one_folder_per_bin(aps_file, entry, expected):
     """The file holds maps at q = 0.005 (one angle, 70 deg) and 0.01 (three angles), N = 48
     frames; each bin counts its usable points: n_angles x n (n - 1) / 2 for a window of n frames
     (every element of the simulated maps is valid)."""
-    bins = select_q_bins(open_correlation_file(aps_file[0]), q=entry.get("q"), q_index=entry.get("q_index"),
-                         phi=entry.get("phi"), frames=entry.get("frames"))
+    bins = select_q_bins(
+        open_correlation_file(aps_file[0]),
+        q=entry.get("q"),
+        q_index=entry.get("q_index"),
+        phi=entry.get("phi"),
+        frames=entry.get("frames"),
+    )
     assert [(b.folder, b.index, b.n_angles) for b in bins] == expected
     n = 20 if "frames" in entry else 48
     assert [b.n_points for b in bins] == [n_angles * n * (n - 1) // 2 for _, _, n_angles in expected]
     assert [b.q for b in bins] == [[0.005, 0.01][i] for _, i, _ in expected]
 
 
-@pytest.mark.parametrize(("entry", "words"), [
-    ({"q": [0.01, 0.0101]}, ["select the same q bin", "q = 0.01"]),
-    ({"q": [0.01, 0.03]}, ["outside the file's q grid", "maps exist at q = 0.005, 0.01"]),
-    ({"q_index": [2]}, ["q_index 2 out of range", "2 q bins"]),
-    ({"q": "all", "phi": [-20.0]}, ["phi = -20 deg not present at q = 0.005"]),
-])
+@pytest.mark.parametrize(
+    ("entry", "words"),
+    [
+        ({"q": [0.01, 0.0101]}, ["select the same q bin", "q = 0.01"]),
+        ({"q": [0.01, 0.03]}, ["outside the file's q grid", "maps exist at q = 0.005, 0.01"]),
+        ({"q_index": [2]}, ["q_index 2 out of range", "2 q bins"]),
+        ({"q": "all", "phi": [-20.0]}, ["phi = -20 deg not present at q = 0.005"]),
+    ],
+)
 def test_q_selection_errors_name_the_bins_present(aps_file, entry, words):
     with pytest.raises(InputError) as err:
-        select_q_bins(open_correlation_file(aps_file[0]), q=entry.get("q"), q_index=entry.get("q_index"),
-                      phi=entry.get("phi"))
+        select_q_bins(
+            open_correlation_file(aps_file[0]), q=entry.get("q"), q_index=entry.get("q_index"), phi=entry.get("phi")
+        )
     for word in words:
         assert word in str(err.value)
 
@@ -194,8 +206,9 @@ def test_legacy_map_names_carry_labels_without_processed_list(tmp_path, legacy_f
             group.move(f"g2_{counter:05d}", f"C2T_{label:05d}")
     cfile = open_correlation_file(renamed)
     np.testing.assert_array_equal(cfile.map_labels, [1, 2, 3])
-    np.testing.assert_array_equal(select_dataset(cfile, "x").c2, select_dataset(
-        open_correlation_file(legacy_path), "x").c2)
+    np.testing.assert_array_equal(
+        select_dataset(cfile, "x").c2, select_dataset(open_correlation_file(legacy_path), "x").c2
+    )
 
 
 def test_legacy_counter_names_without_processed_list_are_refused(tmp_path, legacy_file):

@@ -9,13 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import h5py
 import cli_args
+import h5py
 import numpy as np
 import pytest
 import yaml
-
 from cmc_fixtures import PHI, SIGMA, nlsq_record, simulated_dataset
+
 import heterodyne.cli.cmc_combine as cmc_combine_cli
 import heterodyne.cli.cmc_shard as cmc_shard_cli
 import heterodyne.cmc.compare as cmc_compare
@@ -34,9 +34,13 @@ def workdir(tmp_path_factory):
     dataset = simulated_dataset()
     nlsq = nlsq_record(dataset)
     save_dataset(root / "dataset.h5", dataset, {"step": "test"})
-    save_weights(root / "weights.json", AngleWeights(phi=PHI, sigma=SIGMA, contrast=np.array(nlsq["contrast"]),
-                                                     offset=np.array(nlsq["offset"]), method="robust"),
-                 {"step": "test"})
+    save_weights(
+        root / "weights.json",
+        AngleWeights(
+            phi=PHI, sigma=SIGMA, contrast=np.array(nlsq["contrast"]), offset=np.array(nlsq["offset"]), method="robust"
+        ),
+        {"step": "test"},
+    )
     (root / "nlsq.json").write_text(json.dumps(nlsq))
     (root / "config.yaml").write_text(yaml.safe_dump({"datasets": {"demo": {"file": "raw.h5"}}, "cmc": CMC}))
     return root
@@ -49,17 +53,38 @@ def write_config(root, name, cmc):
 
 
 def shard_argv(root, k, output, nlsq="nlsq.json", config="config.yaml"):
-    return ["cmc-shard", *cli_args.settings(root / config, "cmc", "nlsq"), "--data",
-            str(root / "dataset.h5"), "--weights", str(root / "weights.json"), "--nlsq", str(root / nlsq),
-            "--shard", str(k), "--output", str(output)]
+    return [
+        "cmc-shard",
+        *cli_args.settings(root / config, "cmc", "nlsq"),
+        "--data",
+        str(root / "dataset.h5"),
+        "--weights",
+        str(root / "weights.json"),
+        "--nlsq",
+        str(root / nlsq),
+        "--shard",
+        str(k),
+        "--output",
+        str(output),
+    ]
 
 
 def combine_argv(root, shards, config="config.yaml", outdir=None):
     outdir = root if outdir is None else outdir
-    return ["cmc-combine", *cli_args.settings(root / config, "cmc", "nlsq"), "--data",
-            str(root / "dataset.h5"), "--nlsq", str(root / "nlsq.json"), "--shards",
-            *[str(s) for s in shards], "--output-json", str(outdir / "summary.json"),
-            "--output-h5", str(outdir / "combined.h5")]
+    return [
+        "cmc-combine",
+        *cli_args.settings(root / config, "cmc", "nlsq"),
+        "--data",
+        str(root / "dataset.h5"),
+        "--nlsq",
+        str(root / "nlsq.json"),
+        "--shards",
+        *[str(s) for s in shards],
+        "--output-json",
+        str(outdir / "summary.json"),
+        "--output-h5",
+        str(outdir / "combined.h5"),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +113,11 @@ def test_shard_files_hold_draws_and_provenance(workdir, outputs):
 
 
 def test_same_seed_gives_the_same_draws(workdir, outputs):
-    with h5py.File(outputs[0]) as first, h5py.File(workdir / "shard_0_again.h5") as again, \
-            h5py.File(outputs[1]) as other:
+    with (
+        h5py.File(outputs[0]) as first,
+        h5py.File(workdir / "shard_0_again.h5") as again,
+        h5py.File(outputs[1]) as other,
+    ):
         for name in first["draws"]:
             assert np.array_equal(first["draws"][name][()], again["draws"][name][()])
         assert not np.array_equal(first["draws/v0"][()], other["draws/v0"][()])
@@ -100,7 +128,10 @@ def test_summary_matches_the_combined_draws(workdir, outputs):
     with h5py.File(workdir / "combined.h5") as f:
         draws = {name: f["draws"][name][()] for name in f["draws"]}
         assert read_provenance_attrs(f)["input_sha256"].keys() == {
-            str(workdir / "dataset.h5"), str(workdir / "nlsq.json"), *map(str, outputs)}
+            str(workdir / "dataset.h5"),
+            str(workdir / "nlsq.json"),
+            *map(str, outputs),
+        }
     per_chain = [entry["draws_per_chain"] for entry in summary["shards"]]
     assert len(draws["v0"]) == CMC["chains"] * min(per_chain)
     for name, x in draws.items():
@@ -168,20 +199,29 @@ def test_combine_lists_a_quantity_the_data_leave_to_its_prior(workdir, outputs, 
     prior_sd = 10.0 * nlsq["parameters"]["v0"]["stderr"]
     listed = {entry["parameter"]: entry for entry in summary["undetermined"]}
     sd = summary["parameters"]["v0"]["sd"]
-    assert listed["v0"] == {"parameter": "v0", "sd": sd, "prior_sd": pytest.approx(prior_sd, rel=1e-12),
-                            "sd_over_prior_sd": pytest.approx(sd / prior_sd, rel=1e-12)}
+    assert listed["v0"] == {
+        "parameter": "v0",
+        "sd": sd,
+        "prior_sd": pytest.approx(prior_sd, rel=1e-12),
+        "sd_over_prior_sd": pytest.approx(sd / prior_sd, rel=1e-12),
+    }
     assert all(entry["sd_over_prior_sd"] > 0.05 for entry in listed.values())
     assert summary["limits"]["undetermined_sd_ratio"] == 0.05
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert (f"v0 not determined by the data: posterior sd {sd:.4g} is {sd / prior_sd:.2f} of its prior sd "
-            f"{prior_sd:.4g} (> 0.05)") in warnings
+    assert (
+        f"v0 not determined by the data: posterior sd {sd:.4g} is {sd / prior_sd:.2f} of its prior sd "
+        f"{prior_sd:.4g} (> 0.05)"
+    ) in warnings
 
 
 def test_combine_refuses_shards_sampled_under_another_prior(workdir, outputs, capsys):
     """A narrower normal prior of v0 (config changed after the shards ran) leaves the coordinates
     as they were but not the prior the shards were sampled under: refused, nothing written."""
-    write_config(workdir, "config_tight_v0.yaml",
-                 {**CMC, "prior": {"parameters": {"v0": {"kind": "truncated-normal", "width": 2.0}}}})
+    write_config(
+        workdir,
+        "config_tight_v0.yaml",
+        {**CMC, "prior": {"parameters": {"v0": {"kind": "truncated-normal", "width": 2.0}}}},
+    )
     outdir = workdir / "tight_v0"
     assert main(combine_argv(workdir, outputs, config="config_tight_v0.yaml", outdir=outdir)) == 2
     err = capsys.readouterr().err
@@ -193,8 +233,9 @@ def test_points_per_shard_sets_k_the_prior_power_and_the_shard_sizes(workdir, mo
     """4032 usable points (2 angles x 64 * 63 / 2) at 1500 per shard: K = ceil(2.688) = 3, so
     every shard holds 2016 / 3 = 672 points per angle (1344 in all) and its prior power is 1/3.
     The sampler is replaced by a stub that records what cmc-shard hands it."""
-    config = write_config(workdir, "config_pps.yaml", {**{k: v for k, v in CMC.items() if k != "num_shards"},
-                                                        "points_per_shard": 1500})
+    config = write_config(
+        workdir, "config_pps.yaml", {**{k: v for k, v in CMC.items() if k != "num_shards"}, "points_per_shard": 1500}
+    )
 
     class Captured(Exception):
         pass
@@ -214,8 +255,9 @@ def test_points_per_shard_sets_k_the_prior_power_and_the_shard_sizes(workdir, mo
 
 
 def test_shard_index_beyond_k_from_points_per_shard_exits_2(workdir, capsys):
-    config = write_config(workdir, "config_pps.yaml", {**{k: v for k, v in CMC.items() if k != "num_shards"},
-                                                        "points_per_shard": 1500})
+    config = write_config(
+        workdir, "config_pps.yaml", {**{k: v for k, v in CMC.items() if k != "num_shards"}, "points_per_shard": 1500}
+    )
     assert main(shard_argv(workdir, 3, workdir / "shard_3.h5", config=config.name)) == 2
     err = capsys.readouterr().err
     assert "--shard 3: must lie in [0, 2] (K = 3 from cmc.points_per_shard = 1500 and 4032 usable points)" in err
@@ -224,13 +266,16 @@ def test_shard_index_beyond_k_from_points_per_shard_exits_2(workdir, capsys):
 
 def test_combine_expects_the_k_of_points_per_shard(workdir, outputs, capsys):
     """The shards were written with K = 2; a config with points_per_shard 1500 gives K = 3."""
-    config = write_config(workdir, "config_pps.yaml", {**{k: v for k, v in CMC.items() if k != "num_shards"},
-                                                        "points_per_shard": 1500})
+    config = write_config(
+        workdir, "config_pps.yaml", {**{k: v for k, v in CMC.items() if k != "num_shards"}, "points_per_shard": 1500}
+    )
     outdir = workdir / "pps_combine"
     assert main(combine_argv(workdir, outputs, config=config.name, outdir=outdir)) == 2
     err = capsys.readouterr().err
-    assert (f"{outputs[0]}: written with K=2 shards, seed=3 but the config gives K=3, cmc.seed=3 "
-            "(cmc.points_per_shard = 1500 and 4032 usable points)") in err
+    assert (
+        f"{outputs[0]}: written with K=2 shards, seed=3 but the config gives K=3, cmc.seed=3 "
+        "(cmc.points_per_shard = 1500 and 4032 usable points)"
+    ) in err
     assert not (outdir / "summary.json").exists() and not (outdir / "combined.h5").exists()
 
 
@@ -238,8 +283,14 @@ def test_combine_refuses_shards_sampled_in_other_coordinates_than_the_config_giv
     """A uniform prior of v0 (config changed after the shards ran) narrows its support, so v0's
     coordinate kind (bounded on both sides now) differs from the one the shards sampled in."""
     config = workdir / "config_prior.yaml"
-    config.write_text(yaml.safe_dump({"datasets": {"demo": {"file": "raw.h5"}}, "cmc": {
-        **CMC, "prior": {"parameters": {"v0": {"kind": "uniform", "width": 3.0}}}}}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "datasets": {"demo": {"file": "raw.h5"}},
+                "cmc": {**CMC, "prior": {"parameters": {"v0": {"kind": "uniform", "width": 3.0}}}},
+            }
+        )
+    )
     outdir = workdir / "prior_combine"
     assert main(combine_argv(workdir, outputs, config=config.name, outdir=outdir)) == 2
     err = capsys.readouterr().err
@@ -316,8 +367,10 @@ def test_nlsq_of_another_dataset_exits_2_naming_both_files(workdir, capsys):
     (workdir / "nlsq_foreign.json").write_text(json.dumps(nlsq))
     assert main(shard_argv(workdir, 0, workdir / "foreign.h5", nlsq="nlsq_foreign.json")) == 2
     err = capsys.readouterr().err
-    assert (f"{workdir / 'nlsq_foreign.json'}: made from a different {workdir / 'other' / 'dataset.h5'}, "
-            f"not from {workdir / 'dataset.h5'}") in err
+    assert (
+        f"{workdir / 'nlsq_foreign.json'}: made from a different {workdir / 'other' / 'dataset.h5'}, "
+        f"not from {workdir / 'dataset.h5'}"
+    ) in err
     assert not (workdir / "foreign.h5").exists()
 
 
@@ -337,16 +390,16 @@ def test_combine_refuses_shards_of_different_inputs(workdir, outputs, capsys):
     assert not (foreign.parent / "summary.json").exists() and not (foreign.parent / "combined.h5").exists()
 
 
-@pytest.mark.skipif(shutil.which("taskset") is None or len(os.sched_getaffinity(0)) < 2,
-                    reason="needs taskset and two usable CPUs")
+@pytest.mark.skipif(
+    shutil.which("taskset") is None or len(os.sched_getaffinity(0)) < 2, reason="needs taskset and two usable CPUs"
+)
 def test_draws_do_not_depend_on_the_number_of_cpus(workdir, outputs):
     """A shard run by the `heterodyne` command on one CPU gives bit-identical draws to the same
     shard run by the fixture in this process with two CPUs (one chain method and one XLA thread
     whatever the CPU count)."""
     heterodyne = str(Path(sys.executable).with_name("heterodyne"))
     output = workdir / "shard_one_cpu.h5"
-    subprocess.run(["taskset", "-c", "0", heterodyne, *shard_argv(workdir, 1, output)], check=True,
-                   capture_output=True)
+    subprocess.run(["taskset", "-c", "0", heterodyne, *shard_argv(workdir, 1, output)], check=True, capture_output=True)
     with h5py.File(output) as one, h5py.File(outputs[1]) as two:
         assert one.attrs["chain_method"] == two.attrs["chain_method"] == "sequential"
         assert set(one["draws"]) == set(two["draws"])

@@ -17,14 +17,16 @@ SCALES = np.array([1e3, 1.0, 1e-3])  # very different units, as D0 vs f0 vs cont
 
 
 #: sampling coordinates equal to the quantities themselves (bounds far away)
-IDENTITY_COORDINATES = build_coordinates(list(NAMES), list(NAMES), 5 * SCALES, SCALES, -1e9 * SCALES, 1e9 * SCALES,
-                                         {}, np.linspace(1.0, 2.0, 5), 0.01, 1)
+IDENTITY_COORDINATES = build_coordinates(
+    list(NAMES), list(NAMES), 5 * SCALES, SCALES, -1e9 * SCALES, 1e9 * SCALES, {}, np.linspace(1.0, 2.0, 5), 0.01, 1
+)
 
 
 def combine(shards):
     """combine_shards of draws {name: (chains, draws)} in identity coordinates."""
-    return combine_shards([np.stack([s[name] for name in NAMES], axis=-1) for s in shards], list(NAMES),
-                          IDENTITY_COORDINATES)
+    return combine_shards(
+        [np.stack([s[name] for name in NAMES], axis=-1) for s in shards], list(NAMES), IDENTITY_COORDINATES
+    )
 
 
 def gaussian_shards(rng, n_shards=4, chains=2, draws=4000):
@@ -119,11 +121,26 @@ def test_shard_file_keeps_sampler_statistics_and_its_summary_entry_uses_them(tmp
     num_steps = rng.integers(1, 255, (2, 1000))  # 1..254 steps: below the limit
     num_steps[0, :3] = 255  # 2^8 - 1: three draws at the tree depth limit 8
     energy = rng.normal(10.0, 2.0, (2, 1000))
-    draws = ShardDraws(draws={"p": good, "q": stuck}, unconstrained=np.stack([good, stuck], axis=-1),
-                       diverging=diverging, num_steps=num_steps, energy=energy, step_size=np.array([0.25, 0.5]),
-                       max_tree_depth=8, target_accept=0.99, wall_time_s=1.5, chain_method="sequential")
-    prior = Prior(centre=np.array([1.0, 2.0]), stderr=np.array([0.1, 0.2]), low=np.array([0.0, -np.inf]),
-                  high=np.array([5.0, np.inf]), normal=np.array([True, False]), sd=np.array([1.0, 0.6]))
+    draws = ShardDraws(
+        draws={"p": good, "q": stuck},
+        unconstrained=np.stack([good, stuck], axis=-1),
+        diverging=diverging,
+        num_steps=num_steps,
+        energy=energy,
+        step_size=np.array([0.25, 0.5]),
+        max_tree_depth=8,
+        target_accept=0.99,
+        wall_time_s=1.5,
+        chain_method="sequential",
+    )
+    prior = Prior(
+        centre=np.array([1.0, 2.0]),
+        stderr=np.array([0.1, 0.2]),
+        low=np.array([0.0, -np.inf]),
+        high=np.array([5.0, np.inf]),
+        normal=np.array([True, False]),
+        sd=np.array([1.0, 0.6]),
+    )
     save_shard(tmp_path / "shard_3.h5", 3, 4, 11, 500, draws, IDENTITY_COORDINATES, prior, {"step": "test"})
     shard = load_shard(tmp_path / "shard_3.h5")
     assert (shard.shard, shard.num_shards, shard.seed, shard.n_points, shard.max_tree_depth) == (3, 4, 11, 500, 8)

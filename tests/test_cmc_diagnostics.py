@@ -5,8 +5,15 @@ import numpy as np
 import pytest
 
 from heterodyne.cmc.convergence import ess_bulk, ess_tail, r_hat
-from heterodyne.cmc.diagnostics import (E_BFMI_MIN, ESS_MIN, R_HAT_LIMIT, convergence_flags, e_bfmi,
-                                        shard_diagnostics, tree_depth)
+from heterodyne.cmc.diagnostics import (
+    E_BFMI_MIN,
+    ESS_MIN,
+    R_HAT_LIMIT,
+    convergence_flags,
+    e_bfmi,
+    shard_diagnostics,
+    tree_depth,
+)
 from heterodyne.cmc.sampling import ShardDraws
 
 
@@ -22,8 +29,14 @@ def ar1(seed, rho, chains, draws, shift=0.0):
 
 
 # (seed, rho, chains, draws, shift) of each fixed array
-CASES = {"iid": (1, 0.0, 4, 1000, 0.0), "ar05": (2, 0.5, 4, 1000, 0.0), "ar09": (3, 0.9, 4, 1000, 0.0),
-         "anti": (4, -0.6, 4, 1000, 0.0), "odd": (5, 0.7, 3, 501, 0.0), "shifted": (6, 0.3, 4, 1000, 0.5)}
+CASES = {
+    "iid": (1, 0.0, 4, 1000, 0.0),
+    "ar05": (2, 0.5, 4, 1000, 0.0),
+    "ar09": (3, 0.9, 4, 1000, 0.0),
+    "anti": (4, -0.6, 4, 1000, 0.0),
+    "odd": (5, 0.7, 3, 501, 0.0),
+    "shifted": (6, 0.3, 4, 1000, 0.5),
+}
 # ArviZ 1.3.0 (arviz-stats 1.3.3, numpy 2.5.5, scipy 1.18.1) in a separate venv on ar1(*CASES[k]) (arrays
 # made with numpy 2.5.5 and passed as .npz): az.rhat(x) (method "rank": max of bulk and folded split
 # R-hat), az.ess(x, method="bulk"), az.ess(x, method="tail", prob=(0.05, 0.95)), az.bfmi(x) (the
@@ -31,12 +44,20 @@ CASES = {"iid": (1, 0.0, 4, 1000, 0.0), "ar05": (2, 0.5, 4, 1000, 0.0), "ar09": 
 ARVIZ = {
     "iid": (1.00156992781, 4039.14678745, 3404.13834597, (2.03557948434, 1.97133052561, 2.0010625679, 2.02698975601)),
     "ar05": (1.005229729, 1465.60584644, 2544.51314989, (1.04080090143, 1.09841613304, 1.0010122249, 1.02637498916)),
-    "ar09": (1.00628029669, 240.851770183, 529.789457171, (0.20808343546, 0.188265913807, 0.2001626989,
-                                                           0.207033995347)),
+    "ar09": (
+        1.00628029669,
+        240.851770183,
+        529.789457171,
+        (0.20808343546, 0.188265913807, 0.2001626989, 0.207033995347),
+    ),
     "anti": (0.999924590068, 14408.2399653, 3777.62608665, (3.24429852231, 3.18745300415, 3.25778909482, 3.1985418126)),
     "odd": (1.00641460097, 208.321426055, 525.241204547, (0.541417025438, 0.561195581972, 0.58309581023)),
-    "shifted": (1.03260154472, 131.547322511, 2591.06479808, (1.33634702569, 1.42934534417, 1.41068457497,
-                                                              1.40178896816)),
+    "shifted": (
+        1.03260154472,
+        131.547322511,
+        2591.06479808,
+        (1.33634702569, 1.42934534417, 1.41068457497, 1.40178896816),
+    ),
 }
 
 
@@ -80,9 +101,18 @@ def test_tree_depth_is_the_smallest_d_with_2_to_the_d_minus_1_at_least_the_steps
 
 def shard_run(draws, diverging, num_steps, energy, step_size, max_tree_depth):
     """The sampler's ShardDraws with the fields that shard_diagnostics reads."""
-    return ShardDraws(draws=draws, unconstrained=None, diverging=diverging, num_steps=num_steps, energy=energy,
-                      step_size=step_size, max_tree_depth=max_tree_depth, target_accept=0.9, wall_time_s=0.0,
-                      chain_method="sequential")
+    return ShardDraws(
+        draws=draws,
+        unconstrained=None,
+        diverging=diverging,
+        num_steps=num_steps,
+        energy=energy,
+        step_size=step_size,
+        max_tree_depth=max_tree_depth,
+        target_accept=0.9,
+        wall_time_s=0.0,
+        chain_method="sequential",
+    )
 
 
 CHAINS, DRAWS, DEPTH = 4, 1000, 5
@@ -92,8 +122,14 @@ def good_run():
     draws = {"a": ar1(10, 0.0, CHAINS, DRAWS), "b": ar1(11, 0.2, CHAINS, DRAWS)}
     num_steps = np.full((CHAINS, DRAWS), 7)
     num_steps[0, :10] = 30  # depth 5 = the limit, but 30 < 2^5 - 1 steps: not saturated
-    return shard_run(draws, np.zeros((CHAINS, DRAWS), bool), num_steps, ar1(12, 0.0, CHAINS, DRAWS),
-               np.array([0.3, 0.31, 0.29, 0.3]), DEPTH)
+    return shard_run(
+        draws,
+        np.zeros((CHAINS, DRAWS), bool),
+        num_steps,
+        ar1(12, 0.0, CHAINS, DRAWS),
+        np.array([0.3, 0.31, 0.29, 0.3]),
+        DEPTH,
+    )
 
 
 def test_a_good_shard_passes_and_reports_its_sampler_statistics():
@@ -118,8 +154,10 @@ def test_every_failed_criterion_adds_its_reason():
     num_steps[3, :40] = 2**DEPTH - 1  # 40 of 4000 draws use the whole tree
     energy = run.energy.copy()
     energy[2] = np.cumsum(energy[2]) / 30  # chain 2's energies drift: E-BFMI ~ 1e-3
-    draws = {"a": run.draws["a"] + np.array([[0.0], [0.0], [0.0], [0.4]]),  # chain 3 off by 0.4 sd
-             "b": ar1(13, 0.97, CHAINS, DRAWS)}  # tau ~ 66: ESS ~ 60
+    draws = {
+        "a": run.draws["a"] + np.array([[0.0], [0.0], [0.0], [0.4]]),  # chain 3 off by 0.4 sd
+        "b": ar1(13, 0.97, CHAINS, DRAWS),
+    }  # tau ~ 66: ESS ~ 60
     diag = shard_diagnostics(run._replace(draws=draws, diverging=diverging, num_steps=num_steps, energy=energy))
     assert diag["flagged"] is True and diag["divergences"] == 2
     assert diag["frac_at_tree_depth_limit"] == 40 / 4000
@@ -127,17 +165,26 @@ def test_every_failed_criterion_adds_its_reason():
     assert reasons[:2] == ["2 divergences", f"40 draws at tree depth limit {DEPTH}"]
     worst = max(draws, key=lambda name: r_hat(draws[name]))
     assert diag["max_r_hat"] > R_HAT_LIMIT and reasons[2] == f"R-hat {diag['max_r_hat']:.4f} > {R_HAT_LIMIT} ({worst})"
-    assert reasons[3:5] == [f"bulk ESS {diag['min_ess_bulk']:.0f} < {ESS_MIN} (b)",
-                            f"tail ESS {diag['min_ess_tail']:.0f} < {ESS_MIN} (b)"]
+    assert reasons[3:5] == [
+        f"bulk ESS {diag['min_ess_bulk']:.0f} < {ESS_MIN} (b)",
+        f"tail ESS {diag['min_ess_tail']:.0f} < {ESS_MIN} (b)",
+    ]
     assert reasons[5] == f"E-BFMI {e_bfmi(energy)[2]:.3f} < {E_BFMI_MIN} (chain 2)" and len(reasons) == 6
 
 
 def test_convergence_flags_name_the_worst_quantity_and_fail_on_nan():
-    entries = {"a": {"r_hat": 1.004, "ess_bulk": 900.0, "ess_tail": 399.0},
-               "b": {"r_hat": 1.02, "ess_bulk": 450.0, "ess_tail": 800.0}}
+    entries = {
+        "a": {"r_hat": 1.004, "ess_bulk": 900.0, "ess_tail": 399.0},
+        "b": {"r_hat": 1.02, "ess_bulk": 450.0, "ess_tail": 800.0},
+    }
     flags = convergence_flags(entries)
-    assert flags == {"max_r_hat": 1.02, "min_ess_bulk": 450.0, "min_ess_tail": 399.0, "flagged": True,
-                     "flag_reasons": ["R-hat 1.0200 > 1.01 (b)", "tail ESS 399 < 400 (a)"]}
+    assert flags == {
+        "max_r_hat": 1.02,
+        "min_ess_bulk": 450.0,
+        "min_ess_tail": 399.0,
+        "flagged": True,
+        "flag_reasons": ["R-hat 1.0200 > 1.01 (b)", "tail ESS 399 < 400 (a)"],
+    }
     entries["c"] = {"r_hat": float("nan"), "ess_bulk": 1000.0, "ess_tail": 1000.0}
     assert convergence_flags(entries)["flag_reasons"][0] == "R-hat nan > 1.01 (c)"
     passing = convergence_flags({"a": {"r_hat": R_HAT_LIMIT, "ess_bulk": ESS_MIN, "ess_tail": ESS_MIN}})

@@ -13,8 +13,8 @@ benchmarks/cmc_hard_cases.py prints its numbers beside these."""
 import numpy as np
 import pytest
 import scipy.stats
-
 from cmc_hard_cases import CASES, SETTINGS, cmc_run, true_values
+
 from heterodyne.cmc.combine import combine_shards
 from heterodyne.cmc.diagnostics import ESS_MIN, R_HAT_LIMIT, shard_diagnostics
 

@@ -38,9 +38,11 @@ def case():
     priors 2 sd wide (so dividing them out matters) centred half an sd off, except a uniform
     prior (precision 0) of v0 at q0.01."""
     rng = np.random.default_rng(7)
-    layouts = [("q0.005", ["D0", "v0", "f0"], [400.0, 3.0, 0.02]),
-               ("q0.01", ["D0", "v0", "f0", "contrast_0"], [300.0, 2.0, 0.03, 0.01]),
-               ("q0.02", ["D0", "contrast_0"], [500.0, 0.02])]
+    layouts = [
+        ("q0.005", ["D0", "v0", "f0"], [400.0, 3.0, 0.02]),
+        ("q0.01", ["D0", "v0", "f0", "contrast_0"], [300.0, 2.0, 0.03, 0.01]),
+        ("q0.02", ["D0", "contrast_0"], [500.0, 0.02]),
+    ]
     bins, truths = [], []
     for folder, names, scales in layouts:
         mean, cov = random_gaussian(rng, names, np.array(scales))
@@ -58,13 +60,14 @@ def case():
 
 def full_space(bins, truths, joint_centre, joint_precision):
     """(names, mean, covariance) of the product Gaussian over (s, n_1, ..., n_B) (module docstring)."""
-    names = list(SHARED) + [f"{n}@{b.folder}" for b, (ns, _, _) in zip(bins, truths) for n in ns if n not in SHARED]
+    own = [f"{n}@{b.folder}" for b, (ns, _, _) in zip(bins, truths, strict=True) for n in ns if n not in SHARED]
+    names = list(SHARED) + own
     index = {n: k for k, n in enumerate(names)}
     precision, linear = np.zeros((len(names),) * 2), np.zeros(len(names))
     for k, n in enumerate(SHARED):
         precision[k, k] += joint_precision[n]
         linear[k] += joint_precision[n] * joint_centre[n]
-    for b, (ns, mean, cov) in zip(bins, truths):
+    for b, (ns, mean, cov) in zip(bins, truths, strict=True):
         where = [index[n] if n in SHARED else index[f"{n}@{b.folder}"] for n in ns]
         q = np.linalg.inv(cov)
         precision[np.ix_(where, where)] += q
@@ -92,7 +95,7 @@ def test_joint_posterior_equals_the_product_gaussian(case):
     np.testing.assert_allclose(x.std(axis=0), sd, rtol=0.03)
     np.testing.assert_allclose(np.corrcoef(x, rowvar=False), cov / np.outer(sd, sd), atol=0.03)
     # the joint is narrower than every bin alone
-    for b, (ns, _, c) in zip(bins, truths):
+    for ns, _, c in truths:
         assert sd[0] < np.sqrt(c[ns.index("D0"), ns.index("D0")])
     assert result.agreement["dof"] == (2 + 2 + 1) - 2
 
@@ -102,8 +105,10 @@ def test_agreement_test_detects_bins_that_disagree(case):
     rng = np.random.default_rng(3)
     results = {}
     for shift in (0.5, 6.0):
-        bins = [BinPosterior(f"q{k}", {"D0": rng.normal(m, s, size=(CHAINS, DRAWS))}, {"D0": m}, {"D0": 0.0})
-                for k, (m, s) in enumerate([(1000.0, 30.0), (1000.0 + shift * 50.0, 40.0)])]
+        bins = [
+            BinPosterior(f"q{k}", {"D0": rng.normal(m, s, size=(CHAINS, DRAWS))}, {"D0": m}, {"D0": 0.0})
+            for k, (m, s) in enumerate([(1000.0, 30.0), (1000.0 + shift * 50.0, 40.0)])
+        ]
         results[shift] = joint_posterior(bins, ["D0"], {"D0": 1000.0}, {"D0": 0.0}).agreement
         assert results[shift]["chi2"] == pytest.approx(shift**2, rel=0.05, abs=0.02)
         assert results[shift]["dof"] == 1

@@ -8,11 +8,22 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.stats
+from cmc_fixtures import PHI, SIGMA, WEIGHTS, Q, c2_maps, nlsq_record, simulated_dataset
 
-from cmc_fixtures import PHI, Q, SIGMA, WEIGHTS, c2_maps, nlsq_record, simulated_dataset
-from heterodyne.cmc.coordinates import (IDENTITY, LOG, LOGIT, LOWER, SQUARE, UPPER, build_coordinates,
-                                        choose_kind, eta_from_y, theta_draws, theta_from_y,
-                                        y_from_theta)
+from heterodyne.cmc.coordinates import (
+    IDENTITY,
+    LOG,
+    LOGIT,
+    LOWER,
+    SQUARE,
+    UPPER,
+    build_coordinates,
+    choose_kind,
+    eta_from_y,
+    theta_draws,
+    theta_from_y,
+    y_from_theta,
+)
 from heterodyne.cmc.model import LOG_NOISE_SCALE_PRIOR_SD, build_model_spec, log_density
 from heterodyne.cmc.pooling import pooled_points, shard_labels
 from heterodyne.cmc.sampling import conditional_draws, shard_data, shard_geometry, start_position
@@ -21,8 +32,10 @@ from heterodyne.core.parameters import INDEX, PARAMETER_NAMES
 from heterodyne.errors import InputError
 
 K = 3
-PRIOR = {"default": {"kind": "truncated-normal", "width": 4.0, "width_unit": "stderr"},
-         "parameters": {"v0": {"kind": "uniform", "width": 2.0, "width_unit": "absolute"}}}
+PRIOR = {
+    "default": {"kind": "truncated-normal", "width": 4.0, "width_unit": "stderr"},
+    "parameters": {"v0": {"kind": "uniform", "width": 2.0, "width_unit": "absolute"}},
+}
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +51,8 @@ def problem():
 
 def test_choose_kind_follows_the_distance_to_the_bounds():
     assert choose_kind("D0_ref", 100.0, 10.0, 0.0, 1e7) == LOG
-    assert choose_kind("D0_ref", 20.0, 10.0, 0.0, 1e7) == LOWER       # 2 widths above 0: no log
-    assert choose_kind("v0", 100.0, 10.0, -1e5, 1e5) == IDENTITY       # velocities are never logged
+    assert choose_kind("D0_ref", 20.0, 10.0, 0.0, 1e7) == LOWER  # 2 widths above 0: no log
+    assert choose_kind("v0", 100.0, 10.0, -1e5, 1e5) == IDENTITY  # velocities are never logged
     assert choose_kind("v0", 20.0, 10.0, 0.0, 1e5, signed=True) == SQUARE  # small phase: sampled as v0^2
     assert choose_kind("v0", 100.0, 10.0, 0.0, 1e5, signed=True) == IDENTITY
     assert choose_kind("f0", 0.95, 0.02, 0.0, 1.0) == UPPER
@@ -54,9 +67,19 @@ def mixture_coordinates():
     stderr = np.array([300.0, 0.01, 900.0, 0.01, 3.0, 0.05, 0.01])
     lower = np.array([0.0, -2.0, 0.0, -2.0, -1e5, 0.0, 0.0])
     upper = np.array([1e7, 2.0, 1e7, 2.0, 1e5, 1.0, 1.0])
-    return build_coordinates(MIXTURE_NAMES, ["D0_ref", "alpha_ref", "D0_sample", "alpha_sample", "v0", "f0",
-                                             "contrast"], centre, stderr, lower, upper,
-                             {"f3": 0.05, "D_offset_ref": 10.0}, np.linspace(1.0, 20.0, 60), 0.005, 4, "f0")
+    return build_coordinates(
+        MIXTURE_NAMES,
+        ["D0_ref", "alpha_ref", "D0_sample", "alpha_sample", "v0", "f0", "contrast"],
+        centre,
+        stderr,
+        lower,
+        upper,
+        {"f3": 0.05, "D_offset_ref": 10.0},
+        np.linspace(1.0, 20.0, 60),
+        0.005,
+        4,
+        "f0",
+    )
 
 
 def test_coordinates_round_trip_and_jacobian():
@@ -69,9 +92,14 @@ def test_coordinates_round_trip_and_jacobian():
     back, log_jac = theta_from_y(jnp.asarray(y), coords)
     np.testing.assert_allclose(np.asarray(back), theta, rtol=1e-10)
     step = 1e-6 * np.maximum(1.0, np.abs(y))
-    columns = [(np.asarray(theta_from_y(jnp.asarray(y + step[k] * e), coords)[0])
-                - np.asarray(theta_from_y(jnp.asarray(y - step[k] * e), coords)[0])) / (2 * step[k])
-               for k, e in enumerate(np.eye(len(y)))]
+    columns = [
+        (
+            np.asarray(theta_from_y(jnp.asarray(y + step[k] * e), coords)[0])
+            - np.asarray(theta_from_y(jnp.asarray(y - step[k] * e), coords)[0])
+        )
+        / (2 * step[k])
+        for k, e in enumerate(np.eye(len(y)))
+    ]
     assert float(log_jac) == pytest.approx(np.linalg.slogdet(np.stack(columns, axis=1))[1], abs=1e-5)
     # any y maps inside the support: J_ref(t_m) < J_sample(t_m), 0 < x_s < 1
     rng = np.random.default_rng(0)
@@ -85,9 +113,20 @@ def test_coordinates_round_trip_and_jacobian():
 def test_square_coordinate_of_a_small_velocity():
     """The sign-carrying v0 near 0 is sampled through v0^2: round trip, log |d v0 / d y| against
     finite differences, and v0 >= 0 for every y (also far into the soft wall at 0)."""
-    coords = build_coordinates(["v0", "f0"], ["v0", "f0"], np.array([6.0, 0.4]), np.array([3.0, 0.05]),
-                               np.array([0.0, 0.0]), np.array([1e5, 1.0]), {}, np.linspace(1.0, 20.0, 60), 0.005,
-                               2, None, signed="v0")
+    coords = build_coordinates(
+        ["v0", "f0"],
+        ["v0", "f0"],
+        np.array([6.0, 0.4]),
+        np.array([3.0, 0.05]),
+        np.array([0.0, 0.0]),
+        np.array([1e5, 1.0]),
+        {},
+        np.linspace(1.0, 20.0, 60),
+        0.005,
+        2,
+        None,
+        signed="v0",
+    )
     assert coords.kind[0] == SQUARE
     assert coords.width[0] == pytest.approx(np.sqrt(2) * 3.0 * 2 * 6.0)  # s = w max(2 c, w), eta^2 units
     for v0 in (1e-3, 0.7, 6.0, 40.0):
@@ -95,8 +134,10 @@ def test_square_coordinate_of_a_small_velocity():
         eta, log_jac = eta_from_y(jnp.asarray(y), coords)
         assert float(eta[0]) == pytest.approx(v0, rel=1e-9)
         h = 1e-6 * max(1.0, abs(y[0]))
-        slope = (float(eta_from_y(jnp.asarray(y + [h, 0]), coords)[0][0])
-                 - float(eta_from_y(jnp.asarray(y - [h, 0]), coords)[0][0])) / (2 * h)
+        slope = (
+            float(eta_from_y(jnp.asarray(y + [h, 0]), coords)[0][0])
+            - float(eta_from_y(jnp.asarray(y - [h, 0]), coords)[0][0])
+        ) / (2 * h)
         assert float(log_jac[0]) == pytest.approx(np.log(slope), abs=1e-6)
     assert float(theta_from_y(jnp.asarray([-1e4, 0.0]), coords)[0][0]) >= 0.0
 
@@ -106,10 +147,14 @@ def _log_integral_over_scaling(observed, bracket, sigma, mu, sd):
     the unnormalised prior exp(-((o - mu_o)^2 / sd_o^2 + (c - mu_c)^2 / sd_c^2) / (2 K)), by a
     161 x 161 trapezoid grid over +-9 sd of the integrand (NumPy; exact to ~1e-10 for this
     Gaussian integrand)."""
+
     def log_joint(o, c):
         resid = observed[None, :] - o[:, None] - c[:, None] * bracket[None, :]
-        return (scipy.stats.norm.logpdf(resid, 0.0, sigma[None, :]).sum(axis=1)
-                - 0.5 * ((o - mu[0]) ** 2 / sd[0] ** 2 + (c - mu[1]) ** 2 / sd[1] ** 2) / K)
+        return (
+            scipy.stats.norm.logpdf(resid, 0.0, sigma[None, :]).sum(axis=1)
+            - 0.5 * ((o - mu[0]) ** 2 / sd[0] ** 2 + (c - mu[1]) ** 2 / sd[1] ** 2) / K
+        )
+
     design = np.stack([np.ones_like(bracket), bracket], axis=1) / sigma[:, None]
     prior_rows = np.diag(1.0 / (np.sqrt(K) * sd))
     lhs = np.vstack([design, prior_rows])
@@ -132,9 +177,14 @@ def _numpy_log_density(y, dataset, nlsq, spec, info, points, log_noise_scale=Non
     coords = spec.physics_coords
     theta = np.asarray(theta_from_y(jnp.asarray(y), coords)[0])
     step = 1e-6 * np.maximum(1.0, np.abs(y))
-    columns = [(np.asarray(theta_from_y(jnp.asarray(y + step[k] * e), coords)[0])
-                - np.asarray(theta_from_y(jnp.asarray(y - step[k] * e), coords)[0])) / (2 * step[k])
-               for k, e in enumerate(np.eye(len(y)))]
+    columns = [
+        (
+            np.asarray(theta_from_y(jnp.asarray(y + step[k] * e), coords)[0])
+            - np.asarray(theta_from_y(jnp.asarray(y - step[k] * e), coords)[0])
+        )
+        / (2 * step[k])
+        for k, e in enumerate(np.eye(len(y)))
+    ]
     log_jac = np.linalg.slogdet(np.stack(columns, axis=1))[1]
     params = np.array([nlsq["parameters"][name]["value"] for name in PARAMETER_NAMES])
     for m, name in enumerate(info.free_names):
@@ -152,12 +202,15 @@ def _numpy_log_density(y, dataset, nlsq, spec, info, points, log_noise_scale=Non
         total += _log_integral_over_scaling(dataset.c2[a, i, j], brackets[a, i, j], np.full(len(i), sigma[a]), mu, sd)
     physics = slice(0, n_free)
     inside = np.all((theta >= prior.low[physics]) & (theta <= prior.high[physics]))
-    log_prior = np.sum(np.where(prior.normal[physics], -0.5 * ((theta - prior.centre[physics]) / prior.sd[physics]) ** 2,
-                                0.0))
+    log_prior = np.sum(
+        np.where(prior.normal[physics], -0.5 * ((theta - prior.centre[physics]) / prior.sd[physics]) ** 2, 0.0)
+    )
     total += log_jac + (log_prior if inside else -np.inf) / K
     if log_noise_scale is not None:
-        total += (scipy.stats.norm.logpdf(log_noise_scale, scale=LOG_NOISE_SCALE_PRIOR_SD)
-                  + np.log(np.sqrt(2 * np.pi) * LOG_NOISE_SCALE_PRIOR_SD)) / K  # up to its constant
+        total += (
+            scipy.stats.norm.logpdf(log_noise_scale, scale=LOG_NOISE_SCALE_PRIOR_SD)
+            + np.log(np.sqrt(2 * np.pi) * LOG_NOISE_SCALE_PRIOR_SD)
+        ) / K  # up to its constant
     return total - n_phi * np.log(2 * np.pi) + 0.5 * np.log(2 * np.pi) * len(points)
 
 
@@ -170,7 +223,8 @@ def test_log_density_matches_numpy_rederivation(problem):
     rng = np.random.default_rng(5)
     for _ in range(3):
         y = y0 + rng.normal(0, 0.5, len(y0)) * np.sqrt(K) * spec.prior.stderr[:n_free] * np.where(
-            spec.physics_coords.kind == LOG, 1 / spec.prior.centre[:n_free], 1.0)
+            spec.physics_coords.kind == LOG, 1 / spec.prior.centre[:n_free], 1.0
+        )
         expected = _numpy_log_density(y, dataset, nlsq, spec, info, points)
         assert float(log_density(jnp.asarray(y), data, spec)) == pytest.approx(expected, rel=1e-9)
     with_noise = np.append(y0, 0.2)
@@ -288,10 +342,11 @@ def test_box_truncated_draws_match_the_truncated_density_on_a_grid():
     rarely lands inside) have the mean and sd of the truncated density, integrated on a grid."""
     mean, precision = np.array([1.6, -0.3]), np.array([[40.0, 25.0], [25.0, 30.0]])  # correlation -0.72
     low, high = np.array([0.5, 0.0]), np.array([1.5, 1.0])
-    draws = box_truncated_draws(np.tile(mean, (20000, 1)), np.tile(precision, (20000, 1, 1)), low, high,
-                                np.random.default_rng(5))
+    draws = box_truncated_draws(
+        np.tile(mean, (20000, 1)), np.tile(precision, (20000, 1, 1)), low, high, np.random.default_rng(5)
+    )
     assert np.all((draws > low) & (draws < high))
-    grid = [np.linspace(lo, hi, 801) for lo, hi in zip(low, high)]
+    grid = [np.linspace(lo, hi, 801) for lo, hi in zip(low, high, strict=True)]
     x = np.stack(np.meshgrid(*grid, indexing="ij"), axis=-1) - mean
     density = np.exp(-0.5 * np.einsum("...i,ij,...j->...", x, precision, x))
     density /= density.sum()

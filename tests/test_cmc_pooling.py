@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from heterodyne.cmc.pooling import (max_shard_size, pooled_points, shard_count,
-                                    shard_labels, shard_points)
+from heterodyne.cmc.pooling import max_shard_size, pooled_points, shard_count, shard_labels, shard_points
 from heterodyne.data.dataset import count_usable
 
 N_PHI, N, K = 3, 40, 4
@@ -22,8 +21,13 @@ def maps():
 def test_pooled_points_are_the_valid_finite_upper_triangle(maps):
     c2, valid = maps
     points = pooled_points(c2, valid)
-    expected = sum(1 for a in range(N_PHI) for i in range(N) for j in range(i + 1, N)
-                   if valid[a, i, j] and np.isfinite(c2[a, i, j]))
+    expected = sum(
+        1
+        for a in range(N_PHI)
+        for i in range(N)
+        for j in range(i + 1, N)
+        if valid[a, i, j] and np.isfinite(c2[a, i, j])
+    )
     assert len(points) == expected
     assert np.all(points.idx1 < points.idx2)
     assert np.all(valid[points.phi_index, points.idx1, points.idx2])
@@ -56,8 +60,11 @@ def test_every_shard_spans_lag_and_t1_like_the_whole(maps):
                 n_all = np.sum(on_angle & (lag <= threshold))
                 assert abs(np.sum(mine & (lag <= threshold)) - n_all / K) <= 1
             # t1 quartiles of the shard match those of the angle's points within 2 frames
-            assert np.allclose(np.percentile(points.idx1[mine], [25, 50, 75]),
-                               np.percentile(points.idx1[on_angle], [25, 50, 75]), atol=2)
+            assert np.allclose(
+                np.percentile(points.idx1[mine], [25, 50, 75]),
+                np.percentile(points.idx1[on_angle], [25, 50, 75]),
+                atol=2,
+            )
 
 
 def test_split_is_fixed_by_the_seed(maps):
@@ -72,14 +79,17 @@ def test_bad_shard_index_is_refused(maps):
         shard_points(points, K, 0, K)
 
 
-@pytest.mark.parametrize("n_points, per_shard, expected", [
-    (1560, 1000, 2),     # 1.56 -> 2
-    (2000, 1000, 2),     # exactly 2 shards of 1000
-    (2001, 1000, 3),     # one point over -> 3
-    (999, 1000, 1),      # fewer points than one shard holds -> 1
-    (0, 1000, 1),        # never 0 shards
-    (1_498_500, 100_000, 15),  # N = 1000, 3 angles
-])
+@pytest.mark.parametrize(
+    "n_points, per_shard, expected",
+    [
+        (1560, 1000, 2),  # 1.56 -> 2
+        (2000, 1000, 2),  # exactly 2 shards of 1000
+        (2001, 1000, 3),  # one point over -> 3
+        (999, 1000, 1),  # fewer points than one shard holds -> 1
+        (0, 1000, 1),  # never 0 shards
+        (1_498_500, 100_000, 15),  # N = 1000, 3 angles
+    ],
+)
 def test_shard_count_from_points_per_shard(n_points, per_shard, expected):
     assert shard_count(n_points, {"num_shards": 4, "points_per_shard": per_shard}) == expected
 
@@ -91,6 +101,11 @@ def test_shard_count_is_num_shards_without_points_per_shard():
 
 def test_count_usable_matches_the_pooled_points(maps):
     c2, valid = maps
-    expected = sum(1 for a in range(N_PHI) for i in range(N) for j in range(i + 1, N)
-                   if valid[a, i, j] and np.isfinite(c2[a, i, j]))
+    expected = sum(
+        1
+        for a in range(N_PHI)
+        for i in range(N)
+        for j in range(i + 1, N)
+        if valid[a, i, j] and np.isfinite(c2[a, i, j])
+    )
     assert count_usable(c2, valid) == expected == len(pooled_points(c2, valid))

@@ -3,8 +3,8 @@ full-data NUTS run (K = 1) on the same data."""
 
 import numpy as np
 import pytest
+from cmc_fixtures import PHI, WEIGHTS, Q, nlsq_record, simulated_dataset, truth_of
 
-from cmc_fixtures import PHI, Q, WEIGHTS, nlsq_record, simulated_dataset, truth_of
 from heterodyne.cmc.combine import combine_shards, posterior_summary
 from heterodyne.cmc.model import build_model_spec
 from heterodyne.cmc.pooling import max_shard_size, pooled_points, shard_labels
@@ -12,8 +12,16 @@ from heterodyne.cmc.sampling import NutsSettings, run_shard, shard_data
 
 K = 4
 CHAINS = 2
-SETTINGS = NutsSettings(warmup=150, samples=500, chains=CHAINS, target_accept=0.85, dense_mass=True,
-                        adapt_mass_matrix=False, max_tree_depth=10, sample_noise_scale=False)
+SETTINGS = NutsSettings(
+    warmup=150,
+    samples=500,
+    chains=CHAINS,
+    target_accept=0.85,
+    dense_mass=True,
+    adapt_mass_matrix=False,
+    max_tree_depth=10,
+    sample_noise_scale=False,
+)
 PRIOR = {"default": {"kind": "truncated-normal", "width": 10.0, "width_unit": "stderr"}, "parameters": {}}
 
 
@@ -22,8 +30,18 @@ def consensus_run(dataset, nlsq, num_shards):
     labels = shard_labels(points, num_shards, 0)
     pad = max_shard_size(points, num_shards, 0)
     spec, info = build_model_spec(nlsq, PRIOR, dataset.t, Q, len(PHI), num_shards)
-    shards = [run_shard(shard_data(dataset, WEIGHTS, points.take(labels == k), pad, num_shards), spec,
-                        info, SETTINGS, seed=0, shard=k, progress_bar=False) for k in range(num_shards)]
+    shards = [
+        run_shard(
+            shard_data(dataset, WEIGHTS, points.take(labels == k), pad, num_shards),
+            spec,
+            info,
+            SETTINGS,
+            seed=0,
+            shard=k,
+            progress_bar=False,
+        )
+        for k in range(num_shards)
+    ]
     draws, _ = combine_shards([s.unconstrained for s in shards], info.names, spec.coords)
     return shards, posterior_summary(draws, CHAINS), info.names
 

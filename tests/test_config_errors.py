@@ -2,7 +2,6 @@
 across keys, each refused with one line naming the file and the key."""
 
 import pytest
-
 import yaml
 
 from heterodyne.config import validate_config
@@ -23,12 +22,16 @@ def test_plain_dataset_names_are_accepted():
     assert sorted(config["datasets"]) == sorted(names)
 
 
-@pytest.mark.parametrize("text, key, value", [
-    ("datasets:\n  demo: {file: raw.hdf, time_origin: .inf}\n", "datasets/demo/time_origin", "inf"),
-    ("datasets:\n  demo: {file: raw.hdf, q: .nan}\n", "datasets/demo/q", "nan"),
-    ("datasets:\n  demo: {file: raw.hdf, phi: [0.0, -.inf]}\n", "datasets/demo/phi/1", "-inf"),
-    ("datasets:\n  demo: {file: raw.hdf}\nnlsq: {initial: {v0: .NaN}}\n", "nlsq/initial/v0", "nan"),
-], ids=["inf", "nan", "list-item", "nested"])
+@pytest.mark.parametrize(
+    "text, key, value",
+    [
+        ("datasets:\n  demo: {file: raw.hdf, time_origin: .inf}\n", "datasets/demo/time_origin", "inf"),
+        ("datasets:\n  demo: {file: raw.hdf, q: .nan}\n", "datasets/demo/q", "nan"),
+        ("datasets:\n  demo: {file: raw.hdf, phi: [0.0, -.inf]}\n", "datasets/demo/phi/1", "-inf"),
+        ("datasets:\n  demo: {file: raw.hdf}\nnlsq: {initial: {v0: .NaN}}\n", "nlsq/initial/v0", "nan"),
+    ],
+    ids=["inf", "nan", "list-item", "nested"],
+)
 def test_non_finite_numbers_are_refused_naming_the_key(tmp_path, text, key, value):
     path = tmp_path / "config.yaml"
     with pytest.raises(InputError) as caught:
@@ -49,9 +52,13 @@ def one_line_error(path, text):
 
 def test_num_shards_and_points_per_shard_together_are_refused_in_one_line(tmp_path):
     path = tmp_path / "config.yaml"
-    message = one_line_error(path, "datasets:\n  demo: {file: raw.hdf}\ncmc: {num_shards: 4, points_per_shard: 100000}\n")
-    assert message.startswith(f"{path}: invalid config at 'cmc': give cmc.num_shards or cmc.points_per_shard, "
-                              "not both") and "remove one of the two keys" in message
+    message = one_line_error(
+        path, "datasets:\n  demo: {file: raw.hdf}\ncmc: {num_shards: 4, points_per_shard: 100000}\n"
+    )
+    assert (
+        message.startswith(f"{path}: invalid config at 'cmc': give cmc.num_shards or cmc.points_per_shard, not both")
+        and "remove one of the two keys" in message
+    )
 
 
 def test_points_per_shard_alone_is_accepted_and_num_shards_keeps_its_default():

@@ -15,22 +15,20 @@ from heterodyne.study.cross_q_record import rate_at
 
 ALPHA = 0.05
 N_SETS = 10_000
-Q = np.array([0.005, 0.006, 0.007, 0.008])       # 1/A
+Q = np.array([0.005, 0.006, 0.007, 0.008])  # 1/A
 Q_REF = 0.0065
 NAMES = ("D0_sample", "alpha_sample", "v0")
 THETA_TRUE = np.array([1.0e3, 0.3, 20.0])
-SD = np.array([50.0, 0.02, 1.5])                  # typical sd of each parameter, its unit
+SD = np.array([50.0, 0.02, 1.5])  # typical sd of each parameter, its unit
 
 
 def test_weighted_mean_and_chi2_match_direct_numpy():
     theta = np.array([[1.0, 10.0], [1.4, 9.0], [0.7, 11.5]])
-    cov = np.array([[[0.04, 0.01], [0.01, 0.25]],
-                    [[0.09, -0.02], [-0.02, 0.36]],
-                    [[0.01, 0.0], [0.0, 1.00]]])
+    cov = np.array([[[0.04, 0.01], [0.01, 0.25]], [[0.09, -0.02], [-0.02, 0.36]], [[0.01, 0.0], [0.0, 1.00]]])
     precision = [np.linalg.inv(c) for c in cov]
     cov_bar = np.linalg.inv(sum(precision))
-    theta_bar = cov_bar @ sum(w @ t for w, t in zip(precision, theta))
-    chi2 = sum((t - theta_bar) @ w @ (t - theta_bar) for w, t in zip(precision, theta))
+    theta_bar = cov_bar @ sum(w @ t for w, t in zip(precision, theta, strict=True))
+    chi2 = sum((t - theta_bar) @ w @ (t - theta_bar) for w, t in zip(precision, theta, strict=True))
 
     mean, mean_cov = cross_q.weighted_mean(theta, cov)
     np.testing.assert_allclose(mean, theta_bar, rtol=1e-12)
@@ -47,7 +45,7 @@ def test_weighted_mean_and_chi2_match_direct_numpy():
         m = np.sum(theta[:, j] / v) / np.sum(1.0 / v)
         expected = np.sum((theta[:, j] - m) ** 2 / v)
         assert chi2_j[j] == pytest.approx(expected, rel=1e-12)
-        assert p_j[j] == pytest.approx(math.exp(-expected / 2), rel=1e-12)   # chi2 sf, 2 dof
+        assert p_j[j] == pytest.approx(math.exp(-expected / 2), rel=1e-12)  # chi2 sf, 2 dof
     assert dof_j == 2
 
 
@@ -86,15 +84,17 @@ def test_power_when_d0_scales_with_q():
     rng = np.random.default_rng(7)
     cov = _random_covariances(rng)
     means = np.tile(THETA_TRUE, (len(Q), 1))
-    means[:, 0] = THETA_TRUE[0] * Q / Q_REF        # deviations up to ~4.6 sd of D0 from the mean
+    means[:, 0] = THETA_TRUE[0] * Q / Q_REF  # deviations up to ~4.6 sd of D0 from the mean
     theta = _draw(rng, means, cov)
     joint, each, family = _rates(theta, cov)
     _, _, p_each = cross_q.marginal_tests(theta, cov)
     _, significant = cross_q.holm(p_each, ALPHA)
     holm_d0 = np.mean(significant[:, 0])
     holm_others = np.mean(significant[:, 1:], axis=0)
-    print(f"power: joint {joint:.4f}, per parameter {np.round(each, 4)}, Holm D0 {holm_d0:.4f}, "
-          f"Holm others {np.round(holm_others, 4)}")
+    print(
+        f"power: joint {joint:.4f}, per parameter {np.round(each, 4)}, Holm D0 {holm_d0:.4f}, "
+        f"Holm others {np.round(holm_others, 4)}"
+    )
     assert each[0] > 0.95
     assert holm_d0 > 0.95
     assert joint > 0.95
@@ -111,26 +111,33 @@ def test_holm_against_hand_worked_example():
     adjusted, significant = cross_q.holm([0.2, 0.001, 0.04], 0.05)
     np.testing.assert_allclose(adjusted, [0.2, 0.003, 0.08], rtol=1e-12)
     assert significant.tolist() == [False, True, False]
-    adjusted, _ = cross_q.holm([0.6, 0.5], 0.05)          # capped at 1
+    adjusted, _ = cross_q.holm([0.6, 0.5], 0.05)  # capped at 1
     np.testing.assert_allclose(adjusted, [1.0, 1.0])
 
 
 def _record(theta, cov, free, n_phi=2):
     """An nlsq.json-like dict: ``free`` names with values/covariance from theta/cov (dict name ->
     value, matrix over ``free``), the rest fixed; contrast/offset appended to the covariance."""
-    values = dict(zip(PARAMETER_NAMES, default_values()))
+    values = dict(zip(PARAMETER_NAMES, default_values(), strict=True))
     values.update(theta)
-    parameters = {name: {"value": float(values[name]), "stderr": None if name not in free else 1.0,
-                         "fixed": name not in free, "at_bound": False, "unit": ""}
-                  for name in PARAMETER_NAMES}
+    parameters = {
+        name: {
+            "value": float(values[name]),
+            "stderr": None if name not in free else 1.0,
+            "fixed": name not in free,
+            "at_bound": False,
+            "unit": "",
+        }
+        for name in PARAMETER_NAMES
+    }
     names = list(free) + [f"contrast_{a}" for a in range(n_phi)] + [f"offset_{a}" for a in range(n_phi)]
     full = np.eye(len(names)) * 1e-4
-    full[:len(free), :len(free)] = cov
+    full[: len(free), : len(free)] = cov
     matrix = [[None if not np.isfinite(x) else float(x) for x in row] for row in full]
     # through JSON, as the workflow would read it
-    return json.loads(json.dumps({"parameters": parameters,
-                                  "covariance": {"names": names, "matrix": matrix,
-                                                 "independent": matrix}}))
+    return json.loads(
+        json.dumps({"parameters": parameters, "covariance": {"names": names, "matrix": matrix, "independent": matrix}})
+    )
 
 
 def _records(rng, free_per_q):
@@ -147,7 +154,7 @@ def _records(rng, free_per_q):
 def test_extraction_leaves_out_fractions_and_parameters_fixed_somewhere():
     rng = np.random.default_rng(3)
     full = ["D0_ref", "alpha_ref", "D0_sample", "v0", "f0", "f1", "phi0"]
-    partial = ["D0_ref", "alpha_ref", "D0_sample", "f0", "f1", "phi0"]       # v0 fixed at q[1]
+    partial = ["D0_ref", "alpha_ref", "D0_sample", "f0", "f1", "phi0"]  # v0 fixed at q[1]
     q = [0.004, 0.006, 0.008]
     records, truth = _records(rng, [full, partial, full])
 
@@ -181,7 +188,7 @@ def test_extraction_leaves_out_fractions_and_parameters_fixed_somewhere():
         assert entry["mean"] == pytest.approx(mean[k])
         assert entry["se"] == pytest.approx(math.sqrt(mean_cov[k, k]))
         assert entry["dof"] == 2 and entry["p_holm"] >= entry["p"]
-    json.dumps(result)                                                   # serialisable as is
+    json.dumps(result)  # serialisable as is
 
 
 def test_extraction_refuses_non_finite_or_missing_covariance():
@@ -191,7 +198,7 @@ def test_extraction_refuses_non_finite_or_missing_covariance():
     records, _ = _records(rng, [free, free])
     names = records[1]["covariance"]["names"]
     k = names.index("alpha_sample")
-    records[1]["covariance"]["matrix"][k][k] = None                      # NaN written as null
+    records[1]["covariance"]["matrix"][k][k] = None  # NaN written as null
     with pytest.raises(ValueError, match=r"alpha_sample.*q = 0\.006"):
         cross_q.extract(records, q)
 
@@ -207,8 +214,10 @@ def test_rate_at_propagates_the_covariance_of_amplitude_exponent_and_offset():
     names = ["D0_sample", "alpha_sample", "D_offset_sample", "v0", "beta", "v_offset"]
     values = dict(D0_sample=800.0, alpha_sample=-0.4, D_offset_sample=30.0, v0=12.0, beta=0.7, v_offset=-2.5)
     cov = np.array([[400.0, 1.5, -20.0], [1.5, 0.01, -0.2], [-20.0, -0.2, 9.0]])
-    record = {"parameters": {n: {"value": v} for n, v in values.items()},
-              "covariance": {"names": names, "matrix": np.kron(np.eye(2), cov).tolist()}}
+    record = {
+        "parameters": {n: {"value": v} for n, v in values.items()},
+        "covariance": {"names": names, "matrix": np.kron(np.eye(2), cov).tolist()},
+    }
     t = 3.7
     for rate, (amp, exp, off) in (("decay_sample", names[:3]), ("phase", names[3:])):
         power = t ** values[exp]

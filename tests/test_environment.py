@@ -21,8 +21,10 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-ENV_FILES = {"environment.yml": ROOT / "environment.yml",
-             "workflow/envs/heterodyne.yaml": ROOT / "workflow" / "envs" / "heterodyne.yaml"}
+ENV_FILES = {
+    "environment.yml": ROOT / "environment.yml",
+    "workflow/envs/heterodyne.yaml": ROOT / "workflow" / "envs" / "heterodyne.yaml",
+}
 #: conda-forge packages whose PyPI name differs
 CONDA_TO_PYPI = {"matplotlib-base": "matplotlib"}
 #: the extras environment.yml and requirements.lock hold beside the dependencies

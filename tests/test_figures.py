@@ -9,6 +9,7 @@ input.
 import json
 import shutil
 
+import figures_fixtures as ff
 import numpy as np
 import pytest
 import yaml
@@ -17,13 +18,11 @@ from matplotlib import pyplot as plt
 from PIL import Image
 from scipy.stats import norm
 
-import figures_fixtures as ff
 from heterodyne.cli import main
 from heterodyne.config import validate_config
 from heterodyne.core.parameters import INDEX, as_vector
 from heterodyne.data.dataset import load_dataset
-from heterodyne.plots.c2_maps import (block_factor, block_mean, block_residual, draw_c2_maps,
-                                     normalised_residual)
+from heterodyne.plots.c2_maps import block_factor, block_mean, block_residual, draw_c2_maps, normalised_residual
 from heterodyne.plots.nlsq_vs_cmc import Z90, nlsq_interval
 from heterodyne.plots.noise_vs_lag import N_BINS, angle_noises, draw_noise_vs_lag, write_noise_vs_lag
 from heterodyne.plots.one_time_cuts import age_indices, cut
@@ -35,12 +34,14 @@ from heterodyne.weighting.weights_file import AngleWeights, load_weights
 SAMPLED = 10  # 14 parameters minus the 4 fixed ones in the fixture
 #: stem -> (width, height) in pixels at 200 dpi, from the figure sizes in inches
 EXPECTED_PIXELS = {
-    "c2_maps_phi00": (2400, 800), "c2_maps_phi01": (2400, 800),  # 12 x 4 in
+    "c2_maps_phi00": (2400, 800),
+    "c2_maps_phi01": (2400, 800),  # 12 x 4 in
     "one_time_cuts": (1600, 640),  # 2 panels of 4 x 3.2 in
     "noise_vs_lag": (1600, 640),  # 2 panels of 4 x 3.2 in
     "physics_curves": (1800, 1200),  # 9 x 6 in
     "cmc_corner": (2600, 2600),  # 1.3 in per sampled parameter (10)
-    "cmc_trace_shard00": (1600, 2320), "cmc_trace_shard01": (1600, 2320),  # 8 x (1.1 x 10 + 0.6) in
+    "cmc_trace_shard00": (1600, 2320),
+    "cmc_trace_shard01": (1600, 2320),  # 8 x (1.1 x 10 + 0.6) in
     "cmc_shards": (2400, 1440),  # 4 x 3 panels of 3 x 2.4 in
     "nlsq_vs_cmc": (2080, 2640),  # 4 x 6 panels of 2.6 x 2.2 in
 }
@@ -111,8 +112,9 @@ def test_residual_map_is_data_minus_model_over_sigma_with_diagonal_and_invalid_m
 
 def test_data_and_model_share_one_colour_scale_and_residuals_are_symmetric(saved):
     dataset = load_dataset(saved["results"] / "dataset.h5")
-    fig, (lo, hi) = draw_c2_maps(dataset.t, dataset.dt, dataset.c2[0], saved["clean"][0], dataset.valid[0],
-                                 ff.SIGMA, 3.0, "test")
+    fig, (lo, hi) = draw_c2_maps(
+        dataset.t, dataset.dt, dataset.c2[0], saved["clean"][0], dataset.valid[0], ff.SIGMA, 3.0, "test"
+    )
     limits = [ax.images[0].get_clim() for ax in fig.axes if ax.images]
     assert limits[0] == limits[1] == (lo, hi)
     assert limits[2] == (-3.0, 3.0)
@@ -190,8 +192,9 @@ def test_noise_vs_lag_caption_names_each_angles_model(saved, figures):
 
 def test_weights_without_noise_models_show_the_constant_sigma_and_say_nothing_was_measured(saved, tmp_path):
     dataset = load_dataset(saved["results"] / "dataset.h5")
-    old = AngleWeights(phi=ff.PHI, sigma=np.array([0.01, 0.02]), contrast=ff.CONTRAST, offset=ff.OFFSET,
-                       method="robust")
+    old = AngleWeights(
+        phi=ff.PHI, sigma=np.array([0.01, 0.02]), contrast=ff.CONTRAST, offset=ff.OFFSET, method="robust"
+    )
     write_noise_vs_lag(tmp_path, dataset, old, ff.NAME, {})
     caption = " ".join((tmp_path / "noise_vs_lag.rst").read_text().split())
     assert "No spread was measured at phi = 10, 70 deg" in caption
@@ -205,12 +208,16 @@ def test_weights_without_noise_models_show_the_constant_sigma_and_say_nothing_wa
 
 def _numpy_curves(p, t):
     """Independent NumPy re-derivation of J_ref, J_sample, v, x_s (t^a := 0 for t <= 0)."""
+
     def power(amplitude, exponent):
         return np.where(t > 0, amplitude * np.where(t > 0, t, 1.0) ** exponent, 0.0)
-    return {"J_ref": np.maximum(power(p["D0_ref"], p["alpha_ref"]) + p["D_offset_ref"], 0.0),
-            "J_sample": np.maximum(power(p["D0_sample"], p["alpha_sample"]) + p["D_offset_sample"], 0.0),
-            "v": power(p["v0"], p["beta"]) + p["v_offset"],
-            "x_s": np.clip(p["f0"] * np.exp(p["f1"] * (t - p["f2"])) + p["f3"], 0.0, 1.0)}
+
+    return {
+        "J_ref": np.maximum(power(p["D0_ref"], p["alpha_ref"]) + p["D_offset_ref"], 0.0),
+        "J_sample": np.maximum(power(p["D0_sample"], p["alpha_sample"]) + p["D_offset_sample"], 0.0),
+        "v": power(p["v0"], p["beta"]) + p["v_offset"],
+        "x_s": np.clip(p["f0"] * np.exp(p["f1"] * (t - p["f2"])) + p["f3"], 0.0, 1.0),
+    }
 
 
 def test_physics_curves_at_nlsq_values_match_numpy():
@@ -250,8 +257,9 @@ def test_ninety_percent_intervals():
     x = np.random.default_rng(1).normal(size=2001)
     from_draws = CmcResult(summary={"parameters": {}}, draws={"v0": x}, shard_draws=[])
     assert from_draws.interval("v0") == pytest.approx((np.median(x), np.quantile(x, 0.05), np.quantile(x, 0.95)))
-    listed = CmcResult(summary={"parameters": {"v0": {"q05": -1.0, "q50": 0.5, "q95": 2.0}}}, draws={"v0": x},
-                       shard_draws=[])
+    listed = CmcResult(
+        summary={"parameters": {"v0": {"q05": -1.0, "q50": 0.5, "q95": 2.0}}}, draws={"v0": x}, shard_draws=[]
+    )
     assert listed.interval("v0") == (0.5, -1.0, 2.0)
 
 

@@ -13,14 +13,27 @@ import numpy as np
 import pytest
 
 from heterodyne.atomic import atomic_folder, atomic_output
-from heterodyne.core.parameters import (PARAMETER_NAMES, PARAMETERS, as_dict, as_vector, default_bounds,
-                                        default_values)
+from heterodyne.core.parameters import PARAMETER_NAMES, PARAMETERS, as_dict, as_vector, default_bounds, default_values
 from heterodyne.provenance import config_hash, provenance_record, sha256_file
 
 
 def test_registry_order_defaults_and_bounds():
-    assert PARAMETER_NAMES == ("D0_ref", "alpha_ref", "D_offset_ref", "D0_sample", "alpha_sample",
-                               "D_offset_sample", "v0", "beta", "v_offset", "f0", "f1", "f2", "f3", "phi0")
+    assert PARAMETER_NAMES == (
+        "D0_ref",
+        "alpha_ref",
+        "D_offset_ref",
+        "D0_sample",
+        "alpha_sample",
+        "D_offset_sample",
+        "v0",
+        "beta",
+        "v_offset",
+        "f0",
+        "f1",
+        "f2",
+        "f3",
+        "phi0",
+    )
     lower, upper = default_bounds()
     values = default_values()
     assert np.all(lower < upper) and np.all(lower <= values) and np.all(values <= upper)
@@ -99,8 +112,9 @@ print(jax.config.jax_enable_x64, jax.config.jax_compilation_cache_dir)
 def test_importing_the_package_changes_no_jax_setting_until_configure_jax(tmp_path):
     cache = tmp_path / "jax-cache"
     env = {**os.environ, "HETERODYNE_JAX_CACHE": str(cache)}
-    result = subprocess.run([sys.executable, "-c", IMPORT_EVERY_MODULE], capture_output=True, text=True,
-                            cwd=tmp_path, env=env)
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORT_EVERY_MODULE], capture_output=True, text=True, cwd=tmp_path, env=env
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["False None", f"True {cache}"]
     assert list(tmp_path.iterdir()) == []  # nothing written into the current folder

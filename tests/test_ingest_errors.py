@@ -8,10 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cli_args
 import h5py
 import numpy as np
 import pytest
-import cli_args
 import yaml
 from data_fixtures import write_test_file
 
@@ -47,39 +47,68 @@ CASES = {
     "missing file": (lambda p: p.unlink(), {}, ["file not found"]),
     "not hdf5": (lambda p: p.write_text("q,phi\n0.01,0\n"), {}, ["not an HDF5 file"]),
     "truncated hdf5": (_truncate, {}, ["truncated or damaged"]),
-    "no layout": (lambda p: _edit(p, lambda f: [f.__delitem__(k) for k in list(f)]), {},
-                  ["neither APS-U", "legacy"]),
+    "no layout": (lambda p: _edit(p, lambda f: [f.__delitem__(k) for k in list(f)]), {}, ["neither APS-U", "legacy"]),
     "no maps": (lambda p: _edit(p, lambda f: f.__delitem__(MAPS)), {}, ["no correlation maps", MAPS]),
-    "empty map group": (lambda p: _edit(p, lambda f: [f[MAPS].__delitem__(k) for k in list(f[MAPS])]), {},
-                        ["no correlation maps"]),
-    "unequal shapes": (lambda p: _edit(p, lambda f: _replace(f, f"{MAPS}/c2_00002", np.ones((15, 15), "f4"))),
-                       {}, ["unequal shapes", "(15, 15)", "(20, 20)"]),
-    "non-square": (lambda p: _edit(p, lambda f: _replace(f, f"{MAPS}/c2_00002", np.ones((20, 15), "f4"))),
-                   {}, ["c2_00002", "(20, 15)", "square"]),
-    "bins vs maps": (lambda p: _edit(p, lambda f: f.__delitem__(f"{MAPS}/c2_00004")), {},
-                     ["processed_bins", "4 bins", "3 maps"]),
+    "empty map group": (
+        lambda p: _edit(p, lambda f: [f[MAPS].__delitem__(k) for k in list(f[MAPS])]),
+        {},
+        ["no correlation maps"],
+    ),
+    "unequal shapes": (
+        lambda p: _edit(p, lambda f: _replace(f, f"{MAPS}/c2_00002", np.ones((15, 15), "f4"))),
+        {},
+        ["unequal shapes", "(15, 15)", "(20, 20)"],
+    ),
+    "non-square": (
+        lambda p: _edit(p, lambda f: _replace(f, f"{MAPS}/c2_00002", np.ones((20, 15), "f4"))),
+        {},
+        ["c2_00002", "(20, 15)", "square"],
+    ),
+    "bins vs maps": (
+        lambda p: _edit(p, lambda f: f.__delitem__(f"{MAPS}/c2_00004")),
+        {},
+        ["processed_bins", "4 bins", "3 maps"],
+    ),
     "q not present": (None, {"q": 0.5}, ["q = 0.5", "outside", "0.01"]),
     "phi not present": (None, {"phi": [45.0]}, ["phi = 45", "not present", "-20, 25, 70"]),
     "empty selection": (None, {"frames": [10, 10]}, ["frames", "selects 0 rows"]),
     "window out of range": (None, {"frames": [0, 25]}, ["[0, 25)", "out of range", "20 rows"]),
-    "dt missing": (lambda p: _edit(p, lambda f: f.__delitem__("entry/instrument/detector_1/frame_time")),
-                   {}, ["frame_time", "dt cannot be computed"]),
-    "dt zero": (lambda p: _edit(p, lambda f: _replace(f, "entry/instrument/detector_1/frame_time", 0.0)),
-                {}, ["dt = ", "must be > 0"]),
-    "all-NaN map": (lambda p: _edit(p, lambda f: _replace(f, f"{MAPS}/c2_00003",
-                                                           np.full((20, 20), np.nan, "f4"))),
-                    {"q": 0.01}, ["label 4", "all NaN"]),
+    "dt missing": (
+        lambda p: _edit(p, lambda f: f.__delitem__("entry/instrument/detector_1/frame_time")),
+        {},
+        ["frame_time", "dt cannot be computed"],
+    ),
+    "dt zero": (
+        lambda p: _edit(p, lambda f: _replace(f, "entry/instrument/detector_1/frame_time", 0.0)),
+        {},
+        ["dt = ", "must be > 0"],
+    ),
+    "all-NaN map": (
+        lambda p: _edit(p, lambda f: _replace(f, f"{MAPS}/c2_00003", np.full((20, 20), np.nan, "f4"))),
+        {"q": 0.01},
+        ["label 4", "all NaN"],
+    ),
     "directory as file": (lambda p: (p.unlink(), p.mkdir()), {}, ["is a directory", "not a file"]),
-    "NaN phi centre": (lambda p: _edit(p, lambda f: _replace(f, f"{QMAP}/dynamic_v_list_dim1",
-                                                              [-20.0, 25.0, np.nan, 70.0])),
-                       {}, [f"{QMAP}/dynamic_v_list_dim1", "nan", "not finite"]),
-    "infinite q centre": (lambda p: _edit(p, lambda f: _replace(f, f"{QMAP}/dynamic_v_list_dim0",
-                                                                 [np.inf, 0.01])),
-                          {}, [f"{QMAP}/dynamic_v_list_dim0", "inf", "not finite"]),
-    "duplicate labels": (lambda p: _edit(p, lambda f: _replace(f, "xpcs/twotime/processed_bins", [2, 3, 3, 5])),
-                         {"phi": None}, ["processed_bins", "label 3", "more than once"]),
-    "fractional stride": (lambda p: _edit(p, lambda f: _replace(f, "xpcs/twotime/config/stride_frame", 1.5)),
-                          {}, ["stride_frame", "1.5", "whole number"]),
+    "NaN phi centre": (
+        lambda p: _edit(p, lambda f: _replace(f, f"{QMAP}/dynamic_v_list_dim1", [-20.0, 25.0, np.nan, 70.0])),
+        {},
+        [f"{QMAP}/dynamic_v_list_dim1", "nan", "not finite"],
+    ),
+    "infinite q centre": (
+        lambda p: _edit(p, lambda f: _replace(f, f"{QMAP}/dynamic_v_list_dim0", [np.inf, 0.01])),
+        {},
+        [f"{QMAP}/dynamic_v_list_dim0", "inf", "not finite"],
+    ),
+    "duplicate labels": (
+        lambda p: _edit(p, lambda f: _replace(f, "xpcs/twotime/processed_bins", [2, 3, 3, 5])),
+        {"phi": None},
+        ["processed_bins", "label 3", "more than once"],
+    ),
+    "fractional stride": (
+        lambda p: _edit(p, lambda f: _replace(f, "xpcs/twotime/config/stride_frame", 1.5)),
+        {},
+        ["stride_frame", "1.5", "whole number"],
+    ),
     "near-duplicate phi": (None, {"phi": [25.0, 25.2]}, ["phi = 25 and 25.2", "same bin", "once"]),
 }
 
@@ -111,8 +140,13 @@ def test_unreadable_file_is_reported_as_permission_denied(good_file, tmp_path):
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({"datasets": {"locked": {"file": str(raw), "q": 0.01}}}))
     out = tmp_path / "results" / "locked" / "q_bins.json"
-    command = [str(Path(sys.executable).with_name("heterodyne")), "q-bins",
-               *cli_args.settings(config, dataset="locked"), "--output", str(out)]
+    command = [
+        str(Path(sys.executable).with_name("heterodyne")),
+        "q-bins",
+        *cli_args.settings(config, dataset="locked"),
+        "--output",
+        str(out),
+    ]
     if os.geteuid() == 0:  # root reads anything: run as an unprivileged user of a user namespace
         if shutil.which("unshare") is None:
             pytest.skip("running as root and `unshare` is not available")

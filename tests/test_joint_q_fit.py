@@ -69,20 +69,36 @@ def _simulated_bin(q, phi, f0, seed):
     dt = 10.0 / N
     t = dt * np.arange(1, N + 1)
     n_phi = len(phi)
-    clean = np.asarray(compute_c2_heterodyne_multiphi(as_vector(dict(TRUTH, f0=f0)), t, q, dt, np.asarray(phi),
-                                                      np.full(n_phi, CONTRAST), np.full(n_phi, OFFSET)))
+    clean = np.asarray(
+        compute_c2_heterodyne_multiphi(
+            as_vector(dict(TRUTH, f0=f0)), t, q, dt, np.asarray(phi), np.full(n_phi, CONTRAST), np.full(n_phi, OFFSET)
+        )
+    )
     noise = np.triu(np.random.default_rng(seed).normal(0.0, SIGMA, clean.shape), k=1)
-    dataset = Dataset(c2=clean + noise + np.swapaxes(noise, 1, 2), valid=np.ones(clean.shape, dtype=bool), t=t,
-                      phi=np.asarray(phi), dt=dt, q=q, source_path="simulated")
-    weights = AngleWeights(phi=np.asarray(phi), sigma=np.full(n_phi, SIGMA), contrast=np.full(n_phi, CONTRAST),
-                           offset=np.full(n_phi, OFFSET), method="uniform")
+    dataset = Dataset(
+        c2=clean + noise + np.swapaxes(noise, 1, 2),
+        valid=np.ones(clean.shape, dtype=bool),
+        t=t,
+        phi=np.asarray(phi),
+        dt=dt,
+        q=q,
+        source_path="simulated",
+    )
+    weights = AngleWeights(
+        phi=np.asarray(phi),
+        sigma=np.full(n_phi, SIGMA),
+        contrast=np.full(n_phi, CONTRAST),
+        offset=np.full(n_phi, OFFSET),
+        method="uniform",
+    )
     return build_problem(dataset, weights)
 
 
 @pytest.fixture(scope="module")
 def bins():
-    return [QBinProblem(folder, q, _simulated_bin(q, phi, f0, seed=k), None)
-            for k, (folder, q, phi, f0) in enumerate(BINS)]
+    return [
+        QBinProblem(folder, q, _simulated_bin(q, phi, f0, seed=k), None) for k, (folder, q, phi, f0) in enumerate(BINS)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +117,7 @@ def test_joint_fit_recovers_the_truth(fits):
     for name, value, se, true in zip(joint.names, joint.x, joint.x_stderr, truth, strict=True):
         assert np.isfinite(se) and se > 0, name
         assert abs(value - true) < 3 * se, f"{name}: {value} +/- {se}, truth {true}"
-    for b, (_, _, phi, f0) in enumerate(BINS):
+    for b, (_, _, phi, _) in enumerate(BINS):
         assert joint.thetas[b, INDEX["f0"]] == pytest.approx(joint.x[3 + b])
         fixed = [k for k, name in enumerate(PARAMETER_NAMES) if name not in FREE]
         np.testing.assert_array_equal(joint.thetas[b, fixed], as_vector(TRUTH)[fixed])
@@ -121,11 +137,11 @@ def test_joint_stderr_matches_the_combined_per_q_information(fits):
         at = [fit.covariance_names.index(name) for name in SHARED]
         precision += np.linalg.inv(fit.covariance[np.ix_(at, at)])
     predicted = np.sqrt(np.diag(np.linalg.inv(precision)))
-    np.testing.assert_allclose(joint.x_stderr[:len(SHARED)], predicted, rtol=0.2)
+    np.testing.assert_allclose(joint.x_stderr[: len(SHARED)], predicted, rtol=0.2)
     # and the joint errors are smaller than either bin's alone
     for fit in separate:
         alone = [fit.theta_stderr[INDEX[name]] for name in SHARED]
-        assert np.all(joint.x_stderr[:len(SHARED)] < alone)
+        assert np.all(joint.x_stderr[: len(SHARED)] < alone)
 
 
 def test_memory_bounded_mode_gives_the_same_fit(bins, fits):
@@ -158,11 +174,12 @@ def test_one_bin_reproduces_the_per_q_fit(bins, speckle):
     alone = fit_joint(item.problem, settings, noise)
     assert joint.dof == alone.dof and joint.chi2 == pytest.approx(alone.chi2, rel=1e-9)
     assert joint.stderr_scaling.startswith(alone.stderr_scaling)
-    order = [[name.split("@")[0] for name in joint.covariance_names].index(name)
-             for name in alone.covariance_names]
+    order = [[name.split("@")[0] for name in joint.covariance_names].index(name) for name in alone.covariance_names]
     scale = np.sqrt(np.outer(np.diag(alone.covariance), np.diag(alone.covariance)))
-    for mine, theirs in ((joint.covariance, alone.covariance),
-                         (joint.covariance_independent, alone.covariance_independent)):
+    for mine, theirs in (
+        (joint.covariance, alone.covariance),
+        (joint.covariance_independent, alone.covariance_independent),
+    ):
         np.testing.assert_allclose(mine[np.ix_(order, order)] / scale, theirs / scale, atol=1e-6)
 
 
@@ -191,30 +208,55 @@ def _ingest_bins(folder, raw, spec):
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("joint_q")
-    spec = simulate_file(folder / "raw.hdf", **{
-        "parameters": dict(D0_ref=8000.0, D0_sample=12000.0, v0=150.0, f0=0.5),
-        "phi": [-20.0, 25.0, 70.0], "q": 0.01, "n_frames": N, "frame_time": 0.01, "avg_frame": 10,
-        "begin_frame": 100, "contrast": [0.15, 0.2, 0.25], "offset": [1.0, 1.02, 0.97],
-        "noise": [0.005, 0.005, 0.005], "seed": 3})
+    spec = simulate_file(
+        folder / "raw.hdf",
+        **{
+            "parameters": dict(D0_ref=8000.0, D0_sample=12000.0, v0=150.0, f0=0.5),
+            "phi": [-20.0, 25.0, 70.0],
+            "q": 0.01,
+            "n_frames": N,
+            "frame_time": 0.01,
+            "avg_frame": 10,
+            "begin_frame": 100,
+            "contrast": [0.15, 0.2, 0.25],
+            "offset": [1.0, 1.02, 0.97],
+            "noise": [0.005, 0.005, 0.005],
+            "seed": 3,
+        },
+    )
     return folder, spec, _ingest_bins(folder, folder / "raw.hdf", spec)
 
 
 def _settings(spec):
     start = dict(spec.parameters, D0_sample=10000.0, v0=130.0, f0=0.45, phi0=5.0)
-    return ["--settings", json.dumps({"nlsq": {"initial": start, "fixed": [n for n in PARAMETER_NAMES
-                                                                            if n not in CLI_FREE]}})]
+    return [
+        "--settings",
+        json.dumps({"nlsq": {"initial": start, "fixed": [n for n in PARAMETER_NAMES if n not in CLI_FREE]}}),
+    ]
 
 
 def _run(folder, spec, data, weights, tag):
     out_json, out_h5 = folder / tag / "nlsq.json", folder / tag / "nlsq.h5"
-    rc = main(["fit-joint-q", *_settings(spec), "--data", *map(str, data), "--weights", *map(str, weights),
-               "--output-json", str(out_json), "--output-h5", str(out_h5)])
+    rc = main(
+        [
+            "fit-joint-q",
+            *_settings(spec),
+            "--data",
+            *map(str, data),
+            "--weights",
+            *map(str, weights),
+            "--output-json",
+            str(out_json),
+            "--output-h5",
+            str(out_h5),
+        ]
+    )
     return rc, out_json, out_h5
 
 
 def test_cli_writes_both_files_with_provenance(files):
     folder, spec, paths = files
-    data, weights = [p[0] for p in paths][::-1], [p[1] for p in paths][::-1]   # any order of q
+    data, weights = [p[0] for p in paths][::-1], [p[1] for p in paths][::-1]  # any order of q
     rc, out_json, out_h5 = _run(folder, spec, data, weights, "joint_q")
     assert rc == 0
     record = json.loads(out_json.read_text())
@@ -244,13 +286,23 @@ def test_bad_input_exits_2_without_outputs(files, tmp_path, capsys):
     folder, spec, paths = files
     (d1, w1), (d2, w2) = paths
     other = tmp_path / "other"
-    other_spec = simulate_file(tmp_path / "other.hdf", **{"n_frames": N, "phi": [-20.0, 25.0, 70.0],
-                                                          "contrast": [0.2] * 3, "offset": [1.0] * 3,
-                                                          "noise": [0.01] * 3, "seed": 9})
+    other_spec = simulate_file(
+        tmp_path / "other.hdf",
+        **{
+            "n_frames": N,
+            "phi": [-20.0, 25.0, 70.0],
+            "contrast": [0.2] * 3,
+            "offset": [1.0] * 3,
+            "noise": [0.01] * 3,
+            "seed": 9,
+        },
+    )
     (_, _), (d3, w3) = _ingest_bins(other, tmp_path / "other.hdf", other_spec)
-    cases = {"counts": ([d1, d2], [w1], "--weights 1"),
-             "files": ([d1, d3], [w1, w3], "different source files"),
-             "same q": ([d2, d2], [w2, w2], "same q bin")}
+    cases = {
+        "counts": ([d1, d2], [w1], "--weights 1"),
+        "files": ([d1, d3], [w1, w3], "different source files"),
+        "same q": ([d2, d2], [w2, w2], "same q bin"),
+    }
     for tag, (data, weights, message) in cases.items():
         rc, out_json, out_h5 = _run(tmp_path, spec, data, weights, tag.replace(" ", "_"))
         err = capsys.readouterr().err

@@ -6,8 +6,8 @@ import json
 import subprocess
 import sys
 
-import h5py
 import cli_args
+import h5py
 import numpy as np
 import pytest
 import yaml
@@ -46,9 +46,20 @@ def _config(folder, name, **nlsq):
 
 def _run(folder, config, tag):
     out_json, out_h5 = folder / f"{tag}.json", folder / f"{tag}.h5"
-    rc = main(["fit-nlsq", *cli_args.settings(config, "nlsq"), "--data", str(folder / "dataset.h5"),
-               "--weights", str(folder / "weights.json"), "--output-json", str(out_json),
-               "--output-h5", str(out_h5)])
+    rc = main(
+        [
+            "fit-nlsq",
+            *cli_args.settings(config, "nlsq"),
+            "--data",
+            str(folder / "dataset.h5"),
+            "--weights",
+            str(folder / "weights.json"),
+            "--output-json",
+            str(out_json),
+            "--output-h5",
+            str(out_h5),
+        ]
+    )
     return rc, out_json, out_h5
 
 
@@ -67,8 +78,9 @@ def test_outputs_follow_the_contract(inputs):
         else:
             assert abs(entry["value"] - TRUTH[name]) < 3 * entry["stderr"]
     assert record["phi"] == list(PHI)
-    assert all(abs(c - t) < 3 * s for c, t, s in zip(record["contrast"], CONTRASTS, record["contrast_stderr"],
-                                                     strict=True))
+    assert all(
+        abs(c - t) < 3 * s for c, t, s in zip(record["contrast"], CONTRASTS, record["contrast_stderr"], strict=True)
+    )
     assert len(record["offset"]) == len(record["offset_stderr"]) == len(record["reduced_chi2_per_angle"]) == 3
     n_pairs = 3 * N_TIMES * (N_TIMES - 1) // 2
     assert record["dof"] == n_pairs - len(FREE) - 6
@@ -83,12 +95,12 @@ def test_outputs_follow_the_contract(inputs):
     with h5py.File(out_h5, "r") as f:
         c2_model = f["c2_model"][()]
         names = json.loads(f["covariance"].attrs["names"])
-        assert names[:len(FREE)] == FREE and len(names) == len(FREE) + 6
+        assert names[: len(FREE)] == FREE and len(names) == len(FREE) + 6
         assert f["covariance"].shape == (len(names), len(names))
         np.testing.assert_allclose(f["values"][()], [record["parameters"][n]["value"] for n in PARAMETER_NAMES])
         assert read_provenance_attrs(f)["config_sha256"] == record["provenance"]["config_sha256"]
         se = np.sqrt(np.diag(f["covariance"][()]))
-    np.testing.assert_allclose(se[:len(FREE)], [record["parameters"][n]["stderr"] for n in FREE], rtol=1e-12)
+    np.testing.assert_allclose(se[: len(FREE)], [record["parameters"][n]["stderr"] for n in FREE], rtol=1e-12)
     # the fitted maps reproduce the noiseless truth far below the noise level
     clean = noiseless_c2(PHI, N_TIMES)
     assert c2_model.shape == (3, N_TIMES, N_TIMES)
@@ -146,15 +158,30 @@ def test_weights_of_another_dataset_exit_2_naming_both_files(inputs, tmp_path, c
     refused through their provenance: they record another dataset.h5's SHA-256."""
     other, other_weights = simulated_dataset(PHI, N_TIMES, 4 * SIGMA, seed=23)
     save_dataset(tmp_path / "dataset.h5", other, {"test": True})
-    save_weights(tmp_path / "weights.json", other_weights,
-                 provenance_record({"method": "robust"}, [tmp_path / "dataset.h5"]))
+    save_weights(
+        tmp_path / "weights.json", other_weights, provenance_record({"method": "robust"}, [tmp_path / "dataset.h5"])
+    )
     out_json, out_h5 = tmp_path / "nlsq.json", tmp_path / "nlsq.h5"
-    rc = main(["fit-nlsq", *cli_args.settings(_config(inputs, "good"), "nlsq"), "--data", str(inputs / "dataset.h5"), "--weights", str(tmp_path / "weights.json"),
-               "--output-json", str(out_json), "--output-h5", str(out_h5)])
+    rc = main(
+        [
+            "fit-nlsq",
+            *cli_args.settings(_config(inputs, "good"), "nlsq"),
+            "--data",
+            str(inputs / "dataset.h5"),
+            "--weights",
+            str(tmp_path / "weights.json"),
+            "--output-json",
+            str(out_json),
+            "--output-h5",
+            str(out_h5),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1
-    assert (f"{tmp_path / 'weights.json'}: made from a different {tmp_path / 'dataset.h5'}, not from "
-            f"{inputs / 'dataset.h5'}") in err
+    assert (
+        f"{tmp_path / 'weights.json'}: made from a different {tmp_path / 'dataset.h5'}, not from "
+        f"{inputs / 'dataset.h5'}"
+    ) in err
     assert not out_json.exists() and not out_h5.exists()
 
 

@@ -13,8 +13,8 @@ from heterodyne.errors import InputError
 from heterodyne.fit.joint_fit import FitFailed, fit_joint
 from heterodyne.fit.multistart import latin_hypercube_starts
 from heterodyne.fit.problem import build_problem, optimal_scaling, projected_residuals, scaling_sums
-from heterodyne.fit.settings import settings_from_config
 from heterodyne.fit.results import result_record
+from heterodyne.fit.settings import settings_from_config
 from heterodyne.fit.uncertainty import covariance
 from heterodyne.report.findings import EXCHANGED_DELTA_CHI2, fit_warnings
 
@@ -67,8 +67,13 @@ def test_initial_value_outside_bounds_is_an_input_error():
 
 def test_weights_for_other_angles_are_an_input_error():
     dataset, weights = simulated_dataset(PHI, 8, 0.01, seed=1)
-    other = weights.__class__(phi=weights.phi + 5.0, sigma=weights.sigma, contrast=weights.contrast,
-                              offset=weights.offset, method=weights.method)
+    other = weights.__class__(
+        phi=weights.phi + 5.0,
+        sigma=weights.sigma,
+        contrast=weights.contrast,
+        offset=weights.offset,
+        method=weights.method,
+    )
     with pytest.raises(InputError, match="weights.json: weights are for phi") as caught:
         build_problem(dataset, other, weights_path="weights.json")
     # plain numbers, not np.float64(...) reprs
@@ -93,8 +98,7 @@ def test_box_least_squares_matches_scipy():
         np.testing.assert_allclose([c[a], o[a]], ref, atol=1e-9)
     c_shared, o_shared = optimal_scaling(scaling_sums(brackets[:2], data[:2], weight[:2]), shared=True)
     design = np.concatenate([np.stack([brackets[a], np.ones(50)], axis=1) * weight[a][:, None] for a in range(2)])
-    ref = lsq_linear(design, np.concatenate([data[a] * weight[a] for a in range(2)]), bounds=bounds,
-                     tol=1e-14).x
+    ref = lsq_linear(design, np.concatenate([data[a] * weight[a] for a in range(2)]), bounds=bounds, tol=1e-14).x
     np.testing.assert_allclose([c_shared[0], o_shared[0]], ref, atol=1e-9)
     np.testing.assert_allclose(c_shared, c_shared[0])
 
@@ -125,22 +129,26 @@ def test_standard_errors_match_numpy_jacobian(problem, reference_fit):
 
     def residuals(p):
         theta = fit.theta.copy()
-        theta[free] = p[:len(free)]
-        c, o = p[len(free):len(free) + 3], p[len(free) + 3:]
-        model = [np.asarray(compute_c2_heterodyne(theta, t, q, dt, PHI[a], c[a], o[a]))[rows, cols]
-                 for a in range(3)]
+        theta[free] = p[: len(free)]
+        c, o = p[len(free) : len(free) + 3], p[len(free) + 3 :]
+        model = [np.asarray(compute_c2_heterodyne(theta, t, q, dt, PHI[a], c[a], o[a]))[rows, cols] for a in range(3)]
         return (weight * (np.array(model) - data)).ravel()
 
     p0 = np.concatenate([fit.theta[free], fit.contrast, fit.offset])
     steps = 1e-6 * np.maximum(np.abs(p0), 1e-3)
-    jac = np.stack([(residuals(p0 + h * e) - residuals(p0 - h * e)) / (2 * h)
-                    for h, e in zip(steps, np.eye(len(p0)), strict=True)], axis=1)
+    jac = np.stack(
+        [
+            (residuals(p0 + h * e) - residuals(p0 - h * e)) / (2 * h)
+            for h, e in zip(steps, np.eye(len(p0)), strict=True)
+        ],
+        axis=1,
+    )
     r = residuals(p0)
     cov = np.linalg.inv(jac.T @ jac) * (r @ r) / fit.dof
     se = np.sqrt(np.diag(cov))
-    np.testing.assert_allclose(fit.theta_stderr[free], se[:len(free)], rtol=1e-4)
-    np.testing.assert_allclose(fit.contrast_stderr, se[len(free):len(free) + 3], rtol=1e-4)
-    np.testing.assert_allclose(fit.offset_stderr, se[len(free) + 3:], rtol=1e-4)
+    np.testing.assert_allclose(fit.theta_stderr[free], se[: len(free)], rtol=1e-4)
+    np.testing.assert_allclose(fit.contrast_stderr, se[len(free) : len(free) + 3], rtol=1e-4)
+    np.testing.assert_allclose(fit.offset_stderr, se[len(free) + 3 :], rtol=1e-4)
     np.testing.assert_allclose(r @ r, fit.chi2, rtol=1e-10)
 
 
@@ -171,12 +179,22 @@ def test_multistart_rescues_a_poor_guess(problem, reference_fit):
     frame, so f0 and f1 have zero gradient and a single start stays stuck (chi2 ~ 20x the
     optimum); Latin-hypercube starts over finite bounds reach the reference optimum."""
     bounds = {name: [0.5 * TRUTH[name], 1.5 * TRUTH[name]] for name in ("D0_ref", "D0_sample")}
-    bounds.update({"v0": [0.0, 300.0], "f0": [0.0, 1.0], "alpha_ref": [0.0, 0.4],
-                   "alpha_sample": [-0.5, 0.0], "beta": [0.2, 0.6], "f1": [0.0, 0.2], "phi0": [0.0, 20.0]})
+    bounds.update(
+        {
+            "v0": [0.0, 300.0],
+            "f0": [0.0, 1.0],
+            "alpha_ref": [0.0, 0.4],
+            "alpha_sample": [-0.5, 0.0],
+            "beta": [0.2, 0.6],
+            "f1": [0.0, 0.2],
+            "phi0": [0.0, 20.0],
+        }
+    )
     poor = dict(TRUTH, f0=0.99, f1=0.15)
     single = fit_joint(problem, settings_from_config(nlsq_section(poor, bounds=bounds)))
-    multi = fit_joint(problem, settings_from_config(
-        nlsq_section(poor, bounds=bounds, multistart={"n_starts": 4, "seed": 0})))
+    multi = fit_joint(
+        problem, settings_from_config(nlsq_section(poor, bounds=bounds, multistart={"n_starts": 4, "seed": 0}))
+    )
     assert multi.n_starts == 6  # the initial value, 4 Latin-hypercube starts, the exchanged components
     assert single.chi2 > 5 * reference_fit.chi2
     np.testing.assert_allclose(multi.chi2, reference_fit.chi2, rtol=1e-6)
@@ -236,8 +254,16 @@ def test_parameters_without_effect_on_the_data_make_the_fit_unconverged(problem,
     record = result_record(fit, PHI, provenance={})
     assert record["converged"] is False and record["undetermined"] == ["D0_ref", "D_offset_ref"]
     assert record["parameters"]["D0_ref"]["stderr"] is None
-    warnings = fit_warnings(record, {"shards": [], "flagged_shards": [], "combined": {"flagged": False},
-                                     "undetermined": [], "limits": {"undetermined_sd_ratio": 0.3}})
+    warnings = fit_warnings(
+        record,
+        {
+            "shards": [],
+            "flagged_shards": [],
+            "combined": {"flagged": False},
+            "undetermined": [],
+            "limits": {"undetermined_sd_ratio": 0.3},
+        },
+    )
     assert any("did not converge" in w and "D0_ref, D_offset_ref" in w for w in warnings)
 
 
@@ -260,17 +286,35 @@ def test_the_other_optimum_of_the_exchanged_components_is_recorded_and_warned(pr
     assert other is not None
     free = np.array([INDEX[name] for name in reference_fit.free_names])
     x_other = other["theta"][free]
-    chi2_other = float(np.sum(np.asarray(projected_residuals(
-        jnp.asarray(x_other), jnp.asarray(other["theta"]), jnp.asarray(free, dtype=jnp.int32), problem, False)) ** 2))
+    chi2_other = float(
+        np.sum(
+            np.asarray(
+                projected_residuals(
+                    jnp.asarray(x_other),
+                    jnp.asarray(other["theta"]),
+                    jnp.asarray(free, dtype=jnp.int32),
+                    problem,
+                    False,
+                )
+            )
+            ** 2
+        )
+    )
     assert other["delta_chi2"] == pytest.approx(chi2_other - reference_fit.chi2, rel=1e-5, abs=1e-6)
     assert other["delta_chi2"] > 0
     assert (other["theta"][INDEX["D0_ref"]] > other["theta"][INDEX["D0_sample"]]) != (
-        reference_fit.theta[INDEX["D0_ref"]] > reference_fit.theta[INDEX["D0_sample"]])
+        reference_fit.theta[INDEX["D0_ref"]] > reference_fit.theta[INDEX["D0_sample"]]
+    )
     record = result_record(reference_fit, PHI, provenance={})
     assert record["exchanged_optimum"]["delta_chi2"] == other["delta_chi2"]
     assert record["exchanged_optimum"]["parameters"]["f0"] == other["theta"][INDEX["f0"]]
-    cmc = {"shards": [], "flagged_shards": [], "combined": {"flagged": False}, "undetermined": [],
-           "limits": {"undetermined_sd_ratio": 0.3}}
+    cmc = {
+        "shards": [],
+        "flagged_shards": [],
+        "combined": {"flagged": False},
+        "undetermined": [],
+        "limits": {"undetermined_sd_ratio": 0.3},
+    }
     near = dict(record, exchanged_optimum=dict(record["exchanged_optimum"], delta_chi2=3.0))
     far = dict(record, exchanged_optimum=dict(record["exchanged_optimum"], delta_chi2=EXCHANGED_DELTA_CHI2 + 1))
     assert any("delta chi2 = 3 worse" in w for w in fit_warnings(near, cmc))

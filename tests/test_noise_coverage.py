@@ -29,16 +29,29 @@ from heterodyne.weighting.estimate import angle_weights
 REPETITIONS, N_FRAMES, PHI, Q = 40, 50, [0.0, 45.0], 0.01
 TRUTH = {"D0_ref": 3000.0, "D0_sample": 15000.0, "v0": 300.0, "f0": 0.4}
 FIXED = ["D_offset_ref", "D_offset_sample", "v_offset", "f1", "f2", "f3", "phi0"]
-SIMULATE = {"phi": PHI, "n_frames": N_FRAMES, "begin_frame": 100, "level": "frames", "pixels": 20000,
-            "modes": 5, "photons_per_pixel": 2.0, "parameters": TRUTH}
+SIMULATE = {
+    "phi": PHI,
+    "n_frames": N_FRAMES,
+    "begin_frame": 100,
+    "level": "frames",
+    "pixels": 20000,
+    "modes": 5,
+    "photons_per_pixel": 2.0,
+    "parameters": TRUTH,
+}
 
 
 @pytest.fixture(scope="module")
 def repetitions():
     """(free names, truth (n_free,), estimates, stderr, independent-noise stderr (reps, n_free),
     the noise models chosen)."""
-    config = validate_config({"datasets": {"demo": {"file": "x.hdf", "simulate": True}},
-                              "simulate": SIMULATE, "nlsq": {"fixed": FIXED, "initial": TRUTH}})
+    config = validate_config(
+        {
+            "datasets": {"demo": {"file": "x.hdf", "simulate": True}},
+            "simulate": SIMULATE,
+            "nlsq": {"fixed": FIXED, "initial": TRUTH},
+        }
+    )
     settings = settings_from_config(config["nlsq"])
     free = np.asarray(settings.free)
     truth = as_vector(config["simulate"]["parameters"])[free]
@@ -46,14 +59,21 @@ def repetitions():
     for seed in range(30000, 30000 + REPETITIONS):
         spec = spec_from_section({**config["simulate"], "seed": seed})
         maps = speckle_maps(spec, Q)
-        dataset = Dataset(c2=maps, valid=np.ones(maps.shape, bool), t=spec.t, phi=np.array(PHI), dt=spec.dt,
-                          q=Q, raw_diagonal=np.diagonal(maps, axis1=1, axis2=2).copy())
+        dataset = Dataset(
+            c2=maps,
+            valid=np.ones(maps.shape, bool),
+            t=spec.t,
+            phi=np.array(PHI),
+            dt=spec.dt,
+            q=Q,
+            raw_diagonal=np.diagonal(maps, axis1=1, axis2=2).copy(),
+        )
         weights = angle_weights(dataset)
         models |= {angle.model for angle in weights.noise}
         fit = fit_joint(build_problem(dataset, weights), settings, weights.noise)
         estimates.append(fit.theta[free])
         stderr.append(fit.theta_stderr[free])
-        independent.append(np.sqrt(np.diag(fit.covariance_independent))[:len(free)])
+        independent.append(np.sqrt(np.diag(fit.covariance_independent))[: len(free)])
     return settings.free_names, truth, np.array(estimates), np.array(stderr), np.array(independent), models
 
 

@@ -22,8 +22,9 @@ HETERODYNE = str(Path(sys.executable).with_name("heterodyne"))
 def _private_tmpfs_available(folder):
     if shutil.which("unshare") is None:
         return False
-    probe = subprocess.run(["unshare", "-rm", "sh", "-c", 'mount -t tmpfs -o size=16k tmpfs "$0"', str(folder)],
-                           capture_output=True)
+    probe = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", 'mount -t tmpfs -o size=16k tmpfs "$0"', str(folder)], capture_output=True
+    )
     return probe.returncode == 0
 
 
@@ -41,13 +42,15 @@ def test_full_disk_gives_one_line_and_no_partial_file(tmp_path):
     ingest_settings = shlex.join(cli_args.settings(config, dataset="demo"))
     weight_settings = shlex.join(cli_args.settings(config, "weight"))
     # ingest fills the disk part-way (HDF5 fails while flushing); weight then meets a full disk
-    script = (f'mount -t tmpfs -o size=16k tmpfs "{full}" || exit 99\n'
-              f'"{HETERODYNE}" ingest {ingest_settings} --q-bins "{q_bins}" --q-folder q0.01 --output "{dataset_out}" '
-              f'2> "{tmp_path}/ingest.err"; echo "ingest $?"\n'
-              f'cat /dev/zero > "{full}/filler" 2> /dev/null; '
-              f'"{HETERODYNE}" weight {weight_settings} --data "{data}" --output "{weights_out}" '
-              f'2> "{tmp_path}/weight.err"; echo "weight $?"\n'
-              f'rm "{full}/filler"; ls -A "{full}"\n')
+    script = (
+        f'mount -t tmpfs -o size=16k tmpfs "{full}" || exit 99\n'
+        f'"{HETERODYNE}" ingest {ingest_settings} --q-bins "{q_bins}" --q-folder q0.01 --output "{dataset_out}" '
+        f'2> "{tmp_path}/ingest.err"; echo "ingest $?"\n'
+        f'cat /dev/zero > "{full}/filler" 2> /dev/null; '
+        f'"{HETERODYNE}" weight {weight_settings} --data "{data}" --output "{weights_out}" '
+        f'2> "{tmp_path}/weight.err"; echo "weight $?"\n'
+        f'rm "{full}/filler"; ls -A "{full}"\n'
+    )
     proc = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=120)
     lines = proc.stdout.split()
     assert lines[:4] == ["ingest", "1", "weight", "1"], proc.stdout + proc.stderr

@@ -19,11 +19,11 @@ import re
 import shutil
 from pathlib import Path
 
+import figures_fixtures as ff
 import numpy as np
 import pytest
 from matplotlib import pyplot as plt
 
-import figures_fixtures as ff
 import heterodyne
 from heterodyne.cli import main
 from heterodyne.config import validate_section
@@ -40,26 +40,38 @@ LABELS = {"tiny": 25.0, "tiny2": 40.0}
 BIN_FACTORS = {("tiny", "q0.01"): (1.0, 1.0), ("tiny", "q0.02"): (1.1, 2.0), ("tiny2", "q0.01"): (0.95, 1.5)}
 SINGLE, DOUBLE = 3.37 * 72, 7.0 * 72  # pt
 #: result files each figure kind reads, relative to the q folder
-KIND_FILES = {"maps": ["dataset.h5", "weights.json", "nlsq.json", "nlsq.h5"],
-              "cuts": ["dataset.h5", "nlsq.json", "nlsq.h5"],
-              "physics": ["dataset.h5", "nlsq.json", "nlsq.h5", "cmc/combined.h5"],
-              "cross_q": ["dataset.h5", "nlsq.json", "cmc/summary.json"], "study": ["nlsq.json", "cmc/summary.json"]}
-FULL = {"maps": [{"dataset": "tiny", "q": 0.01, "phi": [70, 10], "width": "double"}],
-        "cuts": [{"dataset": "tiny2", "phi": [10]}],
-        "physics": [{"dataset": "tiny", "q": "q0.02"}],
-        "cross_q": ["tiny"], "study": True, "width": "single", "font_size": 7}
-FULL_PDFS = {"maps_tiny_q0.01.pdf": ("maps", DOUBLE, ["tiny/q0.01"]),
-             "cuts_tiny2_q0.01.pdf": ("cuts", SINGLE, ["tiny2/q0.01"]),
-             "physics_tiny_q0.02.pdf": ("physics", SINGLE, ["tiny/q0.02"]),
-             "cross_q_tiny.pdf": ("cross_q", SINGLE, ["tiny/q0.01", "tiny/q0.02"]),
-             "study.pdf": ("study", SINGLE, ["tiny/q0.01", "tiny/q0.02", "tiny2/q0.01"])}
+KIND_FILES = {
+    "maps": ["dataset.h5", "weights.json", "nlsq.json", "nlsq.h5"],
+    "cuts": ["dataset.h5", "nlsq.json", "nlsq.h5"],
+    "physics": ["dataset.h5", "nlsq.json", "nlsq.h5", "cmc/combined.h5"],
+    "cross_q": ["dataset.h5", "nlsq.json", "cmc/summary.json"],
+    "study": ["nlsq.json", "cmc/summary.json"],
+}
+FULL = {
+    "maps": [{"dataset": "tiny", "q": 0.01, "phi": [70, 10], "width": "double"}],
+    "cuts": [{"dataset": "tiny2", "phi": [10]}],
+    "physics": [{"dataset": "tiny", "q": "q0.02"}],
+    "cross_q": ["tiny"],
+    "study": True,
+    "width": "single",
+    "font_size": 7,
+}
+FULL_PDFS = {
+    "maps_tiny_q0.01.pdf": ("maps", DOUBLE, ["tiny/q0.01"]),
+    "cuts_tiny2_q0.01.pdf": ("cuts", SINGLE, ["tiny2/q0.01"]),
+    "physics_tiny_q0.02.pdf": ("physics", SINGLE, ["tiny/q0.02"]),
+    "cross_q_tiny.pdf": ("cross_q", SINGLE, ["tiny/q0.01", "tiny/q0.02"]),
+    "study.pdf": ("study", SINGLE, ["tiny/q0.01", "tiny/q0.02", "tiny2/q0.01"]),
+}
 # an empty entry list per kind left out: first dataset (tiny), lowest q (q0.01), first two angles
 DEFAULTS = {"cross_q": ["tiny"], "study": True, "font_family": "DejaVu Serif"}
-DEFAULT_PDFS = {"maps_tiny_q0.01.pdf": ("maps", DOUBLE, ["tiny/q0.01"]),
-                "cuts_tiny_q0.01.pdf": ("cuts", SINGLE, ["tiny/q0.01"]),
-                "physics_tiny_q0.01.pdf": ("physics", SINGLE, ["tiny/q0.01"]),
-                "cross_q_tiny.pdf": ("cross_q", SINGLE, ["tiny/q0.01", "tiny/q0.02"]),
-                "study.pdf": ("study", DOUBLE, ["tiny/q0.01", "tiny/q0.02", "tiny2/q0.01"])}
+DEFAULT_PDFS = {
+    "maps_tiny_q0.01.pdf": ("maps", DOUBLE, ["tiny/q0.01"]),
+    "cuts_tiny_q0.01.pdf": ("cuts", SINGLE, ["tiny/q0.01"]),
+    "physics_tiny_q0.01.pdf": ("physics", SINGLE, ["tiny/q0.01"]),
+    "cross_q_tiny.pdf": ("cross_q", SINGLE, ["tiny/q0.01", "tiny/q0.02"]),
+    "study.pdf": ("study", DOUBLE, ["tiny/q0.01", "tiny/q0.02", "tiny2/q0.01"]),
+}
 
 
 def settings_of(paper, results):
@@ -68,8 +80,9 @@ def settings_of(paper, results):
 
 
 def run_paper(settings, results, outdir, *extra):
-    return main(["paper", "--settings", json.dumps(settings), "--results", str(results),
-                 "--outdir", str(outdir), *extra])
+    return main(
+        ["paper", "--settings", json.dumps(settings), "--results", str(results), "--outdir", str(outdir), *extra]
+    )
 
 
 def vary_nlsq(path, value_factor, se_factor):
@@ -80,26 +93,33 @@ def vary_nlsq(path, value_factor, se_factor):
     for name in free:
         record["parameters"][name]["value"] *= value_factor
         record["parameters"][name]["stderr"] *= se_factor
-    record["covariance"] = {"names": free, "matrix": np.diag(
-        [record["parameters"][name]["stderr"] ** 2 for name in free]).tolist()}
+    record["covariance"] = {
+        "names": free,
+        "matrix": np.diag([record["parameters"][name]["stderr"] ** 2 for name in free]).tolist(),
+    }
     path.write_text(json.dumps(record))
 
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory):
     base = tmp_path_factory.getbasetemp()
-    saved = {0.01: ff.build_saved_results(base / "saved_results"),  # the set other tests share
-             0.02: ff.build_saved_results(base / "saved_results_q0.02", 0.02)}
+    saved = {
+        0.01: ff.build_saved_results(base / "saved_results"),  # the set other tests share
+        0.02: ff.build_saved_results(base / "saved_results_q0.02", 0.02),
+    }
     results = tmp_path_factory.mktemp("paper") / "results"
     n_points = len(ff.PHI) * ff.N_TIMES * (ff.N_TIMES - 1) // 2 - len(ff.INVALID_PAIRS)
     for name, folders in LAYOUT.items():
         for folder, q in folders.items():
-            shutil.copytree(saved[q]["results"], results / name / folder,
-                            ignore=shutil.ignore_patterns("benchmarks", "figures"))
+            shutil.copytree(
+                saved[q]["results"], results / name / folder, ignore=shutil.ignore_patterns("benchmarks", "figures")
+            )
             vary_nlsq(results / name / folder / "nlsq.json", *BIN_FACTORS[name, folder])
-        save_q_bins(results / name / "q_bins.json",
-                    [QBin(folder, i, q, len(ff.PHI), n_points) for i, (folder, q) in enumerate(folders.items())],
-                    {"test": "q bins"})
+        save_q_bins(
+            results / name / "q_bins.json",
+            [QBin(folder, i, q, len(ff.PHI), n_points) for i, (folder, q) in enumerate(folders.items())],
+            {"test": "q bins"},
+        )
     return results
 
 
@@ -134,20 +154,19 @@ def nlsq_entry(tree, folder, name):
 
 def cases(written, defaults):
     """(settings, outdir, {pdf: (kind, width pt, q folders)}, font family prefix) per run."""
-    return [(written[0], written[1], FULL_PDFS, "DejaVuSans"),
-            (defaults[0], defaults[1], DEFAULT_PDFS, "DejaVuSerif")]
+    return [(written[0], written[1], FULL_PDFS, "DejaVuSans"), (defaults[0], defaults[1], DEFAULT_PDFS, "DejaVuSerif")]
 
 
 def pdf_string(data, key):
     """The literal string value of ``/key`` in a PDF (backslash escapes undone)."""
     at = data.index(b"/" + key.encode() + b" (") + len(key) + 3
     out = bytearray()
-    while data[at:at + 1] != b")":
-        if data[at:at + 1] == b"\\":
+    while data[at : at + 1] != b")":
+        if data[at : at + 1] == b"\\":
             at += 1
-            out += {b"n": b"\n", b"r": b"\r"}.get(data[at:at + 1], data[at:at + 1])
+            out += {b"n": b"\n", b"r": b"\r"}.get(data[at : at + 1], data[at : at + 1])
         else:
-            out += data[at:at + 1]
+            out += data[at : at + 1]
         at += 1
     return out.decode("latin-1")
 
@@ -216,7 +235,8 @@ def test_readme_lists_every_pdf_with_the_sha256_of_each_input(tree, written, def
         text = (outdir / "README.md").read_text()
         assert independent_hash(settings) in text
         assert json.loads(text.split("```json\n")[1].split("```")[0]) == {
-            name: validate_section(name, copy.deepcopy(value)) for name, value in settings.items()}
+            name: validate_section(name, copy.deepcopy(value)) for name, value in settings.items()
+        }
         sections = dict(re.findall(r"^## (\S+)\n(.*?)(?=^## |\Z)", text, flags=re.S | re.M))
         assert set(pdfs) <= set(sections)
         for name, (kind, _, folders) in pdfs.items():
@@ -259,15 +279,18 @@ def test_cross_q_mean_line_is_the_inverse_variance_mean_of_the_bins(tree):
 def test_defaults_of_an_empty_entry(defaults):
     text = (defaults[1] / "README.md").read_text()
     for kind in ("maps", "cuts"):
-        assert (f"From `paper.{kind} (default)`: dataset tiny, q bin q0.01 (q = 0.01 1/A), "
-                f"phi = {ff.PHI[0]:g}, {ff.PHI[1]:g} deg") in text
+        assert (
+            f"From `paper.{kind} (default)`: dataset tiny, q bin q0.01 (q = 0.01 1/A), "
+            f"phi = {ff.PHI[0]:g}, {ff.PHI[1]:g} deg"
+        ) in text
 
 
 def test_rule_inputs_list_every_input_once_from_the_settings_as_written(tree):
     settings = settings_of({"maps": [{"q": "q0.02"}], "cuts": [], "physics": [{"q": 0.0201}]}, tree)
     listed = rule_inputs(settings, tree)
-    assert sorted(listed) == sorted(set(expected_inputs(tree, "maps", ["tiny/q0.02"]) +
-                                        expected_inputs(tree, "physics", ["tiny/q0.02"])))
+    assert sorted(listed) == sorted(
+        set(expected_inputs(tree, "maps", ["tiny/q0.02"]) + expected_inputs(tree, "physics", ["tiny/q0.02"]))
+    )
     assert len(listed) == len(set(listed))
     filled = {name: validate_section(name, copy.deepcopy(value)) for name, value in settings.items()}
     assert datasets_used(filled) == ["tiny"]
@@ -275,20 +298,32 @@ def test_rule_inputs_list_every_input_once_from_the_settings_as_written(tree):
     assert datasets_used(filled) == ["tiny", "tiny2"]
 
 
-@pytest.mark.parametrize("paper, expected", [
-    ({"maps": [{"q": 0.05}]},
-     "paper.maps[0].q = 0.05 is not a q bin of dataset 'tiny' ({results}/tiny/q_bins.json); available: "
-     "q0.01 (q = 0.01 1/A), q0.02 (q = 0.02 1/A)"),
-    ({"physics": [{"dataset": "tiny2", "q": "q0.02"}]}, "available: q0.01 (q = 0.01 1/A)"),
-    ({"cuts": [{"q": 0.02, "phi": [10, 45]}]},
-     "paper.cuts[0].phi: 45 deg is not an angle of {results}/tiny/q0.02/dataset.h5 (within 0.5 deg); "
-     "available: 10, 70 deg"),
-    ({"maps": [{"dataset": "nope"}]}, "paper.maps[0]: dataset 'nope' is not under 'datasets' (configured: "
-                                      "tiny, tiny2, tiny3)"),
-    ({"cross_q": ["tiny3"]}, "dataset 'tiny3' has no results ({results}/tiny3/q_bins.json not found); "
-                             "datasets with results in {results}: tiny, tiny2"),
-    ({"font_family": "No Such Font"}, "paper.font_family: no installed font 'No Such Font'"),
-])
+@pytest.mark.parametrize(
+    "paper, expected",
+    [
+        (
+            {"maps": [{"q": 0.05}]},
+            "paper.maps[0].q = 0.05 is not a q bin of dataset 'tiny' ({results}/tiny/q_bins.json); available: "
+            "q0.01 (q = 0.01 1/A), q0.02 (q = 0.02 1/A)",
+        ),
+        ({"physics": [{"dataset": "tiny2", "q": "q0.02"}]}, "available: q0.01 (q = 0.01 1/A)"),
+        (
+            {"cuts": [{"q": 0.02, "phi": [10, 45]}]},
+            "paper.cuts[0].phi: 45 deg is not an angle of {results}/tiny/q0.02/dataset.h5 (within 0.5 deg); "
+            "available: 10, 70 deg",
+        ),
+        (
+            {"maps": [{"dataset": "nope"}]},
+            "paper.maps[0]: dataset 'nope' is not under 'datasets' (configured: tiny, tiny2, tiny3)",
+        ),
+        (
+            {"cross_q": ["tiny3"]},
+            "dataset 'tiny3' has no results ({results}/tiny3/q_bins.json not found); "
+            "datasets with results in {results}: tiny, tiny2",
+        ),
+        ({"font_family": "No Such Font"}, "paper.font_family: no installed font 'No Such Font'"),
+    ],
+)
 def test_bad_settings_exit_2_naming_what_is_available_and_leave_no_output(tree, capsys, paper, expected):
     settings = settings_of(paper, tree)
     settings["datasets"]["tiny3"] = {"file": "tiny3.hdf"}

@@ -14,13 +14,43 @@ from heterodyne.core.pooled_likelihood import pooled_sums, prepare_points
 N, Q, DT = 40, 0.012, 0.1
 PHI = np.array([-20.0, 35.0, 80.0])
 # f1 != 0 (time-dependent fraction), alpha/beta != 0, both D offsets != 0, phi0 != 0
-SMOOTH = as_vector(dict(D0_ref=600.0, alpha_ref=0.4, D_offset_ref=40.0, D0_sample=2500.0,
-                        alpha_sample=-0.3, D_offset_sample=100.0, v0=30.0, beta=0.5, v_offset=5.0,
-                        f0=0.3, f1=0.05, f2=3.0, f3=0.1, phi0=12.0))
+SMOOTH = as_vector(
+    dict(
+        D0_ref=600.0,
+        alpha_ref=0.4,
+        D_offset_ref=40.0,
+        D0_sample=2500.0,
+        alpha_sample=-0.3,
+        D_offset_sample=100.0,
+        v0=30.0,
+        beta=0.5,
+        v_offset=5.0,
+        f0=0.3,
+        f1=0.05,
+        f2=3.0,
+        f3=0.1,
+        phi0=12.0,
+    )
+)
 # t starts at 0 (t^a := 0), J_ref = max(., 0) vanishes on early times (C_ref flat there), x_s clips at 1
-KINKED = as_vector(dict(D0_ref=300.0, alpha_ref=1.2, D_offset_ref=-200.0, D0_sample=900.0,
-                        alpha_sample=0.7, D_offset_sample=-50.0, v0=80.0, beta=-0.4, v_offset=-3.0,
-                        f0=0.2, f1=0.9, f2=1.0, f3=0.05, phi0=-25.0))
+KINKED = as_vector(
+    dict(
+        D0_ref=300.0,
+        alpha_ref=1.2,
+        D_offset_ref=-200.0,
+        D0_sample=900.0,
+        alpha_sample=0.7,
+        D_offset_sample=-50.0,
+        v0=80.0,
+        beta=-0.4,
+        v_offset=-3.0,
+        f0=0.2,
+        f1=0.9,
+        f2=1.0,
+        f3=0.05,
+        phi0=-25.0,
+    )
+)
 FLOAT_ARGS = (0, 1, 2, 3, 4)  # params, t, q, dt, phi_unique
 #: a cotangent of the (n_phi, 3) sums: the gradient check covers every angle and every sum
 COTANGENT = np.random.default_rng(7).normal(size=(len(PHI), 3))
@@ -31,7 +61,7 @@ def shard(seed, fraction=0.5):
     rng = np.random.default_rng(seed)
     i, j = np.triu_indices(N, k=1)
     a, i, j = np.repeat(np.arange(3), len(i)), np.tile(i, 3), np.tile(j, 3)
-    keep = rng.permutation(len(i))[:int(fraction * len(i))]
+    keep = rng.permutation(len(i))[: int(fraction * len(i))]
     pad = np.zeros(37, dtype=int)
     phi_index, idx1, idx2 = (np.concatenate([x[keep], x[keep][pad]]) for x in (a, i, j))
     c2 = rng.normal(1.1, 0.02, len(phi_index))
@@ -47,8 +77,9 @@ def reference_sums(params, t, q, dt, phi_unique, points, c2, weight):
 
 
 def weighted(sums_function, **options):
-    return jax.jit(jax.value_and_grad(lambda *args: jnp.sum(COTANGENT * sums_function(*args, **options)),
-                                      argnums=FLOAT_ARGS))
+    return jax.jit(
+        jax.value_and_grad(lambda *args: jnp.sum(COTANGENT * sums_function(*args, **options)), argnums=FLOAT_ARGS)
+    )
 
 
 reference = weighted(reference_sums)
@@ -61,8 +92,11 @@ def test_sums_and_every_gradient_match_reference_autodiff(params, t0, chunk):
     t = t0 + DT * np.arange(N)
     common = (params, t, Q, DT, PHI)
     points = prepare_points(phi_index, idx1, idx2, N, len(PHI))
-    np.testing.assert_allclose(pooled_sums(*common, points, c2, weight, chunk=chunk),
-                               reference_sums(*common, (phi_index, idx1, idx2), c2, weight), rtol=1e-12)
+    np.testing.assert_allclose(
+        pooled_sums(*common, points, c2, weight, chunk=chunk),
+        reference_sums(*common, (phi_index, idx1, idx2), c2, weight),
+        rtol=1e-12,
+    )
     value, grads = reference(*common, (phi_index, idx1, idx2), c2, weight)
     got_value, got_grads = weighted(pooled_sums, chunk=chunk)(*common, points, c2, weight)
     np.testing.assert_allclose(got_value, value, rtol=1e-12)
@@ -73,8 +107,7 @@ def test_sums_and_every_gradient_match_reference_autodiff(params, t0, chunk):
             for k, param in enumerate(PARAMETER_NAMES):
                 np.testing.assert_allclose(got[k], expected[k], rtol=1e-11, err_msg=param)
         else:  # per-time arrays: near-zero entries are compared on the array's scale
-            np.testing.assert_allclose(got, expected, rtol=1e-11, atol=1e-12 * np.abs(expected).max(),
-                                       err_msg=name)
+            np.testing.assert_allclose(got, expected, rtol=1e-11, atol=1e-12 * np.abs(expected).max(), err_msg=name)
     assert np.all(np.asarray(got_grads[0]) != 0.0)  # every parameter reaches the sums
 
 
@@ -96,14 +129,17 @@ def test_padding_is_inert_and_equal_shapes_share_one_compilation():
     assert pooled_sums._cache_size() == compiled  # another shard of the same size: no recompilation
 
 
-@pytest.mark.parametrize("phi_index, idx1, idx2, message", [
-    ([0, 1], [0, 1], [1], "equal length"),
-    ([], [], [], "at least one point"),
-    ([3], [0], [1], "phi_index"),
-    ([0], [0], [N], "time indices"),
-    ([0], [-1], [2], "time indices"),
-    ([0], [5], [4], "idx1 <= idx2"),
-])
+@pytest.mark.parametrize(
+    "phi_index, idx1, idx2, message",
+    [
+        ([0, 1], [0, 1], [1], "equal length"),
+        ([], [], [], "at least one point"),
+        ([3], [0], [1], "phi_index"),
+        ([0], [0], [N], "time indices"),
+        ([0], [-1], [2], "time indices"),
+        ([0], [5], [4], "idx1 <= idx2"),
+    ],
+)
 def test_prepare_points_rejects_bad_points(phi_index, idx1, idx2, message):
     with pytest.raises(ValueError, match=message):
         prepare_points(phi_index, idx1, idx2, N, 3)

@@ -19,19 +19,19 @@ import shutil
 import subprocess
 
 import cli_args
+import figures_fixtures as ff
 import numpy as np
 import pytest
 import yaml
 from matplotlib import image as mpimg
 from PIL import Image
 
-import figures_fixtures as ff
+from heterodyne import software_lock
 from heterodyne.cli import main
 from heterodyne.config import validate_config
 from heterodyne.core.parameters import PARAMETER_NAMES
 from heterodyne.fit.uncertainty import STDERR_SANDWICH, STDERR_SCALING
 from heterodyne.lineage import read_provenance
-from heterodyne import software_lock
 from heterodyne.provenance import package_versions, provenance_record
 from heterodyne.report.dataset_page import noise_model_text, uncertainty_text
 from heterodyne.report.screen_png import MAX_SIDE, screen_png, screen_scale
@@ -44,8 +44,18 @@ def saved(tmp_path_factory):
 
 
 def _report(saved, results_dir, output):
-    return main(["report", *cli_args.whole_config(saved["config"]), "--name", ff.NAME,
-                 "--results-dir", str(results_dir), "--output", str(output)])
+    return main(
+        [
+            "report",
+            *cli_args.whole_config(saved["config"]),
+            "--name",
+            ff.NAME,
+            "--results-dir",
+            str(results_dir),
+            "--output",
+            str(output),
+        ]
+    )
 
 
 @pytest.fixture(scope="session")
@@ -65,7 +75,9 @@ def test_report_names_every_parameter_and_carries_input_and_config_hashes(saved,
         assert f"<td>{name}</td>" in html, name
     raw_sha = hashlib.sha256(saved["raw"].read_bytes()).hexdigest()
     assert raw_sha in html and str(saved["raw"]) in html
-    validated = validate_config(yaml.safe_load(saved["config"].read_text()))  # the config as the steps see it: defaults filled in
+    validated = validate_config(
+        yaml.safe_load(saved["config"].read_text())
+    )  # the config as the steps see it: defaults filled in
     digest = hashlib.sha256(json.dumps(validated, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     assert digest in html
     assert saved["provenance"]["config_sha256"] in html  # per-step hashes recorded by the fixture
@@ -97,23 +109,27 @@ def test_quality_table_names_each_angles_noise_model(saved, html):
     # phi, reduced chi2, noise model, sigma, ...: the first angle independent, the second speckle
     assert [row[:4] for row in rows] == [
         ["10", f"{saved['nlsq']['reduced_chi2_per_angle'][0]:.5g}", "independent", "0.01"],
-        ["70", f"{saved['nlsq']['reduced_chi2_per_angle'][1]:.5g}", f"speckle, kappa = {kappa:.3g}", "0.01"]]
+        ["70", f"{saved['nlsq']['reduced_chi2_per_angle'][1]:.5g}", f"speckle, kappa = {kappa:.3g}", "0.01"],
+    ]
 
 
 def test_page_says_how_standard_errors_were_computed_and_how_cmc_was_widened(html):
     section = " ".join(re.search(r'<section id="parameters">(.*?)</section>', html, re.S).group(1).split())
-    assert (f"NLSQ standard errors: {STDERR_SANDWICH}; the CMC posterior was widened to the NLSQ sandwich "
-            "covariance (elements share frames), sd x D0_ref 1.21, v0 1.07.") in section.replace("&#x27;", "'")
+    assert (
+        f"NLSQ standard errors: {STDERR_SANDWICH}; the CMC posterior was widened to the NLSQ sandwich "
+        "covariance (elements share frames), sd x D0_ref 1.21, v0 1.07."
+    ) in section.replace("&#x27;", "'")
 
 
 def test_older_records_without_noise_fields_read_as_independent_and_not_widened():
     assert uncertainty_text({"stderr_scaling": STDERR_SCALING}, {}).endswith(
         "(chi2 / dof), J the Jacobian of the sigma-weighted residuals in all free parameters including contrast "
-        "and offset; the CMC posterior was not widened.")
+        "and offset; the CMC posterior was not widened."
+    )
     assert uncertainty_text({}, {"noise_adjustment": None}) == (
-        "NLSQ standard errors: not recorded; the CMC posterior was not widened.")
-    old = AngleWeights(phi=ff.PHI, sigma=np.full(2, ff.SIGMA), contrast=ff.CONTRAST, offset=ff.OFFSET,
-                       method="robust")
+        "NLSQ standard errors: not recorded; the CMC posterior was not widened."
+    )
+    old = AngleWeights(phi=ff.PHI, sigma=np.full(2, ff.SIGMA), contrast=ff.CONTRAST, offset=ff.OFFSET, method="robust")
     assert [noise_model_text(old, a) for a in range(2)] == ["independent", "independent"]
 
 
@@ -123,12 +139,16 @@ def test_warnings_list_non_convergence_bound_flagged_shard_and_combined(saved, h
     assert len(items) == 5
     assert "NLSQ did not converge" in items[0] and "maximum number of function evaluations" in items[0]
     assert "f3" in items[1] and "at a bound" in items[1]
-    assert items[2] == ("CMC shard 1 flagged: 7 divergences; 75 draws at tree depth limit 8; R-hat 1.0800 &gt; 1.01 "
-                        "(v0); bulk ESS 80 &lt; 400 (v0); tail ESS 60 &lt; 400 (f0); E-BFMI 0.210 &lt; 0.3 (chain 0).")
+    assert items[2] == (
+        "CMC shard 1 flagged: 7 divergences; 75 draws at tree depth limit 8; R-hat 1.0800 &gt; 1.01 "
+        "(v0); bulk ESS 80 &lt; 400 (v0); tail ESS 60 &lt; 400 (f0); E-BFMI 0.210 &lt; 0.3 (chain 0)."
+    )
     assert items[3] == "CMC combined posterior flagged: bulk ESS 250 &lt; 400 (D0_ref); tail ESS 300 &lt; 400 (D0_ref)."
     sd = saved["summary"]["parameters"][ff.UNDETERMINED]["sd"]
-    assert items[4] == (f"CMC: alpha_sample is not determined by the data: posterior sd {sd:.3g} is 0.50 of its "
-                        f"prior sd {2 * sd:.3g} (limit 0.3), so its posterior mostly repeats the prior (cmc.prior).")
+    assert items[4] == (
+        f"CMC: alpha_sample is not determined by the data: posterior sd {sd:.3g} is 0.50 of its "
+        f"prior sd {2 * sd:.3g} (limit 0.3), so its posterior mostly repeats the prior (cmc.prior)."
+    )
 
 
 def test_shard_table_shows_every_diagnostic_of_the_summary(html):
@@ -166,8 +186,12 @@ def test_figures_are_embedded_at_screen_resolution(saved, report, html):
             assert max(screen.size) <= MAX_SIDE
             assert screen.mode == ("RGB" if stem.startswith("c2_maps") else "P"), stem  # heat maps: full colour
         # averaging over the pixels each screen pixel covers keeps the mean colour (within a level)
-        np.testing.assert_allclose(_mean_rgb(Image.open(io.BytesIO(base64.b64decode(data)))),
-                                   _mean_rgb(Image.open(figures / f"{stem}.png")), atol=1.0, err_msg=stem)
+        np.testing.assert_allclose(
+            _mean_rgb(Image.open(io.BytesIO(base64.b64decode(data)))),
+            _mean_rgb(Image.open(figures / f"{stem}.png")),
+            atol=1.0,
+            err_msg=stem,
+        )
     full_bytes = sum(p.stat().st_size for p in figures.glob("*.png"))
     assert sum(len(base64.b64decode(d)) for d in embedded.values()) < full_bytes / 3
     assert report.stat().st_size < 3e6
@@ -188,8 +212,10 @@ def test_pdf_links_are_relative_to_where_the_page_is_written(saved, tmp_path):
     assert _report(saved, saved["results"], output) == 0
     links = re.findall(r'href="([^"]+)"', output.read_text())
     assert links and all(link.startswith("../") for link in links)
-    assert all((output.parent / link).resolve() == (saved["results"] / "figures" / link.split("/")[-1]).resolve()
-               for link in links)
+    assert all(
+        (output.parent / link).resolve() == (saved["results"] / "figures" / link.split("/")[-1]).resolve()
+        for link in links
+    )
 
 
 def test_screen_scale_takes_96_dpi_and_at_most_1600_pixels():
@@ -241,8 +267,21 @@ def test_index_links_every_report_with_headline_numbers(saved, report, tmp_path)
     audit = json.loads((root / "audit.json").read_text())
     failed = [f["file"] for f in audit["files"] if not f["passed"]]
     assert failed == ["alpha/q0.01/orphan.json"] and len(audit["files"]) == 9
-    assert main(["report", "--index", "--results-root", str(root), "--audit", str(root / "audit.json"),
-                 "--output", str(root / "index.html")]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "--index",
+                "--results-root",
+                str(root),
+                "--audit",
+                str(root / "audit.json"),
+                "--output",
+                str(root / "index.html"),
+            ]
+        )
+        == 0
+    )
     index = (root / "index.html").read_text()
     assert f"{len(audit['files'])} files checked against the inputs they record, {len(failed)} failed" in index
     assert all(f"<td>{name}</td>" in index for name in failed)
@@ -254,17 +293,51 @@ def test_index_links_every_report_with_headline_numbers(saved, report, tmp_path)
 
 
 def test_dataset_page_shows_the_cross_q_verdict_when_given(saved, tmp_path):
-    record = {"dataset": ff.NAME, "q": [0.005, 0.01], "alpha": 0.05, "reason": None, "left_out": [],
-              "q_dependent": True, "significant": ["D0_sample"],
-              "test": {"names": ["D0_sample"],
-                       "parameters": {"D0_sample": {"unit": "A^2/s", "mean": 2.0e4, "se": 50.0, "chi2": 40.0,
-                                                    "dof": 1, "p": 2.5e-10, "p_holm": 2.5e-10, "significant": True}},
-                       "joint": {"names": ["D0_sample"], "chi2": 40.0, "dof": 1, "p": 2.5e-10, "significant": True}}}
+    record = {
+        "dataset": ff.NAME,
+        "q": [0.005, 0.01],
+        "alpha": 0.05,
+        "reason": None,
+        "left_out": [],
+        "q_dependent": True,
+        "significant": ["D0_sample"],
+        "test": {
+            "names": ["D0_sample"],
+            "parameters": {
+                "D0_sample": {
+                    "unit": "A^2/s",
+                    "mean": 2.0e4,
+                    "se": 50.0,
+                    "chi2": 40.0,
+                    "dof": 1,
+                    "p": 2.5e-10,
+                    "p_holm": 2.5e-10,
+                    "significant": True,
+                }
+            },
+            "joint": {"names": ["D0_sample"], "chi2": 40.0, "dof": 1, "p": 2.5e-10, "significant": True},
+        },
+    }
     path = tmp_path / "cross_q.json"
     path.write_text(json.dumps(record))
     output = tmp_path / "report.html"
-    assert main(["report", *cli_args.whole_config(saved["config"]), "--name", ff.NAME, "--results-dir",
-                 str(saved["results"]), "--cross-q", str(path), "--output", str(output)]) == 0
+    assert (
+        main(
+            [
+                "report",
+                *cli_args.whole_config(saved["config"]),
+                "--name",
+                ff.NAME,
+                "--results-dir",
+                str(saved["results"]),
+                "--cross-q",
+                str(path),
+                "--output",
+                str(output),
+            ]
+        )
+        == 0
+    )
     html = output.read_text()
     assert 'id="cross-q"' in html
     assert "Significant q-dependence of D0_sample: evidence against the model over this q range" in html
@@ -274,16 +347,20 @@ def test_dataset_page_shows_the_cross_q_verdict_when_given(saved, tmp_path):
 def _lock_warning(page):
     """Rows (cells) of the page's requirements.lock warning table; None without the warning."""
     found = re.search(r'<p class="warn">Software differs from requirements.lock.*?<tbody>(.*?)</tbody>', page, re.S)
-    return None if found is None else [re.findall(r"<td>(.*?)</td>", row)
-                                       for row in re.findall(r"<tr>(.*?)</tr>", found.group(1))]
+    return (
+        None
+        if found is None
+        else [re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", found.group(1))]
+    )
 
 
 def test_versions_that_differ_from_the_lock_file_are_flagged_on_both_pages(saved, report, tmp_path, monkeypatch):
     installed = package_versions()
     lock = tmp_path / "requirements.lock"
     monkeypatch.setattr(software_lock, "LOCK_FILE", lock)
-    lock.write_text("".join(f"{name}=={version} \\\n    --hash=sha256:{'0' * 64}\n"
-                            for name, version in installed.items()))
+    lock.write_text(
+        "".join(f"{name}=={version} \\\n    --hash=sha256:{'0' * 64}\n" for name, version in installed.items())
+    )
     agree = tmp_path / "agree.html"
     assert _report(saved, saved["results"], agree) == 0
     assert _lock_warning(agree.read_text()) is None
@@ -295,8 +372,21 @@ def test_versions_that_differ_from_the_lock_file_are_flagged_on_both_pages(saved
     root = tmp_path / "results"
     shutil.copytree(saved["results"], root / ff.NAME / "q0.01", ignore=shutil.ignore_patterns("figures", "*.h5"))
     (root / "audit.json").write_text(json.dumps({"passed": True, "files": [], "not_audited": 0}))
-    assert main(["report", "--index", "--results-root", str(root), "--audit", str(root / "audit.json"),
-                 "--output", str(root / "index.html")]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "--index",
+                "--results-root",
+                str(root),
+                "--audit",
+                str(root / "audit.json"),
+                "--output",
+                str(root / "index.html"),
+            ]
+        )
+        == 0
+    )
     records = f"{ff.NAME}/q0.01/nlsq.json, {ff.NAME}/q0.01/cmc/summary.json, index page"
     assert _lock_warning((root / "index.html").read_text()) == [["numpyro", installed["numpyro"], "0.0.1", records]]
 
@@ -311,8 +401,21 @@ def test_missing_summary_exits_2_and_writes_nothing(saved, tmp_path, capsys):
 
 
 def test_index_without_reports_exits_2(tmp_path, capsys):
-    assert main(["report", "--index", "--results-root", str(tmp_path), "--audit", str(tmp_path / "audit.json"),
-                 "--output", str(tmp_path / "i.html")]) == 2
+    assert (
+        main(
+            [
+                "report",
+                "--index",
+                "--results-root",
+                str(tmp_path),
+                "--audit",
+                str(tmp_path / "audit.json"),
+                "--output",
+                str(tmp_path / "i.html"),
+            ]
+        )
+        == 2
+    )
     assert "no <dataset>/<q folder>/report.html" in capsys.readouterr().err
 
 
@@ -328,17 +431,28 @@ CHROMIUM = shutil.which("chromium")
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian package `chromium` not installed")
 def test_report_renders_in_headless_chromium_with_no_missing_image(saved, html, tmp_path):
-    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--virtual-time-budget=10000"]
+    flags = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--virtual-time-budget=10000",
+    ]
     probe = tmp_path / "probe.html"
     probe.write_text(html.replace("</body>", _CHECK_IMAGES, 1), encoding="utf-8")
-    dom = subprocess.run([*flags, "--dump-dom", probe.as_uri()], capture_output=True, text=True,
-                         timeout=120, check=True).stdout
+    dom = subprocess.run(
+        [*flags, "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
     n_png = len(list((saved["results"] / "figures").glob("*.png")))
     assert f'data-image-check="{n_png}/0"' in dom
     shot = tmp_path / "report.png"
-    subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1200,1600",
-                    (saved["results"] / "report.html").as_uri()], capture_output=True, timeout=120, check=True)
+    subprocess.run(
+        [*flags, f"--screenshot={shot}", "--window-size=1200,1600", (saved["results"] / "report.html").as_uri()],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
     pixels = mpimg.imread(shot)[..., :3]
     assert pixels.shape[:2] == (1600, 1200)
     assert 0.01 < np.mean(pixels.min(axis=-1) < 0.9) < 0.9  # text and tables drawn, not a blank page

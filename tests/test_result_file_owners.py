@@ -52,8 +52,18 @@ OTHER_READERS = {
     "report/screen_png.py": "PNG bytes already read (Image.open of an in-memory buffer)",
 }
 #: attribute calls that open or parse a file (x.File, json.load, path.read_text, ...)
-OPENING_ATTRIBUTES = {"File", "open", "load", "loads", "safe_load", "read_text", "read_bytes", "loadtxt",
-                      "genfromtxt", "read_csv"}
+OPENING_ATTRIBUTES = {
+    "File",
+    "open",
+    "load",
+    "loads",
+    "safe_load",
+    "read_text",
+    "read_bytes",
+    "loadtxt",
+    "genfromtxt",
+    "read_csv",
+}
 #: plain calls that open or parse a file
 OPENING_NAMES = {"open", "read_json_record"}
 
@@ -76,8 +86,9 @@ def _named_files(call):
     parts = [*call.args, *(k.value for k in call.keywords)]
     if isinstance(call.func, ast.Attribute):
         parts.append(call.func.value)
-    constants = [n.value for part in parts for n in ast.walk(part)
-                 if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    constants = [
+        n.value for part in parts for n in ast.walk(part) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+    ]
     return {Path(file).name for text in constants for file in OWNERS if text.endswith(Path(file).name)}
 
 
@@ -114,20 +125,35 @@ def test_every_listed_module_exists_and_opens_files():
         assert any(True for _ in _opening_calls(ast.parse(path.read_text()))), f"{module} opens no file"
 
 
-@pytest.mark.parametrize("module, source, expected", [
-    # a new reader of nlsq.json outside fit/results.py, by its literal name
-    ("report/new_page.py", 'import json\nrecord = json.loads((folder / "nlsq.json").read_text())\n',
-     "opens nlsq.json, owned by fit/joint_q_results.py or fit/results.py"),
-    # a new HDF5 reader with the path in a variable
-    ("plots/new_figure.py", "import h5py\nwith h5py.File(path) as f:\n    pass\n",
-     "File() in a module that owns no result file"),
-    # the shared JSON reader from a module that is not an owner
-    ("report/collect.py", 'record = read_json_record(path, ("parameters",), "fit-nlsq")\n',
-     "read_json_record() outside a result file's owner"),
-    # an owner opening another owner's file
-    ("fit/results.py", 'import json\nsummary = json.loads(open(folder + "/cmc/summary.json").read())\n',
-     "opens summary.json, owned by cmc/summary_file.py"),
-])
+@pytest.mark.parametrize(
+    "module, source, expected",
+    [
+        # a new reader of nlsq.json outside fit/results.py, by its literal name
+        (
+            "report/new_page.py",
+            'import json\nrecord = json.loads((folder / "nlsq.json").read_text())\n',
+            "opens nlsq.json, owned by fit/joint_q_results.py or fit/results.py",
+        ),
+        # a new HDF5 reader with the path in a variable
+        (
+            "plots/new_figure.py",
+            "import h5py\nwith h5py.File(path) as f:\n    pass\n",
+            "File() in a module that owns no result file",
+        ),
+        # the shared JSON reader from a module that is not an owner
+        (
+            "report/collect.py",
+            'record = read_json_record(path, ("parameters",), "fit-nlsq")\n',
+            "read_json_record() outside a result file's owner",
+        ),
+        # an owner opening another owner's file
+        (
+            "fit/results.py",
+            'import json\nsummary = json.loads(open(folder + "/cmc/summary.json").read())\n',
+            "opens summary.json, owned by cmc/summary_file.py",
+        ),
+    ],
+)
 def test_a_new_reader_outside_the_owner_is_flagged(module, source, expected):
     assert any(expected in problem for problem in violations(module, source)), violations(module, source)
 

@@ -2,8 +2,8 @@
 
 import json
 
-import h5py
 import cli_args
+import h5py
 import numpy as np
 import pytest
 from data_fixtures import TEST_TRUTH, numpy_c2, write_test_file
@@ -28,8 +28,9 @@ def _maps_by_grid(path):
         out = {}
         for counter, label in enumerate(labels, start=1):
             cell = mapping[label - 1]
-            out[(q_list[cell // len(phi_list)], phi_list[cell % len(phi_list)])] = \
-                f[f"xpcs/twotime/correlation_map/c2_{counter:05d}"][()]
+            out[(q_list[cell // len(phi_list)], phi_list[cell % len(phi_list)])] = f[
+                f"xpcs/twotime/correlation_map/c2_{counter:05d}"
+            ][()]
     return out
 
 
@@ -55,7 +56,9 @@ def test_maps_are_model_plus_noise_of_given_sigma(aps_file):
     iu = np.triu_indices(spec.n_frames, 1)
     # (q/2, first angle) is the empty cell; (q/2, second angle) holds label 1, left unprocessed
     assert set(maps) == {(q, phi) for q in (0.5 * spec.q, spec.q) for phi in spec.phi} - {
-        (0.5 * spec.q, spec.phi[0]), (0.5 * spec.q, spec.phi[1])}
+        (0.5 * spec.q, spec.phi[0]),
+        (0.5 * spec.q, spec.phi[1]),
+    }
     for (q, phi), stored in maps.items():
         a = spec.phi.index(phi)
         residual = stored.astype(float) - numpy_c2(spec, q, phi)
@@ -86,23 +89,27 @@ def test_legacy_layout_holds_the_same_maps(tmp_path, aps_file):
 
 def test_cli_simulate_writes_the_configured_file(tmp_path):
     config = tmp_path / "config.yaml"
-    config.write_text("datasets:\n  demo: {file: demo.hdf, simulate: true}\n"
-                      "simulate: {n_frames: 20, phi: [10.0, 50.0], contrast: [0.3, 0.2], "
-                      "offset: [1.0, 1.1], noise: [0.01, 0.03], seed: 3}\n")
+    config.write_text(
+        "datasets:\n  demo: {file: demo.hdf, simulate: true}\n"
+        "simulate: {n_frames: 20, phi: [10.0, 50.0], contrast: [0.3, 0.2], "
+        "offset: [1.0, 1.1], noise: [0.01, 0.03], seed: 3}\n"
+    )
     out = tmp_path / "demo.hdf"
     assert main(["simulate", *cli_args.settings(config, "simulate"), "--output", str(out)]) == 0
     with h5py.File(out, "r") as f:
         truth = json.loads(f.attrs["simulation_truth"])
         assert f["xpcs/twotime/correlation_map/c2_00001"].shape == (20, 20)
-        assert f["entry/instrument/detector_1/frame_time"][()] * f["xpcs/twotime/config/avg_frame"][()] \
-            == pytest.approx(0.1)
+        assert f["entry/instrument/detector_1/frame_time"][()] * f["xpcs/twotime/config/avg_frame"][
+            ()
+        ] == pytest.approx(0.1)
     assert truth["phi"] == [10.0, 50.0] and truth["parameters"]["D0_sample"] == 5000.0
 
 
 def test_cli_simulate_rejects_per_angle_lists_of_wrong_length(tmp_path, capsys):
     config = tmp_path / "config.yaml"
-    config.write_text("datasets:\n  demo: {file: demo.hdf, simulate: true}\n"
-                      "simulate: {phi: [10.0, 50.0], contrast: [0.3]}\n")
+    config.write_text(
+        "datasets:\n  demo: {file: demo.hdf, simulate: true}\nsimulate: {phi: [10.0, 50.0], contrast: [0.3]}\n"
+    )
     out = tmp_path / "demo.hdf"
     assert main(["simulate", *cli_args.settings(config, "simulate"), "--output", str(out)]) == 2
     assert "simulate.contrast" in capsys.readouterr().err and not out.exists()

@@ -41,9 +41,9 @@ def field_correlation(phi):
     c_ref, c_sample, c_v, x_s = numpy_grid()
     x_r = 1.0 - x_s
     lag = lambda c: np.abs(c[None, :] - c[:, None])  # noqa: E731
-    field = (np.outer(x_r, x_r) * np.exp(-Q * Q * lag(c_ref) / 2)
-             + np.outer(x_s, x_s) * np.exp(-Q * Q * lag(c_sample) / 2)
-             * np.exp(1j * Q * np.cos(np.deg2rad(phi)) * (c_v[:, None] - c_v[None, :])))
+    field = np.outer(x_r, x_r) * np.exp(-Q * Q * lag(c_ref) / 2) + np.outer(x_s, x_s) * np.exp(
+        -Q * Q * lag(c_sample) / 2
+    ) * np.exp(1j * Q * np.cos(np.deg2rad(phi)) * (c_v[:, None] - c_v[None, :]))
     return field, x_r**2 + x_s**2
 
 
@@ -52,10 +52,10 @@ def pooled_map_and_jackknife_se(counts, groups):
     groups before dividing) and its delete-one-group jackknife standard error, both (N, N)."""
     n, pixels = counts.shape
     split = counts.reshape(n, groups, pixels // groups)
-    products = np.einsum("igp,jgp->gij", split, split)            # per-group sum of K_i K_j
-    sums = split.sum(axis=2).T                                     # (groups, N) sum of K_i
+    products = np.einsum("igp,jgp->gij", split, split)  # per-group sum of K_i K_j
+    sums = split.sum(axis=2).T  # (groups, N) sum of K_i
     kept = pixels - pixels // groups
-    mean_left_out = (sums.sum(0) - sums) / kept                    # (groups, N) <K_i> without group g
+    mean_left_out = (sums.sum(0) - sums) / kept  # (groups, N) <K_i> without group g
     left_out = (products.sum(0) - products) / kept / (mean_left_out[:, :, None] * mean_left_out[:, None, :])
     spread = ((groups - 1) / groups * ((left_out - left_out.mean(0)) ** 2).sum(0)) ** 0.5
     return correlator_map(counts), spread
@@ -65,16 +65,21 @@ def test_field_process_has_the_documented_correlation():
     rng = np.random.default_rng(11)
     c_ref = numpy_grid()[0]
     samples = 40000
-    field = np.stack(list(unit_field_frames(rng, c_ref, Q, (samples,))))   # (N, samples)
+    field = np.stack(list(unit_field_frames(rng, c_ref, Q, (samples,))))  # (N, samples)
     iu = np.triu_indices(N)
-    products = field[iu[0]] * field[iu[1]].conj()                           # E_i E_j*, i <= j
-    pseudo = field[iu[0]] * field[iu[1]]                                    # E_i E_j
+    products = field[iu[0]] * field[iu[1]].conj()  # E_i E_j*, i <= j
+    pseudo = field[iu[0]] * field[iu[1]]  # E_i E_j
     expected = np.exp(-Q * Q * np.abs(c_ref[iu[1]] - c_ref[iu[0]]) / 2)
-    assert expected.min() < 0.35                                           # the window spans the decay
+    assert expected.min() < 0.35  # the window spans the decay
     se = lambda x: x.std(axis=1) / np.sqrt(samples)  # noqa: E731
-    z = np.concatenate([(products.real.mean(1) - expected) / se(products.real),
-                        products.imag.mean(1) / se(products.imag),
-                        pseudo.real.mean(1) / se(pseudo.real), pseudo.imag.mean(1) / se(pseudo.imag)])
+    z = np.concatenate(
+        [
+            (products.real.mean(1) - expected) / se(products.real),
+            products.imag.mean(1) / se(products.imag),
+            pseudo.real.mean(1) / se(pseudo.real),
+            pseudo.imag.mean(1) / se(pseudo.imag),
+        ]
+    )
     assert np.max(np.abs(z)) < 4.5 and 0.6 < np.mean(z**2) < 1.5
     # the intensity decay e^{-q^2 |dC|} (no 1/2) used as the field correlation is rejected
     squared = np.exp(-Q * Q * np.abs(c_ref[iu[1]] - c_ref[iu[0]]))
@@ -111,9 +116,11 @@ def test_pooled_frames_converge_to_the_model_with_contrast_one_over_modes(phi, m
     assert np.max(np.abs((pooled - unnormalised) / se)[iu]) > 10
 
 
-CONFIG = ("datasets:\n  demo: {file: frames.hdf, simulate: true, q: 0.01}\n"
-          "simulate: {level: frames, n_frames: 24, phi: [10.0, 50.0], begin_frame: 100, "
-          "pixels: 2000, modes: 3, photons_per_pixel: 4.0, seed: 4}\n")
+CONFIG = (
+    "datasets:\n  demo: {file: frames.hdf, simulate: true, q: 0.01}\n"
+    "simulate: {level: frames, n_frames: 24, phi: [10.0, 50.0], begin_frame: 100, "
+    "pixels: 2000, modes: 3, photons_per_pixel: 4.0, seed: 4}\n"
+)
 
 
 def test_cli_writes_frame_level_maps_that_ingest_reads(tmp_path, monkeypatch):
@@ -142,8 +149,10 @@ def test_cli_writes_frame_level_maps_that_ingest_reads(tmp_path, monkeypatch):
 
 def test_level_defaults_to_maps_and_the_truth_says_so(tmp_path):
     config = tmp_path / "config.yaml"
-    config.write_text("datasets:\n  demo: {file: maps.hdf, simulate: true}\n"
-                      "simulate: {n_frames: 8, phi: [0.0], contrast: [0.2], offset: [1.0], noise: [0.01]}\n")
+    config.write_text(
+        "datasets:\n  demo: {file: maps.hdf, simulate: true}\n"
+        "simulate: {n_frames: 8, phi: [0.0], contrast: [0.2], offset: [1.0], noise: [0.01]}\n"
+    )
     out = tmp_path / "maps.hdf"
     assert main(["simulate", *cli_args.settings(config, "simulate"), "--output", str(out)]) == 0
     with h5py.File(out, "r") as f:
@@ -152,13 +161,19 @@ def test_level_defaults_to_maps_and_the_truth_says_so(tmp_path):
     assert truth["contrast"] == [0.2] and truth["noise"] == [0.01] and truth["diagonal_excess"] == 0.05
 
 
-@pytest.mark.parametrize("simulate, names", [
-    ("{level: frames, modes: 0}", ["'simulate/modes'", "minimum of 1"]),
-    ("{level: frames, contrast: [0.2]}", ["simulate.contrast", "1/modes"]),
-    ("{pixels: 500}", ["simulate.pixels", "level: frames"]),
-    ("{level: frames, n_frames: 6, pixels: 10, photons_per_pixel: 0.0001}",
-     ["received no photon", "'simulate.photons_per_pixel'"]),
-], ids=["modes-zero", "contrast-with-frames", "pixels-with-maps", "too-few-photons"])
+@pytest.mark.parametrize(
+    "simulate, names",
+    [
+        ("{level: frames, modes: 0}", ["'simulate/modes'", "minimum of 1"]),
+        ("{level: frames, contrast: [0.2]}", ["simulate.contrast", "1/modes"]),
+        ("{pixels: 500}", ["simulate.pixels", "level: frames"]),
+        (
+            "{level: frames, n_frames: 6, pixels: 10, photons_per_pixel: 0.0001}",
+            ["received no photon", "'simulate.photons_per_pixel'"],
+        ),
+    ],
+    ids=["modes-zero", "contrast-with-frames", "pixels-with-maps", "too-few-photons"],
+)
 def test_bad_frame_settings_give_one_line_naming_the_key(tmp_path, capsys, simulate, names):
     config = tmp_path / "config.yaml"
     config.write_text(f"datasets:\n  demo: {{file: demo.hdf, simulate: true}}\nsimulate: {simulate}\n")

@@ -33,13 +33,33 @@ PLUGIN = ("snakemake-executor-plugin-slurm", "2.8.0")
 DAEMONS = ("munged", "mariadbd", "slurmdbd", "slurmctld", "slurmd", "sbatch", "sacct")
 
 #: one q bin of 3 angles at N = 40, K = 2 shards, one short chain each: 5 SLURM jobs
-SIMULATE = {"q": 0.01, "phi": [0.0, 45.0, 90.0], "n_frames": 40, "contrast": [0.12, 0.1, 0.14],
-            "offset": [1.0, 1.0, 1.0], "noise": [0.004, 0.004, 0.004], "parameters": {"v0": 600.0}}
+SIMULATE = {
+    "q": 0.01,
+    "phi": [0.0, 45.0, 90.0],
+    "n_frames": 40,
+    "contrast": [0.12, 0.1, 0.14],
+    "offset": [1.0, 1.0, 1.0],
+    "noise": [0.004, 0.004, 0.004],
+    "parameters": {"v0": 600.0},
+}
 CONFIG = {
     "datasets": {"s": {"file": "raw/s.hdf", "q": 0.01}},
-    "nlsq": {"initial": {"D0_sample": 10000.0, "v0": 100.0, "f0": 0.4},
-             "fixed": ["D0_ref", "alpha_ref", "D_offset_ref", "alpha_sample", "D_offset_sample", "beta",
-                       "v_offset", "f1", "f2", "f3", "phi0"]},
+    "nlsq": {
+        "initial": {"D0_sample": 10000.0, "v0": 100.0, "f0": 0.4},
+        "fixed": [
+            "D0_ref",
+            "alpha_ref",
+            "D_offset_ref",
+            "alpha_sample",
+            "D_offset_sample",
+            "beta",
+            "v_offset",
+            "f1",
+            "f2",
+            "f3",
+            "phi0",
+        ],
+    },
     "cmc": {"num_shards": 2, "warmup": 20, "samples": 20, "chains": 1},
 }
 FOLDER = Path("results") / "s" / "q0.01"
@@ -49,8 +69,14 @@ TARGETS = [str(FOLDER / "nlsq.json"), str(FOLDER / "cmc" / "shard_0.h5"), str(FO
 SLURM_RULES = {"ingest": 1, "weight": 1, "fit_nlsq": 1, "cmc_shard": 2}
 #: fast polling for a short workflow on one node (the plugin's first status check comes after 40 s
 #: by default; the profile's latency-wait of 60 s is for a network file system)
-FAST_POLLING = ["--slurm-init-seconds-before-status-checks", "2", "--seconds-between-status-checks", "2",
-                "--latency-wait", "5"]
+FAST_POLLING = [
+    "--slurm-init-seconds-before-status-checks",
+    "2",
+    "--seconds-between-status-checks",
+    "2",
+    "--latency-wait",
+    "5",
+]
 
 
 def missing_prerequisite():
@@ -59,8 +85,10 @@ def missing_prerequisite():
         return "not root (the one-node cluster starts system daemons)"
     absent = [cmd for cmd in DAEMONS if shutil.which(cmd) is None]
     if absent:
-        return (f"{', '.join(absent)} not installed (apt-get install --no-install-recommends slurmctld slurmd "
-                "slurm-client slurmdbd munge mariadb-server; .ci/run does this)")
+        return (
+            f"{', '.join(absent)} not installed (apt-get install --no-install-recommends slurmctld slurmd "
+            "slurm-client slurmdbd munge mariadb-server; .ci/run does this)"
+        )
     try:
         version = importlib.metadata.version(PLUGIN[0])
     except importlib.metadata.PackageNotFoundError:
@@ -92,8 +120,13 @@ def start_snakemake(workdir, targets, *options, config="config.yaml"):
     ``workdir``/``config`` (output to ``workdir``/snakemake.out); a handle for :func:`finish`."""
     env = dict(os.environ, HETERODYNE_JAX_CACHE=str(REPO / ".cache" / "jax"))
     with open(workdir / "snakemake.out", "w") as out:
-        proc = subprocess.Popen([SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), f"--configfile={config}",
-                                 *targets, *options], cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), f"--configfile={config}", *targets, *options],
+            cwd=workdir,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     return proc, time.monotonic(), workdir
 
 
@@ -118,8 +151,13 @@ def new_workdir(folder, raw):
 
 def sacct_jobs(since):
     """[(job id, name, state, comment)] of the allocations sacct lists since ``since`` (sacct time)."""
-    out = subprocess.run(["sacct", "-a", "-n", "-X", "-P", "-S", since, "-o", "JobID,JobName,State,Comment%200"],
-                         capture_output=True, text=True, check=True, timeout=60).stdout
+    out = subprocess.run(
+        ["sacct", "-a", "-n", "-X", "-P", "-S", since, "-o", "JobID,JobName,State,Comment%200"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
     return [tuple(line.split("|", 3)) for line in out.splitlines() if line]
 
 
@@ -128,8 +166,18 @@ def runs(cluster, tmp_path_factory):
     """(slurm workdir, local workdir, sacct rows of the SLURM run, its seconds)."""
     root = tmp_path_factory.mktemp("slurm")
     raw = root / "s.hdf"
-    proc = subprocess.run([str(Path(SNAKEMAKE).parent / "heterodyne"), "simulate", "--settings",
-                           json.dumps({"simulate": SIMULATE}), "--output", str(raw)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            str(Path(SNAKEMAKE).parent / "heterodyne"),
+            "simulate",
+            "--settings",
+            json.dumps({"simulate": SIMULATE}),
+            "--output",
+            str(raw),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     slurm, local = new_workdir(root / "slurm", raw), new_workdir(root / "local", raw)
     since = time.strftime("%Y-%m-%dT%H:%M:%S")
@@ -162,7 +210,9 @@ def test_results_equal_the_local_run_bit_for_bit(runs):
     fits = [json.loads((run / FOLDER / "nlsq.json").read_text()) for run in (slurm, local)]
     assert fits[0]["parameters"] == fits[1]["parameters"]
     assert fits[0]["chi2"] == fits[1]["chi2"] and fits[0]["contrast"] == fits[1]["contrast"]
-    quantities = sorted(["D0_sample", "v0", "f0", *(f"{kind}_{k}" for kind in ("contrast", "offset") for k in range(3))])
+    quantities = sorted(
+        ["D0_sample", "v0", "f0", *(f"{kind}_{k}" for kind in ("contrast", "offset") for k in range(3))]
+    )
     for name in ("shard_0.h5", "shard_1.h5"):
         with h5py.File(slurm / FOLDER / "cmc" / name) as a, h5py.File(local / FOLDER / "cmc" / name) as b:
             assert sorted(a["draws"]) == sorted(b["draws"]) == quantities
@@ -178,8 +228,12 @@ def test_a_failing_job_ends_the_run_promptly_with_an_error(runs):
     slurm, _, _, _ = runs
     bad = {**CONFIG, "nlsq": {**CONFIG["nlsq"], "bounds": {"D0_sample": [1.0, 100.0]}}}
     (slurm / "bad.yaml").write_text(yaml.safe_dump(bad, sort_keys=False))
-    code, out, seconds = finish(start_snakemake(slurm, TARGETS[:1], "--workflow-profile", "slurm", *FAST_POLLING,
-                                                "--retries", "0", config="bad.yaml"), timeout=240)
+    code, out, seconds = finish(
+        start_snakemake(
+            slurm, TARGETS[:1], "--workflow-profile", "slurm", *FAST_POLLING, "--retries", "0", config="bad.yaml"
+        ),
+        timeout=240,
+    )
     assert code != 0, out
     assert "Error in rule fit_nlsq" in out and "initial value outside its bounds" in out
     assert seconds < 180, seconds
@@ -197,17 +251,24 @@ def test_a_status_command_that_fails_stops_the_run_before_any_job(tmp_path):
         pytest.skip(f"{PLUGIN[0]} not installed (pip install -e '.[test]')")
     fake = tmp_path / "bin"
     fake.mkdir()
-    (fake / "sacct").write_text("#!/bin/sh\necho 'sacct: error: Problem talking to the database: Connection refused' >&2\n"
-                                "exit 1\n")
+    (fake / "sacct").write_text(
+        "#!/bin/sh\necho 'sacct: error: Problem talking to the database: Connection refused' >&2\nexit 1\n"
+    )
     (fake / "sacct").chmod(0o755)
     workdir = tmp_path / "run"
     workdir.mkdir()
     shutil.copy(REPO / "config" / "config.yaml", workdir / "config.yaml")
     env = dict(os.environ, PATH=f"{fake}{os.pathsep}{os.environ['PATH']}")
-    proc = subprocess.run([SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--configfile=config.yaml",
-                           "--workflow-profile", "slurm"], cwd=workdir, env=env, capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--configfile=config.yaml", "--workflow-profile", "slurm"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 1
     assert "SLURM status command 'sacct' does not work here (sacct: error: Problem talking to the database" in (
-        proc.stdout + proc.stderr)
-    assert not (workdir / "resources").exists() and not (workdir / "logs").exists()   # no job ran
+        proc.stdout + proc.stderr
+    )
+    assert not (workdir / "resources").exists() and not (workdir / "logs").exists()  # no job ran

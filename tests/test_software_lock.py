@@ -35,15 +35,29 @@ def _lock(tmp_path):
 
 
 def test_pins_are_read_under_normalized_names(tmp_path):
-    assert locked_versions(_lock(tmp_path)) == {"jax": "0.12.0.1", "numpyro": "0.22.0", "pyyaml": "6.0.4",
-                                                "typing-extensions": "4.16.0", "nlsq": "0.6.7"}
+    assert locked_versions(_lock(tmp_path)) == {
+        "jax": "0.12.0.1",
+        "numpyro": "0.22.0",
+        "pyyaml": "6.0.4",
+        "typing-extensions": "4.16.0",
+        "nlsq": "0.6.7",
+    }
 
 
 def test_mismatches_are_the_packages_pinned_to_another_version(tmp_path):
-    versions = {"jax": "0.4.30", "numpyro": "0.22.0", "nlsq": "not installed", "numpy": "2.5.5",
-                "PyYAML": "6.0.3", "typing-extensions": "4.16.0"}
+    versions = {
+        "jax": "0.4.30",
+        "numpyro": "0.22.0",
+        "nlsq": "not installed",
+        "numpy": "2.5.5",
+        "PyYAML": "6.0.3",
+        "typing-extensions": "4.16.0",
+    }
     assert lock_mismatches(versions, _lock(tmp_path)) == [
-        ("jax", "0.4.30", "0.12.0.1"), ("nlsq", "not installed", "0.6.7"), ("PyYAML", "6.0.3", "6.0.4")]
+        ("jax", "0.4.30", "0.12.0.1"),
+        ("nlsq", "not installed", "0.6.7"),
+        ("PyYAML", "6.0.3", "6.0.4"),
+    ]
 
 
 def test_no_lock_file_no_mismatch(tmp_path):

@@ -27,13 +27,43 @@ def table_rows():
         for q in QS:
             for name in ("D0_sample", "v0"):
                 value = truth(dataset, q, name)
-                rows.append({"dataset": dataset, "q": q, "method": "nlsq", "parameter": name, "value": value,
-                             "stderr_or_sd": 0.05 * value, "unit": "u"})
-                rows.append({"dataset": dataset, "q": q, "method": "cmc", "parameter": name, "value": value,
-                             "stderr_or_sd": 0.05 * value, "q05": 0.9 * value, "q50": 1.01 * value,
-                             "q95": 1.1 * value, "unit": "u"})
-            rows.append({"dataset": dataset, "q": q, "method": "nlsq", "parameter": "contrast_0", "phi": 0.0,
-                         "value": 0.2, "stderr_or_sd": 0.01, "unit": "1"})
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "q": q,
+                        "method": "nlsq",
+                        "parameter": name,
+                        "value": value,
+                        "stderr_or_sd": 0.05 * value,
+                        "unit": "u",
+                    }
+                )
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "q": q,
+                        "method": "cmc",
+                        "parameter": name,
+                        "value": value,
+                        "stderr_or_sd": 0.05 * value,
+                        "q05": 0.9 * value,
+                        "q50": 1.01 * value,
+                        "q95": 1.1 * value,
+                        "unit": "u",
+                    }
+                )
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "q": q,
+                    "method": "nlsq",
+                    "parameter": "contrast_0",
+                    "phi": 0.0,
+                    "value": 0.2,
+                    "stderr_or_sd": 0.01,
+                    "unit": "1",
+                }
+            )
     return rows
 
 
@@ -45,8 +75,13 @@ def table(tmp_path_factory):
 
 
 def settings(labels):
-    return json.dumps({"datasets": {name: {"file": f"{name}.hdf", **({"label": labels[name]} if name in labels else {})}
-                                    for name in LABELS}})
+    return json.dumps(
+        {
+            "datasets": {
+                name: {"file": f"{name}.hdf", **({"label": labels[name]} if name in labels else {})} for name in LABELS
+            }
+        }
+    )
 
 
 def test_series_hold_the_table_values_at_the_labels(table):
@@ -63,13 +98,18 @@ def test_series_hold_the_table_values_at_the_labels(table):
             np.testing.assert_allclose(s["x"], [LABELS[d] for d in order])
             np.testing.assert_allclose(s["nlsq"], expected, rtol=1e-15)
             np.testing.assert_allclose(s["nlsq_se"], 0.05 * expected, rtol=1e-15)
-            np.testing.assert_allclose([s["cmc_q05"], s["cmc_q50"], s["cmc_q95"]],
-                                       [0.9 * expected, 1.01 * expected, 1.1 * expected], rtol=1e-15)
+            np.testing.assert_allclose(
+                [s["cmc_q05"], s["cmc_q50"], s["cmc_q95"]],
+                [0.9 * expected, 1.01 * expected, 1.1 * expected],
+                rtol=1e-15,
+            )
     # the drawn NLSQ markers sit at (label, value)
     fig = draw_study(series, {"D0_sample": "u", "v0": "u"}, title, ticks)
     line = fig.axes[0].lines[0]
     np.testing.assert_allclose(line.get_xdata(), [25.0, 40.0, 60.0])
-    np.testing.assert_allclose(line.get_ydata(), [truth(d, QS[0], "D0_sample") for d in ("gel_25C", "gel_40C", "gel_60C")])
+    np.testing.assert_allclose(
+        line.get_ydata(), [truth(d, QS[0], "D0_sample") for d in ("gel_25C", "gel_40C", "gel_60C")]
+    )
 
 
 def test_without_a_label_on_every_dataset_the_names_are_the_axis():
@@ -79,10 +119,14 @@ def test_without_a_label_on_every_dataset_the_names_are_the_axis():
 
 def test_cli_writes_the_figure_with_provenance(table, tmp_path):
     outdir = tmp_path / "study"
-    assert main(["study-figure", "--settings", settings(LABELS), "--parameters", str(table),
-                 "--outdir", str(outdir)]) == 0
+    assert (
+        main(["study-figure", "--settings", settings(LABELS), "--parameters", str(table), "--outdir", str(outdir)]) == 0
+    )
     assert sorted(p.name for p in outdir.iterdir()) == [
-        "parameters_vs_dataset.pdf", "parameters_vs_dataset.png", "parameters_vs_dataset.rst"]
+        "parameters_vs_dataset.pdf",
+        "parameters_vs_dataset.png",
+        "parameters_vs_dataset.rst",
+    ]
     record = read_provenance(outdir / "parameters_vs_dataset.png")
     assert list(record["input_sha256"]) == [str(table)]
     assert "3 datasets against the datasets' config labels" in (outdir / "parameters_vs_dataset.rst").read_text()

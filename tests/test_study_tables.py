@@ -4,7 +4,8 @@ figures_fixtures, copied twice as two datasets of one study.
 Checks: one row per (dataset, q, method, parameter), counted against nlsq.json (free parameters and
 per-angle contrast/offset) and cmc/summary.json; every value equal to its source record; one
 fit-quality row per (dataset, q, phi) equal to nlsq.json and weights.json; both files parse with
-csv (comment lines skipped, as pandas.read_csv(comment="#") does), and carry a provenance record that `heterodyne audit` checks;
+csv (comment lines skipped, as pandas.read_csv(comment="#") does), and carry a provenance record
+that `heterodyne audit` checks;
 the index page links them; a missing input is named.
 """
 
@@ -12,9 +13,9 @@ import csv
 import json
 import shutil
 
+import figures_fixtures as ff
 import pytest
 
-import figures_fixtures as ff
 from heterodyne.audit import audit_file
 from heterodyne.cli import main
 from heterodyne.core.parameters import PARAMETERS
@@ -47,8 +48,17 @@ def study(tmp_path_factory):
     for name in DATASETS:
         shutil.copytree(saved["results"], root / name / QFOLDER)
     paths = {"parameters": root / "parameters.csv", "fit_quality": root / "fit_quality.csv"}
-    status = main(["tables", "--folders", *(str(root / name / QFOLDER) for name in DATASETS),
-                   "--parameters", str(paths["parameters"]), "--fit-quality", str(paths["fit_quality"])])
+    status = main(
+        [
+            "tables",
+            "--folders",
+            *(str(root / name / QFOLDER) for name in DATASETS),
+            "--parameters",
+            str(paths["parameters"]),
+            "--fit-quality",
+            str(paths["fit_quality"]),
+        ]
+    )
     assert status == 0
     tables = {key: read_table(path) for key, path in paths.items()}
     return {"saved": saved, "root": root, "paths": paths, **tables}
@@ -87,11 +97,19 @@ def test_parameter_values_equal_the_source_records(study):
         for kind in ("contrast", "offset"):
             row = rows[("nlsq", f"{kind}_{a}")]
             assert (number(row["value"]), number(row["stderr_or_sd"]), number(row["phi"])) == (
-                nlsq[kind][a], nlsq[f"{kind}_stderr"][a], phi)
+                nlsq[kind][a],
+                nlsq[f"{kind}_stderr"][a],
+                phi,
+            )
     for name, entry in summary["parameters"].items():
         row = rows[("cmc", name)]
         assert tuple(number(row[c]) for c in ("value", "stderr_or_sd", "q05", "q50", "q95")) == (
-            entry["mean"], entry["sd"], entry["q05"], entry["q50"], entry["q95"])
+            entry["mean"],
+            entry["sd"],
+            entry["q05"],
+            entry["q50"],
+            entry["q95"],
+        )
         assert row["flagged"] == flag[summary["combined"]["flagged"]] and row["converged"] == ""
     assert number(rows[("cmc", "contrast_1")]["phi"]) == ff.PHI[1] and rows[("cmc", "v0")]["phi"] == ""
     assert rows[("nlsq", "D0_ref")]["unit"] == "A^2 s^-(1+alpha_ref)"
@@ -108,9 +126,13 @@ def test_fit_quality_rows_per_angle_equal_nlsq_and_weights(study):
         mine = [r for r in rows if r["dataset"] == name]
         column = {c: [r[c] for r in mine] for c in columns}
         assert [number(v) for v in column["phi"]] == list(ff.PHI) and {number(v) for v in column["q"]} == {ff.Q}
-        for key, source in (("reduced_chi2", "reduced_chi2_per_angle"), ("contrast", "contrast"),
-                            ("offset", "offset"), ("contrast_stderr", "contrast_stderr"),
-                            ("offset_stderr", "offset_stderr")):
+        for key, source in (
+            ("reduced_chi2", "reduced_chi2_per_angle"),
+            ("contrast", "contrast"),
+            ("offset", "offset"),
+            ("contrast_stderr", "contrast_stderr"),
+            ("offset_stderr", "offset_stderr"),
+        ):
             assert [number(v) for v in column[key]] == nlsq[source], key
         assert [number(v) for v in column["sigma"]] == list(weights.sigma)
         assert column["noise_model"] == [noise.model for noise in weights.noise]
@@ -128,9 +150,13 @@ def test_tables_parse_with_csv_and_carry_a_provenance_record_the_audit_checks(st
         lines = list(csv.reader(line for line in text.splitlines() if not line.startswith("#")))
         assert len(lines) == 1 + len(study[key][1]) and {len(line) for line in lines} == {len(study[key][0])}
         record = read_provenance(path)
-        expected = {str(root / name / QFOLDER / f) for name in DATASETS
-                    for f in ("dataset.h5", "weights.json", "nlsq.json", "cmc/summary.json")}
+        expected = {
+            str(root / name / QFOLDER / f)
+            for name in DATASETS
+            for f in ("dataset.h5", "weights.json", "nlsq.json", "cmc/summary.json")
+        }
         assert set(record["input_sha256"]) == expected
+
     # the audit of the tables; the fixture wrote every file from one command line (pytest's), the
     # workflow writes each kind with its own command: records say so, as the workflow's would
     def audits():
@@ -165,8 +191,17 @@ def test_missing_summary_is_named(study, tmp_path, capsys):
     root = tmp_path / "results"
     shutil.copytree(study["saved"]["results"], root / "solo" / QFOLDER)
     (root / "solo" / QFOLDER / "cmc" / "summary.json").unlink()
-    status = main(["tables", "--folders", str(root / "solo" / QFOLDER), "--parameters", str(root / "p.csv"),
-                   "--fit-quality", str(root / "f.csv")])
+    status = main(
+        [
+            "tables",
+            "--folders",
+            str(root / "solo" / QFOLDER),
+            "--parameters",
+            str(root / "p.csv"),
+            "--fit-quality",
+            str(root / "f.csv"),
+        ]
+    )
     assert status == 2
     assert f"solo/{QFOLDER}/cmc/summary.json: cmc/summary.json not found" in capsys.readouterr().err
     assert not (root / "p.csv").exists() and not (root / "f.csv").exists()

@@ -6,15 +6,34 @@ import pytest
 
 from heterodyne.core.jax_backend import compute_c2_heterodyne_multiphi
 from heterodyne.core.parameters import INDEX, PARAMETER_NAMES, as_vector, default_bounds
-from heterodyne.core.symmetries import (canonical, exchange_absorber, exchange_components, exchanged_start,
-                                        fold_velocity, transport_at)
+from heterodyne.core.symmetries import (
+    canonical,
+    exchange_absorber,
+    exchange_components,
+    exchanged_start,
+    fold_velocity,
+    transport_at,
+)
 from heterodyne.fit.identifiability import undetermined_combinations
 
 T = 0.5 + 0.1 * np.arange(40)
 PHI = np.array([0.0, 40.0, 100.0])
-CONSTANT = as_vector({"D0_ref": 6000.0, "alpha_ref": 0.1, "D_offset_ref": 20.0, "D0_sample": 2000.0,
-                      "alpha_sample": 0.1, "D_offset_sample": 20.0, "v0": -30.0, "beta": 0.2,
-                      "v_offset": -3.0, "f0": 0.35, "f3": 0.1, "phi0": 7.0})
+CONSTANT = as_vector(
+    {
+        "D0_ref": 6000.0,
+        "alpha_ref": 0.1,
+        "D_offset_ref": 20.0,
+        "D0_sample": 2000.0,
+        "alpha_sample": 0.1,
+        "D_offset_sample": 20.0,
+        "v0": -30.0,
+        "beta": 0.2,
+        "v_offset": -3.0,
+        "f0": 0.35,
+        "f3": 0.1,
+        "phi0": 7.0,
+    }
+)
 
 
 def c2(params):
@@ -44,14 +63,17 @@ def test_exchange_absorbed_by_f3_and_velocity_fold_keep_c2():
     np.testing.assert_allclose(c2(fold_velocity(CONSTANT)), c2(CONSTANT), rtol=0, atol=1e-13)
 
 
-@pytest.mark.parametrize("free, values, expected", [
-    (["D0_ref", "D0_sample", "f0", "f1"], {}, None),                      # time-dependent fraction
-    (["D0_ref", "alpha_ref", "D0_sample", "f0"], {}, None),              # alpha_sample fixed, ref free
-    (["D0_ref", "D0_sample", "f0"], {"alpha_ref": 0.1}, None),          # fixed alphas differ
-    (["D0_ref", "D0_sample", "f0", "f3"], {}, None),                     # only f0 + f3 determined
-    (["D0_ref", "D0_sample"], {"f0": 0.3, "f3": 0.2}, ""),               # x_s = 1/2 fixed
-    (["D0_ref", "D0_sample", "f3"], {}, "f3"),
-])
+@pytest.mark.parametrize(
+    "free, values, expected",
+    [
+        (["D0_ref", "D0_sample", "f0", "f1"], {}, None),  # time-dependent fraction
+        (["D0_ref", "alpha_ref", "D0_sample", "f0"], {}, None),  # alpha_sample fixed, ref free
+        (["D0_ref", "D0_sample", "f0"], {"alpha_ref": 0.1}, None),  # fixed alphas differ
+        (["D0_ref", "D0_sample", "f0", "f3"], {}, None),  # only f0 + f3 determined
+        (["D0_ref", "D0_sample"], {"f0": 0.3, "f3": 0.2}, ""),  # x_s = 1/2 fixed
+        (["D0_ref", "D0_sample", "f3"], {}, "f3"),
+    ],
+)
 def test_exchange_absorber(free, values, expected):
     assert exchange_absorber(free, as_vector(values)) == expected
 
@@ -90,14 +112,16 @@ def test_f0_f2_degenerate_when_fraction_grows():
 def test_identifiable_configs_pass():
     demo_free = ["D0_ref", "alpha_ref", "D0_sample", "alpha_sample", "v0", "beta", "f0"]
     assert undetermined_combinations(demo_free, as_vector({}), n_angles=4) == []
-    assert undetermined_combinations(demo_free + ["f1", "D_offset_ref", "phi0"],
-                                     as_vector({"f1": 0.05}), n_angles=3) == []
+    assert (
+        undetermined_combinations(demo_free + ["f1", "D_offset_ref", "phi0"], as_vector({"f1": 0.05}), n_angles=3) == []
+    )
     assert undetermined_combinations(["v0", "phi0"], as_vector({}), n_angles=1)
 
 
 def test_exchanged_start_matches_the_complementary_fraction_at_two_times():
-    growing = as_vector({"D0_ref": 3000.0, "alpha_ref": 0.2, "D0_sample": 9000.0, "f0": 0.4, "f1": 0.04,
-                         "f2": 1.0, "f3": 0.05})
+    growing = as_vector(
+        {"D0_ref": 3000.0, "alpha_ref": 0.2, "D0_sample": 9000.0, "f0": 0.4, "f1": 0.04, "f2": 1.0, "f3": 0.05}
+    )
     start = exchanged_start(growing, 2.0, 12.0)
     assert (start[INDEX["D0_ref"]], start[INDEX["alpha_ref"]], start[INDEX["D0_sample"]]) == (9000.0, 0.0, 3000.0)
     for t in (2.0, 12.0):

@@ -25,7 +25,7 @@ def test_robust_estimates_within_10_percent_of_truth(simulated):
     _, data_path, spec = simulated
     w = angle_weights(load_dataset(data_path), "robust")
     np.testing.assert_allclose(w.phi, spec.phi)
-    np.testing.assert_allclose(w.sigma, spec.noise, rtol=0.10)     # 0.005, 0.01, 0.02
+    np.testing.assert_allclose(w.sigma, spec.noise, rtol=0.10)  # 0.005, 0.01, 0.02
     np.testing.assert_allclose(w.contrast, spec.contrast, rtol=0.10)
     np.testing.assert_allclose(w.offset, spec.offset, rtol=0.10)
     # the offset is far better than 10 %: the correlation has decayed at the longest lags
@@ -52,7 +52,7 @@ def test_noise_estimate_on_aging_signal_with_masked_elements():
     c2 = signal + upper + upper.T
     valid = np.ones((n, n), bool)
     valid[5, 30] = valid[30, 5] = False
-    c2[5, 30] = c2[30, 5] = 1e6                        # masked outlier must not matter
+    c2[5, 30] = c2[30, 5] = 1e6  # masked outlier must not matter
     assert estimate_angle_noise(c2, valid) == pytest.approx(0.03, rel=0.08)
     contrast, offset = estimate_contrast_offset(c2, valid)
     # truth: offset 1 (decayed: exp(-rate * 4.4 s) < 0.03 at the longest lags), contrast 0.3
@@ -64,8 +64,7 @@ def test_cli_weight_writes_json_with_provenance(simulated, tmp_path):
     config = tmp_path / "config.yaml"
     config.write_text("datasets:\n  s1: {file: unused.hdf}\nweight: {method: robust}\n")
     out = tmp_path / "weights.json"
-    rc = main(["weight", *cli_args.settings(config, "weight"), "--data", str(data_path),
-               "--output", str(out)])
+    rc = main(["weight", *cli_args.settings(config, "weight"), "--data", str(data_path), "--output", str(out)])
     assert rc == 0
     w = load_weights(out)
     np.testing.assert_allclose(w.sigma, spec.noise, rtol=0.10)
@@ -77,14 +76,19 @@ def test_cli_weight_writes_json_with_provenance(simulated, tmp_path):
 def test_cli_weight_rejects_constant_map(tmp_path, capsys):
     from heterodyne.data.dataset import Dataset, save_dataset
 
-    ds = Dataset(c2=np.ones((1, 10, 10)), valid=np.ones((1, 10, 10), bool), t=np.arange(10.0),
-                 phi=np.array([0.0]), dt=1.0, q=0.01)
+    ds = Dataset(
+        c2=np.ones((1, 10, 10)),
+        valid=np.ones((1, 10, 10), bool),
+        t=np.arange(10.0),
+        phi=np.array([0.0]),
+        dt=1.0,
+        q=0.01,
+    )
     data = tmp_path / "dataset.h5"
     save_dataset(data, ds, {"test": True})
     config = tmp_path / "config.yaml"
     config.write_text("datasets:\n  s1: {file: unused.hdf}\n")
     out = tmp_path / "weights.json"
-    rc = main(["weight", *cli_args.settings(config, "weight"), "--data", str(data),
-               "--output", str(out)])
+    rc = main(["weight", *cli_args.settings(config, "weight"), "--data", str(data), "--output", str(out)])
     assert rc == 2 and not out.exists()
     assert "phi = 0 deg" in capsys.readouterr().err

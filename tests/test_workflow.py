@@ -70,10 +70,22 @@ TINY_CONFIG = {
     "datasets": {"tiny": {"file": TINY_FILE, "q": "all", "joint_q": True}},
     # D0_sample, v0 and f0 free; the rest held at the simulated truth (D0_ref through `initial`, the
     # others at their registry defaults 0).
-    "nlsq": {"initial": {"D0_ref": TEST_TRUTH["parameters"]["D0_ref"], "D0_sample": 10000.0, "v0": 100.0,
-                         "f0": 0.4},
-             "fixed": ["D0_ref", "alpha_ref", "D_offset_ref", "alpha_sample", "D_offset_sample", "beta",
-                       "v_offset", "f1", "f2", "f3", "phi0"]},
+    "nlsq": {
+        "initial": {"D0_ref": TEST_TRUTH["parameters"]["D0_ref"], "D0_sample": 10000.0, "v0": 100.0, "f0": 0.4},
+        "fixed": [
+            "D0_ref",
+            "alpha_ref",
+            "D_offset_ref",
+            "alpha_sample",
+            "D_offset_sample",
+            "beta",
+            "v_offset",
+            "f1",
+            "f2",
+            "f3",
+            "phi0",
+        ],
+    },
     # n_phi x 40 * 39 / 2 usable points: 780 at q0.005 (K = 1), 2340 at q0.01 (K = ceil(1.95) = 2)
     "cmc": {"points_per_shard": 1200, "warmup": 20, "samples": 20, "chains": 1},
 }
@@ -84,8 +96,14 @@ TINY_BINS = {"q0.005": (1, 780, 1), "q0.01": (3, 2340, 2)}
 def snakemake(workdir, *args):
     """Run Snakemake on the repository's Snakefile in ``workdir``; (returncode, stdout+stderr)."""
     env = dict(os.environ, HETERODYNE_JAX_CACHE=str(REPO / ".cache" / "jax"))
-    proc = subprocess.run([SNAKEMAKE, "--snakefile", str(SNAKEFILE), *args], cwd=workdir, env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [SNAKEMAKE, "--snakefile", str(SNAKEFILE), *args],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     return proc.returncode, proc.stdout + proc.stderr
 
 
@@ -183,8 +201,11 @@ def _imported_package_files(module):
         for node in ast.walk(ast.parse(source.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("heterodyne"):
                 todo.append(node.module)
-                todo += [f"{node.module}.{a.name}" for a in node.names
-                         if PACKAGE.joinpath(*node.module.split(".")[1:], f"{a.name}.py").exists()]
+                todo += [
+                    f"{node.module}.{a.name}"
+                    for a in node.names
+                    if PACKAGE.joinpath(*node.module.split(".")[1:], f"{a.name}.py").exists()
+                ]
             elif isinstance(node, ast.Import):
                 todo += [a.name for a in node.names if a.name.startswith("heterodyne")]
     return {str(_module_file(name)) for name in seen} - {"None"}
@@ -210,8 +231,19 @@ def test_code_inputs_cover_every_module_a_step_imports(tiny_run, tmp_path):
     later = [rule for rule in RULE_COMMANDS if rule not in ("q_bins", "simulate_demo", "study_figure")]
     forced = ""
     for rules in (["q_bins"], later):
-        code, out = snakemake(workdir, "--configfile", str(config_path), "--dry-run", "--cores", "2",
-                              "--forcerun", *rules, "--", "all", "paper")
+        code, out = snakemake(
+            workdir,
+            "--configfile",
+            str(config_path),
+            "--dry-run",
+            "--cores",
+            "2",
+            "--forcerun",
+            *rules,
+            "--",
+            "all",
+            "paper",
+        )
         assert code == 0, out
         forced += out
     two = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -243,12 +275,15 @@ def _schema_message(config):
     return errors[0].message
 
 
-@pytest.mark.parametrize("change", [
-    pytest.param({"colour": "blue"}, id="unknown-key"),
-    pytest.param({"cmc": {"num_shards": "four"}}, id="wrong-type"),
-    pytest.param({"cmc": {"num_shards": 0}}, id="out-of-range"),
-    pytest.param({"cmc": {"num_shards": 2, "points_per_shard": 1000}}, id="both-shard-counts"),
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param({"colour": "blue"}, id="unknown-key"),
+        pytest.param({"cmc": {"num_shards": "four"}}, id="wrong-type"),
+        pytest.param({"cmc": {"num_shards": 0}}, id="out-of-range"),
+        pytest.param({"cmc": {"num_shards": 2, "points_per_shard": 1000}}, id="both-shard-counts"),
+    ],
+)
 def test_invalid_config_fails_before_any_job_with_the_schema_message(tmp_path, change):
     config = {**TINY_CONFIG, **change}
     message = _schema_message(config)
@@ -263,8 +298,17 @@ def test_config_override_on_the_command_line_reaches_the_jobs(tiny_run):
     """`--config` changes the settings the rules pass (`--settings`), so the weights of both q bins
     and everything after them rerun, with the overriding value on the weight command line."""
     workdir, config_path, _ = tiny_run
-    code, out = snakemake(workdir, "--configfile", str(config_path), "--config", "weight={method: uniform}",
-                          "--dry-run", "--printshellcmds", "--cores", "2")
+    code, out = snakemake(
+        workdir,
+        "--configfile",
+        str(config_path),
+        "--config",
+        "weight={method: uniform}",
+        "--dry-run",
+        "--printshellcmds",
+        "--cores",
+        "2",
+    )
     assert code == 0, out
     counts = job_counts(out)
     assert counts["weight"] == len(TINY_BINS) and counts["fit_nlsq"] == len(TINY_BINS)
@@ -281,13 +325,21 @@ def test_workflow_runs_as_a_snakemake_module_with_the_using_workflows_config(tmp
     write_config(tmp_path, config)
     (tmp_path / "Snakefile").write_text(
         f'configfile: "config.yaml"\n\nmodule heterodyne:\n    snakefile:\n        "{SNAKEFILE}"\n'
-        "    config:\n        config\n\nuse rule * from heterodyne as heterodyne_*\n")
-    code, out = snakemake(tmp_path, "--snakefile", str(tmp_path / "Snakefile"), "--dry-run", "--printshellcmds",
-                          "--cores", "2")
+        "    config:\n        config\n\nuse rule * from heterodyne as heterodyne_*\n"
+    )
+    code, out = snakemake(
+        tmp_path, "--snakefile", str(tmp_path / "Snakefile"), "--dry-run", "--printshellcmds", "--cores", "2"
+    )
     assert code == 0, out
-    assert job_counts(out) == {"heterodyne_simulate_demo": 1, "heterodyne_q_bins": 1, "heterodyne_cross_q": 1,
-                               "heterodyne_study_tables": 1, "heterodyne_audit": 1, "heterodyne_report_index": 1,
-                               "heterodyne_all": 1}
+    assert job_counts(out) == {
+        "heterodyne_simulate_demo": 1,
+        "heterodyne_q_bins": 1,
+        "heterodyne_cross_q": 1,
+        "heterodyne_study_tables": 1,
+        "heterodyne_audit": 1,
+        "heterodyne_report_index": 1,
+        "heterodyne_all": 1,
+    }
     (simulate,) = [line for line in out.splitlines() if "heterodyne simulate --settings" in line]
     assert '"n_frames": 64' in simulate
 
@@ -319,8 +371,9 @@ def _parse_cpu_list(text):
     return cpus
 
 
-@pytest.mark.skipif(not Path("/proc/self/status").exists() or len(os.sched_getaffinity(0)) < 2,
-                    reason="needs Linux and at least 2 CPUs")
+@pytest.mark.skipif(
+    not Path("/proc/self/status").exists() or len(os.sched_getaffinity(0)) < 2, reason="needs Linux and at least 2 CPUs"
+)
 def test_concurrent_jobs_are_pinned_to_disjoint_cpus(tmp_path):
     allowed = os.sched_getaffinity(0)
     env_prefix = ["env", f"HETERODYNE_CPU_LOCKS={tmp_path}", str(PIN_CPUS)]
@@ -359,13 +412,27 @@ def test_end_to_end_run_writes_every_result(tiny_run):
     results = workdir / "results" / "tiny"
     n_bins = len(TINY_BINS)
     shards = sum(k for _, _, k in TINY_BINS.values())
-    assert jobs_run(out) == {"q_bins": 1, "ingest": n_bins, "weight": n_bins, "fit_nlsq": n_bins,
-                             "cmc_shard": shards, "cmc_combine": n_bins, "figures": n_bins, "report": n_bins,
-                             "fit_joint_q": 1, "cmc_joint_q": 1, "cross_q": 1, "study_tables": 1, "audit": 1,
-                             "report_index": 1, "all": 1}
+    assert jobs_run(out) == {
+        "q_bins": 1,
+        "ingest": n_bins,
+        "weight": n_bins,
+        "fit_nlsq": n_bins,
+        "cmc_shard": shards,
+        "cmc_combine": n_bins,
+        "figures": n_bins,
+        "report": n_bins,
+        "fit_joint_q": 1,
+        "cmc_joint_q": 1,
+        "cross_q": 1,
+        "study_tables": 1,
+        "audit": 1,
+        "report_index": 1,
+        "all": 1,
+    }
     q_bins = json.loads((results / "q_bins.json").read_text())["bins"]
     assert [(b["folder"], b["q"], b["n_angles"]) for b in q_bins] == [
-        (folder, float(folder[1:]), n_phi) for folder, (n_phi, _, _) in TINY_BINS.items()]
+        (folder, float(folder[1:]), n_phi) for folder, (n_phi, _, _) in TINY_BINS.items()
+    ]
     index = (workdir / "results" / "index.html").read_text()
     for folder, (n_phi, n_points, k) in TINY_BINS.items():
         chain = results / folder
@@ -382,8 +449,15 @@ def test_end_to_end_run_writes_every_result(tiny_run):
         for png in figures.glob("*.png"):
             assert png.with_suffix(".pdf").is_file() and png.with_suffix(".rst").is_file()
         # a benchmark and a log per job
-        steps = ["ingest", "weight", "fit_nlsq", "cmc_combine", "figures", "report",
-                 *(f"cmc_shard_{i}" for i in range(k))]
+        steps = [
+            "ingest",
+            "weight",
+            "fit_nlsq",
+            "cmc_combine",
+            "figures",
+            "report",
+            *(f"cmc_shard_{i}" for i in range(k)),
+        ]
         for step in steps:
             assert (chain / "benchmarks" / f"{step}.tsv").is_file(), (folder, step)
             assert (workdir / "logs" / "tiny" / folder / f"{step}.log").is_file(), (folder, step)
@@ -403,8 +477,9 @@ def test_end_to_end_run_writes_every_result(tiny_run):
         assert sum(r[2] == "nlsq" for r in mine) == n_free + 2 * n_phi
         assert sum(r[2] == "cmc" for r in mine) == len(summary["parameters"])
     assert len(rows) == 1 + sum(1 for r in rows[1:] if float(r[1]) in (0.005, 0.01))
-    quality = [line for line in (workdir / "results" / "fit_quality.csv").read_text().splitlines()
-               if not line.startswith("#")]
+    quality = [
+        line for line in (workdir / "results" / "fit_quality.csv").read_text().splitlines() if not line.startswith("#")
+    ]
     assert len(quality) == 1 + sum(n_phi for n_phi, _, _ in TINY_BINS.values())
     assert 'href="parameters.csv"' in index and 'href="fit_quality.csv"' in index
 
@@ -485,11 +560,21 @@ def test_every_value_in_a_shell_command_is_quoted():
 def test_audit_passes_on_the_run_and_names_a_file_swapped_for_another_datasets(tiny_run, tmp_path, capsys):
     workdir, _, _ = tiny_run
     audit = json.loads((workdir / "results" / "audit.json").read_text())
-    assert audit["passed"] and {"tiny/q_bins.json", "tiny/cross_q.json", "tiny/joint_q/nlsq.json", "tiny/joint_q/cmc/summary.json", "tiny/q0.01/dataset.h5", "tiny/q0.01/cmc/shard_1.h5",
-                                "tiny/q0.005/report.html", "parameters.csv",
-                                "fit_quality.csv"} <= {f["file"] for f in audit["files"]}
-    assert f"{len(audit['files'])} files checked against the inputs they record, 0 failed" in (
-        workdir / "results" / "index.html").read_text()
+    assert audit["passed"] and {
+        "tiny/q_bins.json",
+        "tiny/cross_q.json",
+        "tiny/joint_q/nlsq.json",
+        "tiny/joint_q/cmc/summary.json",
+        "tiny/q0.01/dataset.h5",
+        "tiny/q0.01/cmc/shard_1.h5",
+        "tiny/q0.005/report.html",
+        "parameters.csv",
+        "fit_quality.csv",
+    } <= {f["file"] for f in audit["files"]}
+    assert (
+        f"{len(audit['files'])} files checked against the inputs they record, 0 failed"
+        in (workdir / "results" / "index.html").read_text()
+    )
     # the run as a reviewer receives it (elsewhere: recorded paths are relative to the run folder)
     received = tmp_path / "received"
     shutil.copytree(workdir, received, ignore=shutil.ignore_patterns(".snakemake"))
@@ -500,8 +585,13 @@ def test_audit_passes_on_the_run_and_names_a_file_swapped_for_another_datasets(t
     capsys.readouterr()
     assert main(["audit", str(received / "results")]) == 1
     failed = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if "  FAIL  " in line}
-    assert {"tiny/q0.01/nlsq.json", "tiny/q0.01/nlsq.h5", "tiny/q0.01/cmc/shard_0.h5", "tiny/q0.01/report.html",
-            "parameters.csv"} <= set(failed)
+    assert {
+        "tiny/q0.01/nlsq.json",
+        "tiny/q0.01/nlsq.h5",
+        "tiny/q0.01/cmc/shard_0.h5",
+        "tiny/q0.01/report.html",
+        "parameters.csv",
+    } <= set(failed)
     assert all("input results/tiny/q0.01/weights.json has changed" in line for line in failed.values())
     assert not {"tiny/q0.01/dataset.h5", "tiny/q0.01/weights.json"} & set(failed)
     assert not [name for name in failed if name.startswith("tiny/q0.005/")]
@@ -539,8 +629,20 @@ def test_fit_option_reruns_the_fit_and_what_follows(tiny_run):
     workdir, config_path, _ = tiny_run
     counts = _dry_run_after_change(workdir, config_path, "nlsq", "max_nfev", 150)
     n, k = len(TINY_BINS), sum(k for _, _, k in TINY_BINS.values())
-    assert counts == {"fit_nlsq": n, "cmc_shard": k, "cmc_combine": n, "figures": n, "report": n,
-                      "fit_joint_q": 1, "cmc_joint_q": 1, "cross_q": 1, "study_tables": 1, "audit": 1, "report_index": 1, "all": 1}
+    assert counts == {
+        "fit_nlsq": n,
+        "cmc_shard": k,
+        "cmc_combine": n,
+        "figures": n,
+        "report": n,
+        "fit_joint_q": 1,
+        "cmc_joint_q": 1,
+        "cross_q": 1,
+        "study_tables": 1,
+        "audit": 1,
+        "report_index": 1,
+        "all": 1,
+    }
 
 
 def test_points_per_shard_sets_the_number_of_shard_jobs_from_the_data(tiny_run):
@@ -549,8 +651,18 @@ def test_points_per_shard_sets_the_number_of_shard_jobs_from_the_data(tiny_run):
     workdir, config_path, _ = tiny_run
     counts = _dry_run_after_change(workdir, config_path, "cmc", "points_per_shard", 600)
     n = len(TINY_BINS)
-    assert counts == {"cmc_shard": 2 + 4, "cmc_combine": n, "cmc_joint_q": 1, "figures": n, "report": n, "cross_q": 1,
-                      "study_tables": 1, "audit": 1, "report_index": 1, "all": 1}
+    assert counts == {
+        "cmc_shard": 2 + 4,
+        "cmc_combine": n,
+        "cmc_joint_q": 1,
+        "figures": n,
+        "report": n,
+        "cross_q": 1,
+        "study_tables": 1,
+        "audit": 1,
+        "report_index": 1,
+        "all": 1,
+    }
 
 
 def test_snakemake_report_zip_holds_the_pages_and_each_figure_once(tiny_run):

@@ -53,9 +53,12 @@ def configure_logging():
 def add_settings_argument(parser, *sections):
     """``--settings JSON``: a JSON object holding exactly the config ``sections`` this step reads
     (``dataset`` is the step's entry under ``datasets``)."""
-    parser.add_argument("--settings", required=True, metavar="JSON",
-                        help=f"JSON object with the config sections {', '.join(sections)} (the "
-                             "workflow rule passes them)")
+    parser.add_argument(
+        "--settings",
+        required=True,
+        metavar="JSON",
+        help=f"JSON object with the config sections {', '.join(sections)} (the workflow rule passes them)",
+    )
     parser.set_defaults(settings_sections=sections)
 
 
@@ -65,13 +68,16 @@ def read_settings(args):
     try:
         value = json.loads(args.settings)
     except json.JSONDecodeError as err:
-        raise InputError(f"--settings: not valid JSON ({err}); pass a JSON object such as "
-                         "'{\"nlsq\": {}}'") from None
+        raise InputError(
+            f"--settings: not valid JSON ({err}); pass a JSON object such as '{{\"nlsq\": {{}}}}'"
+        ) from None
     wanted = set(args.settings_sections)
     if not isinstance(value, dict) or set(value) != wanted:
         found = sorted(value) if isinstance(value, dict) else type(value).__name__
-        raise InputError(f"--settings: expected a JSON object with the sections {sorted(wanted)}, "
-                         f"got {found}; pass exactly these config sections")
+        raise InputError(
+            f"--settings: expected a JSON object with the sections {sorted(wanted)}, "
+            f"got {found}; pass exactly these config sections"
+        )
     return {name: validate_section(name, value[name]) for name in args.settings_sections}
 
 
@@ -79,7 +85,7 @@ def build_parser(commands=COMMANDS):
     """Parser with one subparser per command; each command module adds its own arguments."""
     parser = argparse.ArgumentParser(prog="heterodyne", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (module, help_text) in commands.items():
+    for name, (_, help_text) in commands.items():
         sub.add_parser(name, help=help_text, description=help_text)
     return parser
 

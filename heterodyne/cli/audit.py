@@ -20,6 +20,10 @@ def run(args):
     print(audit_table(audits, not_audited))
     passed = all(a.passed for a in audits)
     if args.output:
-        save_audit(args.output, audits, not_audited,
-                   provenance_record({}, sorted(Path(args.results_root).glob("*/report.html"))))
+        save_audit(
+            args.output,
+            audits,
+            not_audited,
+            provenance_record({}, sorted(Path(args.results_root).glob("*/report.html"))),
+        )
     return 0 if passed else 1

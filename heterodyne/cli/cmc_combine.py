@@ -11,6 +11,7 @@ expected, comes from the config and the dataset (:func:`heterodyne.cmc.pooling.s
 
 import logging
 
+from heterodyne.cli import add_settings_argument, read_settings
 from heterodyne.cmc.combine import combine_shards, posterior_summary, shard_summary
 from heterodyne.cmc.compare import UNDETERMINED_SD_RATIO, nlsq_comparison, undetermined
 from heterodyne.cmc.diagnostics import E_BFMI_MIN, ESS_MIN, R_HAT_LIMIT, convergence_flags
@@ -20,7 +21,6 @@ from heterodyne.cmc.noise_adjustment import adjustment_matrix, nlsq_covariances,
 from heterodyne.cmc.pooling import shard_count, shard_count_origin
 from heterodyne.cmc.shard_set import check_sampling_model, load_matching_shards
 from heterodyne.cmc.summary_file import save_summary, summary_record
-from heterodyne.cli import add_settings_argument, read_settings
 from heterodyne.data.dataset import count_usable, load_dataset
 from heterodyne.fit.results import read_nlsq
 from heterodyne.lineage import check_lineage, check_same_origin
@@ -47,23 +47,34 @@ def run(args):
     nlsq = read_nlsq(args.nlsq).record
     n_points = count_usable(dataset.c2, dataset.valid)
     num_shards = shard_count(n_points, cmc)
-    shards = load_matching_shards(args.shards, num_shards, cmc["seed"],
-                                  shard_count_origin(n_points, cmc))
+    shards = load_matching_shards(args.shards, num_shards, cmc["seed"], shard_count_origin(n_points, cmc))
     n_chains = next(iter(shards[0].draws.values())).shape[0]
-    spec, info = build_model_spec(nlsq, cmc["prior"], dataset.t, dataset.q, len(dataset.phi), num_shards,
-                                  bounds=config["nlsq"]["bounds"], source=args.nlsq)
+    spec, info = build_model_spec(
+        nlsq,
+        cmc["prior"],
+        dataset.t,
+        dataset.q,
+        len(dataset.phi),
+        num_shards,
+        bounds=config["nlsq"]["bounds"],
+        source=args.nlsq,
+    )
     check_sampling_model(spec, info.names, shards, args.nlsq)
 
     covariances = nlsq_covariances(nlsq)
     spread, widening = None, None
     if covariances is not None:
-        spread = adjustment_matrix(covariances, info.names, shards[0].coordinates, spec.prior.centre,
-                                   len(shards[0].draws))
+        spread = adjustment_matrix(
+            covariances, info.names, shards[0].coordinates, spec.prior.centre, len(shards[0].draws)
+        )
         widening = sd_factors(covariances, info.names)
-        log.info("elements share frames (speckle noise model): posterior widened by the NLSQ sandwich, "
-                 "sd x %s", ", ".join(f"{name} {f:.2f}" for name, f in widening.items()))
-    draws, parametric = combine_shards([s.unconstrained for s in shards], list(shards[0].draws),
-                                       shards[0].coordinates, spread)
+        log.info(
+            "elements share frames (speckle noise model): posterior widened by the NLSQ sandwich, sd x %s",
+            ", ".join(f"{name} {f:.2f}" for name, f in widening.items()),
+        )
+    draws, parametric = combine_shards(
+        [s.unconstrained for s in shards], list(shards[0].draws), shards[0].coordinates, spread
+    )
     summary = posterior_summary(draws, n_chains)
     per_shard = [shard_summary(s) for s in shards]
     combined = convergence_flags(summary)
@@ -74,19 +85,38 @@ def run(args):
         log.warning("combined posterior flagged: %s", "; ".join(combined["flag_reasons"]))
     vague = undetermined(summary, info.names, spec.prior)
     for entry in vague:
-        log.warning("%s not determined by the data: posterior sd %.4g is %.2f of its prior sd %.4g (> %s)",
-                    entry["parameter"], entry["sd"], entry["sd_over_prior_sd"], entry["prior_sd"],
-                    UNDETERMINED_SD_RATIO)
+        log.warning(
+            "%s not determined by the data: posterior sd %.4g is %.2f of its prior sd %.4g (> %s)",
+            entry["parameter"],
+            entry["sd"],
+            entry["sd_over_prior_sd"],
+            entry["prior_sd"],
+            UNDETERMINED_SD_RATIO,
+        )
 
-    provenance = provenance_record({"cmc": cmc, "nlsq": {"bounds": config["nlsq"]["bounds"]}},
-                                   [args.data, args.nlsq, *args.shards])
-    record = summary_record(parameters=summary, parametric=parametric, combined=combined, shards=per_shard,
-                            num_shards=num_shards, n_points=n_points,
-                            nlsq_comparison=nlsq_comparison(summary, nlsq), undetermined=vague,
-                            noise_adjustment=widening,
-                            limits={"r_hat": R_HAT_LIMIT, "ess": ESS_MIN, "e_bfmi": E_BFMI_MIN,
-                                    "undetermined_sd_ratio": UNDETERMINED_SD_RATIO},
-                            n_chains=n_chains, n_draws=len(next(iter(draws.values()))), provenance=provenance)
+    provenance = provenance_record(
+        {"cmc": cmc, "nlsq": {"bounds": config["nlsq"]["bounds"]}}, [args.data, args.nlsq, *args.shards]
+    )
+    record = summary_record(
+        parameters=summary,
+        parametric=parametric,
+        combined=combined,
+        shards=per_shard,
+        num_shards=num_shards,
+        n_points=n_points,
+        nlsq_comparison=nlsq_comparison(summary, nlsq),
+        undetermined=vague,
+        noise_adjustment=widening,
+        limits={
+            "r_hat": R_HAT_LIMIT,
+            "ess": ESS_MIN,
+            "e_bfmi": E_BFMI_MIN,
+            "undetermined_sd_ratio": UNDETERMINED_SD_RATIO,
+        },
+        n_chains=n_chains,
+        n_draws=len(next(iter(draws.values()))),
+        provenance=provenance,
+    )
     save_combined(args.output_h5, draws, num_shards, n_chains, provenance)
     save_summary(args.output_json, record)
     return 0

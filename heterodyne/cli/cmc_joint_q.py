@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from heterodyne.cli import add_settings_argument, read_settings
 from heterodyne.cmc.combine import posterior_summary
 from heterodyne.cmc.compare import nlsq_comparison
 from heterodyne.cmc.diagnostics import convergence_flags
@@ -27,7 +28,6 @@ from heterodyne.cmc.draws_file import save_combined
 from heterodyne.cmc.joint_q import SKEW_LIMIT, joint_posterior
 from heterodyne.cmc.joint_q_inputs import fit_prior, read_bin, read_joint_fit
 from heterodyne.cmc.summary_file import save_joint_summary
-from heterodyne.cli import add_settings_argument, read_settings
 from heterodyne.errors import InputError
 from heterodyne.provenance import provenance_record
 
@@ -37,8 +37,13 @@ log = logging.getLogger("heterodyne.cmc")
 def add_arguments(parser):
     add_settings_argument(parser, "cmc")
     parser.add_argument("--joint-nlsq", required=True, help="nlsq.json of `heterodyne fit-joint-q`")
-    parser.add_argument("--folders", nargs="+", required=True, metavar="FOLDER",
-                        help="the per-q result folders results/<dataset>/<q folder> the joint fit used")
+    parser.add_argument(
+        "--folders",
+        nargs="+",
+        required=True,
+        metavar="FOLDER",
+        help="the per-q result folders results/<dataset>/<q folder> the joint fit used",
+    )
     parser.add_argument("--output-json", required=True, help="summary file to write (JSON)")
     parser.add_argument("--output-h5", required=True, help="joint draws file to write (HDF5)")
 
@@ -54,34 +59,50 @@ def run(args):
     try:
         posterior = joint_posterior([b for b, _ in read], shared, centre, precision)
     except (ValueError, np.linalg.LinAlgError) as err:
-        raise InputError(f"--folders: no joint posterior ({err}); see the per-q cmc/summary.json files "
-                         "(too few draws for the quantities: raise cmc.samples)") from None
+        raise InputError(
+            f"--folders: no joint posterior ({err}); see the per-q cmc/summary.json files "
+            "(too few draws for the quantities: raise cmc.samples)"
+        ) from None
     n_chains = next(iter(read[0][0].draws.values())).shape[0]
     summary = posterior_summary(posterior.draws, n_chains)
     criteria = convergence_flags(summary)
     reasons = [f"the CMC posterior of {b.folder} is flagged" for b, s in read if s.flagged]
     if not posterior.agreement["agree"]:
-        reasons.append(f"the per-q posteriors disagree (chi2 = {posterior.agreement['chi2']:.4g} on "
-                       f"{posterior.agreement['dof']} dof, p = {posterior.agreement['p']:.3g}): no single "
-                       "set of shared parameters describes every q bin")
-    reasons += [f"{e['parameter']} at {e['folder']} has skewness {e['skew']:.2f} (|skew| > {SKEW_LIMIT}): "
-                "the Gaussian consensus is approximate" for e in posterior.skewed]
+        reasons.append(
+            f"the per-q posteriors disagree (chi2 = {posterior.agreement['chi2']:.4g} on "
+            f"{posterior.agreement['dof']} dof, p = {posterior.agreement['p']:.3g}): no single "
+            "set of shared parameters describes every q bin"
+        )
+    reasons += [
+        f"{e['parameter']} at {e['folder']} has skewness {e['skew']:.2f} (|skew| > {SKEW_LIMIT}): "
+        "the Gaussian consensus is approximate"
+        for e in posterior.skewed
+    ]
     reasons += criteria["flag_reasons"]
     for reason in reasons:
         log.warning("joint multi-q posterior: %s", reason)
     sd = np.sqrt(np.diag(posterior.covariance))
     comparison = nlsq_comparison(summary, {"parameters": {name: joint.parameters[name] for name in shared}})
     provenance = provenance_record({"cmc": cmc}, [args.joint_nlsq, *(f / "cmc" / "combined.h5" for f in folders)])
-    record = {"parameters": summary, "shared_parameters": shared,
-              "parametric": {name: {"mean": float(posterior.mean[k]), "sd": float(sd[k])}
-                             for k, name in enumerate(shared)},
-              "q_bins": [{"folder": b.folder, "q": q_of[b.folder], "cmc_flagged": s.flagged}
-                         for b, s in read],
-              "agreement": posterior.agreement, "skewed": posterior.skewed, "nlsq_comparison": comparison,
-              "combined": criteria, "flagged": bool(reasons), "flag_reasons": reasons, "n_chains": n_chains,
-              "n_draws": len(next(iter(posterior.draws.values()))), "provenance": provenance}
+    record = {
+        "parameters": summary,
+        "shared_parameters": shared,
+        "parametric": {name: {"mean": float(posterior.mean[k]), "sd": float(sd[k])} for k, name in enumerate(shared)},
+        "q_bins": [{"folder": b.folder, "q": q_of[b.folder], "cmc_flagged": s.flagged} for b, s in read],
+        "agreement": posterior.agreement,
+        "skewed": posterior.skewed,
+        "nlsq_comparison": comparison,
+        "combined": criteria,
+        "flagged": bool(reasons),
+        "flag_reasons": reasons,
+        "n_chains": n_chains,
+        "n_draws": len(next(iter(posterior.draws.values()))),
+        "provenance": provenance,
+    }
     save_combined(args.output_h5, posterior.draws, len(folders), n_chains, provenance)
     save_joint_summary(args.output_json, record)
-    print(f"{args.output_json}: joint posterior of {', '.join(shared)} over {len(folders)} q bins"
-          f"{'; flagged: ' + '; '.join(reasons) if reasons else ''}")
+    print(
+        f"{args.output_json}: joint posterior of {', '.join(shared)} over {len(folders)} q bins"
+        f"{'; flagged: ' + '; '.join(reasons) if reasons else ''}"
+    )
     return 0

@@ -10,12 +10,11 @@ import os
 
 from jax._src import xla_bridge  # backends_are_initialized: no public equivalent
 
+from heterodyne.cli import add_settings_argument, read_settings
 from heterodyne.cmc.draws_file import save_shard
 from heterodyne.cmc.model import build_model_spec
-from heterodyne.cmc.pooling import (max_shard_size, pooled_points, shard_count, shard_count_origin,
-                                    shard_points)
+from heterodyne.cmc.pooling import max_shard_size, pooled_points, shard_count, shard_count_origin, shard_points
 from heterodyne.cmc.sampling import NutsSettings, run_shard, shard_data
-from heterodyne.cli import add_settings_argument, read_settings
 from heterodyne.data.dataset import load_dataset
 from heterodyne.errors import InputError
 from heterodyne.fit.results import read_nlsq
@@ -29,7 +28,12 @@ def add_arguments(parser):
     parser.add_argument("--data", required=True, help="dataset.h5 written by `heterodyne ingest`")
     parser.add_argument("--weights", required=True, help="weights.json written by `heterodyne weight`")
     parser.add_argument("--nlsq", required=True, help="nlsq.json written by `heterodyne fit-nlsq`")
-    parser.add_argument("--shard", required=True, type=int, help="shard index k, 0 <= k < K (K: cmc.num_shards, or from cmc.points_per_shard)")
+    parser.add_argument(
+        "--shard",
+        required=True,
+        type=int,
+        help="shard index k, 0 <= k < K (K: cmc.num_shards, or from cmc.points_per_shard)",
+    )
     parser.add_argument("--output", required=True, help="shard file to write (HDF5)")
 
 
@@ -61,20 +65,30 @@ def run(args):
     num_shards = shard_count(len(points), cmc)
     origin = f"K = {num_shards} from {shard_count_origin(len(points), cmc)}"
     if not 0 <= args.shard < num_shards:
-        raise InputError(f"--shard {args.shard}: must lie in [0, {num_shards - 1}] ({origin}); "
-                         "give a shard index below K")
+        raise InputError(
+            f"--shard {args.shard}: must lie in [0, {num_shards - 1}] ({origin}); give a shard index below K"
+        )
     if len(points) < num_shards * len(dataset.phi):
-        raise InputError(f"{args.data}: only {len(points)} usable (t1 < t2) points for {origin}; "
-                         "use fewer shards or widen the frame window")
+        raise InputError(
+            f"{args.data}: only {len(points)} usable (t1 < t2) points for {origin}; "
+            "use fewer shards or widen the frame window"
+        )
     mine = shard_points(points, num_shards, cmc["seed"], args.shard)
-    spec, info = build_model_spec(nlsq, cmc["prior"], dataset.t, dataset.q, len(dataset.phi), num_shards,
-                                  bounds=config["nlsq"]["bounds"], source=args.nlsq)
-    data = shard_data(dataset, weights, mine, max_shard_size(points, num_shards, cmc["seed"]),
-                      num_shards)
+    spec, info = build_model_spec(
+        nlsq,
+        cmc["prior"],
+        dataset.t,
+        dataset.q,
+        len(dataset.phi),
+        num_shards,
+        bounds=config["nlsq"]["bounds"],
+        source=args.nlsq,
+    )
+    data = shard_data(dataset, weights, mine, max_shard_size(points, num_shards, cmc["seed"]), num_shards)
     result = run_shard(data, spec, info, NutsSettings.from_config(cmc), cmc["seed"], args.shard)
 
-    provenance = provenance_record({"cmc": cmc, "nlsq": {"bounds": config["nlsq"]["bounds"]}},
-                                   [args.data, args.weights, args.nlsq])
-    save_shard(args.output, args.shard, num_shards, cmc["seed"], len(mine), result, spec.coords, spec.prior,
-               provenance)
+    provenance = provenance_record(
+        {"cmc": cmc, "nlsq": {"bounds": config["nlsq"]["bounds"]}}, [args.data, args.weights, args.nlsq]
+    )
+    save_shard(args.output, args.shard, num_shards, cmc["seed"], len(mine), result, spec.coords, spec.prior, provenance)
     return 0

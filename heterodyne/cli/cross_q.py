@@ -26,15 +26,27 @@ FIGURE_STEMS = ("cross_q_parameters", "cross_q_rates")
 
 
 def add_arguments(parser):
-    parser.add_argument("--folders", nargs="+", required=True, metavar="FOLDER",
-                        help="the per-q result folders results/<dataset>/<q folder> of one dataset")
-    parser.add_argument("--joint", metavar="NLSQ_JSON",
-                        help="nlsq.json of a joint multi-q fit (shared parameters) to show beside the per-q fits")
-    parser.add_argument("--joint-cmc", metavar="SUMMARY_JSON",
-                        help="summary.json of `heterodyne cmc-joint-q` (needs --joint): its 5-95 %% "
-                             "intervals drawn beside the joint fit")
-    parser.add_argument("--alpha", type=float, default=0.05,
-                        help="family-wise significance level of the tests (default 0.05)")
+    parser.add_argument(
+        "--folders",
+        nargs="+",
+        required=True,
+        metavar="FOLDER",
+        help="the per-q result folders results/<dataset>/<q folder> of one dataset",
+    )
+    parser.add_argument(
+        "--joint",
+        metavar="NLSQ_JSON",
+        help="nlsq.json of a joint multi-q fit (shared parameters) to show beside the per-q fits",
+    )
+    parser.add_argument(
+        "--joint-cmc",
+        metavar="SUMMARY_JSON",
+        help="summary.json of `heterodyne cmc-joint-q` (needs --joint): its 5-95 %% "
+        "intervals drawn beside the joint fit",
+    )
+    parser.add_argument(
+        "--alpha", type=float, default=0.05, help="family-wise significance level of the tests (default 0.05)"
+    )
     parser.add_argument("--output-json", required=True, help="cross_q.json to write")
     parser.add_argument("--outdir", required=True, help="folder of the cross-q figures (replaced as a whole)")
 

@@ -44,9 +44,15 @@ def run(args):
     nlsq = load_nlsq(args.nlsq_json, args.nlsq_h5, n_phi=len(dataset.phi))
     cmc = load_cmc(args.cmc_json, args.cmc_h5)
     shards = shard_paths_beside(args.cmc_h5, len(cmc.shard_draws))
-    check_lineage({args.nlsq_json: [args.data, args.weights], args.nlsq_h5: [args.data, args.weights],
-                   **{shard: [args.data, args.weights, args.nlsq_json] for shard in shards},
-                   args.cmc_json: shards, args.cmc_h5: shards})
+    check_lineage(
+        {
+            args.nlsq_json: [args.data, args.weights],
+            args.nlsq_h5: [args.data, args.weights],
+            **{shard: [args.data, args.weights, args.nlsq_json] for shard in shards},
+            args.cmc_json: shards,
+            args.cmc_h5: shards,
+        }
+    )
     inputs = [args.data, args.weights, args.nlsq_json, args.nlsq_h5, args.cmc_json, args.cmc_h5, *shards]
     provenance = provenance_record({"dataset": section, "figures": settings}, inputs)
     name = args.name

@@ -37,8 +37,12 @@ log = logging.getLogger(__name__)
 def add_arguments(parser):
     add_settings_argument(parser, "nlsq")
     parser.add_argument("--data", required=True, nargs="+", help="dataset.h5 of every q bin (`heterodyne ingest`)")
-    parser.add_argument("--weights", required=True, nargs="+",
-                        help="weights.json of every q bin, in the order of --data (`heterodyne weight`)")
+    parser.add_argument(
+        "--weights",
+        required=True,
+        nargs="+",
+        help="weights.json of every q bin, in the order of --data (`heterodyne weight`)",
+    )
     parser.add_argument("--output-json", required=True, help="nlsq.json to write")
     parser.add_argument("--output-h5", required=True, help="nlsq.h5 to write")
 
@@ -55,8 +59,10 @@ def bin_folder(path):
 def check_counts(data_paths, weights_paths):
     """InputError unless there is one weights file per dataset file."""
     if len(data_paths) != len(weights_paths):
-        raise InputError(f"--data lists {len(data_paths)} file(s) but --weights {len(weights_paths)}; give one "
-                         "weights.json per dataset.h5, in the same order")
+        raise InputError(
+            f"--data lists {len(data_paths)} file(s) but --weights {len(weights_paths)}; give one "
+            "weights.json per dataset.h5, in the same order"
+        )
 
 
 def check_bins(data_paths, datasets):
@@ -64,14 +70,18 @@ def check_bins(data_paths, datasets):
     sources = {(d.source_sha256 or d.source_path) for d in datasets}
     if len(sources) > 1:
         listed = ", ".join(f"{p} ({d.source_path})" for p, d in zip(data_paths, datasets, strict=True))
-        raise InputError(f"--data: the datasets come from different source files: {listed}; a joint q fit "
-                         "takes the q bins of one dataset entry")
+        raise InputError(
+            f"--data: the datasets come from different source files: {listed}; a joint q fit "
+            "takes the q bins of one dataset entry"
+        )
     q = [d.q for d in datasets]
     for i in range(len(q)):
         for j in range(i):
             if np.isclose(q[i], q[j], rtol=1e-9, atol=0.0):
-                raise InputError(f"--data: {data_paths[j]} and {data_paths[i]} are the same q bin "
-                                 f"(q = {q[i]:g} 1/A); give every q bin once")
+                raise InputError(
+                    f"--data: {data_paths[j]} and {data_paths[i]} are the same q bin "
+                    f"(q = {q[i]:g} 1/A); give every q bin once"
+                )
 
 
 def load_bins(data_paths, weights_paths):
@@ -95,22 +105,55 @@ def run(args):
     settings, held = hold_for_bins(settings, [len(d.phi) for d in datasets])
     for name, reason in held.items():
         log.info("%s held fixed (every q bin has one angle): %s", name, reason)
-    bins = [QBinProblem(folder=folders[b], q=float(datasets[b].q),
-                        problem=build_problem(datasets[b], weights[b], weights_path=args.weights[b]),
-                        noise=weights[b].noise) for b in order]
+    bins = [
+        QBinProblem(
+            folder=folders[b],
+            q=float(datasets[b].q),
+            problem=build_problem(datasets[b], weights[b], weights_path=args.weights[b]),
+            noise=weights[b].noise,
+        )
+        for b in order
+    ]
     try:
         fit = fit_joint_q(bins, settings)
     except FitFailed as err:
-        print(f"heterodyne fit-joint-q: fit failed: {err}; check the data and the initial values "
-              "(config: nlsq.initial)", file=sys.stderr)
+        print(
+            f"heterodyne fit-joint-q: fit failed: {err}; check the data and the initial values (config: nlsq.initial)",
+            file=sys.stderr,
+        )
         return 1
-    log.info("%s after %d iterations: chi2 = %.6g, reduced chi2 = %.4f (%.1f s)", fit.termination,
-             fit.n_iterations, fit.chi2, fit.reduced_chi2, fit.wall_time_s)
-    models = [np.asarray(c2_meshgrid(fit.thetas[k], datasets[b].t, datasets[b].q, datasets[b].dt, datasets[b].phi,
-                                     fit.contrast[k], fit.offset[k]))
-              for k, b in enumerate(order)]
+    log.info(
+        "%s after %d iterations: chi2 = %.6g, reduced chi2 = %.4f (%.1f s)",
+        fit.termination,
+        fit.n_iterations,
+        fit.chi2,
+        fit.reduced_chi2,
+        fit.wall_time_s,
+    )
+    models = [
+        np.asarray(
+            c2_meshgrid(
+                fit.thetas[k],
+                datasets[b].t,
+                datasets[b].q,
+                datasets[b].dt,
+                datasets[b].phi,
+                fit.contrast[k],
+                fit.offset[k],
+            )
+        )
+        for k, b in enumerate(order)
+    ]
     inputs = [(args.data[b], args.weights[b]) for b in order]
     provenance = provenance_record(section, [path for pair in inputs for path in pair])
-    save_joint_results(args.output_json, args.output_h5, fit, [np.asarray(datasets[b].phi) for b in order], inputs,
-                       models, provenance, held)
+    save_joint_results(
+        args.output_json,
+        args.output_h5,
+        fit,
+        [np.asarray(datasets[b].phi) for b in order],
+        inputs,
+        models,
+        provenance,
+        held,
+    )
     return 0

@@ -45,11 +45,19 @@ def run(args):
     try:
         fit = fit_joint(problem, settings, weights.noise)
     except FitFailed as err:
-        print(f"heterodyne fit-nlsq: fit failed: {err}; check the data and the initial values "
-              "(config: nlsq.initial)", file=sys.stderr)
+        print(
+            f"heterodyne fit-nlsq: fit failed: {err}; check the data and the initial values (config: nlsq.initial)",
+            file=sys.stderr,
+        )
         return 1
-    log.info("%s after %d iterations: chi2 = %.6g, reduced chi2 = %.4f (%.1f s)", fit.termination,
-             fit.n_iterations, fit.chi2, fit.reduced_chi2, fit.wall_time_s)
+    log.info(
+        "%s after %d iterations: chi2 = %.6g, reduced chi2 = %.4f (%.1f s)",
+        fit.termination,
+        fit.n_iterations,
+        fit.chi2,
+        fit.reduced_chi2,
+        fit.wall_time_s,
+    )
     c2_model = c2_meshgrid(fit.theta, dataset.t, dataset.q, dataset.dt, dataset.phi, fit.contrast, fit.offset)
     provenance = provenance_record(section, [args.data, args.weights])
     save_results(args.output_json, args.output_h5, fit, dataset.phi, np.asarray(c2_model), provenance, held)

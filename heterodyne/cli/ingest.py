@@ -22,8 +22,17 @@ def run(args):
     check_lineage({args.q_bins: [section["file"]]})
     q_bin = find_q_bin(load_q_bins(args.q_bins), args.q_folder, args.q_bins)
     cfile = open_correlation_file(section["file"])
-    dataset = select_dataset(cfile, sha256_file(section["file"]), q_index=q_bin.index, phi=section["phi"],
-                             frames=section["frames"], time_origin=section["time_origin"])
-    save_dataset(args.output, dataset, provenance_record({"dataset": section, "q_bin": q_bin.folder},
-                                                         [section["file"], args.q_bins]))
+    dataset = select_dataset(
+        cfile,
+        sha256_file(section["file"]),
+        q_index=q_bin.index,
+        phi=section["phi"],
+        frames=section["frames"],
+        time_origin=section["time_origin"],
+    )
+    save_dataset(
+        args.output,
+        dataset,
+        provenance_record({"dataset": section, "q_bin": q_bin.folder}, [section["file"], args.q_bins]),
+    )
     return 0

@@ -22,8 +22,9 @@ from heterodyne.provenance import provenance_record
 
 def add_arguments(parser):
     add_settings_argument(parser, "paper", "datasets", "figures")
-    parser.add_argument("--results", required=True, help="results folder holding <dataset>/q_bins.json "
-                        "and <dataset>/<q folder>/")
+    parser.add_argument(
+        "--results", required=True, help="results folder holding <dataset>/q_bins.json and <dataset>/<q folder>/"
+    )
     parser.add_argument("--outdir", required=True, help="output folder, e.g. results/paper")
 
 

@@ -14,9 +14,13 @@ def add_arguments(parser):
 def run(args):
     section = read_settings(args)["dataset"]
     cfile = open_correlation_file(section["file"])
-    bins = select_q_bins(cfile, q=section.get("q"), q_index=section.get("q_index"), phi=section["phi"],
-                         frames=section["frames"])
+    bins = select_q_bins(
+        cfile, q=section.get("q"), q_index=section.get("q_index"), phi=section["phi"], frames=section["frames"]
+    )
     save_q_bins(args.output, bins, provenance_record({"dataset": section}, [section["file"]]))
     for entry in bins:
-        print(f"{entry.folder}: q = {entry.q:.6g} 1/A (bin {entry.index}), {entry.n_angles} angle(s), {entry.n_points} usable points")
+        print(
+            f"{entry.folder}: q = {entry.q:.6g} 1/A (bin {entry.index}), {entry.n_angles} angle(s), "
+            f"{entry.n_points} usable points"
+        )
     return 0

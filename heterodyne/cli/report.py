@@ -28,17 +28,21 @@ def add_arguments(parser):
     parser.add_argument("--results-dir", help="results/D (dataset report)")
     parser.add_argument("--results-root", help="results (index page)")
     parser.add_argument("--audit", help="results/audit.json written by `heterodyne audit` (index page)")
-    parser.add_argument("--cross-q", metavar="JSON",
-                        help="results/D/cross_q.json of the dataset (`heterodyne cross-q`; optional, dataset "
-                             "report): show its cross-q verdict")
+    parser.add_argument(
+        "--cross-q",
+        metavar="JSON",
+        help="results/D/cross_q.json of the dataset (`heterodyne cross-q`; optional, dataset "
+        "report): show its cross-q verdict",
+    )
     parser.add_argument("--output", required=True, help="HTML file to write")
 
 
 def _require(args, names, mode):
     missing = [f"--{n.replace('_', '-')}" for n in names if getattr(args, n) is None]
     if missing:
-        raise InputError(f"missing option(s) {', '.join(missing)}, needed for the {mode}; see "
-                         "`heterodyne report --help`")
+        raise InputError(
+            f"missing option(s) {', '.join(missing)}, needed for the {mode}; see `heterodyne report --help`"
+        )
 
 
 def run(args):

@@ -24,8 +24,10 @@ def run(args):
     rows = read_table(args.parameters, PARAMETER_COLUMNS)
     unknown = sorted({r["dataset"] for r in rows} - set(datasets))
     if unknown:
-        raise InputError(f"{args.parameters}: datasets {unknown} are not in the config's 'datasets' "
-                         f"({sorted(datasets)}); rebuild the tables from this config's results")
+        raise InputError(
+            f"{args.parameters}: datasets {unknown} are not in the config's 'datasets' "
+            f"({sorted(datasets)}); rebuild the tables from this config's results"
+        )
     labels = {name: entry.get("label") for name, entry in datasets.items()}
     provenance = provenance_record({"datasets": datasets}, [args.parameters])
     with atomic_folder(args.outdir) as outdir:

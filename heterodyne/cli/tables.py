@@ -11,8 +11,13 @@ from heterodyne.report.study_tables import build_tables, write_tables
 
 
 def add_arguments(parser):
-    parser.add_argument("--folders", nargs="+", required=True, metavar="FOLDER",
-                        help="per-q result folders results/<dataset>/<q folder> to tabulate")
+    parser.add_argument(
+        "--folders",
+        nargs="+",
+        required=True,
+        metavar="FOLDER",
+        help="per-q result folders results/<dataset>/<q folder> to tabulate",
+    )
     parser.add_argument("--parameters", required=True, help="parameters CSV to write")
     parser.add_argument("--fit-quality", required=True, help="fit quality CSV to write")
 

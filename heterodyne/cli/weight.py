@@ -20,7 +20,8 @@ def run(args):
     try:
         weights = angle_weights(dataset, section["method"], section["long_lag_fraction"])
     except ValueError as err:
-        raise InputError(f"{args.data}: cannot weight the angles ({err}); check the dataset's "
-                         "frame window and angles in the config") from err
+        raise InputError(
+            f"{args.data}: cannot weight the angles ({err}); check the dataset's frame window and angles in the config"
+        ) from err
     save_weights(args.output, weights, provenance_record(section, [args.data]))
     return 0

@@ -29,6 +29,7 @@ from heterodyne.cmc.convergence import convergence
 from heterodyne.cmc.coordinates import theta_draws, theta_from_y
 from heterodyne.cmc.diagnostics import shard_diagnostics
 
+
 def _physical(y, names, coordinates):
     """{name: (S,)} of draws y (S, D): theta(y), and exp(lambda) as ``noise_scale``."""
     theta = theta_draws(y, coordinates)
@@ -46,8 +47,10 @@ def combine_shards(unconstrained, names, coordinates, spread=None):
     given, maps the combined draws' deviations from their mean and the parametric covariance
     (:mod:`heterodyne.cmc.noise_adjustment`)."""
     length = min(y.shape[1] for y in unconstrained)
-    flat = [y[:, np.round(np.linspace(0, y.shape[1] - 1, length)).astype(int)].reshape(-1, y.shape[-1])
-            for y in unconstrained]
+    flat = [
+        y[:, np.round(np.linspace(0, y.shape[1] - 1, length)).astype(int)].reshape(-1, y.shape[-1])
+        for y in unconstrained
+    ]
     pooled = np.concatenate(flat)
     mean, sd = pooled.mean(axis=0), pooled.std(axis=0)
     sd[sd == 0] = 1.0
@@ -63,8 +66,11 @@ def combine_shards(unconstrained, names, coordinates, spread=None):
     gradient = np.asarray(jax.jacfwd(lambda v: theta_from_y(v, coordinates)[0])(jnp.asarray(y_mean[:m])))
     theta_mean = theta_draws(y_mean[None, :], coordinates)[0]
     theta_sd = np.sqrt(np.diag(gradient @ y_cov[:m, :m] @ gradient.T))
-    param = {name: {"mean": float(theta_mean[k]), "sd": float(theta_sd[k])}
-             for k, name in enumerate(names) if name != "noise_scale"}
+    param = {
+        name: {"mean": float(theta_mean[k]), "sd": float(theta_sd[k])}
+        for k, name in enumerate(names)
+        if name != "noise_scale"
+    }
     if "noise_scale" in names:
         scale = float(np.exp(y_mean[-1]))
         param["noise_scale"] = {"mean": scale, "sd": scale * float(np.sqrt(y_cov[-1, -1]))}
@@ -77,8 +83,14 @@ def posterior_summary(draws, n_chains):
     summary = {}
     for name, x in draws.items():
         q05, q50, q95 = np.percentile(x, [5, 50, 95])
-        summary[name] = {"mean": float(np.mean(x)), "sd": float(np.std(x, ddof=1)), "q05": float(q05),
-                         "q50": float(q50), "q95": float(q95), **convergence(x.reshape(n_chains, -1))}
+        summary[name] = {
+            "mean": float(np.mean(x)),
+            "sd": float(np.std(x, ddof=1)),
+            "q05": float(q05),
+            "q50": float(q50),
+            "q95": float(q95),
+            **convergence(x.reshape(n_chains, -1)),
+        }
     return summary
 
 

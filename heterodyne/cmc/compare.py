@@ -35,8 +35,14 @@ def nlsq_comparison(posterior, nlsq):
             continue
         value, stderr = float(entry["value"]), float(entry["stderr"])
         mean, sd = posterior[name]["mean"], posterior[name]["sd"]
-        rows[name] = {"nlsq_value": value, "nlsq_stderr": stderr, "cmc_mean": mean, "cmc_sd": sd,
-                      "shift_in_stderr": (mean - value) / stderr, "sd_in_stderr": sd / stderr}
+        rows[name] = {
+            "nlsq_value": value,
+            "nlsq_stderr": stderr,
+            "cmc_mean": mean,
+            "cmc_sd": sd,
+            "shift_in_stderr": (mean - value) / stderr,
+            "sd_in_stderr": sd / stderr,
+        }
     return rows
 
 
@@ -53,6 +59,5 @@ def undetermined(posterior, names, prior):
     for name, width in zip(names, prior_sd(prior), strict=True):
         sd = posterior[name]["sd"]
         if sd > UNDETERMINED_SD_RATIO * width:
-            found.append({"parameter": name, "sd": sd, "prior_sd": float(width),
-                          "sd_over_prior_sd": sd / float(width)})
+            found.append({"parameter": name, "sd": sd, "prior_sd": float(width), "sd_over_prior_sd": sd / float(width)})
     return found

@@ -33,7 +33,7 @@ def split_chains(x):
     """(2 chains, floor(draws / 2)): first and last halves of every chain of x (chains, draws)."""
     x = np.asarray(x, np.float64)
     half = x.shape[1] // 2
-    return np.concatenate([x[:, :half], x[:, x.shape[1] - half:]], axis=0)
+    return np.concatenate([x[:, :half], x[:, x.shape[1] - half :]], axis=0)
 
 
 def rank_normalise(x):
@@ -53,7 +53,7 @@ def effective_sample_size(y):
     rho = 1.0 - (within - gamma) / var_plus
     rho[0] = 1.0
     k_max = (n - 1) // 2 - 1
-    pairs = rho[0:2 * k_max + 2:2] + rho[1:2 * k_max + 2:2]
+    pairs = rho[0 : 2 * k_max + 2 : 2] + rho[1 : 2 * k_max + 2 : 2]
     non_positive = np.flatnonzero(pairs[1:] <= 0)
     k_stop = int(non_positive[0]) + 1 if non_positive.size else k_max
     even = rho[2 * k_stop]

@@ -78,20 +78,20 @@ POSITIVE_SCALES = ("D0_ref", "D0_sample", "contrast")
 class Coordinates(NamedTuple):
     """Arrays (M,) of the map y -> theta (module docstring); a JAX pytree."""
 
-    kind: np.ndarray          # int: IDENTITY, LOG, LOWER, UPPER, LOGIT
-    eta_low: np.ndarray       # lower bound of eta
-    eta_high: np.ndarray      # upper bound of eta
-    width: np.ndarray         # w_m (eta units)
+    kind: np.ndarray  # int: IDENTITY, LOG, LOWER, UPPER, LOGIT
+    eta_low: np.ndarray  # lower bound of eta
+    eta_high: np.ndarray  # upper bound of eta
+    width: np.ndarray  # w_m (eta units)
     exponent_index: np.ndarray  # int: index of the sampled exponent of amplitude m, else -1
     exponent_fixed: np.ndarray  # the fixed exponent of amplitude m (0 for non-amplitudes)
-    mixture: np.ndarray       # int (3,): indices of D0_ref, D0_sample and the free fraction
-                              # parameter in the mixture-moment block, or -1 (no block)
+    mixture: np.ndarray  # int (3,): indices of D0_ref, D0_sample and the free fraction
+    # parameter in the mixture-moment block, or -1 (no block)
     offset_index: np.ndarray  # int (2,): indices of sampled D_offset_ref/_sample, or -1
     offset_fixed: np.ndarray  # (2,): their fixed values [A^2/s]
     fraction_fixed: np.ndarray  # 0-d: the fixed one of f0, f3 (x_s = free + fixed)
-    q: np.ndarray             # 0-d [1/A]
-    lag: np.ndarray           # 0-d, tau [s] of the block's samples h_k = g1(k tau)
-    t_mean: np.ndarray        # 0-d, t_m [s]
+    q: np.ndarray  # 0-d [1/A]
+    lag: np.ndarray  # 0-d, tau [s] of the block's samples h_k = g1(k tau)
+    t_mean: np.ndarray  # 0-d, t_m [s]
 
 
 def restrict(coords, n):
@@ -117,11 +117,13 @@ def choose_kind(rule_key, centre, width, low, high, signed=False):
     return LOGIT
 
 
-def build_coordinates(names, rule_keys, centre, stderr, lower, upper, fixed_values, t, q, num_shards,
-                      absorber=None, signed=None):
+def build_coordinates(
+    names, rule_keys, centre, stderr, lower, upper, fixed_values, t, q, num_shards, absorber=None, signed=None
+):
     """Coordinates of the sampled quantities ``names`` (NLSQ ``centre`` and ``stderr``, bounds
     ``lower``/``upper`` in physical units, all (M,)); ``fixed_values`` {name: value} holds the
-    fixed physics parameters (for fixed exponents and offsets); ``t`` (N,) the time grid [s], ``q`` [1/A]; ``absorber`` ("f0", "f3" or None, :func:`heterodyne.core.symmetries.exchange_absorber`)
+    fixed physics parameters (for fixed exponents and offsets); ``t`` (N,) the time grid [s], ``q``
+    [1/A]; ``absorber`` ("f0", "f3" or None, :func:`heterodyne.core.symmetries.exchange_absorber`)
     switches the mixture-moment block on; ``signed`` names the velocity parameter sampled on >= 0
     (:func:`heterodyne.core.symmetries.sign_carrier`) or is None."""
     t_mean = float(np.mean(t))
@@ -130,17 +132,21 @@ def build_coordinates(names, rule_keys, centre, stderr, lower, upper, fixed_valu
     mixture = [position["D0_ref"], position["D0_sample"], position[absorber]] if block else [-1, -1, -1]
     offsets = [f"D_offset_{n}" for n in ("ref", "sample")]
     partner = {"f0": "f3", "f3": "f0"}.get(absorber, "f3")
-    extra = dict(mixture=np.asarray(mixture, np.int32),
-                 offset_index=np.asarray([position.get(o, -1) for o in offsets], np.int32),
-                 offset_fixed=np.asarray([fixed_values.get(o, 0.0) for o in offsets], np.float64),
-                 fraction_fixed=np.float64(fixed_values.get(partner, 0.0)), q=np.float64(q), lag=np.float64(1.0))
+    extra = dict(
+        mixture=np.asarray(mixture, np.int32),
+        offset_index=np.asarray([position.get(o, -1) for o in offsets], np.int32),
+        offset_fixed=np.asarray([fixed_values.get(o, 0.0) for o in offsets], np.float64),
+        fraction_fixed=np.float64(fixed_values.get(partner, 0.0)),
+        q=np.float64(q),
+        lag=np.float64(1.0),
+    )
     columns = {key: [] for key in Coordinates._fields[:6]}
     for m, name in enumerate(names):
         exponent = POWER_LAWS.get(name)
         index = position.get(exponent, -1) if exponent else -1
         fixed = fixed_values.get(exponent, 0.0) if exponent and index < 0 else 0.0
         e0 = centre[index] if index >= 0 else fixed
-        factor = t_mean ** e0
+        factor = t_mean**e0
         low, high = lower[m] * factor, upper[m] * factor
         width = np.sqrt(num_shards) * stderr[m] * factor
         # J(t_m) = eta + D_offset: with the offset sampled too, the ridge eta + D_offset = const is
@@ -155,14 +161,16 @@ def build_coordinates(names, rule_keys, centre, stderr, lower, upper, fixed_valu
         columns["width"].append(width)
         columns["exponent_index"].append(index)
         columns["exponent_fixed"].append(fixed)
-    arrays = {key: np.asarray(v, np.int32 if key in ("kind", "exponent_index") else np.float64)
-              for key, v in columns.items()}
+    arrays = {
+        key: np.asarray(v, np.int32 if key in ("kind", "exponent_index") else np.float64) for key, v in columns.items()
+    }
     coords = Coordinates(**arrays, **extra, t_mean=np.float64(t_mean))
     if not block:
         return coords
     # tau: where the mean decay q^2 k1 tau / 2 reaches 1/2, within the first third of the map
-    exponents = np.where(coords.exponent_index >= 0, np.take(centre, np.maximum(coords.exponent_index, 0)),
-                         coords.exponent_fixed)
+    exponents = np.where(
+        coords.exponent_index >= 0, np.take(centre, np.maximum(coords.exponent_index, 0)), coords.exponent_fixed
+    )
     eta = np.asarray(centre) * t_mean**exponents
     offsets_now = _block_offsets(eta, coords, np)
     j_r, j_s = eta[mixture[0]] + offsets_now[0], eta[mixture[1]] + offsets_now[1]
@@ -190,14 +198,28 @@ def eta_from_y(y, coords):
     log_square = jnp.log(w) + jnp.where(x < -30.0, x, jnp.log(softplus(jnp.maximum(x, -30.0))))
     eta = jnp.select(
         [kind == LOG, kind == LOWER, kind == UPPER, kind == LOGIT, kind == SQUARE],
-        [jnp.exp(jnp.where(kind == LOG, y, 0.0)), lo + w * softplus(y / w), hi - w * softplus(-y / w),
-         lo + span * sigmoid(y / jnp.where(kind == LOGIT, logit_w, 1.0)), jnp.exp(0.5 * log_square)], y)
+        [
+            jnp.exp(jnp.where(kind == LOG, y, 0.0)),
+            lo + w * softplus(y / w),
+            hi - w * softplus(-y / w),
+            lo + span * sigmoid(y / jnp.where(kind == LOGIT, logit_w, 1.0)),
+            jnp.exp(0.5 * log_square),
+        ],
+        y,
+    )
     log_jac = jnp.select(
         [kind == LOG, kind == LOWER, kind == UPPER, kind == LOGIT, kind == SQUARE],
-        [y, log_sigmoid(y / w), log_sigmoid(-y / w),
-         jnp.log(jnp.where(kind == LOGIT, span / logit_w, 1.0)) + log_sigmoid(y / jnp.where(kind == LOGIT, logit_w, 1.0))
-         + log_sigmoid(-y / jnp.where(kind == LOGIT, logit_w, 1.0)),
-         log_sigmoid(x) - jnp.log(2.0) - 0.5 * log_square], 0.0)
+        [
+            y,
+            log_sigmoid(y / w),
+            log_sigmoid(-y / w),
+            jnp.log(jnp.where(kind == LOGIT, span / logit_w, 1.0))
+            + log_sigmoid(y / jnp.where(kind == LOGIT, logit_w, 1.0))
+            + log_sigmoid(-y / jnp.where(kind == LOGIT, logit_w, 1.0)),
+            log_sigmoid(x) - jnp.log(2.0) - 0.5 * log_square,
+        ],
+        0.0,
+    )
     return eta, log_jac
 
 
@@ -217,8 +239,7 @@ def _mixture_from_samples(u, offsets, fraction_fixed, q, lag, xp=jnp):
     b = 1.0 - a
     rate = -2.0 / (q * q * lag)
     x_s = xp.sqrt(b) / (xp.sqrt(a) + xp.sqrt(b))
-    return xp.stack([rate * xp.log(r) - offsets[0], rate * xp.log(s) - offsets[1], x_s - fraction_fixed],
-                    axis=-1)
+    return xp.stack([rate * xp.log(r) - offsets[0], rate * xp.log(s) - offsets[1], x_s - fraction_fixed], axis=-1)
 
 
 def _samples_from_mixture(eta, offsets, fraction_fixed, q, lag):
@@ -279,13 +300,13 @@ def rows_in_batches(function, rows, batch, *args):
     its outputs (arrays or a tuple of arrays, batch-leading) are concatenated to S rows (NumPy)."""
     rows = np.asarray(rows)
     padded = np.concatenate([rows, np.repeat(rows[-1:], -len(rows) % batch, axis=0)])
-    parts = [function(jnp.asarray(padded[k:k + batch]), *args) for k in range(0, len(padded), batch)]
-    return jax.tree.map(lambda *pieces: np.concatenate([np.asarray(p) for p in pieces])[:len(rows)], *parts)
+    parts = [function(jnp.asarray(padded[k : k + batch]), *args) for k in range(0, len(padded), batch)]
+    return jax.tree.map(lambda *pieces: np.concatenate([np.asarray(p) for p in pieces])[: len(rows)], *parts)
 
 
 def theta_draws(y, coords):
     """theta (S, M) of draws y (S, D >= M) (NumPy in and out; columns beyond M are ignored)."""
-    return rows_in_batches(_theta_draws, np.asarray(y)[:, :coords.kind.shape[0]], DRAWS_BATCH, coords)
+    return rows_in_batches(_theta_draws, np.asarray(y)[:, : coords.kind.shape[0]], DRAWS_BATCH, coords)
 
 
 def _log_expm1(x):
@@ -304,12 +325,18 @@ def y_from_theta(theta, coords):
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         span = hi - lo
         unit = np.clip((eta - lo) / np.where(span > 0, span, 1.0), 1e-300, 1 - 1e-16)
-        candidates = [np.log(eta), w * _log_expm1((eta - lo) / w), -w * _log_expm1((hi - eta) / w),
-                      span / 4.0 * np.log(unit / (1.0 - unit)), w * _log_expm1(eta**2 / w)]
+        candidates = [
+            np.log(eta),
+            w * _log_expm1((eta - lo) / w),
+            -w * _log_expm1((hi - eta) / w),
+            span / 4.0 * np.log(unit / (1.0 - unit)),
+            w * _log_expm1(eta**2 / w),
+        ]
         y = np.select([kind == LOG, kind == LOWER, kind == UPPER, kind == LOGIT, kind == SQUARE], candidates, eta)
         mixture = np.asarray(coords.mixture)
         if mixture[0] >= 0:
             offsets = _block_offsets(eta, coords, np)
-            y[..., mixture] = _samples_from_mixture(eta[..., mixture], offsets, coords.fraction_fixed,
-                                                    coords.q, coords.lag)
+            y[..., mixture] = _samples_from_mixture(
+                eta[..., mixture], offsets, coords.fraction_fixed, coords.q, coords.lag
+            )
     return y

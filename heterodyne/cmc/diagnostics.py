@@ -38,6 +38,7 @@ def e_bfmi(energy):
 
 def _worst(per_quantity, key, sign):
     """(name, value) of the quantity with the largest sign * entry[key]; NaN counts as worst."""
+
     def badness(item):
         value = item[1][key]
         return np.inf if np.isnan(value) else sign * value
@@ -59,8 +60,13 @@ def convergence_flags(per_quantity):
         reasons.append(f"bulk ESS {bulk:.0f} < {ESS_MIN} ({bulk_name})")
     if not tail >= ESS_MIN:
         reasons.append(f"tail ESS {tail:.0f} < {ESS_MIN} ({tail_name})")
-    return {"max_r_hat": r_value, "min_ess_bulk": bulk, "min_ess_tail": tail, "flagged": bool(reasons),
-            "flag_reasons": reasons}
+    return {
+        "max_r_hat": r_value,
+        "min_ess_bulk": bulk,
+        "min_ess_tail": tail,
+        "flagged": bool(reasons),
+        "flag_reasons": reasons,
+    }
 
 
 def shard_diagnostics(run):
@@ -84,12 +90,21 @@ def shard_diagnostics(run):
     reasons += worst["flag_reasons"]
     if not bfmi.min() >= E_BFMI_MIN:
         reasons.append(f"E-BFMI {bfmi.min():.3f} < {E_BFMI_MIN} (chain {int(np.argmin(bfmi))})")
-    return {"divergences": divergences, "target_accept": float(run.target_accept),
-            "draws_per_chain": int(np.shape(run.num_steps)[-1]), "tree_depth_mean": float(depth.mean()),
-            "tree_depth_max": int(depth.max()), "tree_depth_limit": int(run.max_tree_depth),
-            "frac_at_tree_depth_limit": saturated / depth.size,
-            "step_size": [float(h) for h in run.step_size], "e_bfmi": [float(b) for b in bfmi],
-            "min_e_bfmi": float(bfmi.min()), "max_r_hat": worst["max_r_hat"],
-            "min_ess_bulk": worst["min_ess_bulk"], "min_ess_tail": worst["min_ess_tail"],
-            "flagged": bool(reasons), "flag_reasons": reasons,
-            "parameters": per_quantity}
+    return {
+        "divergences": divergences,
+        "target_accept": float(run.target_accept),
+        "draws_per_chain": int(np.shape(run.num_steps)[-1]),
+        "tree_depth_mean": float(depth.mean()),
+        "tree_depth_max": int(depth.max()),
+        "tree_depth_limit": int(run.max_tree_depth),
+        "frac_at_tree_depth_limit": saturated / depth.size,
+        "step_size": [float(h) for h in run.step_size],
+        "e_bfmi": [float(b) for b in bfmi],
+        "min_e_bfmi": float(bfmi.min()),
+        "max_r_hat": worst["max_r_hat"],
+        "min_ess_bulk": worst["min_ess_bulk"],
+        "min_ess_tail": worst["min_ess_tail"],
+        "flagged": bool(reasons),
+        "flag_reasons": reasons,
+        "parameters": per_quantity,
+    }

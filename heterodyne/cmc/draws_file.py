@@ -72,11 +72,17 @@ def save_shard(path, shard, num_shards, seed, n_points, result, coordinates, pri
         prior_group = f.create_group("prior")
         for field, value in prior._asdict().items():
             prior_group.create_dataset(field, data=np.asarray(value))
-        f.attrs.update(shard=int(shard), num_shards=int(num_shards), seed=int(seed),
-                       n_points=int(n_points), wall_time_s=float(result.wall_time_s),
-                       chain_method=result.chain_method, max_tree_depth=int(result.max_tree_depth),
-                       target_accept=float(result.target_accept),
-                       names=json.dumps(list(result.draws)))
+        f.attrs.update(
+            shard=int(shard),
+            num_shards=int(num_shards),
+            seed=int(seed),
+            n_points=int(n_points),
+            wall_time_s=float(result.wall_time_s),
+            chain_method=result.chain_method,
+            max_tree_depth=int(result.max_tree_depth),
+            target_accept=float(result.target_accept),
+            names=json.dumps(list(result.draws)),
+        )
         write_provenance_attrs(f, provenance)
 
 
@@ -85,17 +91,24 @@ def load_shard(path):
     try:
         with h5py.File(path, "r") as f:
             names = json.loads(f.attrs["names"])
-            return ShardFile(shard=int(f.attrs["shard"]), num_shards=int(f.attrs["num_shards"]),
-                             seed=int(f.attrs["seed"]), n_points=int(f.attrs["n_points"]),
-                             wall_time_s=float(f.attrs["wall_time_s"]),
-                             draws={name: f["draws"][name][()] for name in names},
-                             diverging=f["diverging"][()], num_steps=f["num_steps"][()],
-                             energy=f["energy"][()], step_size=f["step_size"][()],
-                             max_tree_depth=int(f.attrs["max_tree_depth"]),
-                             target_accept=float(f.attrs["target_accept"]),
-                             unconstrained=f["unconstrained"][()],
-                             coordinates=Coordinates(**{k: f["coordinates"][k][()] for k in Coordinates._fields}),
-                             prior={k: f["prior"][k][()] for k in f["prior"]}, path=str(path))
+            return ShardFile(
+                shard=int(f.attrs["shard"]),
+                num_shards=int(f.attrs["num_shards"]),
+                seed=int(f.attrs["seed"]),
+                n_points=int(f.attrs["n_points"]),
+                wall_time_s=float(f.attrs["wall_time_s"]),
+                draws={name: f["draws"][name][()] for name in names},
+                diverging=f["diverging"][()],
+                num_steps=f["num_steps"][()],
+                energy=f["energy"][()],
+                step_size=f["step_size"][()],
+                max_tree_depth=int(f.attrs["max_tree_depth"]),
+                target_accept=float(f.attrs["target_accept"]),
+                unconstrained=f["unconstrained"][()],
+                coordinates=Coordinates(**{k: f["coordinates"][k][()] for k in Coordinates._fields}),
+                prior={k: f["prior"][k][()] for k in f["prior"]},
+                path=str(path),
+            )
     except (OSError, KeyError, ValueError) as err:
         raise InputError(f"{path}: not a CMC shard file ({err}); re-run `heterodyne cmc-shard`") from err
 
@@ -127,13 +140,17 @@ def load_combined(path):
     try:
         with h5py.File(path, "r") as f:
             n_chains, num_shards = int(f.attrs["n_chains"]), int(f.attrs["num_shards"])
-            draws = {name: np.asarray(f["draws"][name][()], np.float64).reshape(n_chains, -1)
-                     for name in json.loads(f.attrs["names"])}
+            draws = {
+                name: np.asarray(f["draws"][name][()], np.float64).reshape(n_chains, -1)
+                for name in json.loads(f.attrs["names"])
+            }
     except (OSError, KeyError, ValueError) as err:
         raise InputError(f"{path}: not a combined CMC draws file ({err}); re-run `heterodyne cmc-combine`") from err
     if not any(name in draws for name in PARAMETER_NAMES):
-        raise InputError(f"{path}: group 'draws' holds no physics parameter (expected some of "
-                         f"{', '.join(PARAMETER_NAMES)}); re-run `heterodyne cmc-combine`")
+        raise InputError(
+            f"{path}: group 'draws' holds no physics parameter (expected some of "
+            f"{', '.join(PARAMETER_NAMES)}); re-run `heterodyne cmc-combine`"
+        )
     return CombinedDraws(draws=draws, n_chains=n_chains, num_shards=num_shards)
 
 

@@ -94,8 +94,10 @@ def _agreement(means, precisions, indices, n_shared):
         total[np.ix_(idx, idx)] += lam
         weighted[idx] += lam @ mu
     centre = np.linalg.solve(total, weighted)
-    chi2 = sum(float((mu - centre[idx]) @ lam @ (mu - centre[idx]))
-               for mu, lam, idx in zip(means, precisions, indices, strict=True))
+    chi2 = sum(
+        float((mu - centre[idx]) @ lam @ (mu - centre[idx]))
+        for mu, lam, idx in zip(means, precisions, indices, strict=True)
+    )
     dof = sum(len(idx) for idx in indices) - n_shared
     p = float(stats.chi2.sf(chi2, dof)) if dof > 0 else None
     return {"chi2": chi2, "dof": int(dof), "p": p, "agree": p is None or p > AGREEMENT_ALPHA}
@@ -136,14 +138,19 @@ def joint_posterior(bins, shared, centre, precision):
         spread[block] += lam_b
         u[:, idx] += (x - mu) @ lam_b
         indices.append(idx), sampled.append(x), means.append(mu), precisions.append(lam_b)
-        skewed += [{"parameter": shared[k], "folder": b.folder, "skew": s}
-                   for k, s in zip(idx, (_skew(col) for col in x.T), strict=True) if abs(s) > SKEW_LIMIT]
+        skewed += [
+            {"parameter": shared[k], "folder": b.folder, "skew": s}
+            for k, s in zip(idx, (_skew(col) for col in x.T), strict=True)
+            if abs(s) > SKEW_LIMIT
+        ]
     try:
         cov = np.linalg.inv(lam)
         transform = np.linalg.cholesky(cov) @ np.linalg.inv(np.linalg.cholesky(spread))
     except np.linalg.LinAlgError:
-        raise ValueError("the joint precision of the shared parameters is not positive definite (a "
-                         "parameter the q bins barely determine)") from None
+        raise ValueError(
+            "the joint precision of the shared parameters is not positive definite (a "
+            "parameter the q bins barely determine)"
+        ) from None
     mean = cov @ rhs
     shared_draws = mean + u @ transform.T
     draws = {name: shared_draws[:, k] * scale[k] for k, name in enumerate(shared)}
@@ -156,5 +163,10 @@ def joint_posterior(bins, shared, centre, precision):
         regression = np.linalg.solve(xc.T @ xc, xc.T @ zc)  # (p_b, n_o) = B_b^T
         moved = z + (shared_draws[:, idx] - x) @ regression
         draws.update({f"{name}@{b.folder}": moved[:, j] for j, name in enumerate(others)})
-    return JointPosterior(draws=draws, mean=mean * scale, covariance=cov * np.outer(scale, scale),
-                          agreement=_agreement(means, precisions, indices, n_shared), skewed=skewed)
+    return JointPosterior(
+        draws=draws,
+        mean=mean * scale,
+        covariance=cov * np.outer(scale, scale),
+        agreement=_agreement(means, precisions, indices, n_shared),
+        skewed=skewed,
+    )

@@ -24,9 +24,11 @@ def fit_prior(entries, names, prior_config, source):
     for name in names:
         value, stderr = entries[name]["value"], entries[name]["stderr"]
         if value is None or not (stderr is not None and np.isfinite(stderr) and stderr > 0):
-            raise InputError(f"{source}: '{name}' has value {value} and standard error {stderr}; the "
-                             "joint posterior needs a finite positive standard error. Fix the fit or hold "
-                             f"'{name}' fixed in the nlsq section")
+            raise InputError(
+                f"{source}: '{name}' has value {value} and standard error {stderr}; the "
+                "joint posterior needs a finite positive standard error. Fix the fit or hold "
+                f"'{name}' fixed in the nlsq section"
+            )
         sd, normal = prior_width(prior_config, name, float(stderr))
         centre[name], precision[name] = float(value), (1.0 / sd**2 if normal else 0.0)
     return centre, precision
@@ -39,8 +41,10 @@ def read_joint_fit(path, folders):
     joint = read_joint_nlsq(path)
     listed = sorted(joint.q_of_folder)
     if sorted(Path(f).name for f in folders) != listed:
-        raise InputError(f"{path}: fitted the q bins {listed}, --folders gives "
-                         f"{sorted(Path(f).name for f in folders)}; give the folders of the joint fit")
+        raise InputError(
+            f"{path}: fitted the q bins {listed}, --folders gives "
+            f"{sorted(Path(f).name for f in folders)}; give the folders of the joint fit"
+        )
     check_lineage({path: [Path(f) / "dataset.h5" for f in folders]})
     return joint
 
@@ -57,8 +61,10 @@ def read_bin(folder, shared, prior_config):
     free = [name for name, entry in nlsq.parameters.items() if not entry["fixed"]]
     foreign = [name for name in free if name not in shared and name not in FRACTION_NAMES]
     if foreign:
-        raise InputError(f"{nlsq_path}: {', '.join(foreign)} free here but not shared in the joint fit; "
-                         "fit the q bins and the joint fit with one nlsq section")
+        raise InputError(
+            f"{nlsq_path}: {', '.join(foreign)} free here but not shared in the joint fit; "
+            "fit the q bins and the joint fit with one nlsq section"
+        )
     mine = [name for name in shared if name in draws]
     centre, precision = fit_prior(nlsq.parameters, mine, prior_config, nlsq_path)
     return BinPosterior(folder.name, draws, centre, precision), summary

@@ -53,42 +53,42 @@ class ShardData(NamedTuple):
     """Arrays of one shard (all traced arguments, so shards of equal size share one compiled
     sampler). ``mask`` is False on padding points."""
 
-    t: np.ndarray            # (N,) absolute time grid [s]
-    q: float                 # [1/A]
-    dt: float                # [s]
-    phi_unique: np.ndarray   # (n_phi,) [deg]
-    phi_index: np.ndarray    # (n_points,) int
-    idx1: np.ndarray         # (n_points,) int, t1 index
-    idx2: np.ndarray         # (n_points,) int, t2 index (> idx1)
-    c2: np.ndarray           # (n_points,) observed c2
-    sigma: np.ndarray        # (n_points,) noise sd of each point [c2 units]
-    mask: np.ndarray         # (n_points,) bool
-    prior_power: float       # 1 / K
-    rows: PooledRows         # the points as table columns of the fast likelihood
-    weight: np.ndarray       # (n_points,) w = mask / sigma^2
-    data_sums: np.ndarray    # (n_phi, 3): sum w, sum w c2, sum w c2^2 per angle
-    log_sigma_sum: float     # sum of log sigma over the real points
+    t: np.ndarray  # (N,) absolute time grid [s]
+    q: float  # [1/A]
+    dt: float  # [s]
+    phi_unique: np.ndarray  # (n_phi,) [deg]
+    phi_index: np.ndarray  # (n_points,) int
+    idx1: np.ndarray  # (n_points,) int, t1 index
+    idx2: np.ndarray  # (n_points,) int, t2 index (> idx1)
+    c2: np.ndarray  # (n_points,) observed c2
+    sigma: np.ndarray  # (n_points,) noise sd of each point [c2 units]
+    mask: np.ndarray  # (n_points,) bool
+    prior_power: float  # 1 / K
+    rows: PooledRows  # the points as table columns of the fast likelihood
+    weight: np.ndarray  # (n_points,) w = mask / sigma^2
+    data_sums: np.ndarray  # (n_phi, 3): sum w, sum w c2, sum w c2^2 per angle
+    log_sigma_sum: float  # sum of log sigma over the real points
 
 
 class Prior(NamedTuple):
     """Prior of the M quantities, arrays (M,) in physical units."""
 
-    centre: np.ndarray       # c_m, NLSQ value
-    stderr: np.ndarray       # s_m, NLSQ standard error
-    low: np.ndarray          # support
+    centre: np.ndarray  # c_m, NLSQ value
+    stderr: np.ndarray  # s_m, NLSQ standard error
+    low: np.ndarray  # support
     high: np.ndarray
-    normal: np.ndarray       # bool: truncated normal (True) or uniform (False)
-    sd: np.ndarray           # p_m: normal sd or uniform half-width
+    normal: np.ndarray  # bool: truncated normal (True) or uniform (False)
+    sd: np.ndarray  # p_m: normal sd or uniform half-width
 
 
 class ModelSpec(NamedTuple):
     """What the log density needs besides the data (a JAX pytree)."""
 
-    coords: Coordinates          # of all M quantities (the shared coordinates of the draws)
+    coords: Coordinates  # of all M quantities (the shared coordinates of the draws)
     physics_coords: Coordinates  # of the free physics parameters only (the sampled ones)
     prior: Prior
     base_params: np.ndarray  # (14,) NLSQ values of all physics parameters (fixed ones stay)
-    free_index: np.ndarray   # (n_free,) canonical indices of the free physics parameters
+    free_index: np.ndarray  # (n_free,) canonical indices of the free physics parameters
 
 
 class SpecInfo(NamedTuple):
@@ -119,15 +119,21 @@ def build_model_spec(nlsq, prior_config, t, q, n_phi, num_shards, bounds=None, s
         entries = nlsq["parameters"]
         base = np.array([float(entries[name]["value"]) for name in PARAMETER_NAMES])
         fixed = [bool(entries[name]["fixed"]) for name in PARAMETER_NAMES]
-        scaling = {kind: (np.asarray(nlsq[kind], float), np.asarray(nlsq[f"{kind}_stderr"], float))
-                   for kind in ("contrast", "offset")}
+        scaling = {
+            kind: (np.asarray(nlsq[kind], float), np.asarray(nlsq[f"{kind}_stderr"], float))
+            for kind in ("contrast", "offset")
+        }
     except (KeyError, TypeError, ValueError) as err:
-        raise InputError(f"{source}: missing or malformed key {err} (expected the nlsq.json layout "
-                         f"of `heterodyne fit-nlsq`); re-run fit-nlsq") from None
+        raise InputError(
+            f"{source}: missing or malformed key {err} (expected the nlsq.json layout "
+            f"of `heterodyne fit-nlsq`); re-run fit-nlsq"
+        ) from None
     for kind, (values, errors) in scaling.items():
         if values.shape != (n_phi,) or errors.shape != (n_phi,):
-            raise InputError(f"{source}: '{kind}' and '{kind}_stderr' must hold {n_phi} values (one "
-                             f"per angle of the dataset); re-run fit-nlsq on this dataset")
+            raise InputError(
+                f"{source}: '{kind}' and '{kind}_stderr' must hold {n_phi} values (one "
+                f"per angle of the dataset); re-run fit-nlsq on this dataset"
+            )
 
     free_index = np.array([k for k in range(len(PARAMETERS)) if not fixed[k]], dtype=np.int32)
     free_names = [PARAMETER_NAMES[k] for k in free_index]
@@ -148,31 +154,52 @@ def build_model_spec(nlsq, prior_config, t, q, n_phi, num_shards, bounds=None, s
     for name, rule_key, centre, stderr, lower, upper in rows:
         stderr = float("nan") if stderr is None else float(stderr)
         if not (np.isfinite(stderr) and stderr > 0):
-            raise InputError(f"{source}: free quantity '{name}' has standard error {stderr}; CMC needs a "
-                             f"finite positive NLSQ standard error to scale it. Fix the NLSQ fit "
-                             f"or mark '{name}' fixed in the config's nlsq section")
+            raise InputError(
+                f"{source}: free quantity '{name}' has standard error {stderr}; CMC needs a "
+                f"finite positive NLSQ standard error to scale it. Fix the NLSQ fit "
+                f"or mark '{name}' fixed in the config's nlsq section"
+            )
         if not lower <= centre <= upper:
-            raise InputError(f"{source}: NLSQ value {centre} of '{name}' lies outside its bounds "
-                             f"[{lower}, {upper}]; re-run fit-nlsq")
+            raise InputError(
+                f"{source}: NLSQ value {centre} of '{name}' lies outside its bounds [{lower}, {upper}]; re-run fit-nlsq"
+            )
         sd, normal = prior_width(prior_config, rule_key, stderr)
         if rule_key in SCALING_BOUNDS and not normal:
-            raise InputError(f"cmc.prior: '{rule_key}' has prior kind 'uniform'; CMC integrates "
-                             f"contrast and offset out exactly, which needs a normal prior: set kind "
-                             f"'truncated-normal' for '{rule_key}' (or for the default)")
+            raise InputError(
+                f"cmc.prior: '{rule_key}' has prior kind 'uniform'; CMC integrates "
+                f"contrast and offset out exactly, which needs a normal prior: set kind "
+                f"'truncated-normal' for '{rule_key}' (or for the default)"
+            )
         if not normal:
             lower, upper = max(lower, centre - sd), min(upper, centre + sd)
         for key, value in zip(Prior._fields, (centre, stderr, lower, upper, normal, sd), strict=True):
             columns[key].append(value)
-    prior = Prior(**{key: np.asarray(v, dtype=bool if key == "normal" else np.float64)
-                     for key, v in columns.items()})
+    prior = Prior(**{key: np.asarray(v, dtype=bool if key == "normal" else np.float64) for key, v in columns.items()})
     names = [name for name, *_ in rows]
     rule_keys = [key for _, key, *_ in rows]
     fixed_values = {name: base[k] for k, name in enumerate(PARAMETER_NAMES) if fixed[k]}
     absorber = exchange_absorber(free_names, base)
-    coords = build_coordinates(names, rule_keys, prior.centre, prior.stderr, prior.low, prior.high,
-                               fixed_values, t, q, num_shards, absorber, signed)
-    spec = ModelSpec(coords=coords, physics_coords=restrict(coords, len(free_index)), prior=prior,
-                     base_params=base, free_index=free_index)
+    coords = build_coordinates(
+        names,
+        rule_keys,
+        prior.centre,
+        prior.stderr,
+        prior.low,
+        prior.high,
+        fixed_values,
+        t,
+        q,
+        num_shards,
+        absorber,
+        signed,
+    )
+    spec = ModelSpec(
+        coords=coords,
+        physics_coords=restrict(coords, len(free_index)),
+        prior=prior,
+        base_params=base,
+        free_index=free_index,
+    )
     return spec, SpecInfo(names, free_names, absorber)
 
 
@@ -192,15 +219,20 @@ def physics_params(theta_physics, spec):
 def physics_of(theta, spec, n_phi):
     """(params (14,), contrast (n_phi,), offset (n_phi,)) from theta (M,)."""
     n_free = spec.free_index.shape[0]
-    return physics_params(theta[:n_free], spec), theta[n_free:n_free + n_phi], theta[n_free + n_phi:n_free + 2 * n_phi]
+    return (
+        physics_params(theta[:n_free], spec),
+        theta[n_free : n_free + n_phi],
+        theta[n_free + n_phi : n_free + 2 * n_phi],
+    )
 
 
 def model_c2(theta, data, spec):
     """c2 of the model at the shard's points, (n_points,) (forward-mode differentiable: the
     Gauss-Newton Jacobian of the shard geometry)."""
     params, contrast, offset = physics_of(theta, spec, data.phi_unique.shape[0])
-    return c2_pooled(params, data.t, data.q, data.dt, data.phi_unique, data.phi_index, data.idx1, data.idx2,
-                     contrast, offset)
+    return c2_pooled(
+        params, data.t, data.q, data.dt, data.phi_unique, data.phi_index, data.idx1, data.idx2, contrast, offset
+    )
 
 
 def split_noise(y, spec):
@@ -227,9 +259,9 @@ def scaling_posterior(params, log_scale, data, spec):
     s0, sy, syy = data.data_sums.T
     scale = jnp.exp(-2.0 * log_scale)
     prior = spec.prior
-    mu_c, mu_o = prior.centre[n_free:n_free + n_phi], prior.centre[n_free + n_phi:n_free + 2 * n_phi]
-    pi_c = data.prior_power / prior.sd[n_free:n_free + n_phi] ** 2
-    pi_o = data.prior_power / prior.sd[n_free + n_phi:n_free + 2 * n_phi] ** 2
+    mu_c, mu_o = prior.centre[n_free : n_free + n_phi], prior.centre[n_free + n_phi : n_free + 2 * n_phi]
+    pi_c = data.prior_power / prior.sd[n_free : n_free + n_phi] ** 2
+    pi_o = data.prior_power / prior.sd[n_free + n_phi : n_free + 2 * n_phi] ** 2
     a00, a01, a11 = scale * s0 + pi_o, scale * s1, scale * s2 + pi_c
     b0, b1 = scale * sy + pi_o * mu_o, scale * s3 + pi_c * mu_c
     det = a00 * a11 - a01**2
@@ -250,5 +282,4 @@ def log_density(y, data, spec):
     n_free = spec.free_index.shape[0]
     physics_prior = Prior(*(field[:n_free] for field in spec.prior))
     log_noise_prior = -0.5 * (log_scale / LOG_NOISE_SCALE_PRIOR_SD) ** 2
-    return (marginal - log_sigma + log_jacobian
-            + data.prior_power * (log_prior(theta, physics_prior) + log_noise_prior))
+    return marginal - log_sigma + log_jacobian + data.prior_power * (log_prior(theta, physics_prior) + log_noise_prior)

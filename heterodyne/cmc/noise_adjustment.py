@@ -46,9 +46,8 @@ def adjustment_matrix(covariances, names, coordinates, centre, dimension):
     source = [nlsq_names.index(name) for name in shared]
     y0 = y_from_theta(np.asarray(centre, np.float64), coordinates)
     gradient = np.asarray(jax.jacfwd(lambda v: theta_from_y(v, coordinates)[0])(jnp.asarray(y0)))
-    inverse = np.linalg.inv(gradient)[np.ix_(at, at)]      # d y / d theta on the shared quantities
-    factors = [np.linalg.cholesky(inverse @ v[np.ix_(source, source)] @ inverse.T)
-               for v in (sandwich, independent)]
+    inverse = np.linalg.inv(gradient)[np.ix_(at, at)]  # d y / d theta on the shared quantities
+    factors = [np.linalg.cholesky(inverse @ v[np.ix_(source, source)] @ inverse.T) for v in (sandwich, independent)]
     omega = np.eye(dimension)
     omega[np.ix_(at, at)] = factors[0] @ np.linalg.inv(factors[1])
     return omega
@@ -57,5 +56,6 @@ def adjustment_matrix(covariances, names, coordinates, centre, dimension):
 def sd_factors(covariances, names):
     """{name: sqrt(V_pp / V_ind,pp)}, the widening of each quantity's sd to first order."""
     nlsq_names, sandwich, independent = covariances
-    return {name: float(np.sqrt(sandwich[k, k] / independent[k, k]))
-            for k, name in enumerate(nlsq_names) if name in names}
+    return {
+        name: float(np.sqrt(sandwich[k, k] / independent[k, k])) for k, name in enumerate(nlsq_names) if name in names
+    }

@@ -78,7 +78,7 @@ def shard_labels(points, num_shards, seed):
         ordered = members[np.lexsort((points.idx1[members], lag[members]))]
         n_blocks = -(-len(ordered) // num_shards)
         block_labels = np.stack([rng.permutation(num_shards) for _ in range(n_blocks)]).ravel()
-        labels[ordered] = block_labels[:len(ordered)]
+        labels[ordered] = block_labels[: len(ordered)]
     return labels
 
 

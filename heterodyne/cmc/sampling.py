@@ -47,9 +47,16 @@ from numpyro.infer import MCMC, NUTS
 from heterodyne.cmc.convergence import convergence
 from heterodyne.cmc.coordinates import rows_in_batches, theta_draws, theta_from_y, y_from_theta
 from heterodyne.cmc.diagnostics import ESS_MIN, convergence_flags
+from heterodyne.cmc.model import (
+    ShardData,
+    log_density,
+    log_prior,
+    model_c2,
+    physics_params,
+    scaling_posterior,
+    split_noise,
+)
 from heterodyne.cmc.truncated_gaussian import box_truncated_draws
-from heterodyne.cmc.model import (ShardData, log_density, log_prior, model_c2, physics_params, scaling_posterior,
-                                  split_noise)
 from heterodyne.core.parameters import SCALING_BOUNDS
 from heterodyne.core.pooled_likelihood import prepare_points
 from heterodyne.core.symmetries import canonical
@@ -126,11 +133,23 @@ def shard_data(dataset, weights, points, pad_to, num_shards):
     weight = np.where(mask, 1.0 / point_sigma**2, 0.0)
     n_phi = len(dataset.phi)
     data_sums = np.stack([np.bincount(phi_index, weights=weight * c2**k, minlength=n_phi) for k in range(3)], axis=-1)
-    return ShardData(t=np.asarray(dataset.t, np.float64), q=float(dataset.q), dt=float(dataset.dt),
-                     phi_unique=np.asarray(dataset.phi, np.float64), phi_index=phi_index, idx1=idx1,
-                     idx2=idx2, c2=c2, sigma=point_sigma, mask=mask, prior_power=1.0 / num_shards,
-                     rows=prepare_points(phi_index, idx1, idx2, len(dataset.t), n_phi), weight=weight,
-                     data_sums=data_sums, log_sigma_sum=float(np.sum(np.log(point_sigma[:n]))))
+    return ShardData(
+        t=np.asarray(dataset.t, np.float64),
+        q=float(dataset.q),
+        dt=float(dataset.dt),
+        phi_unique=np.asarray(dataset.phi, np.float64),
+        phi_index=phi_index,
+        idx1=idx1,
+        idx2=idx2,
+        c2=c2,
+        sigma=point_sigma,
+        mask=mask,
+        prior_power=1.0 / num_shards,
+        rows=prepare_points(phi_index, idx1, idx2, len(dataset.t), n_phi),
+        weight=weight,
+        data_sums=data_sums,
+        log_sigma_sum=float(np.sum(np.log(point_sigma[:n]))),
+    )
 
 
 def start_position(spec, sample_noise_scale):
@@ -140,7 +159,7 @@ def start_position(spec, sample_noise_scale):
     prior = spec.prior
     margin = np.minimum(0.1 * prior.stderr, 0.25 * (prior.high - prior.low))
     y = y_from_theta(np.clip(prior.centre, prior.low + margin, prior.high - margin), spec.coords)
-    y = y[:spec.free_index.shape[0]]
+    y = y[: spec.free_index.shape[0]]
     return np.append(y, 0.0) if sample_noise_scale else y
 
 
@@ -240,8 +259,8 @@ def conditional_draws(y, data, spec, rng):
     chol = np.linalg.cholesky(precision)  # A = R R^T, so R^-T e ~ N(0, A^-1)
     n, n_phi = spec.free_index.shape[0], mean.shape[1]
     prior = spec.prior
-    low = np.stack([prior.low[n + n_phi:n + 2 * n_phi], prior.low[n:n + n_phi]], axis=-1)
-    high = np.stack([prior.high[n + n_phi:n + 2 * n_phi], prior.high[n:n + n_phi]], axis=-1)
+    low = np.stack([prior.low[n + n_phi : n + 2 * n_phi], prior.low[n : n + n_phi]], axis=-1)
+    high = np.stack([prior.high[n + n_phi : n + 2 * n_phi], prior.high[n : n + n_phi]], axis=-1)
     draws = np.empty_like(mean)
     pending = np.ones(len(y), bool)
     for _ in range(REDRAW_ROUNDS):
@@ -251,9 +270,14 @@ def conditional_draws(y, data, spec, rng):
         if not pending.any():
             break
     else:
-        log.warning("%d of %d draws: the conditional posterior of an offset or contrast lies mostly outside "
-                    "its bounds offset %s, contrast %s; drawn from the truncated Gaussian by Gibbs sampling",
-                    int(pending.sum()), len(y), SCALING_BOUNDS["offset"], SCALING_BOUNDS["contrast"])
+        log.warning(
+            "%d of %d draws: the conditional posterior of an offset or contrast lies mostly outside "
+            "its bounds offset %s, contrast %s; drawn from the truncated Gaussian by Gibbs sampling",
+            int(pending.sum()),
+            len(y),
+            SCALING_BOUNDS["offset"],
+            SCALING_BOUNDS["contrast"],
+        )
         draws[pending] = box_truncated_draws(mean[pending], precision[pending], low, high, rng)
     return _all_quantities(np.asarray(y), theta, draws, spec)
 
@@ -272,8 +296,8 @@ def canonical_draws(y, spec, info):
     theta = theta_draws(flat, spec.coords)
     free = np.asarray(spec.free_index)
     params = np.tile(spec.base_params, (len(flat), 1))
-    params[:, free] = theta[:, :len(free)]
-    theta[:, :len(free)] = canonical(params, float(spec.coords.t_mean), info.absorber)[:, free]
+    params[:, free] = theta[:, : len(free)]
+    theta[:, : len(free)] = canonical(params, float(spec.coords.t_mean), info.absorber)[:, free]
     m = theta.shape[1]
     y_canonical = flat.copy()
     y_canonical[:, :m] = y_from_theta(theta, spec.coords)
@@ -307,10 +331,22 @@ EXTRA_FIELDS = ("diverging", "num_steps", "energy", "adapt_state.step_size")
 def _start_chains(key, z_start, data, spec, whitening, settings, target_accept, progress_bar):
     """Warm-up and ``settings.samples`` draws of every chain at ``target_accept``: the MCMC object
     and [(z (chains, draws, D), extra fields)]."""
-    kernel = NUTS(whitened_model, adapt_mass_matrix=settings.adapt_mass_matrix, target_accept_prob=target_accept,
-                  dense_mass=settings.dense_mass, max_tree_depth=settings.max_tree_depth)
-    mcmc = MCMC(kernel, num_warmup=settings.warmup, num_samples=settings.samples, num_chains=settings.chains,
-                chain_method=CHAIN_METHOD, progress_bar=progress_bar, jit_model_args=True)
+    kernel = NUTS(
+        whitened_model,
+        adapt_mass_matrix=settings.adapt_mass_matrix,
+        target_accept_prob=target_accept,
+        dense_mass=settings.dense_mass,
+        max_tree_depth=settings.max_tree_depth,
+    )
+    mcmc = MCMC(
+        kernel,
+        num_warmup=settings.warmup,
+        num_samples=settings.samples,
+        num_chains=settings.chains,
+        chain_method=CHAIN_METHOD,
+        progress_bar=progress_bar,
+        jit_model_args=True,
+    )
     mcmc.run(key, data, spec, whitening, init_params={"z": z_start}, extra_fields=EXTRA_FIELDS)
     return mcmc, [_latest(mcmc)]
 
@@ -325,11 +361,12 @@ def _extend_chains(mcmc, parts, data, spec, info, whitening, settings, seed, sha
     MAX_EXTENSIONS times, and (``stop_at_divergence``) no draw so far diverged; returns z (chains,
     draws, D), the extra fields, the canonical draws and y (:func:`_final_draws`), all of every
     part."""
+
     def joined():
         z = np.concatenate([part[0] for part in parts], axis=1)
         return z, *_final_draws(z, whitening, data, spec, info, seed, shard)
 
-    final = None          # (z, draws, y) of the parts as they are, once computed
+    final = None  # (z, draws, y) of the parts as they are, once computed
     for _ in range(MAX_EXTENSIONS):
         if stop_at_divergence and any(np.any(part[1]["diverging"]) for part in parts):
             break
@@ -337,8 +374,14 @@ def _extend_chains(mcmc, parts, data, spec, info, whitening, settings, seed, sha
         ess = _min_ess(final[1])
         if ess >= ESS_MIN:
             break
-        log.info("shard %d: smallest ESS %.0f < %d after %d draws per chain: %d more", shard, ess, ESS_MIN,
-                 final[0].shape[1], settings.samples)
+        log.info(
+            "shard %d: smallest ESS %.0f < %d after %d draws per chain: %d more",
+            shard,
+            ess,
+            ESS_MIN,
+            final[0].shape[1],
+            settings.samples,
+        )
         mcmc.post_warmup_state = mcmc.last_state
         mcmc.run(mcmc.post_warmup_state.rng_key, data, spec, whitening, extra_fields=EXTRA_FIELDS)
         parts.append(_latest(mcmc))
@@ -364,29 +407,56 @@ def run_shard(data, spec, info, settings, seed, shard, progress_bar=True):
     z_start = jax.random.normal(init_key, (settings.chains, dim))
     if settings.chains == 1:  # numpyro takes one chain's start without the chain axis
         z_start = z_start[0]
-    log.info("shard %d: %d points, %d sampled coordinates, %d chains (%s), %d warm-up + %d draws",
-             shard, int(np.sum(data.mask)), dim, settings.chains, CHAIN_METHOD, settings.warmup,
-             settings.samples)
+    log.info(
+        "shard %d: %d points, %d sampled coordinates, %d chains (%s), %d warm-up + %d draws",
+        shard,
+        int(np.sum(data.mask)),
+        dim,
+        settings.chains,
+        CHAIN_METHOD,
+        settings.warmup,
+        settings.samples,
+    )
     target_accept = settings.target_accept
     mcmc, parts = _start_chains(key, z_start, data, spec, whitening, settings, target_accept, progress_bar)
     retry = target_accept < RETRY_TARGET_ACCEPT
-    z, extra, draws, y = _extend_chains(mcmc, parts, data, spec, info, whitening, settings, seed, shard,
-                                        stop_at_divergence=retry)
+    z, extra, draws, y = _extend_chains(
+        mcmc, parts, data, spec, info, whitening, settings, seed, shard, stop_at_divergence=retry
+    )
     divergences = int(np.sum(extra["diverging"]))
     if divergences and retry:
-        log.info("shard %d: %d divergent transitions at target_accept %g: run again at %g", shard, divergences,
-                 target_accept, RETRY_TARGET_ACCEPT)
+        log.info(
+            "shard %d: %d divergent transitions at target_accept %g: run again at %g",
+            shard,
+            divergences,
+            target_accept,
+            RETRY_TARGET_ACCEPT,
+        )
         target_accept = RETRY_TARGET_ACCEPT
         mcmc, parts = _start_chains(key, z_start, data, spec, whitening, settings, target_accept, progress_bar)
-        z, extra, draws, y = _extend_chains(mcmc, parts, data, spec, info, whitening, settings, seed, shard,
-                                            stop_at_divergence=False)
+        z, extra, draws, y = _extend_chains(
+            mcmc, parts, data, spec, info, whitening, settings, seed, shard, stop_at_divergence=False
+        )
     wall = time.perf_counter() - start
     diverging = np.asarray(extra["diverging"], bool)
     num_steps = np.asarray(extra["num_steps"], np.int64)
-    log.info("shard %d: done in %.1f s, %d draws per chain, %d divergent transitions, mean %.1f leapfrog steps "
-             "per draw", shard, wall, z.shape[1], int(diverging.sum()), float(num_steps.mean()))
-    return ShardDraws(draws=draws, unconstrained=y, diverging=diverging, num_steps=num_steps,
-                      energy=np.asarray(extra["energy"], np.float64),
-                      step_size=np.asarray(extra["adapt_state.step_size"], np.float64)[:, -1],
-                      max_tree_depth=settings.max_tree_depth, target_accept=target_accept, wall_time_s=wall,
-                      chain_method=CHAIN_METHOD)
+    log.info(
+        "shard %d: done in %.1f s, %d draws per chain, %d divergent transitions, mean %.1f leapfrog steps per draw",
+        shard,
+        wall,
+        z.shape[1],
+        int(diverging.sum()),
+        float(num_steps.mean()),
+    )
+    return ShardDraws(
+        draws=draws,
+        unconstrained=y,
+        diverging=diverging,
+        num_steps=num_steps,
+        energy=np.asarray(extra["energy"], np.float64),
+        step_size=np.asarray(extra["adapt_state.step_size"], np.float64)[:, -1],
+        max_tree_depth=settings.max_tree_depth,
+        target_accept=target_accept,
+        wall_time_s=wall,
+        chain_method=CHAIN_METHOD,
+    )

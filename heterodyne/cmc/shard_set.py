@@ -16,8 +16,10 @@ def load_matching_shards(paths, num_shards, seed, origin):
     shards = [load_shard(p) for p in paths]
     for path, s in zip(paths, shards, strict=True):
         if s.num_shards != num_shards or s.seed != seed:
-            raise InputError(f"{path}: written with K={s.num_shards} shards, seed={s.seed} but the config "
-                             f"gives K={num_shards}, cmc.seed={seed} ({origin}); re-run cmc-shard for every shard")
+            raise InputError(
+                f"{path}: written with K={s.num_shards} shards, seed={s.seed} but the config "
+                f"gives K={num_shards}, cmc.seed={seed} ({origin}); re-run cmc-shard for every shard"
+            )
     indices = sorted(s.shard for s in shards)
     if indices != list(range(num_shards)):
         raise InputError(f"--shards: got shard indices {indices}, need each of 0..{num_shards - 1} once")
@@ -25,20 +27,26 @@ def load_matching_shards(paths, num_shards, seed, origin):
     chains = {name: x.shape[0] for name, x in first.draws.items()}
     for path, s in zip(paths, shards, strict=True):
         if {name: x.shape[0] for name, x in s.draws.items()} != chains:
-            raise InputError(f"{path}: quantities or chain counts differ from {paths[0]}; re-run "
-                             "cmc-shard for every shard with the same config")
+            raise InputError(
+                f"{path}: quantities or chain counts differ from {paths[0]}; re-run "
+                "cmc-shard for every shard with the same config"
+            )
     for path, s in zip(paths, shards, strict=True):
         stuck = [name for name, x in s.draws.items() if not (np.all(np.isfinite(x)) and np.ptp(x) > 0)]
         if stuck:
-            raise InputError(f"{path}: the draws of {', '.join(stuck)} are constant or not finite (the "
-                             f"chains did not move; {int(np.sum(s.diverging))} divergences), so this shard "
-                             "has no posterior to combine. Check the NLSQ result it started from (nlsq.json: "
-                             "parameters at a bound, non-converged fit), raise cmc.warmup, and re-run cmc-shard")
+            raise InputError(
+                f"{path}: the draws of {', '.join(stuck)} are constant or not finite (the "
+                f"chains did not move; {int(np.sum(s.diverging))} divergences), so this shard "
+                "has no posterior to combine. Check the NLSQ result it started from (nlsq.json: "
+                "parameters at a bound, non-converged fit), raise cmc.warmup, and re-run cmc-shard"
+            )
     n_draws = min(next(iter(s.draws.values())).size for s in shards)
     if n_draws <= len(chains):
-        raise InputError(f"{paths[0]}: {n_draws} draws per shard for {len(chains)} quantities; the consensus "
-                         "needs more draws than quantities to invert each shard's covariance. Raise "
-                         "cmc.samples (or cmc.chains) and re-run cmc-shard")
+        raise InputError(
+            f"{paths[0]}: {n_draws} draws per shard for {len(chains)} quantities; the consensus "
+            "needs more draws than quantities to invert each shard's covariance. Raise "
+            "cmc.samples (or cmc.chains) and re-run cmc-shard"
+        )
     return sorted(shards, key=lambda s: s.shard)
 
 
@@ -52,13 +60,19 @@ def check_sampling_model(spec, names, shards, nlsq_path):
     for shard in shards:
         sampled = [name for name in shard.draws if name != "noise_scale"]
         if sampled != names:
-            raise InputError(f"{shard.path}: sampled {sampled} but {nlsq_path} and the config give "
-                             f"{names}; re-run cmc-shard for every shard")
-        for what, expected, recorded in (("coordinates", spec.coords._asdict(), shard.coordinates._asdict()),
-                                         ("prior", spec.prior._asdict(), shard.prior)):
+            raise InputError(
+                f"{shard.path}: sampled {sampled} but {nlsq_path} and the config give "
+                f"{names}; re-run cmc-shard for every shard"
+            )
+        for what, expected, recorded in (
+            ("coordinates", spec.coords._asdict(), shard.coordinates._asdict()),
+            ("prior", spec.prior._asdict(), shard.prior),
+        ):
             for field, a in expected.items():
                 a, b = np.asarray(a), np.asarray(recorded.get(field))
                 if a.shape != b.shape or not np.allclose(a, b, rtol=1e-12, atol=0.0):
-                    raise InputError(f"{shard.path}: sampled in other {what} ('{field}' differs) than {nlsq_path} "
-                                     "and the config give now (changed nlsq bounds, cmc.prior or fit); re-run "
-                                     "cmc-shard for every shard")
+                    raise InputError(
+                        f"{shard.path}: sampled in other {what} ('{field}' differs) than {nlsq_path} "
+                        "and the config give now (changed nlsq bounds, cmc.prior or fit); re-run "
+                        "cmc-shard for every shard"
+                    )

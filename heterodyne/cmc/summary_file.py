@@ -30,8 +30,17 @@ from heterodyne.errors import InputError
 from heterodyne.json_record import read_json_record
 
 #: the keys every reader of a per-q summary.json may rely on
-SUMMARY_KEYS = ("parameters", "combined", "shards", "num_shards", "flagged_shards", "nlsq_comparison",
-                "undetermined", "limits", "provenance")
+SUMMARY_KEYS = (
+    "parameters",
+    "combined",
+    "shards",
+    "num_shards",
+    "flagged_shards",
+    "nlsq_comparison",
+    "undetermined",
+    "limits",
+    "provenance",
+)
 #: the keys every reader of the joint posterior's summary.json may rely on
 JOINT_SUMMARY_KEYS = ("parameters", "shared_parameters", "flagged", "flag_reasons")
 
@@ -41,15 +50,39 @@ def _write(path, record):
         Path(tmp).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
-def summary_record(*, parameters, parametric, combined, shards, num_shards, n_points, nlsq_comparison,
-                   undetermined, noise_adjustment, limits, n_chains, n_draws, provenance):
+def summary_record(
+    *,
+    parameters,
+    parametric,
+    combined,
+    shards,
+    num_shards,
+    n_points,
+    nlsq_comparison,
+    undetermined,
+    noise_adjustment,
+    limits,
+    n_chains,
+    n_draws,
+    provenance,
+):
     """The per-q summary.json dict (module docstring); ``flagged_shards`` from the ``shards`` entries."""
-    return {"parameters": parameters, "parametric": parametric, "combined": combined, "shards": shards,
-            "num_shards": int(num_shards), "n_points": int(n_points),
-            "flagged_shards": [entry["shard"] for entry in shards if entry["flagged"]],
-            "nlsq_comparison": nlsq_comparison, "undetermined": undetermined,
-            "noise_adjustment": noise_adjustment, "limits": limits, "n_chains": int(n_chains),
-            "n_draws": int(n_draws), "provenance": provenance}
+    return {
+        "parameters": parameters,
+        "parametric": parametric,
+        "combined": combined,
+        "shards": shards,
+        "num_shards": int(num_shards),
+        "n_points": int(n_points),
+        "flagged_shards": [entry["shard"] for entry in shards if entry["flagged"]],
+        "nlsq_comparison": nlsq_comparison,
+        "undetermined": undetermined,
+        "noise_adjustment": noise_adjustment,
+        "limits": limits,
+        "n_chains": int(n_chains),
+        "n_draws": int(n_draws),
+        "provenance": provenance,
+    }
 
 
 def save_summary(path, record):
@@ -85,8 +118,10 @@ def read_summary(path):
     record = read_json_record(path, SUMMARY_KEYS, "cmc-combine")
     listed = sorted(entry.get("shard") for entry in record["shards"])
     if listed != list(range(int(record["num_shards"]))):
-        raise InputError(f"{path}: 'shards' lists shards {listed}, expected 0 to "
-                         f"{int(record['num_shards']) - 1} ('num_shards'); re-run `heterodyne cmc-combine`")
+        raise InputError(
+            f"{path}: 'shards' lists shards {listed}, expected 0 to "
+            f"{int(record['num_shards']) - 1} ('num_shards'); re-run `heterodyne cmc-combine`"
+        )
     return CmcSummary(path=Path(path), record=record)
 
 

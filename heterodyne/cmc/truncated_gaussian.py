@@ -31,6 +31,7 @@ def box_truncated_draws(mean, precision, low, high, rng, sweeps=SWEEPS):
             p_kk = precision[..., k, k]
             centre = mean[..., k] - precision[..., k, other] / p_kk * (x[..., other] - mean[..., other])
             sd = 1.0 / np.sqrt(p_kk)
-            x[..., k] = truncnorm.rvs((low[..., k] - centre) / sd, (high[..., k] - centre) / sd,
-                                      loc=centre, scale=sd, random_state=rng)
+            x[..., k] = truncnorm.rvs(
+                (low[..., k] - centre) / sd, (high[..., k] - centre) / sd, loc=centre, scale=sd, random_state=rng
+            )
     return x

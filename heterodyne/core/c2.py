@@ -36,8 +36,7 @@ def block_size(n):
 def _direct_bracket(q, pf, c_ref, c_s, c_v, x_s):
     """B_ij on the full grid by direct broadcasting of :func:`pair_bracket`, (N, N)."""
     col, row = (slice(None), None), (None, slice(None))
-    return pair_bracket(q, pf, c_ref[col], c_ref[row], c_s[col], c_s[row], c_v[col], c_v[row],
-                        x_s[col], x_s[row])
+    return pair_bracket(q, pf, c_ref[col], c_ref[row], c_s[col], c_s[row], c_v[col], c_v[row], x_s[col], x_s[row])
 
 
 def _block_factors(q2, a_r, a_s, a_c, cos_t, sin_t, c_ref, c_s, blk, ref_ref, ref_s, mask, sign):
@@ -50,13 +49,11 @@ def _block_factors(q2, a_r, a_s, a_c, cos_t, sin_t, c_ref, c_s, blk, ref_ref, re
     """
     d_row_r, d_row_s = sign * (ref_ref[blk] - c_ref), sign * (ref_s[blk] - c_s)
     row_c = 2.0 * a_c * jnp.exp(-0.5 * q2 * (d_row_r + d_row_s))
-    row = jnp.stack([a_r * jnp.exp(-q2 * d_row_r), a_s * jnp.exp(-q2 * d_row_s),
-                     row_c * cos_t, row_c * sin_t], axis=-1)
+    row = jnp.stack([a_r * jnp.exp(-q2 * d_row_r), a_s * jnp.exp(-q2 * d_row_s), row_c * cos_t, row_c * sin_t], axis=-1)
     d_col_r = jnp.where(mask, sign * (c_ref[None, :] - ref_ref[:, None]), 0.0)
     d_col_s = jnp.where(mask, sign * (c_s[None, :] - ref_s[:, None]), 0.0)
     col_c = a_c * jnp.exp(-0.5 * q2 * (d_col_r + d_col_s))
-    col = jnp.stack([a_r * jnp.exp(-q2 * d_col_r), a_s * jnp.exp(-q2 * d_col_s),
-                     col_c * cos_t, col_c * sin_t], axis=1)
+    col = jnp.stack([a_r * jnp.exp(-q2 * d_col_r), a_s * jnp.exp(-q2 * d_col_s), col_c * cos_t, col_c * sin_t], axis=1)
     return row, jnp.where(mask[:, None, :], col, 0.0)
 
 
@@ -91,18 +88,18 @@ def blocked_map(q, pf, c_ref, c_s, c_v, x_s, contrast, offset):
     blk = jnp.arange(npad) // block
     row_blocks = jnp.arange(nb)
     first, last = row_blocks * block, row_blocks * block + (block - 1)
-    row_after, col_after = _block_factors(*common, blk, c_ref[last], c_s[last],
-                                          blk[None, :] > row_blocks[:, None], 1.0)
-    row_before, col_before = _block_factors(*common, blk, c_ref[first], c_s[first],
-                                            blk[None, :] < row_blocks[:, None], -1.0)
-    rows = jnp.concatenate([contrast * row_after, contrast * row_before,
-                            jnp.full((npad, 1), offset, dtype=row_after.dtype)], axis=-1)
+    row_after, col_after = _block_factors(*common, blk, c_ref[last], c_s[last], blk[None, :] > row_blocks[:, None], 1.0)
+    row_before, col_before = _block_factors(
+        *common, blk, c_ref[first], c_s[first], blk[None, :] < row_blocks[:, None], -1.0
+    )
+    rows = jnp.concatenate(
+        [contrast * row_after, contrast * row_before, jnp.full((npad, 1), offset, dtype=row_after.dtype)], axis=-1
+    )
     cols = jnp.concatenate([col_after, col_before, jnp.ones((nb, 1, npad), col_after.dtype)], axis=1)
     full = jnp.einsum("ibk,ikj->ibj", rows.reshape(nb, block, 9), cols)
     cr, cs, cv, xs = (a.reshape(nb, block) for a in (c_ref, c_s, c_v, x_s))
     ii, jj = (slice(None), slice(None), None), (slice(None), None, slice(None))
-    diagonal = offset + contrast * pair_bracket(q, pf, cr[ii], cr[jj], cs[ii], cs[jj], cv[ii], cv[jj],
-                                                xs[ii], xs[jj])
+    diagonal = offset + contrast * pair_bracket(q, pf, cr[ii], cr[jj], cs[ii], cs[jj], cv[ii], cv[jj], xs[ii], xs[jj])
     full = full.reshape(nb, block, nb, block).at[row_blocks, :, row_blocks, :].set(diagonal)
     return full.reshape(npad, npad)[:n, :n]
 
@@ -128,8 +125,18 @@ def c2_pairs(params, t, q, dt, phi, rows, cols, contrast, offset):
     phi (n_phi,) [deg] at the pairs rows, cols (n_pairs,) int: (n_phi, n_pairs)."""
     c_ref, c_s, c_v, x_s = grid_quantities(params, t, dt)
     pf = phase_factor(q, phi, params[13])[:, None]
-    bracket = pair_bracket(q, pf, c_ref[rows][None], c_ref[cols][None], c_s[rows][None], c_s[cols][None],
-                           c_v[rows][None], c_v[cols][None], x_s[rows][None], x_s[cols][None])
+    bracket = pair_bracket(
+        q,
+        pf,
+        c_ref[rows][None],
+        c_ref[cols][None],
+        c_s[rows][None],
+        c_s[cols][None],
+        c_v[rows][None],
+        c_v[cols][None],
+        x_s[rows][None],
+        x_s[cols][None],
+    )
     return offset[:, None] + contrast[:, None] * bracket
 
 
@@ -140,6 +147,7 @@ def c2_pooled(params, t, q, dt, phi, phi_index, idx1, idx2, contrast, offset):
     (n_points,)."""
     c_ref, c_s, c_v, x_s = grid_quantities(params, t, dt)
     pf = phase_factor(q, phi, params[13])[phi_index]
-    bracket = pair_bracket(q, pf, c_ref[idx1], c_ref[idx2], c_s[idx1], c_s[idx2], c_v[idx1], c_v[idx2],
-                           x_s[idx1], x_s[idx2])
+    bracket = pair_bracket(
+        q, pf, c_ref[idx1], c_ref[idx2], c_s[idx1], c_s[idx2], c_v[idx1], c_v[idx2], x_s[idx1], x_s[idx2]
+    )
     return offset[phi_index] + contrast[phi_index] * bracket

@@ -69,8 +69,7 @@ def compute_c2_heterodyne_multiphi(params, t, q, dt, phi_unique, contrast_arr, o
     return c2_meshgrid(params, t, q, dt, jnp.asarray(phi_unique), jnp.asarray(contrast_arr), jnp.asarray(offset_arr))
 
 
-def compute_c2_heterodyne_pooled(params, t, q, dt, idx1, idx2, phi_indices, phi_unique,
-                                 contrast_arr, offset_arr):
+def compute_c2_heterodyne_pooled(params, t, q, dt, idx1, idx2, phi_indices, phi_unique, contrast_arr, offset_arr):
     """c2 at pooled points k: phi = phi_unique[phi_indices[k]], t1 = t[idx1[k]], t2 = t[idx2[k]],
     scaled by that angle's contrast/offset: (n_total,) (:func:`~heterodyne.core.c2.c2_pooled`).
     For weighted sums over such points and their gradient (the CMC likelihood),
@@ -105,8 +104,7 @@ def compute_chi_squared(params, t, q, dt, phi_angle, c2_data, weights, contrast,
     return jnp.sum(r * r)
 
 
-def batch_chi_squared(params_batch, t, q, dt, phi_angle, c2_data, weights, contrast=1.0,
-                      offset=1.0, chunk_size=None):
+def batch_chi_squared(params_batch, t, q, dt, phi_angle, c2_data, weights, contrast=1.0, offset=1.0, chunk_size=None):
     """chi^2 for each row of ``params_batch`` (n_sets, 14): (n_sets,).
 
     At most ``chunk_size`` parameter sets are evaluated at once (vmap), bounding peak memory to
@@ -118,13 +116,13 @@ def batch_chi_squared(params_batch, t, q, dt, phi_angle, c2_data, weights, contr
         chunk_size = max(1, int(1e9 // (80 * n * n)))
     one = lambda p: compute_chi_squared(p, t, q, dt, phi_angle, c2_data, weights, contrast, offset)  # noqa: E731
     batched = jax.jit(jax.vmap(one))
-    return jnp.concatenate([batched(params_batch[s:s + chunk_size])
-                            for s in range(0, params_batch.shape[0], chunk_size)])
+    return jnp.concatenate(
+        [batched(params_batch[s : s + chunk_size]) for s in range(0, params_batch.shape[0], chunk_size)]
+    )
 
 
 @jax.jit
-def compute_multi_angle_residuals(params, t, q, dt, phi_angles, c2_data_batch, weights_batch,
-                                  contrasts, offsets):
+def compute_multi_angle_residuals(params, t, q, dt, phi_angles, c2_data_batch, weights_batch, contrasts, offsets):
     """Weighted residuals of every angle, concatenated angle by angle: (n_phi * N (N - 1) / 2,)."""
     per_angle = jax.vmap(lambda phi, d, w, c, o: _residuals(params, t, q, dt, phi, d, w, c, o))
     return per_angle(phi_angles, c2_data_batch, weights_batch, contrasts, offsets).ravel()
@@ -139,8 +137,7 @@ compute_chi_squared_hessian = jax.jit(jax.jacfwd(jax.grad(compute_chi_squared, a
 _residuals_jacobian = jax.jit(jax.jacfwd(_residuals, argnums=0))
 
 
-def compute_residuals_jacobian(params, t, q, dt, phi_angle, c2_data, weights=None, contrast=1.0,
-                               offset=1.0):
+def compute_residuals_jacobian(params, t, q, dt, phi_angle, c2_data, weights=None, contrast=1.0, offset=1.0):
     """d r_k / d params for the residuals of :func:`compute_residuals`: (N (N - 1) / 2, 14)."""
     if weights is None:
         weights = jnp.ones_like(c2_data)

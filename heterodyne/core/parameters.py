@@ -27,16 +27,34 @@ class Parameter(NamedTuple):
 
 
 PARAMETERS = (
-    Parameter("D0_ref", "A^2 s^-(1+alpha_ref)", 1.0e3, 0.0, 1.0e7,
-              "reference transport prefactor: J_ref(t) = max(D0_ref t^alpha_ref + D_offset_ref, 0)"),
+    Parameter(
+        "D0_ref",
+        "A^2 s^-(1+alpha_ref)",
+        1.0e3,
+        0.0,
+        1.0e7,
+        "reference transport prefactor: J_ref(t) = max(D0_ref t^alpha_ref + D_offset_ref, 0)",
+    ),
     Parameter("alpha_ref", "1", 0.0, -2.0, 2.0, "reference transport exponent"),
     Parameter("D_offset_ref", "A^2/s", 0.0, -1.0e5, 1.0e5, "reference transport offset"),
-    Parameter("D0_sample", "A^2 s^-(1+alpha_sample)", 1.0e3, 0.0, 1.0e7,
-              "sample transport prefactor: J_sample(t) = max(D0_sample t^alpha_sample + D_offset_sample, 0)"),
+    Parameter(
+        "D0_sample",
+        "A^2 s^-(1+alpha_sample)",
+        1.0e3,
+        0.0,
+        1.0e7,
+        "sample transport prefactor: J_sample(t) = max(D0_sample t^alpha_sample + D_offset_sample, 0)",
+    ),
     Parameter("alpha_sample", "1", 0.0, -2.0, 2.0, "sample transport exponent"),
     Parameter("D_offset_sample", "A^2/s", 0.0, -1.0e5, 1.0e5, "sample transport offset"),
-    Parameter("v0", "A s^-(1+beta)", 10.0, -1.0e5, 1.0e5,
-              "velocity prefactor: v(t) = v0 t^beta + v_offset (fits report v0 >= 0: see SIGN CONVENTION)"),
+    Parameter(
+        "v0",
+        "A s^-(1+beta)",
+        10.0,
+        -1.0e5,
+        1.0e5,
+        "velocity prefactor: v(t) = v0 t^beta + v_offset (fits report v0 >= 0: see SIGN CONVENTION)",
+    ),
     Parameter("beta", "1", 0.0, -2.0, 2.0, "velocity exponent"),
     Parameter("v_offset", "A/s", 0.0, -1.0e5, 1.0e5, "velocity offset"),
     Parameter("f0", "1", 0.5, 0.0, 1.0, "sample fraction amplitude: x_s(t) = clip(f0 exp(f1 (t - f2)) + f3, 0, 1)"),
@@ -60,8 +78,10 @@ def default_values():
 
 def default_bounds():
     """(lower, upper) float64 arrays of shape (14,)."""
-    return (np.array([p.lower for p in PARAMETERS], dtype=np.float64),
-            np.array([p.upper for p in PARAMETERS], dtype=np.float64))
+    return (
+        np.array([p.lower for p in PARAMETERS], dtype=np.float64),
+        np.array([p.upper for p in PARAMETERS], dtype=np.float64),
+    )
 
 
 def as_vector(values):

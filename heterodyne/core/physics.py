@@ -77,8 +77,15 @@ def pair_bracket(q, pf, c_ref_i, c_ref_j, c_s_i, c_s_j, c_v_i, c_v_j, xs_i, xs_j
     decay_ref = jnp.exp(-q2 * integral_ref)
     decay_s = jnp.exp(-q2 * integral_s)
     xr_i, xr_j = 1.0 - xs_i, 1.0 - xs_j
-    cross = 2.0 * xr_i * xs_i * xr_j * xs_j * jnp.exp(-0.5 * q2 * (integral_ref + integral_s)) * jnp.cos(
-        pf * (c_v_j - c_v_i))
+    cross = (
+        2.0
+        * xr_i
+        * xs_i
+        * xr_j
+        * xs_j
+        * jnp.exp(-0.5 * q2 * (integral_ref + integral_s))
+        * jnp.cos(pf * (c_v_j - c_v_i))
+    )
     numerator = (xr_i * xr_j) ** 2 * decay_ref + (xs_i * xs_j) ** 2 * decay_s + cross
     return numerator / ((xr_i**2 + xs_i**2) * (xr_j**2 + xs_j**2))
 

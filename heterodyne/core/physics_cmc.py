@@ -43,5 +43,15 @@ def compute_c2_elementwise(params, shard_grid, q, dt, phi_angle, contrast=1.0, o
     (q in 1/A, dt in s, phi_angle in degrees).
     """
     one = partial(jnp.reshape, shape=(1,))
-    return c2_pooled(params, shard_grid.time_grid, q, dt, one(phi_angle), jnp.zeros_like(shard_grid.idx1),
-                     shard_grid.idx1, shard_grid.idx2, one(contrast), one(offset))
+    return c2_pooled(
+        params,
+        shard_grid.time_grid,
+        q,
+        dt,
+        one(phi_angle),
+        jnp.zeros_like(shard_grid.idx1),
+        shard_grid.idx1,
+        shard_grid.idx2,
+        one(contrast),
+        one(offset),
+    )

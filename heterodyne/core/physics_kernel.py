@@ -12,10 +12,25 @@ from heterodyne.core.physics_cmc import compute_c2_elementwise
 
 
 @partial(jax.jit, static_argnames=("eval_strategy",))
-def compute_c2_unified(params, q, dt, phi_angle=0.0, contrast=1.0, offset=1.0, *,
-                       eval_strategy, t=None, shard_grid=None, time_grid=None, idx1=None,
-                       idx2=None, phi_unique=None, phi_indices=None, contrast_arr=None,
-                       offset_arr=None):
+def compute_c2_unified(
+    params,
+    q,
+    dt,
+    phi_angle=0.0,
+    contrast=1.0,
+    offset=1.0,
+    *,
+    eval_strategy,
+    t=None,
+    shard_grid=None,
+    time_grid=None,
+    idx1=None,
+    idx2=None,
+    phi_unique=None,
+    phi_indices=None,
+    contrast_arr=None,
+    offset_arr=None,
+):
     """c2 of the heterodyne model by one of three evaluation strategies (q in 1/A, dt in s,
     angles in degrees).
 
@@ -38,8 +53,15 @@ def compute_c2_unified(params, q, dt, phi_angle=0.0, contrast=1.0, offset=1.0, *
             raise ValueError("eval_strategy='elementwise' needs shard_grid")
         return compute_c2_elementwise(params, shard_grid, q, dt, phi_angle, contrast, offset)
     if eval_strategy == "pooled":
-        needed = dict(time_grid=time_grid, idx1=idx1, idx2=idx2, phi_unique=phi_unique,
-                      phi_indices=phi_indices, contrast_arr=contrast_arr, offset_arr=offset_arr)
+        needed = dict(
+            time_grid=time_grid,
+            idx1=idx1,
+            idx2=idx2,
+            phi_unique=phi_unique,
+            phi_indices=phi_indices,
+            contrast_arr=contrast_arr,
+            offset_arr=offset_arr,
+        )
         missing = [name for name, value in needed.items() if value is None]
         if missing:
             raise ValueError(f"eval_strategy='pooled' needs {', '.join(missing)}")

@@ -77,8 +77,9 @@ def prepare_points(phi_index, idx1, idx2, n_times, n_phi):
     are passed to :func:`pooled_sums` as they are."""
     phi_index, idx1, idx2 = (np.asarray(a) for a in (phi_index, idx1, idx2))
     if not (phi_index.ndim == idx1.ndim == idx2.ndim == 1 and phi_index.shape == idx1.shape == idx2.shape):
-        raise ValueError(f"phi_index, idx1, idx2 must be 1-D of equal length, got {phi_index.shape}, "
-                         f"{idx1.shape}, {idx2.shape}")
+        raise ValueError(
+            f"phi_index, idx1, idx2 must be 1-D of equal length, got {phi_index.shape}, {idx1.shape}, {idx2.shape}"
+        )
     if phi_index.size == 0:
         raise ValueError("a shard needs at least one point")
     if n_phi * n_times >= 2**31:
@@ -112,8 +113,9 @@ def _chunked(step, carry, arrays, chunk):
     n = arrays[0].shape[0]
     full = n - n % chunk
     if full:
-        carry, _ = jax.lax.scan(lambda c, x: (step(c, x), None), carry,
-                                tuple(a[:full].reshape(-1, chunk) for a in arrays))
+        carry, _ = jax.lax.scan(
+            lambda c, x: (step(c, x), None), carry, tuple(a[:full].reshape(-1, chunk) for a in arrays)
+        )
     if n > full:
         carry = step(carry, tuple(a[full:] for a in arrays))
     return carry
@@ -132,6 +134,7 @@ def _point_terms(early, late, q2, cols_i, cols_j):
 
 def _sums(early, late, q2, points, c2, weight, n_times, chunk):
     """(S1, S2, S3) per angle, (n_phi, 3) (module docstring)."""
+
     def step(sums, x):
         cols_i, cols_j, c2_k, w_k = x
         bracket = _point_terms(early, late, q2, cols_i, cols_j)[-1]
@@ -140,12 +143,14 @@ def _sums(early, late, q2, points, c2, weight, n_times, chunk):
         angle = cols_i // n_times
         # a masked sum per angle: vectorises, unlike a scatter-add onto n_phi rows
         return sums + jnp.stack([jnp.sum(jnp.where(angle == a, terms, 0.0), axis=1) for a in range(sums.shape[0])])
+
     init = jnp.zeros((early.shape[1] // n_times, 3), early.dtype)
     return _chunked(step, init, (*points, c2, weight), chunk)
 
 
 def _table_grads(early, late, q2, points, c2, weight, cotangent, n_times, chunk):
     """Gradients of sum_a (cotangent_a . sums_a) with respect to the two tables and q^2."""
+
     def step(carry, x):
         d_early, d_late, d_q2 = carry
         cols_i, cols_j, c2_k, w_k = x
@@ -154,17 +159,27 @@ def _table_grads(early, late, q2, points, c2, weight, cotangent, n_times, chunk)
         g = w_k * (ct[:, 0] + 2.0 * ct[:, 1] * bracket + ct[:, 2] * c2_k)
         # materialised once, shared by the 12 gradient rows below
         g_r, g_s, g_big_r, g_big_s, g_cross = jax.lax.optimization_barrier(
-            (g * (2.0 * t_r + t_c), g * (2.0 * t_s + t_c), g * (e_r * e_r), g * (e_s * e_s), g * (e_r * e_s)))
+            (g * (2.0 * t_r + t_c), g * (2.0 * t_s + t_c), g * (e_r * e_r), g * (e_s * e_s), g * (e_r * e_s))
+        )
         h = 0.5 * q2
         zero = jnp.zeros_like(g)  # pads the rows to ROW_WIDTH
-        grad_u = jnp.stack([h * g_r, h * g_s, v[2] * g_big_r, v[3] * g_big_s, v[4] * g_cross, v[5] * g_cross,
-                            zero, zero])
-        grad_v = jnp.stack([-h * g_r, -h * g_s, u[2] * g_big_r, u[3] * g_big_s, u[4] * g_cross, u[5] * g_cross,
-                            zero, zero])
-        return (d_early.at[cols_i].add(grad_u.T), d_late.at[cols_j].add(grad_v.T),
-                d_q2 - 0.5 * jnp.sum(g_r * d_r + g_s * d_s))
-    init = (jnp.zeros((early.shape[1], ROW_WIDTH), early.dtype), jnp.zeros((late.shape[1], ROW_WIDTH), late.dtype),
-            jnp.zeros((), early.dtype))
+        grad_u = jnp.stack(
+            [h * g_r, h * g_s, v[2] * g_big_r, v[3] * g_big_s, v[4] * g_cross, v[5] * g_cross, zero, zero]
+        )
+        grad_v = jnp.stack(
+            [-h * g_r, -h * g_s, u[2] * g_big_r, u[3] * g_big_s, u[4] * g_cross, u[5] * g_cross, zero, zero]
+        )
+        return (
+            d_early.at[cols_i].add(grad_u.T),
+            d_late.at[cols_j].add(grad_v.T),
+            d_q2 - 0.5 * jnp.sum(g_r * d_r + g_s * d_s),
+        )
+
+    init = (
+        jnp.zeros((early.shape[1], ROW_WIDTH), early.dtype),
+        jnp.zeros((late.shape[1], ROW_WIDTH), late.dtype),
+        jnp.zeros((), early.dtype),
+    )
     d_early, d_late, d_q2 = _chunked(step, init, (*points, c2, weight), chunk)
     return d_early[:, :6].T, d_late[:, :6].T, d_q2
 

@@ -68,8 +68,7 @@ def _scalar(f, path, key, what_to_do):
         _fail(path, f"missing '{key}' (expected a scalar); {what_to_do}")
     value = np.asarray(f[key][()])
     if value.size != 1 or not np.issubdtype(value.dtype, np.number):
-        _fail(path, f"'{key}' should be one number, found shape {value.shape} dtype {value.dtype}; "
-                    f"{what_to_do}")
+        _fail(path, f"'{key}' should be one number, found shape {value.shape} dtype {value.dtype}; {what_to_do}")
     return float(value.reshape(-1)[0])
 
 
@@ -84,8 +83,11 @@ def _finite_centres(f, path, key, what_to_do):
     values = _array(f, path, key, what_to_do).astype(np.float64)
     bad = np.flatnonzero(~np.isfinite(values))
     if len(bad):
-        _fail(path, f"'{key}' holds values that are not finite ({values[bad].tolist()} at index "
-                    f"{bad.tolist()}); the q/phi map of the file is damaged, re-export it")
+        _fail(
+            path,
+            f"'{key}' holds values that are not finite ({values[bad].tolist()} at index "
+            f"{bad.tolist()}); the q/phi map of the file is damaged, re-export it",
+        )
     return values
 
 
@@ -99,32 +101,40 @@ def _unique_labels(path, key, labels):
     """InputError naming ``key`` if a label occurs twice (two maps would share one (q, phi))."""
     repeated = _first_repeat(labels)
     if repeated is not None:
-        _fail(path, f"'{key}' lists label {repeated} more than once ({labels.tolist()}); each "
-                    "processed bin has one map, re-export the file")
+        _fail(
+            path,
+            f"'{key}' lists label {repeated} more than once ({labels.tolist()}); each "
+            "processed bin has one map, re-export the file",
+        )
 
 
 def _whole_numbers(path, keys, values):
     """Frame counts as ints; InputError naming the first key whose value is not a whole number."""
     for key, value in zip(keys, values, strict=True):
         if value != round(value):
-            _fail(path, f"'{key}' = {value} is not a whole number of frames; fix the file's "
-                        "correlator settings")
+            _fail(path, f"'{key}' = {value} is not a whole number of frames; fix the file's correlator settings")
     return [int(round(v)) for v in values]
 
 
 def _map_names(f, path, group_key, pattern, example):
     """Names of the maps in ``group_key`` matching ``pattern`` (one int group), sorted by number."""
     if group_key not in f or not isinstance(f[group_key], h5py.Group):
-        _fail(path, f"no correlation maps: group '{group_key}' is missing; the file was not "
-                    "processed with two-time correlation (re-run the correlator with two-time on)")
+        _fail(
+            path,
+            f"no correlation maps: group '{group_key}' is missing; the file was not "
+            "processed with two-time correlation (re-run the correlator with two-time on)",
+        )
     named = []
     for name in f[group_key]:
         match = re.fullmatch(pattern, name)
         if match and isinstance(f[group_key][name], h5py.Dataset):
             named.append((int(match.group(1)), name))
     if not named:
-        _fail(path, f"no correlation maps in '{group_key}' (expected datasets named like "
-                    f"'{example}'); re-run the correlator with two-time on")
+        _fail(
+            path,
+            f"no correlation maps in '{group_key}' (expected datasets named like "
+            f"'{example}'); re-run the correlator with two-time on",
+        )
     return [name for _, name in sorted(named)]
 
 
@@ -133,12 +143,18 @@ def _map_rows(f, path, keys):
     shapes = {key: f[key].shape for key in keys}
     for key, shape in shapes.items():
         if len(shape) != 2 or shape[0] != shape[1]:
-            _fail(path, f"map '{key}' has shape {shape}, expected a square (N, N) two-time map; "
-                        "the file is damaged or not a two-time result")
+            _fail(
+                path,
+                f"map '{key}' has shape {shape}, expected a square (N, N) two-time map; "
+                "the file is damaged or not a two-time result",
+            )
     distinct = sorted(set(shapes.values()))
     if len(distinct) > 1:
-        _fail(path, f"correlation maps have unequal shapes {distinct} (e.g. '{keys[0]}' is "
-                    f"{shapes[keys[0]]}); all maps of one file must be (N, N) with the same N")
+        _fail(
+            path,
+            f"correlation maps have unequal shapes {distinct} (e.g. '{keys[0]}' is "
+            f"{shapes[keys[0]]}); all maps of one file must be (N, N) with the same N",
+        )
     if distinct[0][0] < 3:
         _fail(path, f"maps are {distinct[0]}; at least 3 x 3 is needed")
     return distinct[0][0]
@@ -147,8 +163,11 @@ def _map_rows(f, path, keys):
 def _timing(path, frame_period, stride, avg, keys):
     dt = frame_period * stride * avg
     if not (np.isfinite(dt) and dt > 0):
-        _fail(path, f"time step dt = {keys[0]} * {keys[1]} * {keys[2]} = {frame_period} * {stride} * "
-                    f"{avg} = {dt} s; it must be > 0 (fix the file's timing metadata)")
+        _fail(
+            path,
+            f"time step dt = {keys[0]} * {keys[1]} * {keys[2]} = {frame_period} * {stride} * "
+            f"{avg} = {dt} s; it must be > 0 (fix the file's timing metadata)",
+        )
     return dt
 
 
@@ -157,8 +176,11 @@ def _load_aps_u(f, path):
     keys = [f"{APS_U_MAPS}/{name}" for name in _map_names(f, path, APS_U_MAPS, r"c2_(\d+)", "c2_00001")]
     bins = _array(f, path, "/xpcs/twotime/processed_bins", fix).astype(np.int64)
     if len(bins) != len(keys):
-        _fail(path, f"'/xpcs/twotime/processed_bins' lists {len(bins)} bins but '{APS_U_MAPS}' holds "
-                    f"{len(keys)} maps; they must agree one to one (re-export the file)")
+        _fail(
+            path,
+            f"'/xpcs/twotime/processed_bins' lists {len(bins)} bins but '{APS_U_MAPS}' holds "
+            f"{len(keys)} maps; they must agree one to one (re-export the file)",
+        )
     _unique_labels(path, "/xpcs/twotime/processed_bins", bins)
     mapping = _array(f, path, "/xpcs/qmap/dynamic_index_mapping", fix).astype(np.int64)
     q_list = _finite_centres(f, path, "/xpcs/qmap/dynamic_v_list_dim0", fix)
@@ -166,34 +188,60 @@ def _load_aps_u(f, path):
     num_pts = _array(f, path, "/xpcs/qmap/dynamic_num_pts", fix).astype(np.int64)
     n_phi = int(num_pts[1]) if len(num_pts) == 2 else 0
     if n_phi != len(phi_list) or len(num_pts) != 2 or num_pts[0] != len(q_list):
-        _fail(path, f"'/xpcs/qmap/dynamic_num_pts' = {num_pts.tolist()} does not match "
-                    f"dim0 ({len(q_list)}) and dim1 ({len(phi_list)}) lengths; {fix}")
+        _fail(
+            path,
+            f"'/xpcs/qmap/dynamic_num_pts' = {num_pts.tolist()} does not match "
+            f"dim0 ({len(q_list)}) and dim1 ({len(phi_list)}) lengths; {fix}",
+        )
     if np.any(bins < 1) or np.any(bins > len(mapping)):
-        _fail(path, f"'/xpcs/twotime/processed_bins' holds labels outside 1..{len(mapping)} "
-                    f"(the length of dynamic_index_mapping); {fix}")
+        _fail(
+            path,
+            f"'/xpcs/twotime/processed_bins' holds labels outside 1..{len(mapping)} "
+            f"(the length of dynamic_index_mapping); {fix}",
+        )
     cell = mapping[bins - 1]
     if np.any(cell < 0) or np.any(cell >= len(q_list) * n_phi):
-        _fail(path, f"'/xpcs/qmap/dynamic_index_mapping' points outside the {len(q_list)} x {n_phi} "
-                    f"grid; {fix}")
+        _fail(path, f"'/xpcs/qmap/dynamic_index_mapping' points outside the {len(q_list)} x {n_phi} grid; {fix}")
     if _first_repeat(cell) is not None:
-        _fail(path, f"'/xpcs/qmap/dynamic_index_mapping' gives two processed bins the same grid cell "
-                    f"{_first_repeat(cell)} (one (q, phi)); {fix}")
+        _fail(
+            path,
+            f"'/xpcs/qmap/dynamic_index_mapping' gives two processed bins the same grid cell "
+            f"{_first_repeat(cell)} (one (q, phi)); {fix}",
+        )
     n_rows = _map_rows(f, path, keys)
-    timing_keys = ("/entry/instrument/detector_1/frame_time", "/xpcs/twotime/config/stride_frame",
-                   "/xpcs/twotime/config/avg_frame", "/xpcs/twotime/config/begin_frame",
-                   "/xpcs/twotime/config/end_frame")
+    timing_keys = (
+        "/entry/instrument/detector_1/frame_time",
+        "/xpcs/twotime/config/stride_frame",
+        "/xpcs/twotime/config/avg_frame",
+        "/xpcs/twotime/config/begin_frame",
+        "/xpcs/twotime/config/end_frame",
+    )
     frame_time = _scalar(f, path, timing_keys[0], f"dt cannot be computed; {fix}")
-    stride, avg, begin, end = _whole_numbers(path, timing_keys[1:], [
-        _scalar(f, path, k, f"dt cannot be computed; {fix}") for k in timing_keys[1:]])
+    stride, avg, begin, end = _whole_numbers(
+        path, timing_keys[1:], [_scalar(f, path, k, f"dt cannot be computed; {fix}") for k in timing_keys[1:]]
+    )
     dt = _timing(path, frame_time, stride, avg, timing_keys)
     if begin < 0:
         _fail(path, f"'{timing_keys[3]}' = {begin}; the first frame must be >= 0")
     return CorrelationFile(
-        path=str(path), layout="aps_u", q_bins=q_list, map_keys=tuple(keys), map_labels=bins,
-        map_q_index=cell // n_phi, map_phi=phi_list[cell % n_phi], n_rows=n_rows, dt=dt,
+        path=str(path),
+        layout="aps_u",
+        q_bins=q_list,
+        map_keys=tuple(keys),
+        map_labels=bins,
+        map_q_index=cell // n_phi,
+        map_phi=phi_list[cell % n_phi],
+        n_rows=n_rows,
+        dt=dt,
         first_time=begin * frame_time,
-        timing={"frame_time": frame_time, "stride_frame": stride, "avg_frame": avg,
-                "begin_frame": begin, "end_frame": end})
+        timing={
+            "frame_time": frame_time,
+            "stride_frame": stride,
+            "avg_frame": avg,
+            "begin_frame": begin,
+            "end_frame": end,
+        },
+    )
 
 
 def _load_legacy(f, path):
@@ -203,40 +251,58 @@ def _load_legacy(f, path):
     q_per_label = _finite_centres(f, path, "/xpcs/dqlist", fix)
     phi_per_label = _finite_centres(f, path, "/xpcs/dphilist", fix)
     if len(q_per_label) != len(phi_per_label):
-        _fail(path, f"'/xpcs/dqlist' ({len(q_per_label)}) and '/xpcs/dphilist' ({len(phi_per_label)}) "
-                    f"differ in length; {fix}")
+        _fail(
+            path,
+            f"'/xpcs/dqlist' ({len(q_per_label)}) and '/xpcs/dphilist' ({len(phi_per_label)}) differ in length; {fix}",
+        )
     if "/xpcs/qphi_bin_to_process" in f:
         labels = _array(f, path, "/xpcs/qphi_bin_to_process", fix).astype(np.int64)
         if len(labels) != len(keys):
-            _fail(path, f"'/xpcs/qphi_bin_to_process' lists {len(labels)} bins but '{LEGACY_MAPS}' "
-                        f"holds {len(keys)} maps; they must agree one to one (re-export the file)")
+            _fail(
+                path,
+                f"'/xpcs/qphi_bin_to_process' lists {len(labels)} bins but '{LEGACY_MAPS}' "
+                f"holds {len(keys)} maps; they must agree one to one (re-export the file)",
+            )
         _unique_labels(path, "/xpcs/qphi_bin_to_process", labels)
     elif all(n.startswith("C2T_") for n in names):
         labels = np.array([int(re.fullmatch(r"C2T_(\d+)", n).group(1)) for n in names])
     else:
-        _fail(path, f"'/xpcs/qphi_bin_to_process' is missing, so the maps ('{names[0]}', ...) cannot "
-                    "be paired with their q/phi bins: only 'C2T_<label>' names carry the bin label, "
-                    "other names are counters. Re-export the file with its processed-bin list")
+        _fail(
+            path,
+            f"'/xpcs/qphi_bin_to_process' is missing, so the maps ('{names[0]}', ...) cannot "
+            "be paired with their q/phi bins: only 'C2T_<label>' names carry the bin label, "
+            "other names are counters. Re-export the file with its processed-bin list",
+        )
     if np.any(labels < 1) or np.any(labels > len(q_per_label)):
-        _fail(path, f"map labels {labels.tolist()} fall outside 1..{len(q_per_label)} (the length "
-                    f"of '/xpcs/dqlist'); {fix}")
+        _fail(
+            path,
+            f"map labels {labels.tolist()} fall outside 1..{len(q_per_label)} (the length of '/xpcs/dqlist'); {fix}",
+        )
     n_rows = _map_rows(f, path, keys)
-    timing_keys = ("/measurement/instrument/detector/exposure_period", "/xpcs/stride_frames",
-                   "/xpcs/avg_frames")
+    timing_keys = ("/measurement/instrument/detector/exposure_period", "/xpcs/stride_frames", "/xpcs/avg_frames")
     period = _scalar(f, path, timing_keys[0], f"dt cannot be computed; {fix}")
-    stride, avg = _whole_numbers(path, timing_keys[1:], [
-        _scalar(f, path, k, f"dt cannot be computed; {fix}") for k in timing_keys[1:]])
+    stride, avg = _whole_numbers(
+        path, timing_keys[1:], [_scalar(f, path, k, f"dt cannot be computed; {fix}") for k in timing_keys[1:]]
+    )
     dt = _timing(path, period, stride, avg, timing_keys)
     q_bins = np.unique(q_per_label)
     return CorrelationFile(
-        path=str(path), layout="legacy", q_bins=q_bins, map_keys=tuple(keys), map_labels=labels,
+        path=str(path),
+        layout="legacy",
+        q_bins=q_bins,
+        map_keys=tuple(keys),
+        map_labels=labels,
         map_q_index=np.searchsorted(q_bins, q_per_label[labels - 1]),
-        map_phi=phi_per_label[labels - 1], n_rows=n_rows, dt=dt, first_time=0.0,
-        timing={"exposure_period": period, "stride_frames": stride, "avg_frames": avg})
+        map_phi=phi_per_label[labels - 1],
+        n_rows=n_rows,
+        dt=dt,
+        first_time=0.0,
+        timing={"exposure_period": period, "stride_frames": stride, "avg_frames": avg},
+    )
 
 
 def detect_layout(f):
-    """"aps_u" if ``/xpcs/twotime`` exists, "legacy" if ``/exchange`` or ``/xpcs/dqlist`` does, else None."""
+    """ "aps_u" if ``/xpcs/twotime`` exists, "legacy" if ``/exchange`` or ``/xpcs/dqlist`` does, else None."""
     if "/xpcs/twotime" in f:
         return "aps_u"
     if "/exchange" in f or "/xpcs/dqlist" in f:
@@ -247,16 +313,21 @@ def detect_layout(f):
 def _open(path):
     path = Path(path)
     if path.is_dir():
-        _fail(path, "is a directory, not a file; set `datasets.<name>.file` in the config to the result "
-                    "file inside it")
+        _fail(path, "is a directory, not a file; set `datasets.<name>.file` in the config to the result file inside it")
     if not path.is_file():
-        _fail(path, "file not found; check `datasets.<name>.file` in the config (paths are relative "
-                    "to the directory the workflow runs in)")
+        _fail(
+            path,
+            "file not found; check `datasets.<name>.file` in the config (paths are relative "
+            "to the directory the workflow runs in)",
+        )
     try:
         open(path, "rb").close()
     except PermissionError:
-        _fail(path, "permission denied: this account may not read the file; ask its owner for read "
-                    "access or copy it to a folder of yours")
+        _fail(
+            path,
+            "permission denied: this account may not read the file; ask its owner for read "
+            "access or copy it to a folder of yours",
+        )
     if not h5py.is_hdf5(path):
         _fail(path, "not an HDF5 file; give the APS 8-ID-I result file (*_results.hdf or legacy .hdf)")
     try:
@@ -274,8 +345,11 @@ def open_correlation_file(path):
                 return _load_aps_u(f, path)
             if layout == "legacy":
                 return _load_legacy(f, path)
-            _fail(path, f"neither APS-U ('{APS_U_MAPS}') nor legacy ('{LEGACY_MAPS}') layout found; "
-                        "give an APS 8-ID-I two-time result file")
+            _fail(
+                path,
+                f"neither APS-U ('{APS_U_MAPS}') nor legacy ('{LEGACY_MAPS}') layout found; "
+                "give an APS 8-ID-I two-time result file",
+            )
     except (OSError, KeyError, RuntimeError) as err:
         _fail(path, f"read failed ({err}); the file is truncated or damaged, copy it again")
 
@@ -301,6 +375,5 @@ def read_maps(cfile, indices, start, stop):
             for a, k in enumerate(indices):
                 out[a] = symmetrise(np.asarray(f[cfile.map_keys[k]][start:stop, start:stop], np.float64))
     except (OSError, KeyError, RuntimeError) as err:
-        _fail(cfile.path, f"reading the maps failed ({err}); the file is truncated or damaged, "
-                          "copy it again")
+        _fail(cfile.path, f"reading the maps failed ({err}); the file is truncated or damaged, copy it again")
     return out

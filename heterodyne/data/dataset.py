@@ -54,8 +54,9 @@ class Dataset:
     def __post_init__(self):
         n_phi, n = len(self.phi), len(self.t)
         if self.c2.shape != (n_phi, n, n) or self.valid.shape != self.c2.shape:
-            raise ValueError(f"c2 {self.c2.shape} and valid {self.valid.shape} must be "
-                             f"(n_phi, N, N) = ({n_phi}, {n}, {n})")
+            raise ValueError(
+                f"c2 {self.c2.shape} and valid {self.valid.shape} must be (n_phi, N, N) = ({n_phi}, {n}, {n})"
+            )
 
 
 def usable(c2, valid):
@@ -79,9 +80,14 @@ def save_dataset(path, dataset, provenance):
         f.create_dataset("phi", data=np.asarray(dataset.phi, dtype=np.float64))
         if dataset.raw_diagonal is not None:
             f.create_dataset("raw_diagonal", data=np.asarray(dataset.raw_diagonal, dtype=np.float64))
-        f.attrs.update(dt=float(dataset.dt), q=float(dataset.q), time_origin=float(dataset.time_origin),
-                       source_path=dataset.source_path, source_sha256=dataset.source_sha256,
-                       selection=json.dumps(dataset.selection, sort_keys=True))
+        f.attrs.update(
+            dt=float(dataset.dt),
+            q=float(dataset.q),
+            time_origin=float(dataset.time_origin),
+            source_path=dataset.source_path,
+            source_sha256=dataset.source_sha256,
+            selection=json.dumps(dataset.selection, sort_keys=True),
+        )
         write_provenance_attrs(f, provenance)
 
 
@@ -89,13 +95,19 @@ def load_dataset(path):
     """Read a file written by :func:`save_dataset`."""
     try:
         with h5py.File(path, "r") as f:
-            return Dataset(c2=f["c2"][()], valid=f["valid"][()], t=f["t"][()], phi=f["phi"][()],
-                           dt=float(f.attrs["dt"]), q=float(f.attrs["q"]),
-                           time_origin=float(f.attrs["time_origin"]),
-                           source_path=str(f.attrs["source_path"]),
-                           source_sha256=str(f.attrs["source_sha256"]),
-                           selection=json.loads(f.attrs["selection"]),
-                           raw_diagonal=f["raw_diagonal"][()] if "raw_diagonal" in f else None)
+            return Dataset(
+                c2=f["c2"][()],
+                valid=f["valid"][()],
+                t=f["t"][()],
+                phi=f["phi"][()],
+                dt=float(f.attrs["dt"]),
+                q=float(f.attrs["q"]),
+                time_origin=float(f.attrs["time_origin"]),
+                source_path=str(f.attrs["source_path"]),
+                source_sha256=str(f.attrs["source_sha256"]),
+                selection=json.loads(f.attrs["selection"]),
+                raw_diagonal=f["raw_diagonal"][()] if "raw_diagonal" in f else None,
+            )
     except (OSError, KeyError) as err:
         raise InputError(f"{path}: not a heterodyne dataset file ({err}); re-run `heterodyne ingest`") from err
 
@@ -103,8 +115,9 @@ def load_dataset(path):
 def load_dataset_grid(path):
     """(q [1/A], t (N,) [s]) of a file written by :func:`save_dataset`, without reading the maps."""
     if not Path(path).is_file():
-        raise InputError(f"{path}: dataset.h5 not found (it gives the bin's q); run `heterodyne ingest` "
-                         "for this q bin first")
+        raise InputError(
+            f"{path}: dataset.h5 not found (it gives the bin's q); run `heterodyne ingest` for this q bin first"
+        )
     try:
         with h5py.File(path, "r") as f:
             return float(f.attrs["q"]), np.asarray(f["t"][()], dtype=np.float64)

@@ -56,8 +56,15 @@ def select_q_bins(cfile, q=None, q_index=None, phi=None, frames=None):
     bins = []
     for i in choose_q_indices(cfile, q=q, q_index=q_index):
         dataset = select_dataset(cfile, None, q_index=i, phi=phi, frames=frames)  # source hash not kept
-        bins.append(QBin(folder=names[i], index=int(i), q=float(cfile.q_bins[i]), n_angles=len(dataset.phi),
-                         n_points=count_usable(dataset.c2, dataset.valid)))
+        bins.append(
+            QBin(
+                folder=names[i],
+                index=int(i),
+                q=float(cfile.q_bins[i]),
+                n_angles=len(dataset.phi),
+                n_points=count_usable(dataset.c2, dataset.valid),
+            )
+        )
     return bins
 
 
@@ -82,5 +89,7 @@ def find_q_bin(bins, folder, path):
     for entry in bins:
         if entry.folder == folder:
             return entry
-    raise InputError(f"{path}: no q bin '{folder}'; the selected bins are "
-                     f"{', '.join(b.folder for b in bins)}; re-run `heterodyne q-bins`")
+    raise InputError(
+        f"{path}: no q bin '{folder}'; the selected bins are "
+        f"{', '.join(b.folder for b in bins)}; re-run `heterodyne q-bins`"
+    )

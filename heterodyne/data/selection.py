@@ -44,23 +44,30 @@ def choose_q_index(cfile, q=None, q_index=None):
         raise InputError(f"{where}: give 'q' or 'q_index' in the dataset config, not both")
     if q is None and q_index is None:
         if len(present) != 1:
-            raise InputError(f"{where}: maps exist at {len(present)} q bins ({listing} 1/A); set 'q' or "
-                             "'q_index' in the dataset config to choose one")
+            raise InputError(
+                f"{where}: maps exist at {len(present)} q bins ({listing} 1/A); set 'q' or "
+                "'q_index' in the dataset config to choose one"
+            )
         return present[0]
     if q_index is not None:
         if q_index >= len(bins):
-            raise InputError(f"{where}: q_index {q_index} out of range; the file has {len(bins)} q bins "
-                             f"(0..{len(bins) - 1})")
+            raise InputError(
+                f"{where}: q_index {q_index} out of range; the file has {len(bins)} q bins (0..{len(bins) - 1})"
+            )
         chosen = q_index
     else:
         chosen = int(np.argmin(np.abs(bins - q)))
         half_edge = 0.5 * (np.diff(bins).min() if len(bins) > 1 else bins[0])
         if q < bins[0] - half_edge or q > bins[-1] + half_edge:
-            raise InputError(f"{where}: requested q = {q:.6g} 1/A is outside the file's q grid "
-                             f"[{bins[0]:.6g}, {bins[-1]:.6g}]; maps exist at q = {listing} 1/A")
+            raise InputError(
+                f"{where}: requested q = {q:.6g} 1/A is outside the file's q grid "
+                f"[{bins[0]:.6g}, {bins[-1]:.6g}]; maps exist at q = {listing} 1/A"
+            )
     if chosen not in present:
-        raise InputError(f"{where}: q bin {chosen} (q = {bins[chosen]:.6g} 1/A) has no correlation "
-                         f"map; maps exist at q = {listing} 1/A")
+        raise InputError(
+            f"{where}: q bin {chosen} (q = {bins[chosen]:.6g} 1/A) has no correlation "
+            f"map; maps exist at q = {listing} 1/A"
+        )
     return chosen
 
 
@@ -81,8 +88,10 @@ def choose_q_indices(cfile, q=None, q_index=None):
     for request in requests or [{}]:
         index = choose_q_index(cfile, **request)
         if index in chosen:
-            raise InputError(f"{cfile.path}: {chosen[index]} and {request} select the same q bin "
-                             f"(q = {cfile.q_bins[index]:.6g} 1/A); list each q bin once")
+            raise InputError(
+                f"{cfile.path}: {chosen[index]} and {request} select the same q bin "
+                f"(q = {cfile.q_bins[index]:.6g} 1/A); list each q bin once"
+            )
         chosen[index] = request
     return sorted(chosen)
 
@@ -99,14 +108,18 @@ def choose_maps(cfile, q_bin, phi=None):
     for angle in phi:
         gap = np.abs((available - angle + 180.0) % 360.0 - 180.0)
         if gap.min() > REQUESTED_PHI_TOLERANCE_DEG:
-            raise InputError(f"{cfile.path}: phi = {angle:g} deg not present at q = "
-                             f"{cfile.q_bins[q_bin]:.6g} 1/A (within {REQUESTED_PHI_TOLERANCE_DEG} deg); "
-                             f"available phi: {', '.join(f'{a:.4g}' for a in available)} deg")
+            raise InputError(
+                f"{cfile.path}: phi = {angle:g} deg not present at q = "
+                f"{cfile.q_bins[q_bin]:.6g} 1/A (within {REQUESTED_PHI_TOLERANCE_DEG} deg); "
+                f"available phi: {', '.join(f'{a:.4g}' for a in available)} deg"
+            )
         k = int(at_q[int(np.argmin(gap))])
         if k in chosen:
-            raise InputError(f"{cfile.path}: phi = {chosen[k]:g} and {angle:g} deg select the same bin "
-                             f"(phi = {cfile.map_phi[k]:g} deg); list each angle once in 'phi' of the "
-                             "dataset config")
+            raise InputError(
+                f"{cfile.path}: phi = {chosen[k]:g} and {angle:g} deg select the same bin "
+                f"(phi = {cfile.map_phi[k]:g} deg); list each angle once in 'phi' of the "
+                "dataset config"
+            )
         chosen[k] = angle
     return np.array(sorted(chosen, key=lambda k: cfile.map_phi[k]), dtype=np.int64)
 
@@ -116,11 +129,15 @@ def frame_window(cfile, frames=None):
     n = cfile.n_rows
     start, stop = (0, n) if frames is None else (int(frames[0]), int(frames[1]))
     if start < 0 or stop > n:
-        raise InputError(f"{cfile.path}: frame window [{start}, {stop}) is out of range; the maps have "
-                         f"{n} rows, so 0 <= start < stop <= {n} (fix 'frames' in the dataset config)")
+        raise InputError(
+            f"{cfile.path}: frame window [{start}, {stop}) is out of range; the maps have "
+            f"{n} rows, so 0 <= start < stop <= {n} (fix 'frames' in the dataset config)"
+        )
     if stop - start < 3:
-        raise InputError(f"{cfile.path}: frame window [{start}, {stop}) selects {max(stop - start, 0)} "
-                         "rows; at least 3 are needed (empty selection: fix 'frames' in the dataset config)")
+        raise InputError(
+            f"{cfile.path}: frame window [{start}, {stop}) selects {max(stop - start, 0)} "
+            "rows; at least 3 are needed (empty selection: fix 'frames' in the dataset config)"
+        )
     return start, stop
 
 
@@ -134,8 +151,10 @@ def clean_maps(raw, path, names):
     for a, (m, ok) in enumerate(zip(raw, valid, strict=True)):
         usable = ok & off
         if not usable.any():
-            raise InputError(f"{path}: the map of {names[a]} has no finite off-diagonal value in the "
-                             "selected window (all NaN/inf); drop that angle from 'phi' or change 'frames'")
+            raise InputError(
+                f"{path}: the map of {names[a]} has no finite off-diagonal value in the "
+                "selected window (all NaN/inf); drop that angle from 'phi' or change 'frames'"
+            )
         c2[a] = np.where(ok, m, np.median(m[usable]))
         # neighbours of the diagonal: c2[i, i+1] for i < N-1 and c2[i, i-1] = c2[i-1, i] for i > 0
         first_off, first_ok = np.diagonal(c2[a], 1), np.diagonal(ok, 1)
@@ -156,9 +175,11 @@ def scale_warnings(c2, valid, names):
     for m, ok, name in zip(c2, valid, names, strict=True):
         median = float(np.median(m[ok & off]))
         if not MEDIAN_RANGE[0] <= median <= MEDIAN_RANGE[1]:
-            found.append(f"the map of {name} has median c2 = {median:.4g}, outside {list(MEDIAN_RANGE)}: "
-                         "normalised c2 has a baseline of ~1, so this map may be scaled (integers, "
-                         "counts); fitted contrast and offset will carry that scale")
+            found.append(
+                f"the map of {name} has median c2 = {median:.4g}, outside {list(MEDIAN_RANGE)}: "
+                "normalised c2 has a baseline of ~1, so this map may be scaled (integers, "
+                "counts); fitted contrast and offset will carry that scale"
+            )
     return found
 
 
@@ -168,8 +189,7 @@ def select_dataset(cfile, source_sha256, q=None, q_index=None, phi=None, frames=
     maps = choose_maps(cfile, q_bin, phi)
     start, stop = frame_window(cfile, frames)
     labels = cfile.map_labels[maps].tolist()
-    names = [f"label {cfile.map_labels[k]} (phi = {cfile.map_phi[k]:g} deg, '{cfile.map_keys[k]}')"
-             for k in maps]
+    names = [f"label {cfile.map_labels[k]} (phi = {cfile.map_phi[k]:g} deg, '{cfile.map_keys[k]}')" for k in maps]
     raw = read_maps(cfile, maps, start, stop)
     raw_diagonal = np.diagonal(raw, axis1=1, axis2=2)
     raw_diagonal = np.where(np.isfinite(raw_diagonal), raw_diagonal, np.nan)
@@ -179,11 +199,27 @@ def select_dataset(cfile, source_sha256, q=None, q_index=None, phi=None, frames=
         log.warning("%s", warning)
     t = cfile.first_time + (start + np.arange(stop - start)) * cfile.dt + time_origin
     selection = {
-        "layout": cfile.layout, "q_requested": q, "q_index": int(q_bin), "phi_requested": phi,
-        "frames": [start, stop], "labels": labels, "map_keys": [cfile.map_keys[k] for k in maps],
-        "first_time_s": cfile.first_time, "timing": cfile.timing, "warnings": warnings,
+        "layout": cfile.layout,
+        "q_requested": q,
+        "q_index": int(q_bin),
+        "phi_requested": phi,
+        "frames": [start, stop],
+        "labels": labels,
+        "map_keys": [cfile.map_keys[k] for k in maps],
+        "first_time_s": cfile.first_time,
+        "timing": cfile.timing,
+        "warnings": warnings,
     }
-    return Dataset(c2=c2, valid=valid, t=t, phi=cfile.map_phi[maps].astype(np.float64), dt=cfile.dt,
-                   q=float(cfile.q_bins[q_bin]), time_origin=float(time_origin),
-                   source_path=str(cfile.path), source_sha256=source_sha256, selection=selection,
-                   raw_diagonal=raw_diagonal)
+    return Dataset(
+        c2=c2,
+        valid=valid,
+        t=t,
+        phi=cfile.map_phi[maps].astype(np.float64),
+        dt=cfile.dt,
+        q=float(cfile.q_bins[q_bin]),
+        time_origin=float(time_origin),
+        source_path=str(cfile.path),
+        source_sha256=source_sha256,
+        selection=selection,
+        raw_diagonal=raw_diagonal,
+    )

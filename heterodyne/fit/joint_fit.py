@@ -33,8 +33,15 @@ from heterodyne.fit.multistart import latin_hypercube_starts
 from heterodyne.fit.nlsq_solver import solve
 from heterodyne.fit.problem import full_theta, jacobian_jit, n_valid, optimal_scaling, residuals_jit
 from heterodyne.fit.speckle_covariance import score_covariance
-from heterodyne.fit.uncertainty import (STDERR_SANDWICH, STDERR_SCALING, chunk_pairs, chunked_scaling_sums,
-                                        covariance, jacobian_bytes, normal_equations)
+from heterodyne.fit.uncertainty import (
+    STDERR_SANDWICH,
+    STDERR_SCALING,
+    chunk_pairs,
+    chunked_scaling_sums,
+    covariance,
+    jacobian_bytes,
+    normal_equations,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +52,16 @@ class FitFailed(Exception):
 
 class NlsqFit(NamedTuple):
     """Result of :func:`fit_joint`. theta (14,) best fit (fixed entries = their set value);
-    theta_stderr (14,) NaN where fixed; free_names; contrast, offset and their stderr (n_phi,)
-    (one value repeated when shared); covariance (n_p, n_p) over covariance_names = free names +
-    contrast/offset names; covariance_independent the same matrix had every element independent
-noise ((J^T J)^-1 chi2 / dof; equal to covariance unless an angle has the speckle noise model);
-correlation likewise; chi2, chi2_per_angle (n_phi,), n_valid_per_angle,
-    dof, reduced_chi2, reduced_chi2_per_angle; at_bound (14,) bool; converged, termination,
-    n_iterations, n_function_evals, wall_time_s, stderr_scaling, chunked (memory-bounded mode
-    used), n_starts (starts tried); undetermined (names in covariance_names the data do not
-    determine: NaN standard error, and converged = False); exchanged_optimum (:func:`other_optimum`:
-    the other optimum reached from the exchanged components, or None)."""
+        theta_stderr (14,) NaN where fixed; free_names; contrast, offset and their stderr (n_phi,)
+        (one value repeated when shared); covariance (n_p, n_p) over covariance_names = free names +
+        contrast/offset names; covariance_independent the same matrix had every element independent
+    noise ((J^T J)^-1 chi2 / dof; equal to covariance unless an angle has the speckle noise model);
+    correlation likewise; chi2, chi2_per_angle (n_phi,), n_valid_per_angle,
+        dof, reduced_chi2, reduced_chi2_per_angle; at_bound (14,) bool; converged, termination,
+        n_iterations, n_function_evals, wall_time_s, stderr_scaling, chunked (memory-bounded mode
+        used), n_starts (starts tried); undetermined (names in covariance_names the data do not
+        determine: NaN standard error, and converged = False); exchanged_optimum (:func:`other_optimum`:
+        the other optimum reached from the exchanged components, or None)."""
 
     theta: np.ndarray
     theta_stderr: np.ndarray
@@ -114,8 +121,9 @@ class CompressedGaussNewton:
             return
         template, free_index, problem = self._args
         p = expanded_parameters(x, template, free_index, problem, self._chunk, self._shared)
-        m, g, chi2 = (np.asarray(a) for a in normal_equations(p, template, free_index, problem,
-                                                               self._chunk, self._shared))
+        m, g, chi2 = (
+            np.asarray(a) for a in normal_equations(p, template, free_index, problem, self._chunk, self._shared)
+        )
         nf = len(x)
         m_xl, m_ll = m[:nf, nf:], m[nf:, nf:]
         schur = m[:nf, :nf] - m_xl @ np.linalg.pinv(m_ll, hermitian=True) @ m_xl.T
@@ -210,25 +218,39 @@ def fit_joint(problem, settings, noise=None):
     dof = int(counts.sum()) - n_p
     undetermined = undetermined_combinations(settings.free_names, settings.initial, n_phi)
     if undetermined:
-        raise InputError("nlsq: the config frees parameters that no data can determine: "
-                         + "; ".join(undetermined) + ". Fix one of each in nlsq.fixed")
+        raise InputError(
+            "nlsq: the config frees parameters that no data can determine: "
+            + "; ".join(undetermined)
+            + ". Fix one of each in nlsq.fixed"
+        )
     if dof <= 0:
-        raise InputError(f"dataset: {int(counts.sum())} valid pairs cannot determine {n_p} free "
-                         f"parameters; use more frames or fix parameters with nlsq.fixed")
+        raise InputError(
+            f"dataset: {int(counts.sum())} valid pairs cannot determine {n_p} free "
+            f"parameters; use more frames or fix parameters with nlsq.fixed"
+        )
     template = jnp.asarray(settings.initial)
     free_index = jnp.asarray(free, dtype=jnp.int32)
     chunk = chunk_pairs(settings.jacobian_budget_bytes, n_phi, n_p, n_pairs)
     estimate = jacobian_bytes(n_phi * n_pairs, n_free)
     chunked = estimate > settings.jacobian_budget_bytes
     if chunked:
-        log.info("Jacobian would take %.0f MiB (> nlsq.jacobian_memory_mb = %.0f MiB): accumulating "
-                 "J^T J and J^T r in chunks of %d pairs x %d angles instead", estimate / 2**20,
-                 settings.jacobian_budget_bytes / 2**20, chunk, n_phi)
+        log.info(
+            "Jacobian would take %.0f MiB (> nlsq.jacobian_memory_mb = %.0f MiB): accumulating "
+            "J^T J and J^T r in chunks of %d pairs x %d angles instead",
+            estimate / 2**20,
+            settings.jacobian_budget_bytes / 2**20,
+            chunk,
+            n_phi,
+        )
         system = CompressedGaussNewton(template, free_index, problem, chunk, shared)
         residuals, jacobian = system.residuals, system.jacobian
     else:
-        log.info("Jacobian in memory: %d residuals x %d free parameters (%.0f MiB)",
-                 n_phi * n_pairs, n_free, estimate / 2**20)
+        log.info(
+            "Jacobian in memory: %d residuals x %d free parameters (%.0f MiB)",
+            n_phi * n_pairs,
+            n_free,
+            estimate / 2**20,
+        )
 
         def residuals(x):
             return residuals_jit(jnp.asarray(x), template, free_index, problem, shared)
@@ -243,11 +265,24 @@ def fit_joint(problem, settings, noise=None):
     best = None
     for k, x0 in enumerate(starts):
         if not np.all(np.isfinite(np.asarray(residuals(x0)))):
-            log.warning("start %d/%d: residuals not finite at %s; skipped", k + 1, len(starts),
-                        dict(zip(settings.free_names, x0.tolist(), strict=True)))
+            log.warning(
+                "start %d/%d: residuals not finite at %s; skipped",
+                k + 1,
+                len(starts),
+                dict(zip(settings.free_names, x0.tolist(), strict=True)),
+            )
             continue
-        outcome = solve(residuals, jacobian, x0, lower, upper, max_nfev=settings.max_nfev,
-                        ftol=settings.ftol, xtol=settings.xtol, gtol=settings.gtol)
+        outcome = solve(
+            residuals,
+            jacobian,
+            x0,
+            lower,
+            upper,
+            max_nfev=settings.max_nfev,
+            ftol=settings.ftol,
+            xtol=settings.xtol,
+            gtol=settings.gtol,
+        )
         log.info("start %d/%d: chi2 = %.6g, %s", k + 1, len(starts), 2 * outcome.cost, outcome.message)
         if np.isfinite(outcome.cost) and (best is None or outcome.cost < best.cost):
             best = outcome
@@ -256,18 +291,30 @@ def fit_joint(problem, settings, noise=None):
     mirror = exchange_restart(best.x, settings, np.asarray(problem.t))
     other = None  # the loser of best and the restart from the exchanged components
     if mirror is not None and np.all(np.isfinite(np.asarray(residuals(mirror)))):
-        outcome = solve(residuals, jacobian, mirror, lower, upper, max_nfev=settings.max_nfev,
-                        ftol=settings.ftol, xtol=settings.xtol, gtol=settings.gtol)
-        log.info("start from the exchanged components: chi2 = %.6g (best so far %.6g), %s", 2 * outcome.cost,
-                 2 * best.cost, outcome.message)
+        outcome = solve(
+            residuals,
+            jacobian,
+            mirror,
+            lower,
+            upper,
+            max_nfev=settings.max_nfev,
+            ftol=settings.ftol,
+            xtol=settings.xtol,
+            gtol=settings.gtol,
+        )
+        log.info(
+            "start from the exchanged components: chi2 = %.6g (best so far %.6g), %s",
+            2 * outcome.cost,
+            2 * best.cost,
+            outcome.message,
+        )
         if np.isfinite(outcome.cost):
             best, other = (outcome, best) if outcome.cost < best.cost else (best, outcome)
 
     t_mean = float(np.mean(problem.t))
     best = best._replace(x=canonical_solution(best.x, settings, t_mean))
     p = expanded_parameters(best.x, template, free_index, problem, chunk, shared)
-    m, _, chi2_per_angle = (np.asarray(a) for a in normal_equations(p, template, free_index, problem,
-                                                                     chunk, shared))
+    m, _, chi2_per_angle = (np.asarray(a) for a in normal_equations(p, template, free_index, problem, chunk, shared))
     chi2 = float(chi2_per_angle.sum())
     if not (np.isfinite(chi2) and np.all(np.isfinite(m))):
         raise FitFailed(f"chi2 = {chi2} or its Jacobian is not finite at the solution")
@@ -277,44 +324,65 @@ def fit_joint(problem, settings, noise=None):
     repeat = np.zeros(n_phi, dtype=int) if shared else np.arange(n_phi)
     if sandwich:
         scaling = np.asarray(p)[n_free:].reshape(2, n_s)[:, repeat]
-        scores = score_covariance(best.x, scaling[0], scaling[1], theta, template, free_index, problem,
-                                  chunk, shared, noise)
+        scores = score_covariance(
+            best.x, scaling[0], scaling[1], theta, template, free_index, problem, chunk, shared, noise
+        )
     cov, se, corr, lost = covariance(m, chi2, dof, scores)
     cov_independent = covariance(m, chi2, dof)[0] if sandwich else cov
     names = settings.free_names + _scaling_names(n_phi, shared)
     unresolved = [name for name, flag in zip(names, lost, strict=True) if flag]
     termination = best.message
     if unresolved:
-        termination = (f"{termination.rstrip('.')}; not determined by the data: {', '.join(unresolved)} "
-                       "(J^T J is singular along them: fix them in nlsq.fixed or fit data that separate them)")
-        log.warning("the data do not determine %s: converged = false, no standard errors for them",
-                    ", ".join(unresolved))
+        termination = (
+            f"{termination.rstrip('.')}; not determined by the data: {', '.join(unresolved)} "
+            "(J^T J is singular along them: fix them in nlsq.fixed or fit data that separate them)"
+        )
+        log.warning(
+            "the data do not determine %s: converged = false, no standard errors for them", ", ".join(unresolved)
+        )
     p = np.asarray(p)
     theta_stderr = np.full(len(PARAMETER_NAMES), np.nan)
     theta_stderr[free] = se[:n_free]
     at_bound = np.zeros(len(PARAMETER_NAMES), dtype=bool)
     span = settings.upper - settings.lower
-    at_bound[free] = ((theta[free] - settings.lower[free] <= 1e-8 * span[free])
-                      | (settings.upper[free] - theta[free] <= 1e-8 * span[free]))
+    at_bound[free] = (theta[free] - settings.lower[free] <= 1e-8 * span[free]) | (
+        settings.upper[free] - theta[free] <= 1e-8 * span[free]
+    )
     exchanged = None
     if other is not None:
         exchanged = other_optimum(other.x, best.x, se[:n_free], settings, t_mean, 2 * (other.cost - best.cost))
         if exchanged is not None:
-            log.warning("the exchanged components reach another optimum, chi2 higher by %.4g",
-                        exchanged["delta_chi2"])
+            log.warning("the exchanged components reach another optimum, chi2 higher by %.4g", exchanged["delta_chi2"])
     scaling = p[n_free:].reshape(2, n_s)
     scaling_se = se[n_free:].reshape(2, n_s)
     dof_per_angle = counts * dof / counts.sum()
-    return NlsqFit(theta=theta, theta_stderr=theta_stderr, free_names=settings.free_names,
-                   contrast=scaling[0][repeat], contrast_stderr=scaling_se[0][repeat],
-                   offset=scaling[1][repeat], offset_stderr=scaling_se[1][repeat],
-                   covariance=cov, covariance_independent=cov_independent, covariance_names=names,
-                   correlation=corr, chi2=chi2, chi2_per_angle=chi2_per_angle,
-                   n_valid_per_angle=counts, dof=dof, reduced_chi2=chi2 / dof,
-                   reduced_chi2_per_angle=chi2_per_angle / dof_per_angle, at_bound=at_bound,
-                   converged=best.converged and not unresolved, termination=termination,
-                   n_iterations=best.n_iterations, n_function_evals=best.n_function_evals,
-                   wall_time_s=time.perf_counter() - started,
-                   stderr_scaling=STDERR_SANDWICH if sandwich else STDERR_SCALING,
-                   chunked=chunked, n_starts=len(starts) + (mirror is not None), undetermined=unresolved,
-                   exchanged_optimum=exchanged)
+    return NlsqFit(
+        theta=theta,
+        theta_stderr=theta_stderr,
+        free_names=settings.free_names,
+        contrast=scaling[0][repeat],
+        contrast_stderr=scaling_se[0][repeat],
+        offset=scaling[1][repeat],
+        offset_stderr=scaling_se[1][repeat],
+        covariance=cov,
+        covariance_independent=cov_independent,
+        covariance_names=names,
+        correlation=corr,
+        chi2=chi2,
+        chi2_per_angle=chi2_per_angle,
+        n_valid_per_angle=counts,
+        dof=dof,
+        reduced_chi2=chi2 / dof,
+        reduced_chi2_per_angle=chi2_per_angle / dof_per_angle,
+        at_bound=at_bound,
+        converged=best.converged and not unresolved,
+        termination=termination,
+        n_iterations=best.n_iterations,
+        n_function_evals=best.n_function_evals,
+        wall_time_s=time.perf_counter() - started,
+        stderr_scaling=STDERR_SANDWICH if sandwich else STDERR_SCALING,
+        chunked=chunked,
+        n_starts=len(starts) + (mirror is not None),
+        undetermined=unresolved,
+        exchanged_optimum=exchanged,
+    )

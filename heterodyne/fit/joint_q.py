@@ -54,21 +54,28 @@ from heterodyne.core.parameters import PARAMETER_NAMES
 from heterodyne.errors import InputError
 from heterodyne.fit.identifiability import undetermined_combinations
 from heterodyne.fit.joint_fit import FitFailed, equivalent_system, expanded_parameters
-from heterodyne.fit.joint_q_layout import (bin_theta, canonical_joint, exchange_restart_joint, joint_layout,
-                                           per_q_name)
+from heterodyne.fit.joint_q_layout import bin_theta, canonical_joint, exchange_restart_joint, joint_layout, per_q_name
 from heterodyne.fit.multistart import latin_hypercube_starts
 from heterodyne.fit.nlsq_solver import solve
 from heterodyne.fit.problem import jacobian_jit, n_valid, residuals_jit
 from heterodyne.fit.settings import hold_for_angle_count
 from heterodyne.fit.speckle_covariance import score_covariance
-from heterodyne.fit.uncertainty import (STDERR_SANDWICH, STDERR_SCALING, chunk_pairs, covariance, jacobian_bytes,
-                                        normal_equations)
+from heterodyne.fit.uncertainty import (
+    STDERR_SANDWICH,
+    STDERR_SCALING,
+    chunk_pairs,
+    covariance,
+    jacobian_bytes,
+    normal_equations,
+)
 
 log = logging.getLogger(__name__)
 
 #: appended to the per-q estimator's description in ``stderr_scaling``
-JOINT_NOTE = ("; joint over the q bins: one covariance over the shared parameters, every bin's free "
-              "fractions and every map's contrast/offset, scaled by one reduced chi2 over all bins")
+JOINT_NOTE = (
+    "; joint over the q bins: one covariance over the shared parameters, every bin's free "
+    "fractions and every map's contrast/offset, scaled by one reduced chi2 over all bins"
+)
 
 
 class QBinProblem(NamedTuple):
@@ -156,16 +163,26 @@ class StackedSystem:
 
     def residuals(self, x):
         ctx = self._ctx
-        return np.concatenate([
-            np.asarray(residuals_jit(jnp.asarray(ctx.layout.local(x, b)), ctx.template, ctx.free_index,
-                                     item.problem, ctx.shared)) for b, item in enumerate(ctx.bins)])
+        return np.concatenate(
+            [
+                np.asarray(
+                    residuals_jit(
+                        jnp.asarray(ctx.layout.local(x, b)), ctx.template, ctx.free_index, item.problem, ctx.shared
+                    )
+                )
+                for b, item in enumerate(ctx.bins)
+            ]
+        )
 
     def jacobian(self, x):
         ctx = self._ctx
         blocks = []
         for b, item in enumerate(ctx.bins):
-            local = np.asarray(jacobian_jit(jnp.asarray(ctx.layout.local(x, b)), ctx.template, ctx.free_index,
-                                            item.problem, ctx.shared))
+            local = np.asarray(
+                jacobian_jit(
+                    jnp.asarray(ctx.layout.local(x, b)), ctx.template, ctx.free_index, item.problem, ctx.shared
+                )
+            )
             block = np.zeros((local.shape[0], len(ctx.layout.names)))
             block[:, ctx.layout.index[b]] = local
             blocks.append(block)
@@ -190,8 +207,10 @@ class CompressedJointSystem:
         for b, item in enumerate(ctx.bins):
             local = jnp.asarray(ctx.layout.local(x, b))
             p = expanded_parameters(local, ctx.template, ctx.free_index, item.problem, ctx.chunks[b], ctx.shared)
-            m, g, chi2_b = (np.asarray(a) for a in normal_equations(p, ctx.template, ctx.free_index, item.problem,
-                                                                     ctx.chunks[b], ctx.shared))
+            m, g, chi2_b = (
+                np.asarray(a)
+                for a in normal_equations(p, ctx.template, ctx.free_index, item.problem, ctx.chunks[b], ctx.shared)
+            )
             m_xl, m_ll = m[:nf, nf:], m[nf:, nf:]
             at = ctx.layout.index[b]
             schur[np.ix_(at, at)] += m[:nf, :nf] - m_xl @ np.linalg.pinv(m_ll, hermitian=True) @ m_xl.T
@@ -214,19 +233,33 @@ def scaling_names(folder, n_phi, shared):
     (``contrast@folder``, ``offset@folder`` when shared)."""
     if shared:
         return [per_q_name("contrast", folder), per_q_name("offset", folder)]
-    return ([per_q_name(f"contrast_{a}", folder) for a in range(n_phi)]
-            + [per_q_name(f"offset_{a}", folder) for a in range(n_phi)])
+    return [per_q_name(f"contrast_{a}", folder) for a in range(n_phi)] + [
+        per_q_name(f"offset_{a}", folder) for a in range(n_phi)
+    ]
 
 
 def _best_of_starts(system, starts, lower, upper, settings, names):
     best = None
     for k, x0 in enumerate(starts):
         if not np.all(np.isfinite(system.residuals(x0))):
-            log.warning("start %d/%d: residuals not finite at %s; skipped", k + 1, len(starts),
-                        dict(zip(names, np.asarray(x0).tolist(), strict=True)))
+            log.warning(
+                "start %d/%d: residuals not finite at %s; skipped",
+                k + 1,
+                len(starts),
+                dict(zip(names, np.asarray(x0).tolist(), strict=True)),
+            )
             continue
-        outcome = solve(system.residuals, system.jacobian, x0, lower, upper, max_nfev=settings.max_nfev,
-                        ftol=settings.ftol, xtol=settings.xtol, gtol=settings.gtol)
+        outcome = solve(
+            system.residuals,
+            system.jacobian,
+            x0,
+            lower,
+            upper,
+            max_nfev=settings.max_nfev,
+            ftol=settings.ftol,
+            xtol=settings.xtol,
+            gtol=settings.gtol,
+        )
         log.info("start %d/%d: chi2 = %.6g, %s", k + 1, len(starts), 2 * outcome.cost, outcome.message)
         if np.isfinite(outcome.cost) and (best is None or outcome.cost < best.cost):
             best = outcome
@@ -236,11 +269,16 @@ def _best_of_starts(system, starts, lower, upper, settings, names):
 def _check_determined(layout, settings, n_angles, n_total, n_p):
     undetermined = undetermined_combinations(layout.local_names, settings.initial, max(n_angles))
     if undetermined:
-        raise InputError("nlsq: the config frees parameters that no data can determine: "
-                         + "; ".join(undetermined) + ". Fix one of each in nlsq.fixed")
+        raise InputError(
+            "nlsq: the config frees parameters that no data can determine: "
+            + "; ".join(undetermined)
+            + ". Fix one of each in nlsq.fixed"
+        )
     if n_total - n_p <= 0:
-        raise InputError(f"datasets: {n_total} valid pairs over all q bins cannot determine {n_p} free "
-                         "parameters; use more frames or fix parameters with nlsq.fixed")
+        raise InputError(
+            f"datasets: {n_total} valid pairs over all q bins cannot determine {n_p} free "
+            "parameters; use more frames or fix parameters with nlsq.fixed"
+        )
 
 
 def fit_joint_q(bins, settings):
@@ -259,15 +297,26 @@ def fit_joint_q(bins, settings):
     n_total = int(sum(c.sum() for c in counts))
     _check_determined(layout, settings, n_angles, n_total, n_p)
     dof = n_total - n_p
-    chunks = [chunk_pairs(settings.jacobian_budget_bytes, n_angles[b], nf + 2 * n_s[b], n_pairs[b])
-              for b in range(len(bins))]
-    ctx = _Context(bins=list(bins), layout=layout, template=jnp.asarray(settings.initial),
-                   free_index=jnp.asarray(np.asarray(settings.free), dtype=jnp.int32), chunks=chunks, shared=shared)
+    chunks = [
+        chunk_pairs(settings.jacobian_budget_bytes, n_angles[b], nf + 2 * n_s[b], n_pairs[b]) for b in range(len(bins))
+    ]
+    ctx = _Context(
+        bins=list(bins),
+        layout=layout,
+        template=jnp.asarray(settings.initial),
+        free_index=jnp.asarray(np.asarray(settings.free), dtype=jnp.int32),
+        chunks=chunks,
+        shared=shared,
+    )
     estimate = jacobian_bytes(sum(a * p for a, p in zip(n_angles, n_pairs, strict=True)), n_joint)
     chunked = estimate > settings.jacobian_budget_bytes
     if chunked:
-        log.info("joint Jacobian would take %.0f MiB (> nlsq.jacobian_memory_mb = %.0f MiB): per-bin "
-                 "normal equations in chunks instead", estimate / 2**20, settings.jacobian_budget_bytes / 2**20)
+        log.info(
+            "joint Jacobian would take %.0f MiB (> nlsq.jacobian_memory_mb = %.0f MiB): per-bin "
+            "normal equations in chunks instead",
+            estimate / 2**20,
+            settings.jacobian_budget_bytes / 2**20,
+        )
     system = CompressedJointSystem(ctx) if chunked else StackedSystem(ctx)
 
     free = np.asarray(settings.free)
@@ -290,17 +339,28 @@ def fit_joint_q(bins, settings):
     stats = _statistics(best.x, ctx, settings, n_s, dof, counts)
     termination = best.message
     if stats["undetermined"]:
-        termination = (f"{termination.rstrip('.')}; not determined by the data: {', '.join(stats['undetermined'])} "
-                       "(J^T J is singular along them: fix them in nlsq.fixed or fit data that separate them)")
+        termination = (
+            f"{termination.rstrip('.')}; not determined by the data: {', '.join(stats['undetermined'])} "
+            "(J^T J is singular along them: fix them in nlsq.fixed or fit data that separate them)"
+        )
         log.warning("the data do not determine %s: converged = false", ", ".join(stats["undetermined"]))
     span = upper - lower
     at_bound = (best.x - lower <= 1e-8 * span) | (upper - best.x <= 1e-8 * span)
-    return JointQFit(names=layout.names, x=np.asarray(best.x), x_at_bound=at_bound,
-                     folders=layout.folders, q=np.array([item.q for item in bins], dtype=np.float64),
-                     converged=best.converged and not stats["undetermined"], termination=termination,
-                     n_iterations=best.n_iterations, n_function_evals=best.n_function_evals,
-                     wall_time_s=time.perf_counter() - started, chunked=chunked,
-                     n_starts=len(starts) + (mirror is not None), **stats)
+    return JointQFit(
+        names=layout.names,
+        x=np.asarray(best.x),
+        x_at_bound=at_bound,
+        folders=layout.folders,
+        q=np.array([item.q for item in bins], dtype=np.float64),
+        converged=best.converged and not stats["undetermined"],
+        termination=termination,
+        n_iterations=best.n_iterations,
+        n_function_evals=best.n_function_evals,
+        wall_time_s=time.perf_counter() - started,
+        chunked=chunked,
+        n_starts=len(starts) + (mirror is not None),
+        **stats,
+    )
 
 
 def _statistics(x, ctx, settings, n_s, dof, counts):
@@ -315,8 +375,10 @@ def _statistics(x, ctx, settings, n_s, dof, counts):
     for b, item in enumerate(ctx.bins):
         local = jnp.asarray(layout.local(x, b))
         p = expanded_parameters(local, ctx.template, ctx.free_index, item.problem, ctx.chunks[b], shared)
-        m, _, chi2_b = (np.asarray(a) for a in normal_equations(p, ctx.template, ctx.free_index, item.problem,
-                                                                ctx.chunks[b], shared))
+        m, _, chi2_b = (
+            np.asarray(a)
+            for a in normal_equations(p, ctx.template, ctx.free_index, item.problem, ctx.chunks[b], shared)
+        )
         if not (np.all(np.isfinite(chi2_b)) and np.all(np.isfinite(m))):
             raise FitFailed(f"chi2 or its Jacobian is not finite at the solution (q bin {item.folder})")
         at = np.ix_(*(2 * [layout.per_bin_expanded(b, n_s)]))
@@ -326,9 +388,22 @@ def _statistics(x, ctx, settings, n_s, dof, counts):
         repeat = np.zeros(n_phi, dtype=int) if shared else np.arange(n_phi)
         pair = np.asarray(p)[nf:].reshape(2, n_s[b])[:, repeat]
         if sandwich:
-            scores[at] += (m if item.noise is None else
-                           score_covariance(np.asarray(local), pair[0], pair[1], theta, ctx.template, ctx.free_index,
-                                            item.problem, ctx.chunks[b], shared, item.noise))
+            scores[at] += (
+                m
+                if item.noise is None
+                else score_covariance(
+                    np.asarray(local),
+                    pair[0],
+                    pair[1],
+                    theta,
+                    ctx.template,
+                    ctx.free_index,
+                    item.problem,
+                    ctx.chunks[b],
+                    shared,
+                    item.noise,
+                )
+            )
         thetas.append(theta)
         chi2_per_angle.append(chi2_b)
         scaling.append((pair, repeat))
@@ -339,22 +414,36 @@ def _statistics(x, ctx, settings, n_s, dof, counts):
     theta_stderr = np.full((len(ctx.bins), len(PARAMETER_NAMES)), np.nan)
     contrast_se, offset_se = [], []
     start = n_joint
-    for b, (pair, repeat) in enumerate(scaling):
+    for b, (_, repeat) in enumerate(scaling):
         theta_stderr[b, free] = se[layout.index[b]]
-        block = se[start:start + 2 * n_s[b]].reshape(2, n_s[b])[:, repeat]
+        block = se[start : start + 2 * n_s[b]].reshape(2, n_s[b])[:, repeat]
         contrast_se.append(block[0])
         offset_se.append(block[1])
         start += 2 * n_s[b]
     n_total = sum(c.sum() for c in counts)
     chi2_q = np.array([c.sum() for c in chi2_per_angle])
     n_q = np.array([c.sum() for c in counts])
-    return dict(x_stderr=se[:n_joint], thetas=np.stack(thetas), theta_stderr=theta_stderr,
-                contrast=[pair[0] for pair, _ in scaling], contrast_stderr=contrast_se,
-                offset=[pair[1] for pair, _ in scaling], offset_stderr=offset_se,
-                chi2_per_angle=chi2_per_angle, n_valid_per_angle=counts,
-                reduced_chi2_per_angle=[c2 / (dof * c / n_total) for c2, c in zip(chi2_per_angle, counts, strict=True)],
-                chi2_per_q=chi2_q, reduced_chi2_per_q=chi2_q / (dof * n_q / n_total), n_valid_per_q=n_q,
-                covariance=cov, covariance_independent=cov_independent, covariance_names=names,
-                correlation=corr, chi2=chi2, dof=int(dof), reduced_chi2=chi2 / dof,
-                stderr_scaling=(STDERR_SANDWICH if sandwich else STDERR_SCALING) + JOINT_NOTE,
-                undetermined=[name for name, flag in zip(names, lost, strict=True) if flag])
+    return dict(
+        x_stderr=se[:n_joint],
+        thetas=np.stack(thetas),
+        theta_stderr=theta_stderr,
+        contrast=[pair[0] for pair, _ in scaling],
+        contrast_stderr=contrast_se,
+        offset=[pair[1] for pair, _ in scaling],
+        offset_stderr=offset_se,
+        chi2_per_angle=chi2_per_angle,
+        n_valid_per_angle=counts,
+        reduced_chi2_per_angle=[c2 / (dof * c / n_total) for c2, c in zip(chi2_per_angle, counts, strict=True)],
+        chi2_per_q=chi2_q,
+        reduced_chi2_per_q=chi2_q / (dof * n_q / n_total),
+        n_valid_per_q=n_q,
+        covariance=cov,
+        covariance_independent=cov_independent,
+        covariance_names=names,
+        correlation=corr,
+        chi2=chi2,
+        dof=int(dof),
+        reduced_chi2=chi2 / dof,
+        stderr_scaling=(STDERR_SANDWICH if sandwich else STDERR_SCALING) + JOINT_NOTE,
+        undetermined=[name for name, flag in zip(names, lost, strict=True) if flag],
+    )

@@ -72,10 +72,18 @@ def joint_layout(settings, folders):
     fractions = [name for name in local if name in FRACTION_NAMES]
     names = shared + [per_q_name(name, folder) for folder in folders for name in fractions]
     position = {name: k for k, name in enumerate(names)}
-    index = [np.array([position[name if name in shared else per_q_name(name, folder)] for name in local],
-                      dtype=int) for folder in folders]
-    return JointLayout(folders=list(folders), local_names=local, shared_names=shared,
-                       fraction_names=fractions, names=names, index=index)
+    index = [
+        np.array([position[name if name in shared else per_q_name(name, folder)] for name in local], dtype=int)
+        for folder in folders
+    ]
+    return JointLayout(
+        folders=list(folders),
+        local_names=local,
+        shared_names=shared,
+        fraction_names=fractions,
+        names=names,
+        index=index,
+    )
 
 
 def _consistent(layout, x, locals_):

@@ -51,23 +51,46 @@ def _parameters(fit):
     for k, p in enumerate(PARAMETERS):
         per_q = [name for name in fit.names if name.split(PER_Q_SEPARATOR)[0] == p.name and PER_Q_SEPARATOR in name]
         if per_q:
-            entries[p.name] = {"value": None, "stderr": None, "fixed": False, "at_bound": False, "unit": p.unit,
-                               "per_q": per_q}
+            entries[p.name] = {
+                "value": None,
+                "stderr": None,
+                "fixed": False,
+                "at_bound": False,
+                "unit": p.unit,
+                "per_q": per_q,
+            }
         elif p.name in free:
             j = free[p.name]
-            entries[p.name] = {"value": float(fit.x[j]), "stderr": _number(fit.x_stderr[j]), "fixed": False,
-                               "at_bound": bool(fit.x_at_bound[j]), "unit": p.unit}
+            entries[p.name] = {
+                "value": float(fit.x[j]),
+                "stderr": _number(fit.x_stderr[j]),
+                "fixed": False,
+                "at_bound": bool(fit.x_at_bound[j]),
+                "unit": p.unit,
+            }
         else:
-            entries[p.name] = {"value": float(fit.thetas[0, k]), "stderr": None, "fixed": True, "at_bound": False,
-                               "unit": p.unit}
+            entries[p.name] = {
+                "value": float(fit.thetas[0, k]),
+                "stderr": None,
+                "fixed": True,
+                "at_bound": False,
+                "unit": p.unit,
+            }
     for j, name in enumerate(fit.names):
         if PER_Q_SEPARATOR not in name:
             continue
         base, folder = name.split(PER_Q_SEPARATOR)
         b = fit.folders.index(folder)
-        entries[name] = {"value": float(fit.x[j]), "stderr": _number(fit.x_stderr[j]), "fixed": False,
-                         "at_bound": bool(fit.x_at_bound[j]), "unit": PARAMETERS[PARAMETER_NAMES.index(base)].unit,
-                         "parameter": base, "folder": folder, "q": float(fit.q[b])}
+        entries[name] = {
+            "value": float(fit.x[j]),
+            "stderr": _number(fit.x_stderr[j]),
+            "fixed": False,
+            "at_bound": bool(fit.x_at_bound[j]),
+            "unit": PARAMETERS[PARAMETER_NAMES.index(base)].unit,
+            "parameter": base,
+            "folder": folder,
+            "q": float(fit.q[b]),
+        }
     return entries
 
 
@@ -75,40 +98,63 @@ def joint_record(fit, phi, inputs, provenance, held=None):
     """The nlsq.json dict (module docstring) of ``fit``; ``phi`` list of each bin's angles [deg];
     ``inputs`` list of each bin's (data, weights) paths; ``held`` as in the per-q record."""
     n_joint = len(fit.names)
-    bins = [{"q": float(fit.q[b]), "folder": folder, "n_angles": len(phi[b]), "data": str(inputs[b][0]),
-             "weights": str(inputs[b][1]), "chi2": float(fit.chi2_per_q[b]),
-             "reduced_chi2": float(fit.reduced_chi2_per_q[b]), "n_valid_pairs": int(fit.n_valid_per_q[b]),
-             "values": {name: float(v) for name, v in zip(PARAMETER_NAMES, fit.thetas[b], strict=True)}}
-            for b, folder in enumerate(fit.folders)]
-    return {"converged": bool(fit.converged), "termination": fit.termination,
-            "undetermined": list(fit.undetermined), "held_fixed": dict(held or {}),
-            "parameters": _parameters(fit), "shared_parameters": [n for n in fit.names if PER_Q_SEPARATOR not in n],
-            "fraction_parameters": [n for n in FRACTION_NAMES if any(x.startswith(n + PER_Q_SEPARATOR)
-                                                                    for x in fit.names)],
-            "q_bins": bins, "phi": _numbers(np.concatenate(phi)),
-            "q_per_angle": [float(fit.q[b]) for b in range(len(phi)) for _ in phi[b]],
-            "contrast": _numbers(np.concatenate(fit.contrast)),
-            "contrast_stderr": _numbers(np.concatenate(fit.contrast_stderr)),
-            "offset": _numbers(np.concatenate(fit.offset)),
-            "offset_stderr": _numbers(np.concatenate(fit.offset_stderr)),
-            "chi2": float(fit.chi2), "reduced_chi2": float(fit.reduced_chi2),
-            "reduced_chi2_per_angle": _numbers(np.concatenate(fit.reduced_chi2_per_angle)),
-            "n_valid_pairs_per_angle": [int(n) for n in np.concatenate(fit.n_valid_per_angle)],
-            "dof": int(fit.dof), "n_iterations": int(fit.n_iterations),
-            "n_function_evals": int(fit.n_function_evals), "wall_time_s": float(fit.wall_time_s),
-            "stderr_scaling": fit.stderr_scaling, "n_starts": int(fit.n_starts),
-            "jacobian_chunked": bool(fit.chunked),
-            "correlation": {"names": list(fit.names),
-                            "matrix": [_numbers(row) for row in fit.correlation[:n_joint, :n_joint]]},
-            "covariance": {"names": list(fit.covariance_names),
-                           "matrix": [_numbers(row) for row in fit.covariance],
-                           "independent": [_numbers(row) for row in fit.covariance_independent]},
-            "provenance": provenance}
+    bins = [
+        {
+            "q": float(fit.q[b]),
+            "folder": folder,
+            "n_angles": len(phi[b]),
+            "data": str(inputs[b][0]),
+            "weights": str(inputs[b][1]),
+            "chi2": float(fit.chi2_per_q[b]),
+            "reduced_chi2": float(fit.reduced_chi2_per_q[b]),
+            "n_valid_pairs": int(fit.n_valid_per_q[b]),
+            "values": {name: float(v) for name, v in zip(PARAMETER_NAMES, fit.thetas[b], strict=True)},
+        }
+        for b, folder in enumerate(fit.folders)
+    ]
+    return {
+        "converged": bool(fit.converged),
+        "termination": fit.termination,
+        "undetermined": list(fit.undetermined),
+        "held_fixed": dict(held or {}),
+        "parameters": _parameters(fit),
+        "shared_parameters": [n for n in fit.names if PER_Q_SEPARATOR not in n],
+        "fraction_parameters": [n for n in FRACTION_NAMES if any(x.startswith(n + PER_Q_SEPARATOR) for x in fit.names)],
+        "q_bins": bins,
+        "phi": _numbers(np.concatenate(phi)),
+        "q_per_angle": [float(fit.q[b]) for b in range(len(phi)) for _ in phi[b]],
+        "contrast": _numbers(np.concatenate(fit.contrast)),
+        "contrast_stderr": _numbers(np.concatenate(fit.contrast_stderr)),
+        "offset": _numbers(np.concatenate(fit.offset)),
+        "offset_stderr": _numbers(np.concatenate(fit.offset_stderr)),
+        "chi2": float(fit.chi2),
+        "reduced_chi2": float(fit.reduced_chi2),
+        "reduced_chi2_per_angle": _numbers(np.concatenate(fit.reduced_chi2_per_angle)),
+        "n_valid_pairs_per_angle": [int(n) for n in np.concatenate(fit.n_valid_per_angle)],
+        "dof": int(fit.dof),
+        "n_iterations": int(fit.n_iterations),
+        "n_function_evals": int(fit.n_function_evals),
+        "wall_time_s": float(fit.wall_time_s),
+        "stderr_scaling": fit.stderr_scaling,
+        "n_starts": int(fit.n_starts),
+        "jacobian_chunked": bool(fit.chunked),
+        "correlation": {
+            "names": list(fit.names),
+            "matrix": [_numbers(row) for row in fit.correlation[:n_joint, :n_joint]],
+        },
+        "covariance": {
+            "names": list(fit.covariance_names),
+            "matrix": [_numbers(row) for row in fit.covariance],
+            "independent": [_numbers(row) for row in fit.covariance_independent],
+        },
+        "provenance": provenance,
+    }
 
 
 def save_joint_results(json_path, h5_path, fit, phi, inputs, c2_models, provenance, held=None):
     """Write nlsq.json and nlsq.h5 (``c2_models``: list of each bin's (n_phi_b, N, N) model maps);
     both appear (renamed from temporary files) only if both were written completely."""
+
     def write_arrays(f):
         values = f.create_dataset("values", data=np.asarray(fit.thetas, dtype=np.float64))
         values.attrs["names"] = json.dumps(list(PARAMETER_NAMES))

@@ -23,8 +23,10 @@ NLSQ_DISK_CACHE = ".nlsq_cache"
 def _nlsq_module():
     global _NLSQ
     if _NLSQ is None:
-        cache = {key: getattr(jax.config, key) for key in
-                 ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs")}
+        cache = {
+            key: getattr(jax.config, key)
+            for key in ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs")
+        }
         root = logging.getLogger()
         handlers_before = list(root.handlers)
         had_disk_cache = os.path.exists(NLSQ_DISK_CACHE)
@@ -85,12 +87,24 @@ def solve(residuals, jacobian, x0, lower, upper, *, max_nfev, ftol, xtol, gtol):
     """
     solver = _nlsq_module().LeastSquares()
     _quiet_nlsq_loggers()
-    result = solver.least_squares(residuals, np.asarray(x0, dtype=np.float64), jac=jacobian,
-                                  bounds=(np.asarray(lower, dtype=np.float64),
-                                          np.asarray(upper, dtype=np.float64)),
-                                  method="trf", ftol=ftol, xtol=xtol, gtol=gtol, x_scale="jac",
-                                  max_nfev=max_nfev)
-    return SolverOutcome(x=np.asarray(result.x, dtype=np.float64), cost=float(result.cost),
-                         status=int(result.status), message=str(result.message),
-                         n_iterations=int(result.get("nit") or 0), n_function_evals=int(result.nfev),
-                         n_jacobian_evals=int(result.njev or 0))
+    result = solver.least_squares(
+        residuals,
+        np.asarray(x0, dtype=np.float64),
+        jac=jacobian,
+        bounds=(np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)),
+        method="trf",
+        ftol=ftol,
+        xtol=xtol,
+        gtol=gtol,
+        x_scale="jac",
+        max_nfev=max_nfev,
+    )
+    return SolverOutcome(
+        x=np.asarray(result.x, dtype=np.float64),
+        cost=float(result.cost),
+        status=int(result.status),
+        message=str(result.message),
+        n_iterations=int(result.get("nit") or 0),
+        n_function_evals=int(result.nfev),
+        n_jacobian_evals=int(result.njev or 0),
+    )

@@ -52,23 +52,33 @@ def build_problem(dataset, weights, weights_path="weights file"):
     phi = np.asarray(dataset.phi, dtype=np.float64)
     n = len(dataset.t)
     if n < 3:
-        raise InputError(f"dataset {dataset.source_path}: {n} time points; the fit needs at least 3 "
-                         f"(widen 'frames' in the dataset config)")
+        raise InputError(
+            f"dataset {dataset.source_path}: {n} time points; the fit needs at least 3 "
+            f"(widen 'frames' in the dataset config)"
+        )
     rows, cols = np.triu_indices(n, k=1)
     valid = np.asarray(dataset.valid, dtype=bool)[:, rows, cols]
     data = np.asarray(dataset.c2, dtype=np.float64)[:, rows, cols]
     if not np.all(np.isfinite(data[valid])):
-        raise InputError(f"dataset {dataset.source_path}: c2 is not finite at elements marked valid; "
-                         f"re-run `heterodyne ingest`")
+        raise InputError(
+            f"dataset {dataset.source_path}: c2 is not finite at elements marked valid; re-run `heterodyne ingest`"
+        )
     empty = [float(p) for p, v in zip(phi, valid.sum(axis=1), strict=True) if v < 3]
     if empty:
-        raise InputError(f"dataset {dataset.source_path}: fewer than 3 valid pairs at phi = {empty} deg; "
-                         f"drop those angles from 'phi' in the dataset config")
-    return FitProblem(t=jnp.asarray(dataset.t, dtype=jnp.float64), q=jnp.asarray(float(dataset.q)),
-                      dt=jnp.asarray(float(dataset.dt)), phi=jnp.asarray(phi),
-                      rows=jnp.asarray(rows, dtype=jnp.int32), cols=jnp.asarray(cols, dtype=jnp.int32),
-                      data=jnp.asarray(np.where(valid, data, 0.0)),
-                      weight=jnp.asarray(valid / weights.pair_sigma(rows, cols)))
+        raise InputError(
+            f"dataset {dataset.source_path}: fewer than 3 valid pairs at phi = {empty} deg; "
+            f"drop those angles from 'phi' in the dataset config"
+        )
+    return FitProblem(
+        t=jnp.asarray(dataset.t, dtype=jnp.float64),
+        q=jnp.asarray(float(dataset.q)),
+        dt=jnp.asarray(float(dataset.dt)),
+        phi=jnp.asarray(phi),
+        rows=jnp.asarray(rows, dtype=jnp.int32),
+        cols=jnp.asarray(cols, dtype=jnp.int32),
+        data=jnp.asarray(np.where(valid, data, 0.0)),
+        weight=jnp.asarray(valid / weights.pair_sigma(rows, cols)),
+    )
 
 
 def n_valid(problem):
@@ -93,17 +103,24 @@ def pair_brackets(theta, problem, rows, cols):
     """B_a at the pairs (rows[k], cols[k]) only, for every angle: (n_phi, n_pairs). Same physics
     as :func:`meshgrid_brackets` without the N x N grid (used on chunks)."""
     n_phi = problem.phi.shape[0]
-    return c2_pairs(theta, problem.t, problem.q, problem.dt, problem.phi, rows, cols, jnp.ones(n_phi),
-                    jnp.zeros(n_phi))
+    return c2_pairs(theta, problem.t, problem.q, problem.dt, problem.phi, rows, cols, jnp.ones(n_phi), jnp.zeros(n_phi))
 
 
 def scaling_sums(brackets, data, weight):
     """Per-angle weighted moments for the linear solve, (n_phi, 6):
     [sum w^2, sum w^2 B, sum w^2 B^2, sum w^2 d, sum w^2 B d, sum w^2 d^2]."""
     w2 = weight * weight
-    return jnp.stack([w2.sum(-1), (w2 * brackets).sum(-1), (w2 * brackets**2).sum(-1),
-                      (w2 * data).sum(-1), (w2 * brackets * data).sum(-1), (w2 * data**2).sum(-1)],
-                     axis=-1)
+    return jnp.stack(
+        [
+            w2.sum(-1),
+            (w2 * brackets).sum(-1),
+            (w2 * brackets**2).sum(-1),
+            (w2 * data).sum(-1),
+            (w2 * brackets * data).sum(-1),
+            (w2 * data**2).sum(-1),
+        ],
+        axis=-1,
+    )
 
 
 def _box_least_squares(s):

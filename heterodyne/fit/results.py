@@ -23,14 +23,26 @@ import numpy as np
 
 from heterodyne.atomic import atomic_output, hdf5_writer
 from heterodyne.core.parameters import INDEX, PARAMETER_NAMES, PARAMETERS
-from heterodyne.weighting.weights_file import same_angles
 from heterodyne.errors import InputError
 from heterodyne.json_record import read_json_record
 from heterodyne.provenance import write_provenance_attrs
+from heterodyne.weighting.weights_file import same_angles
 
 #: the keys every reader of nlsq.json may rely on (a per-q or joint fit writes all of them)
-NLSQ_KEYS = ("converged", "termination", "parameters", "phi", "contrast", "contrast_stderr", "offset",
-             "offset_stderr", "reduced_chi2", "reduced_chi2_per_angle", "covariance", "provenance")
+NLSQ_KEYS = (
+    "converged",
+    "termination",
+    "parameters",
+    "phi",
+    "contrast",
+    "contrast_stderr",
+    "offset",
+    "offset_stderr",
+    "reduced_chi2",
+    "reduced_chi2_per_angle",
+    "covariance",
+    "provenance",
+)
 
 
 def _number(x):
@@ -48,38 +60,61 @@ def _exchanged_record(fit):
     other = fit.exchanged_optimum
     if other is None:
         return None
-    return {"parameters": {name: float(other["theta"][INDEX[name]]) for name in fit.free_names},
-            "delta_chi2": float(other["delta_chi2"])}
+    return {
+        "parameters": {name: float(other["theta"][INDEX[name]]) for name in fit.free_names},
+        "delta_chi2": float(other["delta_chi2"]),
+    }
 
 
 def result_record(fit, phi, provenance, held=None):
     """The nlsq.json dict of ``fit`` at angles ``phi`` (deg); ``held`` maps parameters the step held
     fixed although the config frees them to the reason (``held_fixed``)."""
     free = set(fit.free_names)
-    parameters = {p.name: {"value": float(fit.theta[k]),
-                           "stderr": _number(fit.theta_stderr[k]) if p.name in free else None,
-                           "fixed": p.name not in free, "at_bound": bool(fit.at_bound[k]), "unit": p.unit}
-                  for k, p in enumerate(PARAMETERS)}
+    parameters = {
+        p.name: {
+            "value": float(fit.theta[k]),
+            "stderr": _number(fit.theta_stderr[k]) if p.name in free else None,
+            "fixed": p.name not in free,
+            "at_bound": bool(fit.at_bound[k]),
+            "unit": p.unit,
+        }
+        for k, p in enumerate(PARAMETERS)
+    }
     n_free = len(fit.free_names)
-    return {"converged": bool(fit.converged), "termination": fit.termination,
-            "undetermined": list(fit.undetermined), "held_fixed": dict(held or {}),
-            "parameters": parameters, "phi": _numbers(phi),
-            "contrast": _numbers(fit.contrast), "contrast_stderr": _numbers(fit.contrast_stderr),
-            "offset": _numbers(fit.offset), "offset_stderr": _numbers(fit.offset_stderr),
-            "chi2": float(fit.chi2), "reduced_chi2": float(fit.reduced_chi2),
-            "reduced_chi2_per_angle": _numbers(fit.reduced_chi2_per_angle),
-            "n_valid_pairs_per_angle": [int(n) for n in fit.n_valid_per_angle],
-            "dof": int(fit.dof), "n_iterations": int(fit.n_iterations),
-            "n_function_evals": int(fit.n_function_evals), "wall_time_s": float(fit.wall_time_s),
-            "stderr_scaling": fit.stderr_scaling, "n_starts": int(fit.n_starts),
-            "jacobian_chunked": bool(fit.chunked),
-            "exchanged_optimum": _exchanged_record(fit),
-            "correlation": {"names": list(fit.free_names),
-                            "matrix": [_numbers(row) for row in fit.correlation[:n_free, :n_free]]},
-            "covariance": {"names": list(fit.covariance_names),
-                           "matrix": [_numbers(row) for row in fit.covariance],
-                           "independent": [_numbers(row) for row in fit.covariance_independent]},
-            "provenance": provenance}
+    return {
+        "converged": bool(fit.converged),
+        "termination": fit.termination,
+        "undetermined": list(fit.undetermined),
+        "held_fixed": dict(held or {}),
+        "parameters": parameters,
+        "phi": _numbers(phi),
+        "contrast": _numbers(fit.contrast),
+        "contrast_stderr": _numbers(fit.contrast_stderr),
+        "offset": _numbers(fit.offset),
+        "offset_stderr": _numbers(fit.offset_stderr),
+        "chi2": float(fit.chi2),
+        "reduced_chi2": float(fit.reduced_chi2),
+        "reduced_chi2_per_angle": _numbers(fit.reduced_chi2_per_angle),
+        "n_valid_pairs_per_angle": [int(n) for n in fit.n_valid_per_angle],
+        "dof": int(fit.dof),
+        "n_iterations": int(fit.n_iterations),
+        "n_function_evals": int(fit.n_function_evals),
+        "wall_time_s": float(fit.wall_time_s),
+        "stderr_scaling": fit.stderr_scaling,
+        "n_starts": int(fit.n_starts),
+        "jacobian_chunked": bool(fit.chunked),
+        "exchanged_optimum": _exchanged_record(fit),
+        "correlation": {
+            "names": list(fit.free_names),
+            "matrix": [_numbers(row) for row in fit.correlation[:n_free, :n_free]],
+        },
+        "covariance": {
+            "names": list(fit.covariance_names),
+            "matrix": [_numbers(row) for row in fit.covariance],
+            "independent": [_numbers(row) for row in fit.covariance_independent],
+        },
+        "provenance": provenance,
+    }
 
 
 def write_result_files(json_path, h5_path, record, write_arrays):
@@ -95,6 +130,7 @@ def write_result_files(json_path, h5_path, record, write_arrays):
 
 def save_results(json_path, h5_path, fit, phi, c2_model, provenance, held=None):
     """Write nlsq.json and nlsq.h5 (module docstring) of ``fit`` with model maps ``c2_model``."""
+
     def write_arrays(f):
         f.create_dataset("c2_model", data=np.asarray(c2_model, dtype=np.float64))
         cov = f.create_dataset("covariance", data=np.asarray(fit.covariance, dtype=np.float64))
@@ -155,20 +191,26 @@ def check_record(path, record, rerun="fit-nlsq"):
         raise InputError(f"{path}: 'parameters' and 'covariance' must be objects; re-run `heterodyne {rerun}`")
     missing = [name for name in PARAMETER_NAMES if name not in parameters]
     if missing:
-        raise InputError(f"{path}: 'parameters' lacks {', '.join(missing)}; all 14 physics "
-                         f"parameters are expected, re-run `heterodyne {rerun}`")
+        raise InputError(
+            f"{path}: 'parameters' lacks {', '.join(missing)}; all 14 physics "
+            f"parameters are expected, re-run `heterodyne {rerun}`"
+        )
     for p in PARAMETERS:
         entry = parameters[p.name]
         if not isinstance(entry, dict) or not {"value", "stderr", "fixed"} <= set(entry):
-            raise InputError(f"{path}: parameter {p.name} missing or without value/stderr/fixed; "
-                             f"re-run `heterodyne {rerun}`")
+            raise InputError(
+                f"{path}: parameter {p.name} missing or without value/stderr/fixed; re-run `heterodyne {rerun}`"
+            )
         _check_number(entry["value"], path, f"the value of {p.name}", rerun)
         _check_number(entry["stderr"], path, f"the stderr of {p.name}", rerun)
     names, matrix = block.get("names"), block.get("matrix")
-    if (not isinstance(names, list) or not isinstance(matrix, list) or len(matrix) != len(names)
-            or any(not isinstance(row, list) or len(row) != len(names) for row in matrix)):
-        raise InputError(f"{path}: covariance block is not a square matrix over its names; "
-                         f"re-run `heterodyne {rerun}`")
+    if (
+        not isinstance(names, list)
+        or not isinstance(matrix, list)
+        or len(matrix) != len(names)
+        or any(not isinstance(row, list) or len(row) != len(names) for row in matrix)
+    ):
+        raise InputError(f"{path}: covariance block is not a square matrix over its names; re-run `heterodyne {rerun}`")
     for row in matrix:
         for x in row:
             _check_number(x, path, "a covariance entry", rerun)
@@ -185,9 +227,11 @@ def read_nlsq(path, phi=None):
     if phi is not None:
         reference = np.asarray(phi, dtype=np.float64)
         if not same_angles(record["phi"], reference):
-            raise InputError(f"{path}: 'phi' = {np.asarray(record['phi'], float).tolist()} does not match the "
-                             f"dataset's angles {reference.tolist()}; re-run the step that wrote {path} on "
-                             "this dataset")
+            raise InputError(
+                f"{path}: 'phi' = {np.asarray(record['phi'], float).tolist()} does not match the "
+                f"dataset's angles {reference.tolist()}; re-run the step that wrote {path} on "
+                "this dataset"
+            )
     values = np.array([record["parameters"][name]["value"] for name in PARAMETER_NAMES], dtype=np.float64)
     return NlsqResult(path=path, record=record, values=values)
 
@@ -200,14 +244,17 @@ def load_nlsq(json_path, h5_path, n_phi=None):
         with h5py.File(h5_path, "r") as f:
             c2_model = np.asarray(f["c2_model"][()], dtype=np.float64)
     except (OSError, KeyError) as err:
-        raise InputError(f"{h5_path}: cannot read dataset 'c2_model' ({err}); re-run "
-                         "`heterodyne fit-nlsq`") from err
+        raise InputError(f"{h5_path}: cannot read dataset 'c2_model' ({err}); re-run `heterodyne fit-nlsq`") from err
     if n_phi is not None:
         for key in ("phi", "contrast", "offset", "reduced_chi2_per_angle"):
             if len(result.record[key]) != n_phi:
-                raise InputError(f"{json_path}: '{key}' has {len(result.record[key])} entries, the dataset "
-                                 f"has {n_phi} angles; re-run `heterodyne fit-nlsq` on this dataset")
+                raise InputError(
+                    f"{json_path}: '{key}' has {len(result.record[key])} entries, the dataset "
+                    f"has {n_phi} angles; re-run `heterodyne fit-nlsq` on this dataset"
+                )
         if c2_model.ndim != 3 or c2_model.shape[0] != n_phi:
-            raise InputError(f"{h5_path}: 'c2_model' has shape {c2_model.shape}, expected "
-                             f"({n_phi}, N, N); re-run `heterodyne fit-nlsq` on this dataset")
+            raise InputError(
+                f"{h5_path}: 'c2_model' has shape {c2_model.shape}, expected "
+                f"({n_phi}, N, N); re-run `heterodyne fit-nlsq` on this dataset"
+            )
     return NlsqResult(path=result.path, record=result.record, values=result.values, c2_model=c2_model)

@@ -42,14 +42,20 @@ def settings_from_config(section, source="config"):
     lower, upper = default_bounds()
     for name, (lo, hi) in section["bounds"].items():
         if not lo < hi:
-            raise InputError(f"{source}: nlsq.bounds.{name} = [{lo}, {hi}] must have lower < upper; "
-                             f"fix the bound override")
+            raise InputError(
+                f"{source}: nlsq.bounds.{name} = [{lo}, {hi}] must have lower < upper; fix the bound override"
+            )
         lower[INDEX[name]], upper[INDEX[name]] = lo, hi
-    outside = [f"{name} = {initial[k]} not in [{lower[k]}, {upper[k]}]"
-               for k, name in enumerate(PARAMETER_NAMES) if not lower[k] <= initial[k] <= upper[k]]
+    outside = [
+        f"{name} = {initial[k]} not in [{lower[k]}, {upper[k]}]"
+        for k, name in enumerate(PARAMETER_NAMES)
+        if not lower[k] <= initial[k] <= upper[k]
+    ]
     if outside:
-        raise InputError(f"{source}: initial value outside its bounds: {'; '.join(outside)}; change "
-                         f"nlsq.initial or widen nlsq.bounds")
+        raise InputError(
+            f"{source}: initial value outside its bounds: {'; '.join(outside)}; change "
+            f"nlsq.initial or widen nlsq.bounds"
+        )
     fixed = set(section["fixed"])
     free = tuple(k for k, name in enumerate(PARAMETER_NAMES) if name not in fixed)
     if not free:
@@ -58,14 +64,23 @@ def settings_from_config(section, source="config"):
     if multistart["n_starts"] > 0:
         infinite = [PARAMETER_NAMES[k] for k in free if not np.isfinite(upper[k] - lower[k])]
         if infinite:
-            raise InputError(f"{source}: nlsq.multistart needs finite bounds, not for {infinite}; "
-                             f"set them in nlsq.bounds")
-    return FitSettings(initial=initial, lower=lower, upper=upper, free=free,
-                       shared_scaling=section["scaling"] == "shared",
-                       n_starts=int(multistart["n_starts"]), seed=int(multistart["seed"]),
-                       max_nfev=int(section["max_nfev"]), ftol=float(section["ftol"]),
-                       xtol=float(section["xtol"]), gtol=float(section["gtol"]),
-                       jacobian_budget_bytes=int(section["jacobian_memory_mb"] * 2**20))
+            raise InputError(
+                f"{source}: nlsq.multistart needs finite bounds, not for {infinite}; set them in nlsq.bounds"
+            )
+    return FitSettings(
+        initial=initial,
+        lower=lower,
+        upper=upper,
+        free=free,
+        shared_scaling=section["scaling"] == "shared",
+        n_starts=int(multistart["n_starts"]),
+        seed=int(multistart["seed"]),
+        max_nfev=int(section["max_nfev"]),
+        ftol=float(section["ftol"]),
+        xtol=float(section["xtol"]),
+        gtol=float(section["gtol"]),
+        jacobian_budget_bytes=int(section["jacobian_memory_mb"] * 2**20),
+    )
 
 
 def hold_for_angle_count(settings, n_angles):
@@ -76,6 +91,8 @@ def hold_for_angle_count(settings, n_angles):
     k = INDEX["phi0"]
     if n_angles != 1 or k not in settings.free or INDEX["v0"] not in settings.free:
         return settings, {}
-    reason = (f"one angle: only v0 cos(phi + phi0) enters c2, so phi0 is held at its initial value "
-              f"{settings.initial[k]:g} deg and v0 is the velocity along that direction")
+    reason = (
+        f"one angle: only v0 cos(phi + phi0) enters c2, so phi0 is held at its initial value "
+        f"{settings.initial[k]:g} deg and v0 is the velocity along that direction"
+    )
     return settings._replace(free=tuple(i for i in settings.free if i != k)), {"phi0": reason}

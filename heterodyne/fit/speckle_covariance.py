@@ -38,8 +38,8 @@ def _explicit_jacobian(p, template, free_index, problem, chunk, shared):
         jac = _jacobian_of_chunk(p, template, free_index, problem, r_rows, r_cols, r_data, r_weight, shared)
         return jac.reshape(n_phi, r_rows.shape[0], -1)
 
-    jac = jax.lax.map(one, (rows, cols, data, weight))          # (n_chunks, n_phi, chunk, n_p)
-    return jnp.moveaxis(jac, 1, 0).reshape(n_phi, -1, p.shape[0])[:, :problem.rows.shape[0]]
+    jac = jax.lax.map(one, (rows, cols, data, weight))  # (n_chunks, n_phi, chunk, n_p)
+    return jnp.moveaxis(jac, 1, 0).reshape(n_phi, -1, p.shape[0])[:, : problem.rows.shape[0]]
 
 
 #: d r / d p of every pair, (n_phi, n_pairs, n_p), for p = [x_free, contrast, offset], in chunks
@@ -55,7 +55,7 @@ def speckle_score_covariance(jacobian, weight, rows, cols, kernel, kappa):
     maps = np.zeros((a.shape[1], n, n))
     maps[:, rows, cols] = a.T
     maps[:, cols, rows] = a.T
-    products = maps @ kernel                                    # (n_p, N, N): A^p K
+    products = maps @ kernel  # (n_p, N, N): A^p K
     return 0.5 * kappa * np.einsum("pij,qji->pq", products, products)
 
 
@@ -75,19 +75,22 @@ def score_covariance(x_free, contrast, offset, theta, template, free_index, prob
     about n_pairs * (n_free + 2) + (n_free + 2) * N^2 doubles."""
     n_free, n_phi = len(x_free), problem.phi.shape[0]
     n_s = 1 if shared else n_phi
-    brackets = np.asarray(c2_meshgrid(jnp.asarray(theta), problem.t, problem.q, problem.dt, problem.phi,
-                                      jnp.asarray(contrast), jnp.zeros(n_phi)))
+    brackets = np.asarray(
+        c2_meshgrid(
+            jnp.asarray(theta), problem.t, problem.q, problem.dt, problem.phi, jnp.asarray(contrast), jnp.zeros(n_phi)
+        )
+    )
     rows, cols = np.asarray(problem.rows), np.asarray(problem.cols)
     total = np.zeros((n_free + 2 * n_s, n_free + 2 * n_s))
     for a, angle_noise in enumerate(noise):
-        one = problem._replace(phi=problem.phi[a:a + 1], data=problem.data[a:a + 1],
-                               weight=problem.weight[a:a + 1])
+        one = problem._replace(
+            phi=problem.phi[a : a + 1], data=problem.data[a : a + 1], weight=problem.weight[a : a + 1]
+        )
         p = jnp.concatenate([jnp.asarray(x_free), jnp.asarray([contrast[a], offset[a]])])
         jacobian = np.asarray(explicit_jacobian(p, template, free_index, one, chunk, False))[0]
         if angle_noise.model == "speckle":
             kernel = speckle_kernel(brackets[a], angle_noise.diagonal_level)
-            block = speckle_score_covariance(jacobian, np.asarray(one.weight)[0], rows, cols, kernel,
-                                             angle_noise.kappa)
+            block = speckle_score_covariance(jacobian, np.asarray(one.weight)[0], rows, cols, kernel, angle_noise.kappa)
         else:
             block = jacobian.T @ jacobian
         at = [*range(n_free), n_free + (0 if shared else a), n_free + n_s + (0 if shared else a)]

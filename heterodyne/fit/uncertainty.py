@@ -11,7 +11,8 @@ chunk * n_phi * n_p * 8 bytes times a small constant for the forward-mode tangen
 
 Covariance: C = (J^T J)^-1 * chi2 / dof, i.e. scaled by the reduced chi2 (which absorbs a global
 mis-estimate of sigma); where elements covary (speckle noise model) the sandwich
-(J^T J)^-1 S (J^T J)^-1 * chi2 / dof instead (:mod:`heterodyne.fit.speckle_covariance`); standard errors se_p = sqrt(C_pp); correlation C_pq / (se_p se_q). A
+(J^T J)^-1 S (J^T J)^-1 * chi2 / dof instead (:mod:`heterodyne.fit.speckle_covariance`); standard
+errors se_p = sqrt(C_pp); correlation C_pq / (se_p se_q). A
 parameter the data do not determine (J^T J singular along it) gets no standard error (NaN).
 At the optimum the (x_free, x_free) block of C equals the variable-projection covariance, and the
 contrast/offset blocks give their standard errors.
@@ -23,13 +24,17 @@ import numpy as np
 
 from heterodyne.fit.problem import full_theta, pair_brackets, scaling_sums
 
-STDERR_SCALING = ("standard errors from the covariance (J^T J)^-1 scaled by the reduced chi2 "
-                  "(chi2 / dof), J the Jacobian of the sigma-weighted residuals in all free "
-                  "parameters including contrast and offset")
-STDERR_SANDWICH = ("standard errors from the sandwich covariance H^-1 S H^-1 scaled by the reduced "
-                   "chi2 (chi2 / dof), H = J^T J, J the Jacobian of the sigma-weighted residuals in "
-                   "all free parameters including contrast and offset, S the covariance of J^T r "
-                   "under each angle's noise model (speckle: elements that share frames covary)")
+STDERR_SCALING = (
+    "standard errors from the covariance (J^T J)^-1 scaled by the reduced chi2 "
+    "(chi2 / dof), J the Jacobian of the sigma-weighted residuals in all free "
+    "parameters including contrast and offset"
+)
+STDERR_SANDWICH = (
+    "standard errors from the sandwich covariance H^-1 S H^-1 scaled by the reduced "
+    "chi2 (chi2 / dof), H = J^T J, J the Jacobian of the sigma-weighted residuals in "
+    "all free parameters including contrast and offset, S the covariance of J^T r "
+    "under each angle's noise model (speckle: elements that share frames covary)"
+)
 
 #: bytes per Jacobian element counted by the memory estimate (float64)
 BYTES_PER_ELEMENT = 8
@@ -65,8 +70,12 @@ def split_into_chunks(problem, chunk):
     def split_values(a):
         return jnp.pad(a, ((0, 0), (0, pad))).reshape(a.shape[0], n_chunks, chunk).swapaxes(0, 1)
 
-    return (split_pairs(problem.rows), split_pairs(problem.cols), split_values(problem.data),
-            split_values(problem.weight))
+    return (
+        split_pairs(problem.rows),
+        split_pairs(problem.cols),
+        split_values(problem.data),
+        split_values(problem.weight),
+    )
 
 
 def _scaling_index(n_phi, shared):
@@ -79,14 +88,13 @@ def chunk_residuals(p, template, free_index, problem, rows, cols, data, weight, 
     n_s = (p.shape[0] - n_free) // 2
     theta = full_theta(p[:n_free], template, free_index)
     which = _scaling_index(problem.phi.shape[0], shared)
-    c, o = p[n_free:n_free + n_s][which], p[n_free + n_s:][which]
+    c, o = p[n_free : n_free + n_s][which], p[n_free + n_s :][which]
     brackets = pair_brackets(theta, problem, rows, cols)
     return (weight * (c[:, None] * brackets + o[:, None] - data)).ravel()
 
 
 def _chunk_residuals_per_angle(p, template, free_index, problem, rows, cols, data, weight, shared):
-    return chunk_residuals(p, template, free_index, problem, rows, cols, data, weight,
-                            shared).reshape(weight.shape)
+    return chunk_residuals(p, template, free_index, problem, rows, cols, data, weight, shared).reshape(weight.shape)
 
 
 def _normal_equations(p, template, free_index, problem, chunk, shared):

@@ -85,8 +85,14 @@ def map_panels(t, dt, data, model, valid, sigma, residual_limit, limits=None, ma
     panels = [
         ("data", block_mean(np.where(used, data, np.nan), f), C2_CMAP, lo, hi, "c2"),
         ("NLSQ model", block_mean(np.where(used, model, np.nan), f), C2_CMAP, lo, hi, "c2"),
-        ("residual", block_residual(normalised_residual(data, model, valid, sigma), f), RESIDUAL_CMAP,
-         -residual_limit, residual_limit, "(data - model) / sigma"),
+        (
+            "residual",
+            block_residual(normalised_residual(data, model, valid, sigma), f),
+            RESIDUAL_CMAP,
+            -residual_limit,
+            residual_limit,
+            "(data - model) / sigma",
+        ),
     ]
     # block k covers rows k f .. k f + f - 1 (the last block may be padded past t[-1])
     n_b = -(-len(t) // f)
@@ -97,8 +103,15 @@ def map_panels(t, dt, data, model, valid, sigma, residual_limit, limits=None, ma
 def show_map(ax, image, extent, cmap, vmin, vmax):
     """Draw one map (t1 on the vertical axis, origin lower, invalid elements grey); returns the
     AxesImage."""
-    return ax.imshow(image, origin="lower", extent=extent, vmin=vmin, vmax=vmax, aspect="equal",
-                     cmap=matplotlib.colormaps[cmap].with_extremes(bad="0.75"))
+    return ax.imshow(
+        image,
+        origin="lower",
+        extent=extent,
+        vmin=vmin,
+        vmax=vmax,
+        aspect="equal",
+        cmap=matplotlib.colormaps[cmap].with_extremes(bad="0.75"),
+    )
 
 
 def pair_sigmas(weights, n):
@@ -128,13 +141,25 @@ def write_c2_maps(outdir, dataset, weights, nlsq, residual_limit, dataset_name, 
     sigma = pair_sigmas(weights, len(dataset.t))
     for a, phi in enumerate(dataset.phi):
         title = f"{dataset_name}: phi = {phi:g} deg, reduced chi2 = {chi2[a]:.3f}"
-        fig, (lo, hi) = draw_c2_maps(dataset.t, dataset.dt, dataset.c2[a], nlsq.c2_model[a],
-                                     dataset.valid[a], sigma[a], residual_limit, title)
+        fig, (lo, hi) = draw_c2_maps(
+            dataset.t, dataset.dt, dataset.c2[a], nlsq.c2_model[a], dataset.valid[a], sigma[a], residual_limit, title
+        )
         model = "independent" if weights.noise is None else weights.noise[a].model
-        noise = (f"sigma = {weights.sigma[a]:.3g} for every element" if model == "independent" else
-                 f"sigma_ij of the speckle noise model (larger where c2 is larger; rms {weights.sigma[a]:.3g})")
-        caption = render_caption("c2_maps", dataset=dataset_name, phi=f"{phi:g}", q=f"{dataset.q:g}",
-                                 c2_low=f"{lo:.4g}", c2_high=f"{hi:.4g}", noise=noise,
-                                 residual_limit=f"{residual_limit:g}", reduced_chi2=f"{chi2[a]:.4f}")
+        noise = (
+            f"sigma = {weights.sigma[a]:.3g} for every element"
+            if model == "independent"
+            else f"sigma_ij of the speckle noise model (larger where c2 is larger; rms {weights.sigma[a]:.3g})"
+        )
+        caption = render_caption(
+            "c2_maps",
+            dataset=dataset_name,
+            phi=f"{phi:g}",
+            q=f"{dataset.q:g}",
+            c2_low=f"{lo:.4g}",
+            c2_high=f"{hi:.4g}",
+            noise=noise,
+            residual_limit=f"{residual_limit:g}",
+            reduced_chi2=f"{chi2[a]:.4f}",
+        )
         paths.append(save_figure(fig, outdir, f"c2_maps_phi{a:02d}", caption, provenance))
     return paths

@@ -7,7 +7,6 @@
   posterior, per sampled physics parameter.
 """
 
-
 import numpy as np
 
 from heterodyne.plots.physics_curves import thin_indices
@@ -82,8 +81,15 @@ def draw_shard_posteriors(names, shard_draws, combined, reference):
         edges = np.histogram_bin_edges(np.concatenate(pooled + [combined[name]]), bins=N_BINS)
         for k, values in enumerate(pooled):
             ax.hist(values, bins=edges, density=True, histtype="step", lw=0.9, label=f"shard {k}")
-        ax.hist(combined[name], bins=edges, density=True, histtype="stepfilled", color=CMC_COLOR,
-                alpha=0.35, label="combined")
+        ax.hist(
+            combined[name],
+            bins=edges,
+            density=True,
+            histtype="stepfilled",
+            color=CMC_COLOR,
+            alpha=0.35,
+            label="combined",
+        )
         ax.axvline(reference[name], color=NLSQ_COLOR, lw=1, label="NLSQ")
         ax.set_xlabel(name)
         ax.set_yticks([])
@@ -98,22 +104,44 @@ def write_cmc_figures(outdir, nlsq, cmc, n_draws, dataset_name, provenance):
     rows = thin_indices(len(cmc.draws[names[0]]), n_draws)
     thinned = {name: cmc.draws[name][rows] for name in names}
     fixed = [name for name in nlsq.parameters if name not in cmc.draws]
-    paths = [save_figure(draw_corner(names, thinned, reference), outdir, "cmc_corner",
-                         render_caption("cmc_corner", dataset=dataset_name, n_draws=len(rows),
-                                        fixed=", ".join(fixed) or "none"), provenance)]
+    paths = [
+        save_figure(
+            draw_corner(names, thinned, reference),
+            outdir,
+            "cmc_corner",
+            render_caption("cmc_corner", dataset=dataset_name, n_draws=len(rows), fixed=", ".join(fixed) or "none"),
+            provenance,
+        )
+    ]
     shard_info = {entry["shard"]: entry for entry in cmc.summary["shards"]}
     for k, draws in enumerate(cmc.shard_draws):
         info = shard_info[k]
         n_chains, n_per_chain = np.atleast_2d(draws[names[0]]).shape
-        caption = render_caption("cmc_trace", dataset=dataset_name, shard=k, n_chains=n_chains,
-                                 n_draws=n_per_chain, divergences=info["divergences"],
-                                 max_r_hat=f"{info['max_r_hat']:.4f}",
-                                 flagged=f"yes ({'; '.join(info['flag_reasons'])})" if info["flagged"] else "no")
+        caption = render_caption(
+            "cmc_trace",
+            dataset=dataset_name,
+            shard=k,
+            n_chains=n_chains,
+            n_draws=n_per_chain,
+            divergences=info["divergences"],
+            max_r_hat=f"{info['max_r_hat']:.4f}",
+            flagged=f"yes ({'; '.join(info['flag_reasons'])})" if info["flagged"] else "no",
+        )
         figure = draw_traces(names, draws, f"{dataset_name}: CMC shard {k}")
-        paths.append(save_figure(figure, outdir, f"cmc_trace_shard{k:02d}", caption,
-                                 provenance))
-    caption = render_caption("cmc_shards", dataset=dataset_name, num_shards=len(cmc.shard_draws),
-                             flagged=", ".join(str(k) for k in cmc.summary["flagged_shards"]) or "none")
-    paths.append(save_figure(draw_shard_posteriors(names, cmc.shard_draws, cmc.draws, reference), outdir,
-                             "cmc_shards", caption, provenance))
+        paths.append(save_figure(figure, outdir, f"cmc_trace_shard{k:02d}", caption, provenance))
+    caption = render_caption(
+        "cmc_shards",
+        dataset=dataset_name,
+        num_shards=len(cmc.shard_draws),
+        flagged=", ".join(str(k) for k in cmc.summary["flagged_shards"]) or "none",
+    )
+    paths.append(
+        save_figure(
+            draw_shard_posteriors(names, cmc.shard_draws, cmc.draws, reference),
+            outdir,
+            "cmc_shards",
+            caption,
+            provenance,
+        )
+    )
     return paths

@@ -47,8 +47,9 @@ LEGEND_ENTRY_IN = 1.4
 
 def shown_parameters(record):
     """Parameters free in at least one bin's fit: the q-independent ones, then the fractions."""
-    free = [name for name in (*Q_INDEPENDENT, *FRACTIONS)
-            if any(not e["fixed"] for e in record["estimates"][name]["nlsq"])]
+    free = [
+        name for name in (*Q_INDEPENDENT, *FRACTIONS) if any(not e["fixed"] for e in record["estimates"][name]["nlsq"])
+    ]
     return free
 
 
@@ -82,7 +83,7 @@ def _wrap(text, width):
 
 
 def p_is(p):
-    """"= 0.123" for a p-value, "< 1e-300" for one that underflowed to 0 in float64."""
+    """ "= 0.123" for a p-value, "< 1e-300" for one that underflowed to 0 in float64."""
     return "< 1e-300" if p == 0 else f"= {p:.3g}"
 
 
@@ -94,16 +95,42 @@ def _parameter_panel(ax, record, name, note_chars):
             continue
         label = "NLSQ ± 1 se" if k == 0 else None
         if est["fixed"]:
-            ax.plot([qk * (1 - DODGE)], [est["value"]], "o", mfc="none", color=NLSQ_COLOR, ms=4,
-                    label="fixed in the fit" if k == 0 else None)
+            ax.plot(
+                [qk * (1 - DODGE)],
+                [est["value"]],
+                "o",
+                mfc="none",
+                color=NLSQ_COLOR,
+                ms=4,
+                label="fixed in the fit" if k == 0 else None,
+            )
         else:
-            ax.errorbar([qk * (1 - DODGE)], [est["value"]], yerr=[est["stderr"] or 0.0], fmt="o",
-                        color=NLSQ_COLOR, capsize=3, ms=4, label=label)
-    cmc_points = [(qk, c) for qk, c in zip(q, entry["cmc"], strict=True)
-                  if c is not None and None not in (c["q05"], c["q50"], c["q95"])]
+            ax.errorbar(
+                [qk * (1 - DODGE)],
+                [est["value"]],
+                yerr=[est["stderr"] or 0.0],
+                fmt="o",
+                color=NLSQ_COLOR,
+                capsize=3,
+                ms=4,
+                label=label,
+            )
+    cmc_points = [
+        (qk, c)
+        for qk, c in zip(q, entry["cmc"], strict=True)
+        if c is not None and None not in (c["q05"], c["q50"], c["q95"])
+    ]
     for k, (qk, c) in enumerate(cmc_points):
-        ax.errorbar([qk * (1 + DODGE)], [c["q50"]], yerr=[[c["q50"] - c["q05"]], [c["q95"] - c["q50"]]],
-                    fmt="s", color=CMC_COLOR, capsize=3, ms=4, label="CMC median, 5-95 %" if k == 0 else None)
+        ax.errorbar(
+            [qk * (1 + DODGE)],
+            [c["q50"]],
+            yerr=[[c["q50"] - c["q05"]], [c["q95"] - c["q50"]]],
+            fmt="s",
+            color=CMC_COLOR,
+            capsize=3,
+            ms=4,
+            label="CMC median, 5-95 %" if k == 0 else None,
+        )
     test = record["test"]
     if test is not None and name in test["parameters"]:
         # the mean the panel's p-value tests against: this parameter's inverse-variance mean
@@ -115,8 +142,9 @@ def _parameter_panel(ax, record, name, note_chars):
         ax.axhline(joint["parameters"][name]["value"], color=JOINT_COLOR, lw=1.0, ls="--", label="joint multi-q fit")
     posterior = joint["cmc"]["parameters"].get(name) if joint is not None and joint["cmc"] is not None else None
     if posterior is not None:
-        ax.axhspan(posterior["q05"], posterior["q95"], color=JOINT_COLOR, alpha=0.12, lw=0,
-                   label="joint posterior 5-95 %")
+        ax.axhspan(
+            posterior["q05"], posterior["q95"], color=JOINT_COLOR, alpha=0.12, lw=0, label="joint posterior 5-95 %"
+        )
     text, color = _panel_note(record, name)
     ax.text(0.03, 0.97, _wrap(text, note_chars), transform=ax.transAxes, ha="left", va="top", fontsize=7, color=color)
     ax.set_title(name)
@@ -136,21 +164,27 @@ def draw_parameters(record, rc=None, ncols=N_COLUMNS, width_in=None):
     ncols = max(1, min(ncols, len(names)))
     nrows = max(1, math.ceil(len(names) / ncols))
     panel_in = PANEL_SIZE[0] if width_in is None else width_in / ncols
-    fig, axes = new_figure(panel_in * ncols, panel_in * PANEL_SIZE[1] / PANEL_SIZE[0] * nrows + 0.3, nrows=nrows,
-                           ncols=ncols, rc=rc)
-    for ax in axes.flat[len(names):]:
+    fig, axes = new_figure(
+        panel_in * ncols, panel_in * PANEL_SIZE[1] / PANEL_SIZE[0] * nrows + 0.3, nrows=nrows, ncols=ncols, rc=rc
+    )
+    for ax in axes.flat[len(names) :]:
         ax.set_axis_off()
     for ax, name in zip(axes.flat, names, strict=False):
         _parameter_panel(ax, record, name, round(NOTE_CHARS_PER_IN * panel_in))
     if names:
         handles, labels = [], []
-        for ax in axes.flat[:len(names)]:
+        for ax in axes.flat[: len(names)]:
             for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
                 if lab not in labels:
                     handles.append(h)
                     labels.append(lab)
-        fig.legend(handles, labels, loc="outside lower center", ncols=legend_columns(panel_in * ncols, len(labels)),
-                   frameon=False)
+        fig.legend(
+            handles,
+            labels,
+            loc="outside lower center",
+            ncols=legend_columns(panel_in * ncols, len(labels)),
+            frameon=False,
+        )
     else:
         axes[0, 0].text(0.5, 0.5, "no free parameter", ha="center", va="center")
     return fig
@@ -174,8 +208,11 @@ def paper_cross_q(figure_inputs, width_in):
 
 def _positive(q, values, stderr):
     """(q, values, se) where the value is positive and finite (log axes)."""
-    kept = [(qk, v, 0.0 if s is None else s) for qk, v, s in zip(q, values, stderr, strict=True)
-            if v is not None and np.isfinite(v) and v > 0]
+    kept = [
+        (qk, v, 0.0 if s is None else s)
+        for qk, v, s in zip(q, values, stderr, strict=True)
+        if v is not None and np.isfinite(v) and v > 0
+    ]
     if not kept:
         return np.array([]), np.array([]), np.array([])
     return (np.array(x, dtype=np.float64) for x in zip(*kept, strict=True))
@@ -205,14 +242,28 @@ def draw_rates(record):
             mean = abs(block["mean"])
             slope = block["q_power"]
             if mean > 0:
-                (line,) = ax.plot(grid, grid**slope * mean, color=color, lw=1.0, alpha=0.8,
-                                  label=f"slope {slope} through the mean", gid=f"reference_{rate}")
+                (line,) = ax.plot(
+                    grid,
+                    grid**slope * mean,
+                    color=color,
+                    lw=1.0,
+                    alpha=0.8,
+                    label=f"slope {slope} through the mean",
+                    gid=f"reference_{rate}",
+                )
                 lines[rate] = {"q": line.get_xdata(), "y": line.get_ydata(), "slope": slope, "mean": mean}
             joint = record["joint_fit"]
             if joint is not None and joint["rates"][rate]["rate"]:
                 value = abs(joint["rates"][rate]["rate"])
-                (jl,) = ax.plot(grid, grid**slope * value, color=color, lw=1.0, ls="--",
-                                label=f"joint fit ({RATE_LABELS[rate]})", gid=f"joint_{rate}")
+                (jl,) = ax.plot(
+                    grid,
+                    grid**slope * value,
+                    color=color,
+                    lw=1.0,
+                    ls="--",
+                    label=f"joint fit ({RATE_LABELS[rate]})",
+                    gid=f"joint_{rate}",
+                )
                 lines.setdefault(rate, {})["joint"] = {"q": jl.get_xdata(), "y": jl.get_ydata()}
         ax.set_xscale("log")
         if ax.has_data():
@@ -235,11 +286,15 @@ def verdict_text(record):
     joint = record["test"]["joint"]
     if record["q_dependent"]:
         names = ", ".join(record["significant"]) or "the parameters jointly"
-        return (f"Significant q-dependence of {names} (Holm-adjusted, alpha = {record['alpha']:g}; joint "
-                f"chi2 = {joint['chi2']:.4g} on {joint['dof']} dof, p {p_is(joint['p'])}): evidence against "
-                "the model over this q range.")
-    return (f"No significant q-dependence (alpha = {record['alpha']:g}; joint chi2 = {joint['chi2']:.4g} on "
-            f"{joint['dof']} dof, p {p_is(joint['p'])}).")
+        return (
+            f"Significant q-dependence of {names} (Holm-adjusted, alpha = {record['alpha']:g}; joint "
+            f"chi2 = {joint['chi2']:.4g} on {joint['dof']} dof, p {p_is(joint['p'])}): evidence against "
+            "the model over this q range."
+        )
+    return (
+        f"No significant q-dependence (alpha = {record['alpha']:g}; joint chi2 = {joint['chi2']:.4g} on "
+        f"{joint['dof']} dof, p {p_is(joint['p'])})."
+    )
 
 
 def _joint_caption(joint, band=True):
@@ -257,15 +312,24 @@ def _joint_caption(joint, band=True):
 def write_cross_q_figures(outdir, record, provenance):
     """Both figures into ``outdir``; returns ({stem: PNG path}, the reference line data of
     :func:`draw_rates`)."""
-    fields = {"dataset": record["dataset"], "n_q": len(record["q"]), "verdict": verdict_text(record),
-              "joint": _joint_caption(record["joint_fit"])}
+    fields = {
+        "dataset": record["dataset"],
+        "n_q": len(record["q"]),
+        "verdict": verdict_text(record),
+        "joint": _joint_caption(record["joint_fit"]),
+    }
     paths = {}
     fig = draw_parameters(record)
-    paths["cross_q_parameters"] = save_figure(fig, outdir, "cross_q_parameters",
-                                              render_caption("cross_q_parameters", **fields), provenance)
+    paths["cross_q_parameters"] = save_figure(
+        fig, outdir, "cross_q_parameters", render_caption("cross_q_parameters", **fields), provenance
+    )
     fig, lines = draw_rates(record)
     rates = record["rates"]
-    caption = render_caption("cross_q_rates", **{**fields, "joint": _joint_caption(record["joint_fit"], band=False)},
-                             t_ref=f"{rates['t_ref']:.4g}", t_ref_rule=rates["t_ref_rule"])
+    caption = render_caption(
+        "cross_q_rates",
+        **{**fields, "joint": _joint_caption(record["joint_fit"], band=False)},
+        t_ref=f"{rates['t_ref']:.4g}",
+        t_ref_rule=rates["t_ref_rule"],
+    )
     paths["cross_q_rates"] = save_figure(fig, outdir, "cross_q_rates", caption, provenance)
     return paths, lines

@@ -31,8 +31,9 @@ def nlsq_interval(value, stderr):
 
 def _interval_point(ax, x, estimate, color, label):
     centre, low, high = estimate
-    ax.errorbar([x], [centre], yerr=[[centre - low], [high - centre]], fmt="o", color=color,
-                capsize=3, ms=4, label=label)
+    ax.errorbar(
+        [x], [centre], yerr=[[centre - low], [high - centre]], fmt="o", color=color, capsize=3, ms=4, label=label
+    )
 
 
 def draw_comparison(nlsq, cmc, phi):
@@ -63,8 +64,16 @@ def draw_comparison(nlsq, cmc, phi):
         names = [f"{kind}_{a}" for a in range(len(phi))]
         if all(name in cmc.draws for name in names):
             centre, low, high = np.array([cmc.interval(name) for name in names]).T
-            ax.errorbar(phi + dodge, centre, yerr=[centre - low, high - centre], fmt="o", color=CMC_COLOR,
-                        capsize=3, ms=4, label="CMC")
+            ax.errorbar(
+                phi + dodge,
+                centre,
+                yerr=[centre - low, high - centre],
+                fmt="o",
+                color=CMC_COLOR,
+                capsize=3,
+                ms=4,
+                label="CMC",
+            )
         ax.set_xlabel("phi (deg)")
         ax.set_title(f"scaling\n{kind}" if col == 0 else kind)
         ax.legend(frameon=False)
@@ -76,5 +85,4 @@ def draw_comparison(nlsq, cmc, phi):
 def write_nlsq_vs_cmc(outdir, dataset, nlsq, cmc, dataset_name, provenance):
     """The ``nlsq_vs_cmc`` figure; returns its PNG path."""
     fig = draw_comparison(nlsq, cmc, np.asarray(dataset.phi, dtype=np.float64))
-    return save_figure(fig, outdir, "nlsq_vs_cmc", render_caption("nlsq_vs_cmc", dataset=dataset_name),
-                       provenance)
+    return save_figure(fig, outdir, "nlsq_vs_cmc", render_caption("nlsq_vs_cmc", dataset=dataset_name), provenance)

@@ -45,7 +45,7 @@ def binned_rms(spread, n_bins=N_BINS):
 
 
 def model_label(noise):
-    """"independent, sigma = ..." or "speckle, kappa = ..." of one :class:`AngleNoise`."""
+    """ "independent, sigma = ..." or "speckle, kappa = ..." of one :class:`AngleNoise`."""
     if noise.model == "speckle":
         return f"speckle, kappa = {noise.kappa:.3g}"
     return f"independent, sigma = {noise.sigma:.3g}"
@@ -85,12 +85,22 @@ def write_noise_vs_lag(outdir, dataset, weights, dataset_name, provenance):
     """The ``noise_vs_lag`` figure; returns its PNG path."""
     noises = angle_noises(weights, len(dataset.t))
     fig = draw_noise_vs_lag(dataset.dt, dataset.phi, noises)
-    unmeasured = [f"{phi:g}" for phi, noise in zip(dataset.phi, noises, strict=True)
-                  if not np.isfinite(noise.lag_spread).any()]
-    note = (f"No spread was measured at phi = {', '.join(unmeasured)} deg (weights without a noise model, or "
-            "uniform weights): those panels show the constant sigma only." if unmeasured else "")
-    caption = render_caption("noise_vs_lag", dataset=dataset_name, n_bins=N_BINS,
-                             models="; ".join(f"phi = {phi:g} deg: {model_label(noise)}"
-                                              for phi, noise in zip(dataset.phi, noises, strict=True)),
-                             unmeasured=note)
+    unmeasured = [
+        f"{phi:g}" for phi, noise in zip(dataset.phi, noises, strict=True) if not np.isfinite(noise.lag_spread).any()
+    ]
+    note = (
+        f"No spread was measured at phi = {', '.join(unmeasured)} deg (weights without a noise model, or "
+        "uniform weights): those panels show the constant sigma only."
+        if unmeasured
+        else ""
+    )
+    caption = render_caption(
+        "noise_vs_lag",
+        dataset=dataset_name,
+        n_bins=N_BINS,
+        models="; ".join(
+            f"phi = {phi:g} deg: {model_label(noise)}" for phi, noise in zip(dataset.phi, noises, strict=True)
+        ),
+        unmeasured=note,
+    )
     return save_figure(fig, outdir, "noise_vs_lag", caption, provenance)

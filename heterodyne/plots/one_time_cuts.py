@@ -37,8 +37,7 @@ def draw_cut_panel(ax, t, dt, data, model, valid, ages, age_label="t1 = {:.3g} s
         _, fitted, _ = cut(model, valid, i)
         lag = k * dt
         ax.plot(lag[ok], values[ok], "o", ms=2.5, color=DATA_COLOR, alpha=1.0 - 0.6 * shade)
-        ax.plot(lag, fitted, "-", lw=1.2, color=NLSQ_COLOR, alpha=1.0 - 0.6 * shade,
-                label=age_label.format(t[i]))
+        ax.plot(lag, fitted, "-", lw=1.2, color=NLSQ_COLOR, alpha=1.0 - 0.6 * shade, label=age_label.format(t[i]))
     ax.set_xscale("log")
 
 
@@ -59,6 +58,5 @@ def write_one_time_cuts(outdir, dataset, nlsq, n_ages, dataset_name, provenance)
     """The ``one_time_cuts`` figure; returns its PNG path."""
     ages = age_indices(len(dataset.t), n_ages)
     fig = draw_cuts(dataset.t, dataset.dt, dataset.c2, nlsq.c2_model, dataset.valid, dataset.phi, ages)
-    caption = render_caption("one_time_cuts", dataset=dataset_name,
-                             ages=", ".join(f"{dataset.t[i]:.4g}" for i in ages))
+    caption = render_caption("one_time_cuts", dataset=dataset_name, ages=", ".join(f"{dataset.t[i]:.4g}" for i in ages))
     return save_figure(fig, outdir, "one_time_cuts", caption, provenance)

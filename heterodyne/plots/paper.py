@@ -52,8 +52,12 @@ MAP_DPI = 300
 #: angles shown when an entry gives none
 DEFAULT_ANGLES = 2
 #: axis labels of the physics curves
-PHYSICS_LABELS = {"J_ref": r"$J_\mathrm{ref}$ (Å$^2$/s)", "J_sample": r"$J_\mathrm{sample}$ (Å$^2$/s)",
-                  "v": r"$v$ (Å/s)", "x_s": r"$x_s$"}
+PHYSICS_LABELS = {
+    "J_ref": r"$J_\mathrm{ref}$ (Å$^2$/s)",
+    "J_sample": r"$J_\mathrm{sample}$ (Å$^2$/s)",
+    "v": r"$v$ (Å/s)",
+    "x_s": r"$x_s$",
+}
 MAP_UNITS = (r"$c_2$", r"$(c_2 - c_2^\mathrm{model})/\sigma$")
 
 
@@ -85,8 +89,13 @@ def load_bin(qres):
     dataset = load_dataset(files["data"])
     weights = None
     sources = [files[role] for role in ("data", "weights") if role in files]
-    check_lineage({files["nlsq_json"]: sources, files["nlsq_h5"]: sources, **(
-        {files["weights"]: [files["data"]]} if "weights" in files else {})})
+    check_lineage(
+        {
+            files["nlsq_json"]: sources,
+            files["nlsq_h5"]: sources,
+            **({files["weights"]: [files["data"]]} if "weights" in files else {}),
+        }
+    )
     if "weights" in files:
         weights = load_weights(files["weights"])
         check_weights_for(dataset, weights, files["weights"])
@@ -104,8 +113,10 @@ def choose_angles(phi, requested, entry, path):
     for value in requested:
         distance = np.abs(np.asarray(phi) - value)
         if distance.min() > REQUESTED_PHI_TOLERANCE_DEG:
-            raise InputError(f"{entry}.phi: {value:g} deg is not an angle of {path} (within "
-                             f"{REQUESTED_PHI_TOLERANCE_DEG} deg); available: {', '.join(f'{p:g}' for p in phi)} deg")
+            raise InputError(
+                f"{entry}.phi: {value:g} deg is not an angle of {path} (within "
+                f"{REQUESTED_PHI_TOLERANCE_DEG} deg); available: {', '.join(f'{p:g}' for p in phi)} deg"
+            )
         chosen.append(int(distance.argmin()))
     return chosen
 
@@ -126,14 +137,24 @@ def draw_maps(t, dt, data, model, valid, sigma, phi, residual_limit, width_in, r
     ``phi`` [deg]."""
     n = len(phi)
     side = (width_in - 0.75) / 3  # in; 0.75 in for the row labels and paddings
-    fig, axes = new_figure(width_in, n * (side + 0.1) + 0.65, nrows=n, ncols=3, rc=rc,
-                           sharex=True, sharey=True)
+    fig, axes = new_figure(width_in, n * (side + 0.1) + 0.65, nrows=n, ncols=3, rc=rc, sharex=True, sharey=True)
     limits = shared_limits(data, model, valid)
     for r in range(n):
-        panels, extent, _ = map_panels(t, dt, data[r], model[r], valid[r], sigma[r], residual_limit,
-                                       limits=limits, max_pixels=math.ceil(side * MAP_DPI))
-        shown = [show_map(ax, image, extent, cmap, lo, hi)
-                 for ax, (_, image, cmap, lo, hi, _) in zip(axes[r], panels, strict=True)]
+        panels, extent, _ = map_panels(
+            t,
+            dt,
+            data[r],
+            model[r],
+            valid[r],
+            sigma[r],
+            residual_limit,
+            limits=limits,
+            max_pixels=math.ceil(side * MAP_DPI),
+        )
+        shown = [
+            show_map(ax, image, extent, cmap, lo, hi)
+            for ax, (_, image, cmap, lo, hi, _) in zip(axes[r], panels, strict=True)
+        ]
         axes[r, 0].set_ylabel(f"$\\phi$ = {phi[r]:g}°\n$t_1$ (s)")
     _label_outer(axes, r"$t_2$ (s)", None)
     for columns, image, label in ((axes[:, :2], shown[0], MAP_UNITS[0]), (axes[:, 2], shown[2], MAP_UNITS[1])):
@@ -149,8 +170,9 @@ def draw_cuts(t, dt, data, model, valid, phi, ages, width_in, rc):
     nrows = math.ceil(n / ncols)
     legend_cols = min(len(ages), 2 if width_in < COLUMN_WIDTH_IN["double"] else 4)
     legend_in = 0.05 + 0.17 * math.ceil(len(ages) / legend_cols)  # legend below the panels
-    fig, axes = new_figure(width_in, nrows * 0.75 * width_in / ncols + 0.2 + legend_in, nrows=nrows,
-                           ncols=ncols, rc=rc, sharex=True)
+    fig, axes = new_figure(
+        width_in, nrows * 0.75 * width_in / ncols + 0.2 + legend_in, nrows=nrows, ncols=ncols, rc=rc, sharex=True
+    )
     for a, ax in enumerate(axes.flat):
         if a >= n:
             ax.set_axis_off()
@@ -168,8 +190,9 @@ def draw_physics(t, best, band, width_in, rc):
     """Physics figure: J_ref, J_sample, v, x_s against t (2 x 2 single width, 1 x 4 double)."""
     ncols = 2 if width_in < COLUMN_WIDTH_IN["double"] else 4
     nrows = len(CURVES) // ncols
-    fig, axes = new_figure(width_in, nrows * 0.75 * width_in / ncols + 0.3, nrows=nrows, ncols=ncols,
-                           rc=rc, sharex=True)
+    fig, axes = new_figure(
+        width_in, nrows * 0.75 * width_in / ncols + 0.3, nrows=nrows, ncols=ncols, rc=rc, sharex=True
+    )
     for ax, name in zip(axes.flat, CURVES, strict=True):
         draw_curve_panel(ax, t, best[name], band[name])
         ax.set_ylabel(PHYSICS_LABELS[name])
@@ -192,14 +215,23 @@ def draw_plan(plan, figures, rc, loaded):
     bin_data = loaded[key]
     d, nlsq = bin_data.dataset, bin_data.nlsq
     if plan.kind == "physics":
-        t, best, band, _ = curves_with_bands(d.t[0], d.t[-1], nlsq.values, bin_data.draws,
-                                             figures["posterior_draws"])
+        t, best, band, _ = curves_with_bands(d.t[0], d.t[-1], nlsq.values, bin_data.draws, figures["posterior_draws"])
         return draw_physics(t, best, band, plan.width_in, rc), None
     a = choose_angles(d.phi, plan.phi, plan.entry, qres.files["data"])
     if plan.kind == "maps":
         sigma = pair_sigmas(bin_data.weights, len(d.t))
-        fig = draw_maps(d.t, d.dt, d.c2[a], nlsq.c2_model[a], d.valid[a], sigma[a], d.phi[a],
-                        figures["residual_limit"], plan.width_in, rc)
+        fig = draw_maps(
+            d.t,
+            d.dt,
+            d.c2[a],
+            nlsq.c2_model[a],
+            d.valid[a],
+            sigma[a],
+            d.phi[a],
+            figures["residual_limit"],
+            plan.width_in,
+            rc,
+        )
     else:
         ages = age_indices(len(d.t), figures["cut_ages"])
         fig = draw_cuts(d.t, d.dt, d.c2[a], nlsq.c2_model[a], d.valid[a], d.phi[a], ages, plan.width_in, rc)

@@ -22,19 +22,26 @@ from heterodyne.errors import InputError
 #: column widths in inches (single 85 mm, double 178 mm)
 COLUMN_WIDTH_IN = {"single": 3.37, "double": 7.0}
 #: width of a figure kind when neither its entry nor the section sets one
-NATURAL_WIDTH = {"maps": "double", "cuts": "single", "physics": "single", "cross_q": "single",
-                 "study": "double"}
+NATURAL_WIDTH = {"maps": "double", "cuts": "single", "physics": "single", "cross_q": "single", "study": "double"}
 #: a q given as a number matches a bin within this relative distance
 Q_TOLERANCE = 0.01
 #: files of a q bin, by role, relative to its folder
-ROLE_FILES = {"data": "dataset.h5", "weights": "weights.json", "nlsq_json": "nlsq.json",
-              "nlsq_h5": "nlsq.h5", "cmc_json": "cmc/summary.json", "cmc_h5": "cmc/combined.h5"}
+ROLE_FILES = {
+    "data": "dataset.h5",
+    "weights": "weights.json",
+    "nlsq_json": "nlsq.json",
+    "nlsq_h5": "nlsq.h5",
+    "cmc_json": "cmc/summary.json",
+    "cmc_h5": "cmc/combined.h5",
+}
 #: the roles each figure kind reads (cross_q: dataset.h5 gives the bin's q and time grid)
-FILES_OF = {"maps": ("data", "weights", "nlsq_json", "nlsq_h5"),
-            "cuts": ("data", "nlsq_json", "nlsq_h5"),
-            "physics": ("data", "nlsq_json", "nlsq_h5", "cmc_h5"),
-            "cross_q": ("data", "nlsq_json", "cmc_json"),
-            "study": ("nlsq_json", "cmc_json")}
+FILES_OF = {
+    "maps": ("data", "weights", "nlsq_json", "nlsq_h5"),
+    "cuts": ("data", "nlsq_json", "nlsq_h5"),
+    "physics": ("data", "nlsq_json", "nlsq_h5", "cmc_h5"),
+    "cross_q": ("data", "nlsq_json", "cmc_json"),
+    "study": ("nlsq_json", "cmc_json"),
+}
 PER_BIN_KINDS = ("maps", "cuts", "physics")
 
 
@@ -70,14 +77,15 @@ def _q_bins(results, name, datasets, entry):
     """(q_bins.json path, QBin list) of dataset ``name``; InputError if it is not configured or
     has no results."""
     if name not in datasets:
-        raise InputError(f"{entry}: dataset '{name}' is not under 'datasets' (configured: "
-                         f"{', '.join(datasets)})")
+        raise InputError(f"{entry}: dataset '{name}' is not under 'datasets' (configured: {', '.join(datasets)})")
     path = Path(results) / name / "q_bins.json"
     if not path.is_file():
         have = [d for d in datasets if (Path(results) / d / "q_bins.json").is_file()]
-        raise InputError(f"{entry}: dataset '{name}' has no results ({path} not found); datasets with "
-                         f"results in {results}: {', '.join(have) or 'none'}; run the workflow for "
-                         f"'{name}' first")
+        raise InputError(
+            f"{entry}: dataset '{name}' has no results ({path} not found); datasets with "
+            f"results in {results}: {', '.join(have) or 'none'}; run the workflow for "
+            f"'{name}' first"
+        )
     return path, load_q_bins(path)
 
 
@@ -92,15 +100,19 @@ def _find_bin(bins, q, name, path, entry):
         found = sorted(near, key=lambda b: abs(b.q - q))[:1]
     if not found:
         available = ", ".join(f"{b.folder} (q = {b.q:g} 1/A)" for b in sorted(bins, key=lambda b: b.q))
-        raise InputError(f"{entry}.q = {q!r} is not a q bin of dataset '{name}' ({path}); available: "
-                         f"{available}")
+        raise InputError(f"{entry}.q = {q!r} is not a q bin of dataset '{name}' ({path}); available: {available}")
     return found[0]
 
 
 def _q_results(results, name, datasets, q_bin, roles):
     folder = Path(results) / name / q_bin.folder
-    return QResults(dataset=name, label=datasets[name].get("label"), folder=q_bin.folder, q=q_bin.q,
-                    files={role: folder / ROLE_FILES[role] for role in roles})
+    return QResults(
+        dataset=name,
+        label=datasets[name].get("label"),
+        folder=q_bin.folder,
+        q=q_bin.q,
+        files={role: folder / ROLE_FILES[role] for role in roles},
+    )
 
 
 def _width(kind, entry_width, section):
@@ -134,10 +146,15 @@ def _per_bin_plans(section, datasets, results, taken):
             q_bin = _find_bin(bins, item.get("q"), name, path, entry)
             qres = _q_results(results, name, datasets, q_bin, FILES_OF[kind])
             phi = item.get("phi")
-            yield FigurePlan(stem=_unique(f"{kind}_{name}_{q_bin.folder}", taken), kind=kind, entry=entry,
-                             width_in=_width(kind, item.get("width"), section), bins=(qres,),
-                             phi=None if phi is None else tuple(float(p) for p in phi),
-                             inputs=_inputs([path], [qres]))
+            yield FigurePlan(
+                stem=_unique(f"{kind}_{name}_{q_bin.folder}", taken),
+                kind=kind,
+                entry=entry,
+                width_in=_width(kind, item.get("width"), section),
+                bins=(qres,),
+                phi=None if phi is None else tuple(float(p) for p in phi),
+                inputs=_inputs([path], [qres]),
+            )
 
 
 def _all_bins(results, names, datasets, kind, entry):
@@ -157,14 +174,30 @@ def plan_figures(settings, results):
     plans = list(_per_bin_plans(section, datasets, results, taken))
     for i, name in enumerate(section["cross_q"]):
         paths, bins = _all_bins(results, [name], datasets, "cross_q", f"paper.cross_q[{i}]")
-        plans.append(FigurePlan(stem=_unique(f"cross_q_{name}", taken), kind="cross_q",
-                                entry=f"paper.cross_q[{i}]", width_in=_width("cross_q", None, section),
-                                bins=bins, phi=None, inputs=_inputs(paths, bins)))
+        plans.append(
+            FigurePlan(
+                stem=_unique(f"cross_q_{name}", taken),
+                kind="cross_q",
+                entry=f"paper.cross_q[{i}]",
+                width_in=_width("cross_q", None, section),
+                bins=bins,
+                phi=None,
+                inputs=_inputs(paths, bins),
+            )
+        )
     if section["study"]:
         paths, bins = _all_bins(results, list(datasets), datasets, "study", "paper.study")
-        plans.append(FigurePlan(stem=_unique("study", taken), kind="study", entry="paper.study",
-                                width_in=_width("study", None, section), bins=bins, phi=None,
-                                inputs=_inputs(paths, bins)))
+        plans.append(
+            FigurePlan(
+                stem=_unique("study", taken),
+                kind="study",
+                entry="paper.study",
+                width_in=_width("study", None, section),
+                bins=bins,
+                phi=None,
+                inputs=_inputs(paths, bins),
+            )
+        )
     return plans
 
 
@@ -183,8 +216,10 @@ def check_inputs_exist(plans):
     for plan in plans:
         missing = [str(p) for p in plan.inputs if not Path(p).is_file()]
         if missing:
-            raise InputError(f"{plan.entry}: missing result files {', '.join(missing)} (needed for "
-                             f"{plan.stem}.pdf); run the workflow for these q bins first")
+            raise InputError(
+                f"{plan.entry}: missing result files {', '.join(missing)} (needed for "
+                f"{plan.stem}.pdf); run the workflow for these q bins first"
+            )
 
 
 def input_files(plans):

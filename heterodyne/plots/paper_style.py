@@ -29,23 +29,42 @@ def check_font(family):
     try:
         font_manager.findfont(font_manager.FontProperties(family=[family]), fallback_to_default=False)
     except ValueError:
-        raise InputError(f"paper.font_family: no installed font '{family}'; give an installed family "
-                         "(DejaVu Sans ships with matplotlib)") from None
+        raise InputError(
+            f"paper.font_family: no installed font '{family}'; give an installed family "
+            "(DejaVu Sans ships with matplotlib)"
+        ) from None
 
 
 def paper_rc_params(family, size):
     """rcParams over the shared style: every text in ``family`` at ``size`` pt, thin lines."""
     return {
-        "font.family": family, "font.size": size, "axes.titlesize": size, "axes.labelsize": size,
-        "xtick.labelsize": size, "ytick.labelsize": size, "legend.fontsize": size,
-        "legend.title_fontsize": size, "figure.titlesize": size,
-        "mathtext.fontset": "custom", "mathtext.rm": family, "mathtext.it": f"{family}:italic",
-        "mathtext.bf": f"{family}:bold", "mathtext.sf": family, "mathtext.tt": family,
+        "font.family": family,
+        "font.size": size,
+        "axes.titlesize": size,
+        "axes.labelsize": size,
+        "xtick.labelsize": size,
+        "ytick.labelsize": size,
+        "legend.fontsize": size,
+        "legend.title_fontsize": size,
+        "figure.titlesize": size,
+        "mathtext.fontset": "custom",
+        "mathtext.rm": family,
+        "mathtext.it": f"{family}:italic",
+        "mathtext.bf": f"{family}:bold",
+        "mathtext.sf": family,
+        "mathtext.tt": family,
         "mathtext.cal": family,
-        "axes.linewidth": 0.6, "xtick.major.width": 0.6, "ytick.major.width": 0.6,
-        "xtick.minor.width": 0.4, "ytick.minor.width": 0.4, "xtick.major.size": 2.5,
-        "ytick.major.size": 2.5, "lines.linewidth": 1.0, "lines.markersize": 2.5,
-        "legend.handlelength": 1.5, "legend.borderaxespad": 0.3,
+        "axes.linewidth": 0.6,
+        "xtick.major.width": 0.6,
+        "ytick.major.width": 0.6,
+        "xtick.minor.width": 0.4,
+        "ytick.minor.width": 0.4,
+        "xtick.major.size": 2.5,
+        "ytick.major.size": 2.5,
+        "lines.linewidth": 1.0,
+        "lines.markersize": 2.5,
+        "legend.handlelength": 1.5,
+        "legend.borderaxespad": 0.3,
     }
 
 
@@ -57,7 +76,7 @@ def panel_columns(width_in, most):
 
 def panel_letters(axes):
     """Bold letters a, b, c, ... at the top left of ``axes`` (in order), outside the plot area."""
-    for letter, ax in zip(string.ascii_lowercase, axes):
+    for letter, ax in zip(string.ascii_lowercase, axes, strict=False):
         ax.set_title(letter, loc="left", fontweight="bold", pad=2)
 
 
@@ -72,8 +91,10 @@ def save_pdf(fig, path, record):
     metadata = {
         "Title": path.stem,
         "Subject": json.dumps(compact, sort_keys=True, separators=(",", ":"), default=str),
-        "Keywords": (f"heterodyne {compact['package_version']}, config_sha256 {compact['config_sha256']}, "
-                     f"git {compact['git_commit']}"),
+        "Keywords": (
+            f"heterodyne {compact['package_version']}, config_sha256 {compact['config_sha256']}, "
+            f"git {compact['git_commit']}"
+        ),
         "Creator": f"heterodyne {compact['package_version']} (matplotlib {matplotlib.__version__})",
         "CreationDate": None,
     }

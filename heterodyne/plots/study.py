@@ -19,8 +19,15 @@ from heterodyne.cmc.summary_file import read_summary
 from heterodyne.core.parameters import PARAMETER_NAMES
 from heterodyne.fit.results import read_nlsq
 from heterodyne.plots.paper_style import panel_columns, panel_letters
-from heterodyne.plots.style import (CMC_COLOR, NLSQ_COLOR, active_rc, new_figure, render_caption, save_figure,
-                                    scaled_to_width)
+from heterodyne.plots.style import (
+    CMC_COLOR,
+    NLSQ_COLOR,
+    active_rc,
+    new_figure,
+    render_caption,
+    save_figure,
+    scaled_to_width,
+)
 from heterodyne.report.study_tables import parameter_rows
 
 STEM = "parameters_vs_dataset"
@@ -58,14 +65,16 @@ def study_series(rows, positions):
         for q in sorted({float(r["q"]) for r in mine}):
             cells = {(r["dataset"], r["method"]): r for r in mine if float(r["q"]) == q}
 
-            def column(method, key):
-                return np.array([_number(cells[(d, method)][key]) if (d, method) in cells else math.nan
-                                 for d in order])
+            def column(method, key, cells=cells):
+                return np.array([_number(cells[(d, method)][key]) if (d, method) in cells else math.nan for d in order])
 
             series.setdefault(name, {})[q] = {
                 "x": np.array([positions[d] for d in order]),
-                "nlsq": column("nlsq", "value"), "nlsq_se": column("nlsq", "stderr_or_sd"),
-                "cmc_q50": column("cmc", "q50"), "cmc_q05": column("cmc", "q05"), "cmc_q95": column("cmc", "q95"),
+                "nlsq": column("nlsq", "value"),
+                "nlsq_se": column("nlsq", "stderr_or_sd"),
+                "cmc_q50": column("cmc", "q50"),
+                "cmc_q05": column("cmc", "q05"),
+                "cmc_q95": column("cmc", "q95"),
             }
     return series
 
@@ -84,11 +93,27 @@ def draw_study(series, units, x_title, ticks, rc=None, ncols=N_COLUMNS):
         for j, (q, s) in enumerate(series[name].items()):
             span = np.ptp(s["x"]) or 1.0
             marker = Q_MARKERS[j % len(Q_MARKERS)]
-            ax.errorbar(s["x"], s["nlsq"], yerr=s["nlsq_se"], fmt=marker, color=NLSQ_COLOR, ms=4, capsize=2,
-                        label=f"NLSQ q = {q:.4g}")
-            ax.errorbar(s["x"] + CMC_SHIFT * span, s["cmc_q50"],
-                        yerr=[s["cmc_q50"] - s["cmc_q05"], s["cmc_q95"] - s["cmc_q50"]], fmt=marker,
-                        mfc="none", color=CMC_COLOR, ms=4, capsize=2, label=f"CMC q = {q:.4g}")
+            ax.errorbar(
+                s["x"],
+                s["nlsq"],
+                yerr=s["nlsq_se"],
+                fmt=marker,
+                color=NLSQ_COLOR,
+                ms=4,
+                capsize=2,
+                label=f"NLSQ q = {q:.4g}",
+            )
+            ax.errorbar(
+                s["x"] + CMC_SHIFT * span,
+                s["cmc_q50"],
+                yerr=[s["cmc_q50"] - s["cmc_q05"], s["cmc_q95"] - s["cmc_q50"]],
+                fmt=marker,
+                mfc="none",
+                color=CMC_COLOR,
+                ms=4,
+                capsize=2,
+                label=f"CMC q = {q:.4g}",
+            )
         ax.set_ylabel(f"{name} [{units.get(name, '')}]")
         ax.set_xlabel(x_title)
         if ticks is not None:
@@ -110,10 +135,16 @@ def study_figure(rows, labels, rc=None, ncols=N_COLUMNS):
 def write_study_figure(outdir, rows, labels, provenance):
     """Draw and save the study figure (PNG, PDF, caption) into ``outdir``; returns the PNG path."""
     fig, series, positions, ticks = study_figure(rows, labels)
-    caption = render_caption("study", n_datasets=len(positions), x_axis=(
-        "the datasets' config labels" if ticks is None else "the datasets in name order (not every dataset has a "
-                                                            "numeric label in the config)"),
-        parameters=", ".join(series) or "none")
+    caption = render_caption(
+        "study",
+        n_datasets=len(positions),
+        x_axis=(
+            "the datasets' config labels"
+            if ticks is None
+            else "the datasets in name order (not every dataset has a numeric label in the config)"
+        ),
+        parameters=", ".join(series) or "none",
+    )
     return save_figure(fig, outdir, STEM, caption, provenance)
 
 

@@ -72,8 +72,9 @@ def new_figure(width_in, height_in, nrows=1, ncols=1, rc=None, **subplot_kw):
     layout, so labels never spill out of the fixed canvas); ``rc`` overrides the shared
     rcParams."""
     with plt.rc_context(rc_params(rc)):
-        fig, axes = plt.subplots(nrows, ncols, figsize=(width_in, height_in), squeeze=False,
-                                 layout="constrained", **subplot_kw)
+        fig, axes = plt.subplots(
+            nrows, ncols, figsize=(width_in, height_in), squeeze=False, layout="constrained", **subplot_kw
+        )
     return fig, axes
 
 

@@ -19,8 +19,16 @@ from heterodyne.report.screen_png import screen_png
 from heterodyne.weighting.weights_file import load_weights
 
 #: figure families in report order (PNG stems start with these)
-FIGURE_ORDER = ("c2_maps", "one_time_cuts", "noise_vs_lag", "physics_curves", "nlsq_vs_cmc",
-                "cmc_corner", "cmc_shards", "cmc_trace")
+FIGURE_ORDER = (
+    "c2_maps",
+    "one_time_cuts",
+    "noise_vs_lag",
+    "physics_curves",
+    "nlsq_vs_cmc",
+    "cmc_corner",
+    "cmc_shards",
+    "cmc_trace",
+)
 #: families drawn as heat maps, embedded in full colour (:func:`screen_png`)
 HEAT_MAP_FAMILIES = ("c2_maps",)
 
@@ -83,12 +91,20 @@ def collect(results_dir):
     nlsq = read_nlsq(paths["nlsq.json"]).record
     cmc = read_summary(paths["cmc/summary.json"]).record
     figures = read_figures(root / "figures")
-    step_provenance = {"ingest (dataset.h5)": read_provenance(paths["dataset.h5"]),
-                       "weight (weights.json)": read_provenance(paths["weights.json"]),
-                       "fit-nlsq (nlsq.json)": nlsq["provenance"],
-                       "cmc-combine (cmc/summary.json)": cmc["provenance"]}
+    step_provenance = {
+        "ingest (dataset.h5)": read_provenance(paths["dataset.h5"]),
+        "weight (weights.json)": read_provenance(paths["weights.json"]),
+        "fit-nlsq (nlsq.json)": nlsq["provenance"],
+        "cmc-combine (cmc/summary.json)": cmc["provenance"],
+    }
     figure_files = [root / "figures" / f"{fig.stem}.png" for fig in figures]
-    return DatasetResults(dataset=dataset, weights=weights, nlsq=nlsq,
-                          cmc=cmc, figures=figures, run_times=step_run_times(root),
-                          step_provenance=step_provenance,
-                          input_files=[*paths.values(), *figure_files])
+    return DatasetResults(
+        dataset=dataset,
+        weights=weights,
+        nlsq=nlsq,
+        cmc=cmc,
+        figures=figures,
+        run_times=step_run_times(root),
+        step_provenance=step_provenance,
+        input_files=[*paths.values(), *figure_files],
+    )

@@ -31,17 +31,23 @@ def flag_text(record):
     joint_text = f"joint chi2 = {fmt(joint['chi2'], 4)} on {joint['dof']} dof, p {p_is(joint['p'])}"
     if record["q_dependent"]:
         names = ", ".join(record["significant"]) or "the tested parameters jointly"
-        adjusted = "; ".join(f"{name}: Holm-adjusted p {p_is(record['test']['parameters'][name]['p_holm'])}"
-                             for name in record["significant"])
-        return "warn", (f"Significant q-dependence of {names}: evidence against the model over this q range "
-                        f"(q = {q} 1/A; Holm-adjusted per-parameter tests at alpha = {fmt(record['alpha'])}"
-                        f"{'; ' + adjusted if adjusted else ''}; {joint_text}). Or a fit at one q found "
-                        "another optimum (e.g. reference and sample exchanged): compare the per-q values "
-                        "and, with joint_q, the joint fit. With honest errors this verdict also comes by "
-                        f"chance in about {fmt(100 * record['alpha'])} % of datasets whose parameters do not "
-                        "depend on q; a small adjusted p is stronger evidence.")
-    return "ok", (f"No significant q-dependence of the transport and velocity parameters over q = {q} 1/A "
-                  f"(alpha = {fmt(record['alpha'])}; {joint_text}).")
+        adjusted = "; ".join(
+            f"{name}: Holm-adjusted p {p_is(record['test']['parameters'][name]['p_holm'])}"
+            for name in record["significant"]
+        )
+        return "warn", (
+            f"Significant q-dependence of {names}: evidence against the model over this q range "
+            f"(q = {q} 1/A; Holm-adjusted per-parameter tests at alpha = {fmt(record['alpha'])}"
+            f"{'; ' + adjusted if adjusted else ''}; {joint_text}). Or a fit at one q found "
+            "another optimum (e.g. reference and sample exchanged): compare the per-q values "
+            "and, with joint_q, the joint fit. With honest errors this verdict also comes by "
+            f"chance in about {fmt(100 * record['alpha'])} % of datasets whose parameters do not "
+            "depend on q; a small adjusted p is stronger evidence."
+        )
+    return "ok", (
+        f"No significant q-dependence of the transport and velocity parameters over q = {q} 1/A "
+        f"(alpha = {fmt(record['alpha'])}; {joint_text})."
+    )
 
 
 def statistics_table(record):
@@ -49,14 +55,37 @@ def statistics_table(record):
     test = record["test"]
     if test is None:
         return ""
-    rows = [[name, e["unit"], f"{fmt(e['mean'])} ± {fmt(e['se'], 3)}", fmt(e["chi2"], 4), e["dof"],
-             fmt(e["p"], 3), fmt(e["p_holm"], 3), "yes" if e["significant"] else "no"]
-            for name, e in test["parameters"].items()]
+    rows = [
+        [
+            name,
+            e["unit"],
+            f"{fmt(e['mean'])} ± {fmt(e['se'], 3)}",
+            fmt(e["chi2"], 4),
+            e["dof"],
+            fmt(e["p"], 3),
+            fmt(e["p_holm"], 3),
+            "yes" if e["significant"] else "no",
+        ]
+        for name, e in test["parameters"].items()
+    ]
     joint = test["joint"]
-    rows.append(["joint (all tested)", "-", "-", fmt(joint["chi2"], 4), joint["dof"], fmt(joint["p"], 3), "-",
-                 "yes" if joint["significant"] else "no"])
-    return table(["parameter", "unit", "weighted mean ± se", "chi2", "dof", "p", "Holm p", "significant"],
-                 rows, numeric=(3, 4, 5, 6))
+    rows.append(
+        [
+            "joint (all tested)",
+            "-",
+            "-",
+            fmt(joint["chi2"], 4),
+            joint["dof"],
+            fmt(joint["p"], 3),
+            "-",
+            "yes" if joint["significant"] else "no",
+        ]
+    )
+    return table(
+        ["parameter", "unit", "weighted mean ± se", "chi2", "dof", "p", "Holm p", "significant"],
+        rows,
+        numeric=(3, 4, 5, 6),
+    )
 
 
 def joint_html(record):
@@ -71,16 +100,27 @@ def joint_html(record):
         if entry["fixed"] or entry["value"] is None:
             continue
         cmc = posterior.get(name)
-        rows.append([name, f"{fmt(entry['value'], 4)} ± {fmt(entry['stderr'], 2)}",
-                     "-" if cmc is None else f"{fmt(cmc['mean'], 4)} ± {fmt(cmc['sd'], 2)}",
-                     "-" if cmc is None else f"[{fmt(cmc['q05'], 4)}, {fmt(cmc['q95'], 4)}]"])
+        rows.append(
+            [
+                name,
+                f"{fmt(entry['value'], 4)} ± {fmt(entry['stderr'], 2)}",
+                "-" if cmc is None else f"{fmt(cmc['mean'], 4)} ± {fmt(cmc['sd'], 2)}",
+                "-" if cmc is None else f"[{fmt(cmc['q05'], 4)}, {fmt(cmc['q95'], 4)}]",
+            ]
+        )
     flags = ""
     if joint["cmc"] is not None and joint["cmc"]["flagged"]:
-        flags = (f'<p class="warn"><strong>Joint posterior flagged:</strong> '
-                 f"{esc('; '.join(joint['cmc']['flag_reasons']))}.</p>")
+        flags = (
+            f'<p class="warn"><strong>Joint posterior flagged:</strong> '
+            f"{esc('; '.join(joint['cmc']['flag_reasons']))}.</p>"
+        )
     heading = "<p>Joint multi-q fit (shared parameters; the fractions, contrasts and offsets stay per q bin):</p>"
-    return heading + "\n" + table(["parameter", "joint NLSQ ± se", "joint posterior mean ± sd", "posterior 5-95 %"],
-                                    rows, numeric=()) + flags
+    return (
+        heading
+        + "\n"
+        + table(["parameter", "joint NLSQ ± se", "joint posterior mean ± sd", "posterior 5-95 %"], rows, numeric=())
+        + flags
+    )
 
 
 def left_out_text(record):
@@ -109,5 +149,14 @@ def verdict_paragraph(record):
 
 def cross_q_html(record, figures=""):
     """The cross-q block: verdict, test table, parameters left out, ``figures`` markup."""
-    return "\n".join(part for part in (verdict_paragraph(record), statistics_table(record), left_out_text(record),
-                                       joint_html(record), figures) if part)
+    return "\n".join(
+        part
+        for part in (
+            verdict_paragraph(record),
+            statistics_table(record),
+            left_out_text(record),
+            joint_html(record),
+            figures,
+        )
+        if part
+    )

@@ -36,8 +36,13 @@ def _cmc_columns(entry):
     """CMC mean, 90 % interval, R-hat, bulk and tail ESS of one summary entry (None: not sampled)."""
     if entry is None:
         return ["not sampled", "-", "-", "-", "-"]
-    return [fmt(entry["mean"]), f"[{fmt(entry['q05'])}, {fmt(entry['q95'])}]", fmt(entry["r_hat"], 4),
-            fmt(entry["ess_bulk"], 4), fmt(entry["ess_tail"], 4)]
+    return [
+        fmt(entry["mean"]),
+        f"[{fmt(entry['q05'])}, {fmt(entry['q95'])}]",
+        fmt(entry["r_hat"], 4),
+        fmt(entry["ess_bulk"], 4),
+        fmt(entry["ess_tail"], 4),
+    ]
 
 
 def _comparison_columns(entry):
@@ -52,16 +57,25 @@ def parameter_rows(nlsq, cmc):
     rows = []
     for p in PARAMETERS:
         entry = nlsq["parameters"][p.name]
-        estimate = (f"{fmt(entry['value'])} (fixed)" if entry["fixed"]
-                    else f"{fmt(entry['value'])} ± {fmt(entry['stderr'], 3)}")
-        rows.append([p.name, p.unit, estimate, fmt(entry["at_bound"]),
-                     *_cmc_columns(cmc["parameters"].get(p.name)),
-                     *_comparison_columns(cmc["nlsq_comparison"].get(p.name))])
+        estimate = (
+            f"{fmt(entry['value'])} (fixed)" if entry["fixed"] else f"{fmt(entry['value'])} ± {fmt(entry['stderr'], 3)}"
+        )
+        rows.append(
+            [
+                p.name,
+                p.unit,
+                estimate,
+                fmt(entry["at_bound"]),
+                *_cmc_columns(cmc["parameters"].get(p.name)),
+                *_comparison_columns(cmc["nlsq_comparison"].get(p.name)),
+            ]
+        )
     for kind in ("contrast", "offset"):
         for a, (value, se) in enumerate(zip(nlsq[kind], nlsq[f"{kind}_stderr"], strict=True)):
             name = f"{kind}_{a}"
-            rows.append([name, "1", f"{fmt(value)} ± {fmt(se, 3)}", "-",
-                         *_cmc_columns(cmc["parameters"].get(name)), "-", "-"])
+            rows.append(
+                [name, "1", f"{fmt(value)} ± {fmt(se, 3)}", "-", *_cmc_columns(cmc["parameters"].get(name)), "-", "-"]
+            )
     return rows
 
 
@@ -71,8 +85,10 @@ def _section(title, anchor, content):
 
 def _warnings_html(found):
     if not found:
-        return ('<p class="ok">No warnings: NLSQ converged, no parameter at a bound, no flagged shard, '
-                'combined posterior not flagged, every sampled quantity determined by the data.</p>')
+        return (
+            '<p class="ok">No warnings: NLSQ converged, no parameter at a bound, no flagged shard, '
+            "combined posterior not flagged, every sampled quantity determined by the data.</p>"
+        )
     return "<ul>" + "".join(f'<li class="warn">{esc(w)}</li>' for w in found) + "</ul>"
 
 
@@ -89,43 +105,92 @@ def uncertainty_text(nlsq, cmc):
     whether the CMC posterior was widened to the NLSQ sandwich (summary.json ``noise_adjustment``,
     {quantity: sd factor}; absent in older files, read as null)."""
     factors = cmc.get("noise_adjustment")
-    widened = ("the CMC posterior was widened to the NLSQ sandwich covariance (elements share frames), "
-               "sd x " + ", ".join(f"{name} {fmt(f, 3)}" for name, f in factors.items())
-               if factors else "the CMC posterior was not widened")
+    widened = (
+        "the CMC posterior was widened to the NLSQ sandwich covariance (elements share frames), "
+        "sd x " + ", ".join(f"{name} {fmt(f, 3)}" for name, f in factors.items())
+        if factors
+        else "the CMC posterior was not widened"
+    )
     return f"NLSQ standard errors: {nlsq.get('stderr_scaling', 'not recorded')}; {widened}."
 
 
 def _quality_html(results):
     nlsq, weights = results.nlsq, results.weights
-    columns = zip(results.dataset.phi, nlsq["reduced_chi2_per_angle"], weights.sigma, nlsq["contrast"],
-                  nlsq["offset"], strict=True)
-    rows = [[fmt(phi), fmt(chi2, 5), noise_model_text(weights, a), fmt(sigma, 4), fmt(c, 5), fmt(o, 5)]
-            for a, (phi, chi2, sigma, c, o) in enumerate(columns)]
-    return table(["phi (deg)", "reduced chi2", "noise model", "sigma", "contrast (NLSQ)", "offset (NLSQ)"],
-                 rows, numeric=(0, 1, 3, 4, 5))
+    columns = zip(
+        results.dataset.phi,
+        nlsq["reduced_chi2_per_angle"],
+        weights.sigma,
+        nlsq["contrast"],
+        nlsq["offset"],
+        strict=True,
+    )
+    rows = [
+        [fmt(phi), fmt(chi2, 5), noise_model_text(weights, a), fmt(sigma, 4), fmt(c, 5), fmt(o, 5)]
+        for a, (phi, chi2, sigma, c, o) in enumerate(columns)
+    ]
+    return table(
+        ["phi (deg)", "reduced chi2", "noise model", "sigma", "contrast (NLSQ)", "offset (NLSQ)"],
+        rows,
+        numeric=(0, 1, 3, 4, 5),
+    )
 
 
 def _runs_html(nlsq, cmc):
-    keys = ("converged", "termination", "chi2", "reduced_chi2", "dof", "n_iterations", "n_function_evals",
-            "wall_time_s", "stderr_scaling")
+    keys = (
+        "converged",
+        "termination",
+        "chi2",
+        "reduced_chi2",
+        "dof",
+        "n_iterations",
+        "n_function_evals",
+        "wall_time_s",
+        "stderr_scaling",
+    )
     fit = table(["NLSQ", "value"], [[k, fmt(nlsq.get(k, "not recorded"))] for k in keys])
-    shards = table(["shard", "divergences", "max R-hat", "min bulk ESS", "min tail ESS", "tree depth mean / max",
-                    "% at depth limit", "step size per chain", "min E-BFMI", "flagged", "wall time (s)"],
-                   [_shard_row(s) for s in cmc["shards"]], numeric=(0, 1, 2, 3, 4, 5, 6, 7, 8, 10))
+    shards = table(
+        [
+            "shard",
+            "divergences",
+            "max R-hat",
+            "min bulk ESS",
+            "min tail ESS",
+            "tree depth mean / max",
+            "% at depth limit",
+            "step size per chain",
+            "min E-BFMI",
+            "flagged",
+            "wall time (s)",
+        ],
+        [_shard_row(s) for s in cmc["shards"]],
+        numeric=(0, 1, 2, 3, 4, 5, 6, 7, 8, 10),
+    )
     combined = cmc["combined"]
-    combined_table = table(["combined posterior", "max R-hat", "min bulk ESS", "min tail ESS", "flagged"],
-                           [["consensus draws", fmt(combined["max_r_hat"], 4), fmt(combined["min_ess_bulk"], 4),
-                             fmt(combined["min_ess_tail"], 4), _flag_text(combined)]], numeric=(1, 2, 3))
+    combined_table = table(
+        ["combined posterior", "max R-hat", "min bulk ESS", "min tail ESS", "flagged"],
+        [
+            [
+                "consensus draws",
+                fmt(combined["max_r_hat"], 4),
+                fmt(combined["min_ess_bulk"], 4),
+                fmt(combined["min_ess_tail"], 4),
+                _flag_text(combined),
+            ]
+        ],
+        numeric=(1, 2, 3),
+    )
     return f"{fit}\n<h3>CMC shards</h3>\n{_criteria_html(cmc['limits'])}\n{shards}\n{combined_table}"
 
 
 def _criteria_html(limits):
     """The pass criteria cmc-combine applied (the ``limits`` it recorded in summary.json)."""
-    text = (f"A shard passes with no divergence, no draw at the tree depth limit (2^depth - 1 leapfrog steps), "
-            f"rank-normalised split R-hat <= {limits['r_hat']}, bulk and tail ESS >= {limits['ess']} and "
-            f"E-BFMI >= {limits['e_bfmi']} in every chain; the combined posterior passes on the R-hat and "
-            f"ESS criteria (Vehtari et al. 2021). A quantity whose combined posterior sd exceeds "
-            f"{limits['undetermined_sd_ratio']} of its prior sd is listed as not determined by the data.")
+    text = (
+        f"A shard passes with no divergence, no draw at the tree depth limit (2^depth - 1 leapfrog steps), "
+        f"rank-normalised split R-hat <= {limits['r_hat']}, bulk and tail ESS >= {limits['ess']} and "
+        f"E-BFMI >= {limits['e_bfmi']} in every chain; the combined posterior passes on the R-hat and "
+        f"ESS criteria (Vehtari et al. 2021). A quantity whose combined posterior sd exceeds "
+        f"{limits['undetermined_sd_ratio']} of its prior sd is listed as not determined by the data."
+    )
     return f"<p>{esc(text)}</p>"
 
 
@@ -134,40 +199,83 @@ def _flag_text(entry):
 
 
 def _shard_row(s):
-    return [s["shard"], s["divergences"], fmt(s["max_r_hat"], 4), fmt(s["min_ess_bulk"], 4),
-            fmt(s["min_ess_tail"], 4), f"{fmt(s['tree_depth_mean'], 3)} / {s['tree_depth_max']}",
-            fmt(100 * s["frac_at_tree_depth_limit"], 3), ", ".join(fmt(h, 3) for h in s["step_size"]),
-            fmt(s["min_e_bfmi"], 3), _flag_text(s), fmt(s["wall_time_s"], 4)]
+    return [
+        s["shard"],
+        s["divergences"],
+        fmt(s["max_r_hat"], 4),
+        fmt(s["min_ess_bulk"], 4),
+        fmt(s["min_ess_tail"], 4),
+        f"{fmt(s['tree_depth_mean'], 3)} / {s['tree_depth_max']}",
+        fmt(100 * s["frac_at_tree_depth_limit"], 3),
+        ", ".join(fmt(h, 3) for h in s["step_size"]),
+        fmt(s["min_e_bfmi"], 3),
+        _flag_text(s),
+        fmt(s["wall_time_s"], 4),
+    ]
 
 
 def _run_times_html(run_times):
     if not run_times:
         return "<p>Run time per step: not recorded (no benchmarks/*.tsv in the results folder).</p>"
-    return table(["step (benchmark file)", "wall time (s)"],
-                 [[step, fmt(seconds, 4)] for step, seconds in run_times.items()], numeric=(1,))
+    return table(
+        ["step (benchmark file)", "wall time (s)"],
+        [[step, fmt(seconds, 4)] for step, seconds in run_times.items()],
+        numeric=(1,),
+    )
 
 
 def _provenance_html(results, config, report_provenance):
     ds = results.dataset
-    source = table(["item", "value"], [
-        ["input file", ds.source_path], ["input SHA-256", ds.source_sha256], ["q (1/A)", fmt(ds.q)],
-        ["dt (s)", fmt(ds.dt)], ["time origin (s)", fmt(ds.time_origin)],
-        ["config SHA-256", config_hash(config)],
-        ["package version (report)", heterodyne.__version__], ["git commit (report)", git_commit()]])
+    source = table(
+        ["item", "value"],
+        [
+            ["input file", ds.source_path],
+            ["input SHA-256", ds.source_sha256],
+            ["q (1/A)", fmt(ds.q)],
+            ["dt (s)", fmt(ds.dt)],
+            ["time origin (s)", fmt(ds.time_origin)],
+            ["config SHA-256", config_hash(config)],
+            ["package version (report)", heterodyne.__version__],
+            ["git commit (report)", git_commit()],
+        ],
+    )
     selection = f"<h3>Selection</h3><pre>{esc(json.dumps(ds.selection, indent=2, sort_keys=True))}</pre>"
     config_text = f"<h3>Config</h3><pre>{esc(yaml.safe_dump(config, sort_keys=False))}</pre>"
-    steps = table(["step (file)", "config section SHA-256", "package version", "git commit", "created (UTC)"],
-                  [[step] + ([record.get(k, "not recorded") for k in
-                              ("config_sha256", "package_version", "git_commit", "created_utc")]
-                             if record else ["not recorded"] * 4)
-                   for step, record in results.step_provenance.items()])
+    steps = table(
+        ["step (file)", "config section SHA-256", "package version", "git commit", "created (UTC)"],
+        [
+            [step]
+            + (
+                [
+                    record.get(k, "not recorded")
+                    for k in ("config_sha256", "package_version", "git_commit", "created_utc")
+                ]
+                if record
+                else ["not recorded"] * 4
+            )
+            for step, record in results.step_provenance.items()
+        ],
+    )
     recorded = run_versions(results)
-    versions = table(["package", *recorded],
-                     [[name, *(v.get(name, "not recorded") for v in recorded.values())]
-                      for name in recorded["report"]])
-    return "\n".join([source, selection, config_text, "<h3>Steps</h3>", steps, "<h3>Versions</h3>", versions,
-                      "<h3>Run time per step</h3>", _run_times_html(results.run_times),
-                      "<h3>This report</h3>", _own_provenance_html(report_provenance)])
+    versions = table(
+        ["package", *recorded],
+        [[name, *(v.get(name, "not recorded") for v in recorded.values())] for name in recorded["report"]],
+    )
+    return "\n".join(
+        [
+            source,
+            selection,
+            config_text,
+            "<h3>Steps</h3>",
+            steps,
+            "<h3>Versions</h3>",
+            versions,
+            "<h3>Run time per step</h3>",
+            _run_times_html(results.run_times),
+            "<h3>This report</h3>",
+            _own_provenance_html(report_provenance),
+        ]
+    )
 
 
 def run_versions(results):
@@ -197,23 +305,47 @@ def render_dataset_page(name, results, config, provenance, page_dir, cross_q=Non
     ``cross_q``: the dataset's cross_q.json record (dict) or None (no cross-q section)."""
     nlsq, cmc = results.nlsq, results.cmc
     found = [*results.dataset.selection.get("warnings", []), *fit_warnings(nlsq, cmc)]
-    header = (f"<h1>heterodyne report: {esc(name)}</h1>\n<p>{len(results.dataset.phi)} angles, "
-              f"N = {len(results.dataset.t)} times, q = {fmt(results.dataset.q)} 1/A; NLSQ reduced chi2 "
-              f"{fmt(nlsq.get('reduced_chi2'), 5)}; {len(cmc['shards'])} CMC shards; "
-              f"{len(found)} warning(s).</p>")
-    body = "\n".join([
-        header,
-        _section("Warnings", "warnings", _warnings_html(found) + lock_warning_html(run_versions(results))),
-        *([_section("Cross-q consistency (all q bins of the dataset)", "cross-q", cross_q_html(cross_q))]
-          if cross_q is not None else []),
-        _section("Parameters", "parameters",
-                 table(["parameter", "unit", "NLSQ value ± se", "at bound", "CMC mean", "CMC 90 % interval",
-                        "R-hat", "ESS (bulk)", "ESS (tail)", "(CMC mean − NLSQ) / se", "CMC sd / se"],
-                       parameter_rows(nlsq, cmc), numeric=(4, 6, 7, 8, 9, 10))
-                 + f"<p>{esc(uncertainty_text(nlsq, cmc))}</p>"),
-        _section("Fit quality per angle", "quality", _quality_html(results)),
-        _section("Fit runs", "runs", _runs_html(nlsq, cmc)),
-        _section("Figures", "figures", _figures_html(results.figures, page_dir)),
-        _section("Provenance", "provenance", _provenance_html(results, config, provenance)),
-    ])
+    header = (
+        f"<h1>heterodyne report: {esc(name)}</h1>\n<p>{len(results.dataset.phi)} angles, "
+        f"N = {len(results.dataset.t)} times, q = {fmt(results.dataset.q)} 1/A; NLSQ reduced chi2 "
+        f"{fmt(nlsq.get('reduced_chi2'), 5)}; {len(cmc['shards'])} CMC shards; "
+        f"{len(found)} warning(s).</p>"
+    )
+    body = "\n".join(
+        [
+            header,
+            _section("Warnings", "warnings", _warnings_html(found) + lock_warning_html(run_versions(results))),
+            *(
+                [_section("Cross-q consistency (all q bins of the dataset)", "cross-q", cross_q_html(cross_q))]
+                if cross_q is not None
+                else []
+            ),
+            _section(
+                "Parameters",
+                "parameters",
+                table(
+                    [
+                        "parameter",
+                        "unit",
+                        "NLSQ value ± se",
+                        "at bound",
+                        "CMC mean",
+                        "CMC 90 % interval",
+                        "R-hat",
+                        "ESS (bulk)",
+                        "ESS (tail)",
+                        "(CMC mean − NLSQ) / se",
+                        "CMC sd / se",
+                    ],
+                    parameter_rows(nlsq, cmc),
+                    numeric=(4, 6, 7, 8, 9, 10),
+                )
+                + f"<p>{esc(uncertainty_text(nlsq, cmc))}</p>",
+            ),
+            _section("Fit quality per angle", "quality", _quality_html(results)),
+            _section("Fit runs", "runs", _runs_html(nlsq, cmc)),
+            _section("Figures", "figures", _figures_html(results.figures, page_dir)),
+            _section("Provenance", "provenance", _provenance_html(results, config, provenance)),
+        ]
+    )
     return page(f"heterodyne report: {name}", body, provenance)

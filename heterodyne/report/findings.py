@@ -3,7 +3,6 @@ parameters at a bound, flagged CMC shards, a
 flagged combined posterior (each with the reasons cmc-combine recorded) and quantities the data
 did not determine (posterior sd > limit x prior sd, :mod:`heterodyne.cmc.compare`)."""
 
-
 #: an optimum with the components exchanged closer than this in chi2 (a likelihood ratio of
 #: exp(25 / 2), "5 sigma" for one parameter) is reported as a competing solution
 EXCHANGED_DELTA_CHI2 = 25.0
@@ -17,10 +16,12 @@ def fit_warnings(nlsq_record, cmc_summary):
     other = nlsq_record.get("exchanged_optimum")
     if other is not None and other["delta_chi2"] < EXCHANGED_DELTA_CHI2:
         values = ", ".join(f"{name} = {value:.4g}" for name, value in other["parameters"].items())
-        found.append(f"NLSQ: restarted with reference and sample exchanged, the fit reaches another optimum "
-                     f"only delta chi2 = {other['delta_chi2']:.3g} worse ({values}): with a sample fraction "
-                     "near 0.5 the data hardly tell the components apart, and the NLSQ errors and the CMC "
-                     "posterior (sampled around the best optimum) do not include the other one.")
+        found.append(
+            f"NLSQ: restarted with reference and sample exchanged, the fit reaches another optimum "
+            f"only delta chi2 = {other['delta_chi2']:.3g} worse ({values}): with a sample fraction "
+            "near 0.5 the data hardly tell the components apart, and the NLSQ errors and the CMC "
+            "posterior (sampled around the best optimum) do not include the other one."
+        )
     for name, reason in nlsq_record.get("held_fixed", {}).items():
         found.append(f"{name} held fixed although the config frees it: {reason}.")
     for name, entry in nlsq_record["parameters"].items():
@@ -34,7 +35,9 @@ def fit_warnings(nlsq_record, cmc_summary):
         found.append(f"CMC combined posterior flagged: {'; '.join(combined['flag_reasons'])}.")
     limit = cmc_summary["limits"]["undetermined_sd_ratio"]
     for entry in cmc_summary["undetermined"]:
-        found.append(f"CMC: {entry['parameter']} is not determined by the data: posterior sd {entry['sd']:.3g} is "
-                     f"{entry['sd_over_prior_sd']:.2f} of its prior sd {entry['prior_sd']:.3g} (limit {limit}), so "
-                     "its posterior mostly repeats the prior (cmc.prior).")
+        found.append(
+            f"CMC: {entry['parameter']} is not determined by the data: posterior sd {entry['sd']:.3g} is "
+            f"{entry['sd_over_prior_sd']:.2f} of its prior sd {entry['prior_sd']:.3g} (limit {limit}), so "
+            "its posterior mostly repeats the prior (cmc.prior)."
+        )
     return found

@@ -21,12 +21,19 @@ from pathlib import Path
 from heterodyne.cmc.summary_file import read_summary
 from heterodyne.errors import InputError
 from heterodyne.fit.results import read_nlsq
-from heterodyne.report.cross_q_section import (CROSS_Q_FIGURES, CROSS_Q_JSON, JOINT_Q_NLSQ, JOINT_Q_POSTERIOR,
-                                               cross_q_html, figures_html, flag_text)
-from heterodyne.report.findings import fit_warnings
-from heterodyne.report.markup import esc, fmt, page, table
 from heterodyne.plots.study import STEM as STUDY_STEM
 from heterodyne.provenance import package_versions
+from heterodyne.report.cross_q_section import (
+    CROSS_Q_FIGURES,
+    CROSS_Q_JSON,
+    JOINT_Q_NLSQ,
+    JOINT_Q_POSTERIOR,
+    cross_q_html,
+    figures_html,
+    flag_text,
+)
+from heterodyne.report.findings import fit_warnings
+from heterodyne.report.markup import esc, fmt, page, table
 from heterodyne.report.software_section import lock_warning_html
 from heterodyne.report.study_tables import TABLE_FILES
 from heterodyne.study.cross_q_record import read_cross_q
@@ -36,8 +43,10 @@ def dataset_reports(results_root):
     """Sorted per-q folders ``results_root/<dataset>/<q folder>`` holding a report.html."""
     folders = sorted(p.parent for p in Path(results_root).glob("*/*/report.html"))
     if not folders:
-        raise InputError(f"{results_root}: no <dataset>/<q folder>/report.html found under "
-                         "--results-root; run `heterodyne report` for each q bin first")
+        raise InputError(
+            f"{results_root}: no <dataset>/<q folder>/report.html found under "
+            "--results-root; run `heterodyne report` for each q bin first"
+        )
     return folders
 
 
@@ -50,9 +59,13 @@ def index_row(folder, nlsq, cmc):
     """<tr> of one per-q folder: link and headline numbers from its ``nlsq`` and ``cmc`` records."""
     n_warn = len(fit_warnings(nlsq, cmc))
     name = f"{folder.parent.name}/{folder.name}"
-    cells = [f'<a href="{esc(name)}/report.html">{esc(name)}</a>', esc(fmt(nlsq["converged"])),
-             esc(fmt(nlsq["reduced_chi2"], 5)), esc(len(cmc["flagged_shards"])),
-             f'<span class="{"warn" if n_warn else "ok"}">{n_warn}</span>']
+    cells = [
+        f'<a href="{esc(name)}/report.html">{esc(name)}</a>',
+        esc(fmt(nlsq["converged"])),
+        esc(fmt(nlsq["reduced_chi2"], 5)),
+        esc(len(cmc["flagged_shards"])),
+        f'<span class="{"warn" if n_warn else "ok"}">{n_warn}</span>',
+    ]
     return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
 
 
@@ -78,8 +91,10 @@ def tables_html(results_root):
     links = [f'<a href="{esc(path.name)}">{esc(path.name)}</a>' for path in study_tables(results_root)]
     if not links:
         return ""
-    return (f"<p>Study tables (CSV, <code>heterodyne tables</code>; read with "
-            f"<code>pandas.read_csv(path, comment=\"#\")</code>): {', '.join(links)}.</p>\n")
+    return (
+        f"<p>Study tables (CSV, <code>heterodyne tables</code>; read with "
+        f'<code>pandas.read_csv(path, comment="#")</code>): {", ".join(links)}.</p>\n'
+    )
 
 
 def study_figure_html(results_root):
@@ -89,16 +104,20 @@ def study_figure_html(results_root):
     if not png.is_file():
         return ""
     src = esc(f"study/{png.name}")
-    return (f'<h2>Parameters across the study</h2>\n<p><a href="{src}"><img src="{src}" '
-            f'alt="fitted parameters against the dataset" style="max-width:100%"></a></p>\n')
+    return (
+        f'<h2>Parameters across the study</h2>\n<p><a href="{src}"><img src="{src}" '
+        f'alt="fitted parameters against the dataset" style="max-width:100%"></a></p>\n'
+    )
 
 
 def audit_html(audit):
     """Summary line of an audit.json record and a table of the files that failed."""
     failed = [f for f in audit["files"] if not f["passed"]]
-    summary = (f'<p class="{"ok" if audit["passed"] else "warn"}">Audit (<code>heterodyne audit</code>): '
-               f'{len(audit["files"])} files checked against the inputs they record, {len(failed)} failed; '
-               f'{audit["not_audited"]} files without provenance not audited.</p>')
+    summary = (
+        f'<p class="{"ok" if audit["passed"] else "warn"}">Audit (<code>heterodyne audit</code>): '
+        f"{len(audit['files'])} files checked against the inputs they record, {len(failed)} failed; "
+        f"{audit['not_audited']} files without provenance not audited.</p>"
+    )
     if not failed:
         return summary
     return summary + table(["file", "problems"], [[f["file"], "; ".join(f["problems"])] for f in failed])
@@ -130,11 +149,15 @@ def cross_q_sections(results_root):
         css, text = flag_text(record)
         if record["q_dependent"]:
             flags.append(f'<li class="warn"><a href="#cross-q-{esc(d.name)}">{esc(d.name)}</a>: {esc(text)}</li>')
-        records = [f"{d.name}/{name}" for name in (CROSS_Q_JSON, JOINT_Q_NLSQ, JOINT_Q_POSTERIOR) if (d / name).is_file()]
+        records = [
+            f"{d.name}/{name}" for name in (CROSS_Q_JSON, JOINT_Q_NLSQ, JOINT_Q_POSTERIOR) if (d / name).is_file()
+        ]
         link = "<p>Records: " + ", ".join(f'<a href="{esc(r)}">{esc(r)}</a>' for r in records) + ".</p>"
         figures = figures_html(d / CROSS_Q_FIGURES, f"{d.name}-")
-        sections.append(f'<section id="cross-q-{esc(d.name)}"><h2>Cross-q consistency: {esc(d.name)}</h2>\n'
-                        f"{cross_q_html(record, figures)}\n{link}</section>")
+        sections.append(
+            f'<section id="cross-q-{esc(d.name)}"><h2>Cross-q consistency: {esc(d.name)}</h2>\n'
+            f"{cross_q_html(record, figures)}\n{link}</section>"
+        )
     flag_html = f"<ul>{''.join(flags)}</ul>\n" if flags else ""
     return flag_html, "\n".join(sections)
 
@@ -143,14 +166,17 @@ def render_index_page(results_root, audit, provenance):
     """Complete HTML of the index page (str), with the ``audit`` record of audit.json and a
     cross-q section per dataset that has results/<dataset>/cross_q.json."""
     folders = dataset_reports(results_root)
-    head = "".join(f"<th>{h}</th>" for h in ("dataset", "NLSQ converged", "reduced chi2",
-                                             "flagged CMC shards", "warnings"))
+    head = "".join(
+        f"<th>{h}</th>" for h in ("dataset", "NLSQ converged", "reduced chi2", "flagged CMC shards", "warnings")
+    )
     records = {folder: read_records(folder) for folder in folders}
     rows = "".join(index_row(folder, *records[folder]) for folder in folders)
     flags, sections = cross_q_sections(results_root)
-    body = (f"<h1>heterodyne: {len(folders)} dataset report(s)</h1>\n{flags}"
-            f"{lock_warning_html(recorded_versions(records))}\n"
-            f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>\n"
-            f"{tables_html(results_root)}{study_figure_html(results_root)}{audit_html(audit)}"
-            + (f"\n{sections}" if sections else ""))
+    body = (
+        f"<h1>heterodyne: {len(folders)} dataset report(s)</h1>\n{flags}"
+        f"{lock_warning_html(recorded_versions(records))}\n"
+        f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>\n"
+        f"{tables_html(results_root)}{study_figure_html(results_root)}{audit_html(audit)}"
+        + (f"\n{sections}" if sections else "")
+    )
     return page("heterodyne reports", body, provenance)

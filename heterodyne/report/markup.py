@@ -46,9 +46,11 @@ def table(headers, rows, numeric=()):
     """<table> with escaped cells; columns whose index is in ``numeric`` are right-aligned."""
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)
     body = "".join(
-        "<tr>" + "".join(f'<td class="num">{esc(c)}</td>' if k in numeric else f"<td>{esc(c)}</td>"
-                         for k, c in enumerate(row)) + "</tr>"
-        for row in rows)
+        "<tr>"
+        + "".join(f'<td class="num">{esc(c)}</td>' if k in numeric else f"<td>{esc(c)}</td>" for k, c in enumerate(row))
+        + "</tr>"
+        for row in rows
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -63,13 +65,17 @@ def png_figure(png_bytes, stem, caption, vector_href=None):
     in a link to ``vector_href`` (URL of the vector copy) when given."""
     data = base64.b64encode(png_bytes).decode("ascii")
     link = f' <a href="{esc(vector_href)}">Vector copy (PDF)</a>' if vector_href else ""
-    return (f'<figure id="{esc(stem)}"><img alt="{esc(stem)}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{caption_html(caption)}{link}</figcaption></figure>")
+    return (
+        f'<figure id="{esc(stem)}"><img alt="{esc(stem)}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{caption_html(caption)}{link}</figcaption></figure>"
+    )
 
 
 def page(title, body, provenance):
     """Complete HTML document: inline CSS, ``body`` markup, provenance as embedded JSON."""
     record = json.dumps(provenance, indent=1, sort_keys=True, default=str).replace("</", "<\\/")
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>\n{body}\n"
-            f'<script type="application/json" id="provenance">{record}</script>\n</body></html>\n')
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>\n{body}\n"
+        f'<script type="application/json" id="provenance">{record}</script>\n</body></html>\n'
+    )

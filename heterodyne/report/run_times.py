@@ -17,8 +17,9 @@ def read_benchmark(path):
     try:
         seconds = [float(row["s"]) for row in rows]
     except (KeyError, TypeError, ValueError) as err:
-        raise InputError(f"{path}: not a Snakemake benchmark file (column 's' of wall seconds: {err}); "
-                         "delete it and re-run the rule") from err
+        raise InputError(
+            f"{path}: not a Snakemake benchmark file (column 's' of wall seconds: {err}); delete it and re-run the rule"
+        ) from err
     if not seconds:
         raise InputError(f"{path}: benchmark file has no data row; delete it and re-run the rule")
     return sum(seconds) / len(seconds)

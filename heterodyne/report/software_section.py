@@ -20,7 +20,11 @@ def lock_warning_html(recorded):
             rows.setdefault(mismatch, []).append(where)
     if not rows:
         return ""
-    return ('<p class="warn">Software differs from requirements.lock, the versions CI tested (<code>make</code> '
-            "installs them): the records below were written with untested versions.</p>\n"
-            + table(["package", "installed", "locked", "recorded by"],
-                    [[*mismatch, ", ".join(where)] for mismatch, where in rows.items()]))
+    return (
+        '<p class="warn">Software differs from requirements.lock, the versions CI tested (<code>make</code> '
+        "installs them): the records below were written with untested versions.</p>\n"
+        + table(
+            ["package", "installed", "locked", "recorded by"],
+            [[*mismatch, ", ".join(where)] for mismatch, where in rows.items()],
+        )
+    )

@@ -18,7 +18,8 @@ contrast and offset with their standard errors, and the angle's noise model from
 rms element sd over the valid pairs, c2 units) and ``kappa`` (speckle only).
 
 The tables read every per-q folder ``results/<dataset>/<q folder>/``; ``q`` (1/A) is the bin's q
-from its dataset.h5, so a study with several q per dataset adds rows, not columns. Both files begin with ``#`` comment lines: a description
+from its dataset.h5, so a study with several q per dataset adds rows, not columns. Both files begin
+with ``#`` comment lines: a description
 and the provenance record as one line of JSON (``# provenance: {...}``, read back by
 :func:`heterodyne.lineage.read_provenance`, so ``heterodyne audit`` checks the tables too); read the tables
 with ``pandas.read_csv(path, comment="#")``.
@@ -43,21 +44,48 @@ from heterodyne.weighting.weights_file import check_weights_for, load_weights
 #: the two tables at the top of the results folder, as the workflow names them
 TABLE_FILES = ("parameters.csv", "fit_quality.csv")
 
-PARAMETER_COLUMNS = ("dataset", "q", "method", "parameter", "phi", "value", "stderr_or_sd", "q05", "q50",
-                     "q95", "converged", "flagged", "at_bound", "unit")
-FIT_QUALITY_COLUMNS = ("dataset", "q", "phi", "reduced_chi2", "contrast", "contrast_stderr", "offset",
-                       "offset_stderr", "noise_model", "sigma", "kappa")
+PARAMETER_COLUMNS = (
+    "dataset",
+    "q",
+    "method",
+    "parameter",
+    "phi",
+    "value",
+    "stderr_or_sd",
+    "q05",
+    "q50",
+    "q95",
+    "converged",
+    "flagged",
+    "at_bound",
+    "unit",
+)
+FIT_QUALITY_COLUMNS = (
+    "dataset",
+    "q",
+    "phi",
+    "reduced_chi2",
+    "contrast",
+    "contrast_stderr",
+    "offset",
+    "offset_stderr",
+    "noise_model",
+    "sigma",
+    "kappa",
+)
 
 PARAMETERS_NOTE = (
     "heterodyne study table: one row per (dataset, q [1/A], method, parameter). nlsq: free physics "
     "parameters and per-angle contrast/offset of nlsq.json; value = estimate, stderr_or_sd = standard "
     "error, converged = the fit converged. cmc: the quantities of cmc/summary.json; value = posterior "
     "mean, stderr_or_sd = posterior sd, q05/q50/q95 = quantiles, flagged = combined posterior flagged. "
-    "Empty cells do not apply to the method; phi [deg] for per-angle rows.")
+    "Empty cells do not apply to the method; phi [deg] for per-angle rows."
+)
 FIT_QUALITY_NOTE = (
     "heterodyne study table: one row per (dataset, q [1/A], phi [deg]). reduced_chi2, contrast, offset "
     "(and standard errors) from nlsq.json; noise_model, sigma and kappa from weights.json: sigma is the "
-    "angle's constant element sd or, for the speckle model, its rms element sd (c2 units).")
+    "angle's constant element sd or, for the speckle model, its rms element sd (c2 units)."
+)
 
 _UNITS = {p.name: p.unit for p in PARAMETERS}
 
@@ -87,8 +115,16 @@ def read_dataset_results(folder):
     check_weights_for(dataset, weights, files["weights.json"])
     check_lineage({files["nlsq.json"]: [files["dataset.h5"], files["weights.json"]]})
     nlsq, cmc = read_nlsq(files["nlsq.json"]).record, read_summary(files["cmc/summary.json"]).record
-    return {"name": folder.parent.name, "folder": folder, "q": float(dataset.q), "phi": [float(p) for p in dataset.phi],
-            "nlsq": nlsq, "cmc": cmc, "weights": weights, "files": list(files.values())}
+    return {
+        "name": folder.parent.name,
+        "folder": folder,
+        "q": float(dataset.q),
+        "phi": [float(p) for p in dataset.phi],
+        "nlsq": nlsq,
+        "cmc": cmc,
+        "weights": weights,
+        "files": list(files.values()),
+    }
 
 
 def parameter_rows(results):
@@ -99,21 +135,51 @@ def parameter_rows(results):
     for name, entry in nlsq["parameters"].items():
         if entry.get("fixed"):
             continue
-        rows.append({**base, "method": "nlsq", "parameter": name, "value": entry["value"],
-                     "stderr_or_sd": entry.get("stderr"), "converged": bool(nlsq["converged"]),
-                     "at_bound": bool(entry.get("at_bound", False)), "unit": parameter_unit(name)})
+        rows.append(
+            {
+                **base,
+                "method": "nlsq",
+                "parameter": name,
+                "value": entry["value"],
+                "stderr_or_sd": entry.get("stderr"),
+                "converged": bool(nlsq["converged"]),
+                "at_bound": bool(entry.get("at_bound", False)),
+                "unit": parameter_unit(name),
+            }
+        )
     for kind in ("contrast", "offset"):
         errors = nlsq.get(f"{kind}_stderr") or [None] * len(nlsq[kind])
         for a, (value, stderr) in enumerate(zip(nlsq[kind], errors, strict=True)):
-            rows.append({**base, "method": "nlsq", "parameter": f"{kind}_{a}", "phi": phi[a], "value": value,
-                         "stderr_or_sd": stderr, "converged": bool(nlsq["converged"]), "unit": "1"})
+            rows.append(
+                {
+                    **base,
+                    "method": "nlsq",
+                    "parameter": f"{kind}_{a}",
+                    "phi": phi[a],
+                    "value": value,
+                    "stderr_or_sd": stderr,
+                    "converged": bool(nlsq["converged"]),
+                    "unit": "1",
+                }
+            )
     flagged = bool(cmc["combined"].get("flagged", False))
     for name, entry in cmc["parameters"].items():
         a = angle_of(name)
-        rows.append({**base, "method": "cmc", "parameter": name, "phi": None if a is None else phi[a],
-                     "value": entry["mean"], "stderr_or_sd": entry.get("sd"), "q05": entry.get("q05"),
-                     "q50": entry.get("q50"), "q95": entry.get("q95"), "flagged": flagged,
-                     "unit": parameter_unit(name)})
+        rows.append(
+            {
+                **base,
+                "method": "cmc",
+                "parameter": name,
+                "phi": None if a is None else phi[a],
+                "value": entry["mean"],
+                "stderr_or_sd": entry.get("sd"),
+                "q05": entry.get("q05"),
+                "q50": entry.get("q50"),
+                "q95": entry.get("q95"),
+                "flagged": flagged,
+                "unit": parameter_unit(name),
+            }
+        )
     return rows
 
 
@@ -127,11 +193,21 @@ def fit_quality_rows(results):
     for a, phi in enumerate(results["phi"]):
         noise = weights.noise[a] if weights.noise is not None else None
         kappa = noise.kappa if noise is not None and noise.model == "speckle" else None
-        rows.append({"dataset": results["name"], "q": results["q"], "phi": phi,
-                     "reduced_chi2": nlsq["reduced_chi2_per_angle"][a], "contrast": nlsq["contrast"][a],
-                     "contrast_stderr": contrast_se[a], "offset": nlsq["offset"][a], "offset_stderr": offset_se[a],
-                     "noise_model": noise.model if noise is not None else "independent",
-                     "sigma": float(weights.sigma[a]), "kappa": kappa})
+        rows.append(
+            {
+                "dataset": results["name"],
+                "q": results["q"],
+                "phi": phi,
+                "reduced_chi2": nlsq["reduced_chi2_per_angle"][a],
+                "contrast": nlsq["contrast"][a],
+                "contrast_stderr": contrast_se[a],
+                "offset": nlsq["offset"][a],
+                "offset_stderr": offset_se[a],
+                "noise_model": noise.model if noise is not None else "independent",
+                "sigma": float(weights.sigma[a]),
+                "kappa": kappa,
+            }
+        )
     return rows
 
 
@@ -174,17 +250,20 @@ def read_table(path, columns):
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: study table not found; run `heterodyne tables` first")
-    reader = csv.DictReader(line for line in path.read_text(encoding="utf-8").splitlines()
-                            if not line.startswith("#"))
+    reader = csv.DictReader(line for line in path.read_text(encoding="utf-8").splitlines() if not line.startswith("#"))
     if tuple(reader.fieldnames or ()) != tuple(columns):
-        raise InputError(f"{path}: columns {reader.fieldnames} are not those of a heterodyne study table "
-                         f"({list(columns)}); rewrite it with `heterodyne tables`")
+        raise InputError(
+            f"{path}: columns {reader.fieldnames} are not those of a heterodyne study table "
+            f"({list(columns)}); rewrite it with `heterodyne tables`"
+        )
     return list(reader)
 
 
 def write_tables(parameters_path, fit_quality_path, parameters, quality, provenance):
     """Write both CSV files atomically, each with the ``provenance`` record."""
-    for path, columns, rows, note in ((parameters_path, PARAMETER_COLUMNS, parameters, PARAMETERS_NOTE),
-                                      (fit_quality_path, FIT_QUALITY_COLUMNS, quality, FIT_QUALITY_NOTE)):
+    for path, columns, rows, note in (
+        (parameters_path, PARAMETER_COLUMNS, parameters, PARAMETERS_NOTE),
+        (fit_quality_path, FIT_QUALITY_COLUMNS, quality, FIT_QUALITY_NOTE),
+    ):
         with atomic_output(path) as tmp:
             Path(tmp).write_text(render_table(columns, rows, note, provenance), encoding="utf-8")

@@ -56,15 +56,14 @@ def _grid(spec):
 
 
 def _truth_attrs(spec):
-    return json.dumps({**asdict(spec), "level": spec.level, "dt": spec.dt, "t0": float(spec.t[0])},
-                      sort_keys=True)
+    return json.dumps({**asdict(spec), "level": spec.level, "dt": spec.dt, "t0": float(spec.t[0])}, sort_keys=True)
 
 
 def write_aps_u_file(path, spec, provenance):
     """Write ``spec`` as an APS-U/NeXus two-time result file at ``path`` (atomically)."""
     q_list, phi_list, cells = _grid(spec)
     maps = {iq: simulate_maps(spec, q_list[iq]) for iq in range(2)}
-    mapping = np.array(list(cells), dtype=np.int64)           # label - 1 -> grid index
+    mapping = np.array(list(cells), dtype=np.int64)  # label - 1 -> grid index
     processed = np.arange(2, len(mapping) + 1, dtype=np.int64)  # every label but the first
     with atomic_hdf5(path) as f:
         qmap = f.create_group("xpcs/qmap")

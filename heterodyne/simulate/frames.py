@@ -79,9 +79,9 @@ def unit_field_frames(rng, cumulative, q, shape):
     """Yield E_k (``shape``, complex128) for k = 0..N-1: the time-varying AR(1) of the module
     docstring with <E_k E_l*> = exp(-q^2 |C[l] - C[k]| / 2) for ``cumulative`` C (N,) [A^2],
     non-decreasing, and q [1/A]; every element of ``shape`` is an independent process."""
-    steps = q * q * np.diff(np.asarray(cumulative, dtype=np.float64))   # q^2 (C[k+1] - C[k]) >= 0
+    steps = q * q * np.diff(np.asarray(cumulative, dtype=np.float64))  # q^2 (C[k+1] - C[k]) >= 0
     rho = np.exp(-0.5 * steps)
-    innovation = np.sqrt(-np.expm1(-steps))                             # sqrt(1 - rho^2)
+    innovation = np.sqrt(-np.expm1(-steps))  # sqrt(1 - rho^2)
     field = _unit_circular(rng, shape)
     yield field
     for r, s in zip(rho, innovation, strict=True):
@@ -93,16 +93,16 @@ def detector_frames(rng, params, t, dt, q, phi, speckle):
     """Photon counts K (N, P) [photons], float64, of a region of ``speckle.pixels`` pixels at ``q``
     [1/A] and angle ``phi`` [deg]: one frame per time t (N,) [s] with row spacing ``dt`` [s],
     truth ``params`` (14,) in canonical order (module docstring)."""
-    c_ref, c_sample, c_v, x_s = (np.asarray(a, dtype=np.float64)
-                                 for a in grid_quantities(np.asarray(params, dtype=np.float64),
-                                                          np.asarray(t, dtype=np.float64), dt))
+    c_ref, c_sample, c_v, x_s = (
+        np.asarray(a, dtype=np.float64)
+        for a in grid_quantities(np.asarray(params, dtype=np.float64), np.asarray(t, dtype=np.float64), dt)
+    )
     x_r = 1.0 - x_s
     norm = x_r**2 + x_s**2
     heterodyne_phase = np.exp(1j * float(phase_factor(q, phi, params[13])) * c_v)
     shape = (speckle.pixels, speckle.modes)
     counts = np.empty((len(x_s), speckle.pixels))
-    fields = zip(unit_field_frames(rng, c_ref, q, shape), unit_field_frames(rng, c_sample, q, shape),
-                 strict=True)
+    fields = zip(unit_field_frames(rng, c_ref, q, shape), unit_field_frames(rng, c_sample, q, shape), strict=True)
     for k, (e_ref, e_sample) in enumerate(fields):
         field = x_r[k] * e_ref + (x_s[k] * heterodyne_phase[k]) * e_sample
         intensity = np.mean(field.real**2 + field.imag**2, axis=1) / norm[k]
@@ -128,8 +128,10 @@ def speckle_maps(spec, q):
         counts = detector_frames(rng, params, spec.t, spec.dt, q, phi, spec.speckle)
         dark = np.flatnonzero(counts.sum(axis=1) == 0)
         if dark.size:
-            raise InputError(f"config: frame {dark[0]} of the region at q = {q:g} 1/A, phi = {phi:g} deg "
-                             "received no photon, so its c2 row is undefined; raise "
-                             "'simulate.photons_per_pixel' or 'simulate.pixels'")
+            raise InputError(
+                f"config: frame {dark[0]} of the region at q = {q:g} 1/A, phi = {phi:g} deg "
+                "received no photon, so its c2 row is undefined; raise "
+                "'simulate.photons_per_pixel' or 'simulate.pixels'"
+            )
         maps.append(correlator_map(counts))
     return np.stack(maps)

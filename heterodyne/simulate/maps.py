@@ -29,8 +29,17 @@ def noisy_model_maps(spec, q):
 
     The generator is seeded by (seed, round(q * 1e6)) so each q bin gets its own noise.
     """
-    model = np.asarray(c2_meshgrid(as_vector(spec.parameters), spec.t, q, spec.dt, np.asarray(spec.phi, float),
-                                   np.asarray(spec.contrast, float), np.asarray(spec.offset, float)))
+    model = np.asarray(
+        c2_meshgrid(
+            as_vector(spec.parameters),
+            spec.t,
+            q,
+            spec.dt,
+            np.asarray(spec.phi, float),
+            np.asarray(spec.contrast, float),
+            np.asarray(spec.offset, float),
+        )
+    )
     rng = np.random.default_rng([spec.seed, int(round(q * 1e6))])
     n = spec.n_frames
     upper = np.triu(rng.standard_normal((len(spec.phi), n, n)))

@@ -36,7 +36,7 @@ class SimulationSpec:
 
     @property
     def level(self):
-        """"frames" when the maps come from simulated speckle frames, else "maps"."""
+        """ "frames" when the maps come from simulated speckle frames, else "maps"."""
         return "maps" if self.speckle is None else "frames"
 
     @property
@@ -59,16 +59,23 @@ def spec_from_section(section):
     speckle = None
     if section["level"] == "frames":
         speckle = SpeckleSettings(section["pixels"], section["modes"], float(section["photons_per_pixel"]))
-        fields.update(contrast=[speckle.contrast] * n_phi, offset=[1.0] * n_phi, noise=None,
-                      diagonal_excess=speckle.diagonal_excess)
+        fields.update(
+            contrast=[speckle.contrast] * n_phi,
+            offset=[1.0] * n_phi,
+            noise=None,
+            diagonal_excess=speckle.diagonal_excess,
+        )
     else:
         for key in ("contrast", "offset", "noise"):
             if len(section[key]) != n_phi:
-                raise InputError(f"config: 'simulate.{key}' has {len(section[key])} values but "
-                                 f"'simulate.phi' has {n_phi}; give one value per angle")
+                raise InputError(
+                    f"config: 'simulate.{key}' has {len(section[key])} values but "
+                    f"'simulate.phi' has {n_phi}; give one value per angle"
+                )
     if len(set(section["phi"])) != n_phi:
         raise InputError("config: 'simulate.phi' repeats an angle; give distinct angles")
     if section["layout"] == "legacy" and section["begin_frame"] != 0:
-        raise InputError("config: 'simulate.begin_frame' must be 0 with layout 'legacy' (legacy files "
-                         "store no begin frame)")
+        raise InputError(
+            "config: 'simulate.begin_frame' must be 0 with layout 'legacy' (legacy files store no begin frame)"
+        )
     return SimulationSpec(**fields, speckle=speckle)

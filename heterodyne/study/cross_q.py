@@ -39,8 +39,18 @@ from scipy import stats
 from heterodyne.core.parameters import INDEX, PARAMETERS
 
 #: the parameters the model makes independent of q (canonical order)
-Q_INDEPENDENT = ("D0_ref", "alpha_ref", "D_offset_ref", "D0_sample", "alpha_sample",
-                 "D_offset_sample", "v0", "beta", "v_offset", "phi0")
+Q_INDEPENDENT = (
+    "D0_ref",
+    "alpha_ref",
+    "D_offset_ref",
+    "D0_sample",
+    "alpha_sample",
+    "D_offset_sample",
+    "v0",
+    "beta",
+    "v_offset",
+    "phi0",
+)
 #: the sample-fraction parameters, allowed to vary with q
 FRACTIONS = ("f0", "f1", "f2", "f3")
 FRACTION_REASON = "sample fraction: may vary with q, not part of the q-independence test"
@@ -62,8 +72,7 @@ def weighted_mean(theta, cov):
     z = theta / s[..., None, :]
     precision = np.linalg.inv(cov / (s[..., None, :, None] * s[..., None, None, :]))
     cov_bar_z = np.linalg.inv(precision.sum(axis=-3))
-    mean_z = np.einsum("...ij,...j->...i", cov_bar_z,
-                       np.einsum("...qij,...qj->...i", precision, z))
+    mean_z = np.einsum("...ij,...j->...i", cov_bar_z, np.einsum("...qij,...qj->...i", precision, z))
     return mean_z * s, cov_bar_z * s[..., :, None] * s[..., None, :]
 
 
@@ -153,14 +162,12 @@ def _record_covariance(record, names, q):
     parameter and q when the block, the parameter or a finite value is missing."""
     block = record.get("covariance")
     if not block or "matrix" not in block or "names" not in block:
-        raise ValueError(f"nlsq record at {_q_label(q)} has no covariance block; "
-                         f"needed for {names[0]}")
+        raise ValueError(f"nlsq record at {_q_label(q)} has no covariance block; needed for {names[0]}")
     for name in names:
         if name not in block["names"]:
             raise ValueError(f"covariance of {name} missing from the nlsq record at {_q_label(q)}")
     at = [block["names"].index(name) for name in names]
-    matrix = np.array([[np.nan if x is None else x for x in row] for row in block["matrix"]],
-                      dtype=np.float64)
+    matrix = np.array([[np.nan if x is None else x for x in row] for row in block["matrix"]], dtype=np.float64)
     cov = matrix[np.ix_(at, at)]
     bad = [name for k, name in enumerate(names) if not np.all(np.isfinite(cov[k]))]
     if bad:
@@ -168,14 +175,17 @@ def _record_covariance(record, names, q):
     try:
         np.linalg.cholesky(cov)
     except np.linalg.LinAlgError:
-        raise ValueError(f"covariance of {', '.join(names)} is not positive definite in the nlsq "
-                         f"record at {_q_label(q)}") from None
+        raise ValueError(
+            f"covariance of {', '.join(names)} is not positive definite in the nlsq record at {_q_label(q)}"
+        ) from None
     return cov
 
 
 def _record_values(record, names, q):
-    values = np.array([np.nan if record["parameters"][n]["value"] is None
-                       else record["parameters"][n]["value"] for n in names], dtype=np.float64)
+    values = np.array(
+        [np.nan if record["parameters"][n]["value"] is None else record["parameters"][n]["value"] for n in names],
+        dtype=np.float64,
+    )
     bad = [name for name, v in zip(names, values, strict=True) if not np.isfinite(v)]
     if bad:
         raise ValueError(f"value of {bad[0]} is not finite in the nlsq record at {_q_label(q)}")
@@ -240,17 +250,35 @@ def summary(q, names, theta, cov, alpha=0.05, excluded=()):
     chi2_j, dof_j, p_j = marginal_tests(theta, cov)
     adjusted, significant = holm(p_j, alpha)
     chi2, dof, p = joint_test(theta, cov)
-    parameters = {name: {"unit": PARAMETERS[INDEX[name]].unit, "mean": float(mean[k]),
-                         "se": float(se[k]), "marginal_mean": float(marginal_mean[k]),
-                         "marginal_se": float(marginal_se[k]), "chi2": float(chi2_j[k]), "dof": int(dof_j),
-                         "p": float(p_j[k]), "p_holm": float(adjusted[k]),
-                         "significant": bool(significant[k])}
-                  for k, name in enumerate(names)}
-    return {"q": [float(x) for x in q], "q_unit": "1/A", "alpha": float(alpha),
-            "parameters": parameters,
-            "joint": {"names": list(names), "chi2": float(chi2), "dof": int(dof), "p": float(p),
-                      "significant": bool(p <= alpha)},
-            "left_out": list(excluded)}
+    parameters = {
+        name: {
+            "unit": PARAMETERS[INDEX[name]].unit,
+            "mean": float(mean[k]),
+            "se": float(se[k]),
+            "marginal_mean": float(marginal_mean[k]),
+            "marginal_se": float(marginal_se[k]),
+            "chi2": float(chi2_j[k]),
+            "dof": int(dof_j),
+            "p": float(p_j[k]),
+            "p_holm": float(adjusted[k]),
+            "significant": bool(significant[k]),
+        }
+        for k, name in enumerate(names)
+    }
+    return {
+        "q": [float(x) for x in q],
+        "q_unit": "1/A",
+        "alpha": float(alpha),
+        "parameters": parameters,
+        "joint": {
+            "names": list(names),
+            "chi2": float(chi2),
+            "dof": int(dof),
+            "p": float(p),
+            "significant": bool(p <= alpha),
+        },
+        "left_out": list(excluded),
+    }
 
 
 def cross_q_summary(records, q, alpha=0.05):
@@ -262,5 +290,4 @@ def cross_q_summary(records, q, alpha=0.05):
 def q_dependent(result):
     """The verdict of a :func:`summary` dict: True when some parameter is significant after Holm's
     correction or the joint test rejects (p <= alpha)."""
-    return bool(result["joint"]["significant"]
-                or any(entry["significant"] for entry in result["parameters"].values()))
+    return bool(result["joint"]["significant"] or any(entry["significant"] for entry in result["parameters"].values()))

@@ -58,11 +58,14 @@ from heterodyne.study import cross_q
 #: the keys every reader of cross_q.json may rely on
 CROSS_Q_KEYS = ("dataset", "q", "alpha", "test", "reason", "left_out", "q_dependent", "significant")
 #: rate name -> (kind, parameter names in argument order, unit of the rate before the q factor)
-RATES = {"decay_ref": ("transport", ("D0_ref", "alpha_ref", "D_offset_ref"), "A^2/s"),
-         "decay_sample": ("transport", ("D0_sample", "alpha_sample", "D_offset_sample"), "A^2/s"),
-         "phase": ("velocity", ("v0", "beta", "v_offset"), "A/s")}
-T_REF_RULE = ("mean time of the maps: the mean of t (s, since the start of acquisition) over the time "
-              "grids of the q bins")
+RATES = {
+    "decay_ref": ("transport", ("D0_ref", "alpha_ref", "D_offset_ref"), "A^2/s"),
+    "decay_sample": ("transport", ("D0_sample", "alpha_sample", "D_offset_sample"), "A^2/s"),
+    "phase": ("velocity", ("v0", "beta", "v_offset"), "A/s"),
+}
+T_REF_RULE = (
+    "mean time of the maps: the mean of t (s, since the start of acquisition) over the time grids of the q bins"
+)
 
 
 def read_bin(folder):
@@ -84,8 +87,10 @@ def read_bins(folders):
         raise InputError("--folders: give at least one per-q results folder")
     parents = sorted({Path(f).resolve().parent.name for f in folders})
     if len(parents) > 1:
-        raise InputError(f"--folders: the q bins belong to different datasets ({', '.join(parents)}); "
-                         "the cross-q test compares the q bins of one dataset")
+        raise InputError(
+            f"--folders: the q bins belong to different datasets ({', '.join(parents)}); "
+            "the cross-q test compares the q bins of one dataset"
+        )
     bins = sorted((read_bin(f) for f in folders), key=lambda b: b["q"])
     qs = [b["q"] for b in bins]
     if len(set(qs)) != len(qs):
@@ -109,9 +114,14 @@ def estimates(bins):
     out = {}
     for p in PARAMETERS:
         role = "fraction" if p.name in cross_q.FRACTIONS else "q-independent"
-        nlsq = [{"value": _number(b["nlsq"]["parameters"][p.name]["value"]),
-                 "stderr": _number(b["nlsq"]["parameters"][p.name]["stderr"]),
-                 "fixed": bool(b["nlsq"]["parameters"][p.name]["fixed"])} for b in bins]
+        nlsq = [
+            {
+                "value": _number(b["nlsq"]["parameters"][p.name]["value"]),
+                "stderr": _number(b["nlsq"]["parameters"][p.name]["stderr"]),
+                "fixed": bool(b["nlsq"]["parameters"][p.name]["fixed"]),
+            }
+            for b in bins
+        ]
         out[p.name] = {"unit": p.unit, "role": role, "nlsq": nlsq, "cmc": [_cmc_entry(b["cmc"], p.name) for b in bins]}
     return out
 
@@ -139,7 +149,7 @@ def rate_at(record, rate, t_ref):
     function = transport_rate if kind == "transport" else velocity_rate
     args = jnp.asarray([float(record["parameters"][n]["value"]) for n in names])
     value, gradient = jax.value_and_grad(lambda p: function(t_ref, *p))(args)
-    if kind == "transport" and value <= 0:        # J = max(., 0): clipped, no gradient
+    if kind == "transport" and value <= 0:  # J = max(., 0): clipped, no gradient
         return 0.0, None
     gradient = np.asarray(gradient)
     se = float(np.sqrt(gradient @ _covariance(record, names) @ gradient))
@@ -173,11 +183,19 @@ def rates(bins, t_ref, rule):
         base = [rate_at(b["nlsq"], rate, t_ref) for b in bins]
         power = 2 if kind == "transport" else 1
         mean, mean_se, mean_rule = mean_rate([v for v, _ in base], [s for _, s in base])
-        out[rate] = {"parameters": list(names), "q_power": power, "rate_unit": unit,
-                     "rate": [v for v, _ in base], "rate_stderr": [s for _, s in base],
-                     "values": [float(qk**power * v) for qk, (v, _) in zip(q, base, strict=True)],
-                     "stderr": [None if s is None else float(qk**power * s) for qk, (_, s) in zip(q, base, strict=True)],
-                     "unit": "1/s", "mean": mean, "mean_se": mean_se, "mean_rule": mean_rule}
+        out[rate] = {
+            "parameters": list(names),
+            "q_power": power,
+            "rate_unit": unit,
+            "rate": [v for v, _ in base],
+            "rate_stderr": [s for _, s in base],
+            "values": [float(qk**power * v) for qk, (v, _) in zip(q, base, strict=True)],
+            "stderr": [None if s is None else float(qk**power * s) for qk, (_, s) in zip(q, base, strict=True)],
+            "unit": "1/s",
+            "mean": mean,
+            "mean_se": mean_se,
+            "mean_rule": mean_rule,
+        }
     return out
 
 
@@ -186,8 +204,14 @@ def run_test(bins, alpha):
     records, q = [b["nlsq"] for b in bins], [b["q"] for b in bins]
     left = cross_q.left_out(records, q)
     if len(bins) < 2:
-        return None, (f"{len(bins)} q bin: the cross-q test needs at least 2 q bins (a single-q dataset "
-                      "has nothing to compare)"), left
+        return (
+            None,
+            (
+                f"{len(bins)} q bin: the cross-q test needs at least 2 q bins (a single-q dataset "
+                "has nothing to compare)"
+            ),
+            left,
+        )
     names, dropped = cross_q.usable_names(records, q)
     left += dropped
     if not names:
@@ -204,24 +228,38 @@ def joint_posterior_block(path):
     """The ``cmc`` entry of ``joint_fit`` from the joint posterior's summary.json at ``path``."""
     summary = read_joint_summary(path)
     keys = ("mean", "sd", "q05", "q50", "q95")
-    return {"file": str(path), "flagged": summary.flagged, "flag_reasons": summary.flag_reasons,
-            "parameters": {name: {key: float(summary.parameters[name][key]) for key in keys}
-                           for name in summary.shared_parameters}}
+    return {
+        "file": str(path),
+        "flagged": summary.flagged,
+        "flag_reasons": summary.flag_reasons,
+        "parameters": {
+            name: {key: float(summary.parameters[name][key]) for key in keys} for name in summary.shared_parameters
+        },
+    }
 
 
 def joint_block(path, t_ref, cmc_path=None):
     """The ``joint_fit`` block from the joint multi-q fit's nlsq.json at ``path`` and, if given, the
     joint posterior's summary.json at ``cmc_path``."""
     record = read_joint_nlsq(path).record
-    parameters = {p.name: {"value": _number(record["parameters"][p.name]["value"]),
-                           "stderr": _number(record["parameters"][p.name]["stderr"]),
-                           "fixed": bool(record["parameters"][p.name]["fixed"])} for p in PARAMETERS}
+    parameters = {
+        p.name: {
+            "value": _number(record["parameters"][p.name]["value"]),
+            "stderr": _number(record["parameters"][p.name]["stderr"]),
+            "fixed": bool(record["parameters"][p.name]["fixed"]),
+        }
+        for p in PARAMETERS
+    }
     at_ref = {}
     for rate in RATES:
         value, se = rate_at(record, rate, t_ref)
         at_ref[rate] = {"rate": value, "rate_stderr": se}
-    return {"file": str(path), "parameters": parameters, "rates": at_ref,
-            "cmc": None if cmc_path is None else joint_posterior_block(cmc_path)}
+    return {
+        "file": str(path),
+        "parameters": parameters,
+        "rates": at_ref,
+        "cmc": None if cmc_path is None else joint_posterior_block(cmc_path),
+    }
 
 
 def build_record(bins, alpha=0.05, joint_path=None, joint_cmc_path=None):
@@ -229,13 +267,21 @@ def build_record(bins, alpha=0.05, joint_path=None, joint_cmc_path=None):
     test, reason, left = run_test(bins, alpha)
     t_ref, rule = reference_time(bins)
     significant = [] if test is None else [n for n, e in test["parameters"].items() if e["significant"]]
-    return {"dataset": Path(bins[0]["folder"]).resolve().parent.name,
-            "folders": [str(b["folder"]) for b in bins], "q": [b["q"] for b in bins], "q_unit": "1/A",
-            "alpha": float(alpha), "estimates": estimates(bins), "test": test, "reason": reason,
-            "left_out": left,
-            "q_dependent": None if test is None else cross_q.q_dependent(test),
-            "significant": significant, "rates": rates(bins, t_ref, rule),
-            "joint_fit": None if joint_path is None else joint_block(joint_path, t_ref, joint_cmc_path)}
+    return {
+        "dataset": Path(bins[0]["folder"]).resolve().parent.name,
+        "folders": [str(b["folder"]) for b in bins],
+        "q": [b["q"] for b in bins],
+        "q_unit": "1/A",
+        "alpha": float(alpha),
+        "estimates": estimates(bins),
+        "test": test,
+        "reason": reason,
+        "left_out": left,
+        "q_dependent": None if test is None else cross_q.q_dependent(test),
+        "significant": significant,
+        "rates": rates(bins, t_ref, rule),
+        "joint_fit": None if joint_path is None else joint_block(joint_path, t_ref, joint_cmc_path),
+    }
 
 
 def save_cross_q(path, record):

@@ -19,6 +19,7 @@ from heterodyne.core.parameters import SCALING_BOUNDS
 from heterodyne.noise_model import estimate_angle_noise, estimate_noise, independent_noise
 from heterodyne.weighting.weights_file import AngleWeights
 
+
 def _clip(value, name):
     lower, upper = SCALING_BOUNDS[name]
     inset = 1e-3 * (upper - lower)
@@ -57,10 +58,18 @@ def angle_weights(dataset, method="robust", long_lag_fraction=0.25):
         try:
             contrast, offset = estimate_contrast_offset(m, ok, long_lag_fraction)
             levels.append((contrast, offset))
-            noise.append(estimate_noise(m, ok, diagonal, offset, estimate_angle_noise(m, ok))
-                         if method == "robust" else independent_noise(1.0, n))
+            noise.append(
+                estimate_noise(m, ok, diagonal, offset, estimate_angle_noise(m, ok))
+                if method == "robust"
+                else independent_noise(1.0, n)
+            )
         except ValueError as err:
             raise ValueError(f"phi = {phi:g} deg: {err}") from err
-    return AngleWeights(phi=np.asarray(dataset.phi, float), sigma=np.array([a.sigma for a in noise]),
-                        contrast=np.array([c for c, _ in levels]), offset=np.array([o for _, o in levels]),
-                        method=method, noise=tuple(noise))
+    return AngleWeights(
+        phi=np.asarray(dataset.phi, float),
+        sigma=np.array([a.sigma for a in noise]),
+        contrast=np.array([c for c, _ in levels]),
+        offset=np.array([o for _, o in levels]),
+        method=method,
+        noise=tuple(noise),
+    )

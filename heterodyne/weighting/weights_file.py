@@ -59,13 +59,16 @@ def check_weights_for(dataset, weights, path):
     and every sigma is finite and > 0."""
     phi = np.asarray(dataset.phi, dtype=np.float64)
     if not same_angles(weights.phi, phi):
-        raise InputError(f"{path}: weights are for phi = {np.asarray(weights.phi, float).tolist()} deg "
-                         f"but the dataset {dataset.source_path or ''} has phi = {phi.tolist()} deg; "
-                         "re-run `heterodyne weight` on this dataset")
+        raise InputError(
+            f"{path}: weights are for phi = {np.asarray(weights.phi, float).tolist()} deg "
+            f"but the dataset {dataset.source_path or ''} has phi = {phi.tolist()} deg; "
+            "re-run `heterodyne weight` on this dataset"
+        )
     sigma = np.asarray(weights.sigma, dtype=np.float64)
     if not np.all(np.isfinite(sigma) & (sigma > 0)):
-        raise InputError(f"{path}: 'sigma' must be finite and > 0 at every angle, got "
-                         f"{sigma.tolist()}; re-run `heterodyne weight`")
+        raise InputError(
+            f"{path}: 'sigma' must be finite and > 0 at every angle, got {sigma.tolist()}; re-run `heterodyne weight`"
+        )
 
 
 def _json_value(value):
@@ -75,16 +78,17 @@ def _json_value(value):
 
 
 def _noise_from_record(entry):
-    arrays = {k: np.array([np.nan if v is None else v for v in entry[k]], float)
-              for k in ("diagonal_level", "lag_level", "lag_spread", "lag_spread_model")}
+    arrays = {
+        k: np.array([np.nan if v is None else v for v in entry[k]], float)
+        for k in ("diagonal_level", "lag_level", "lag_spread", "lag_spread_model")
+    }
     kappa = np.nan if entry["kappa"] is None else float(entry["kappa"])
     return AngleNoise(model=entry["model"], sigma=float(entry["sigma"]), kappa=kappa, **arrays)
 
 
 def save_weights(path, weights, provenance):
     """Write weights and their provenance record as JSON."""
-    record = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in asdict(weights).items()
-              if k != "noise"}
+    record = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in asdict(weights).items() if k != "noise"}
     if weights.noise is not None:
         record["noise"] = [{k: _json_value(v) for k, v in asdict(noise).items()} for noise in weights.noise]
     record["provenance"] = provenance
@@ -96,10 +100,13 @@ def load_weights(path):
     """Read a weights file written by :func:`save_weights`."""
     try:
         record = json.loads(open(path).read())
-        return AngleWeights(phi=np.asarray(record["phi"], float), sigma=np.asarray(record["sigma"], float),
-                            contrast=np.asarray(record["contrast"], float),
-                            offset=np.asarray(record["offset"], float), method=record["method"],
-                            noise=(tuple(_noise_from_record(e) for e in record["noise"])
-                                   if "noise" in record else None))
+        return AngleWeights(
+            phi=np.asarray(record["phi"], float),
+            sigma=np.asarray(record["sigma"], float),
+            contrast=np.asarray(record["contrast"], float),
+            offset=np.asarray(record["offset"], float),
+            method=record["method"],
+            noise=(tuple(_noise_from_record(e) for e in record["noise"]) if "noise" in record else None),
+        )
     except (OSError, KeyError, ValueError, TypeError) as err:
         raise InputError(f"{path}: not a heterodyne weights file ({err}); re-run `heterodyne weight`") from err

@@ -11,18 +11,18 @@ rule cmc_shard:
         code=package_code(*CODE_BASE, *RESULT_FILE_OWNERS, "cmc", "cli/cmc_shard.py"),
     output:
         "results/{dataset}/{qbin}/cmc/shard_{shard}.h5",
-    params:
-        settings=section("cmc", "nlsq"),
     log:
         "logs/{dataset}/{qbin}/cmc_shard_{shard}.log",
     benchmark:
         "results/{dataset}/{qbin}/benchmarks/cmc_shard_{shard}.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=per_attempt(3000),
         runtime=per_attempt(90),
-    conda:
-        CONDA_ENV
+    params:
+        settings=section("cmc", "nlsq"),
     shell:
         "pin_cpus.sh {threads} heterodyne cmc-shard --settings {params.settings:q}"
         " --data {input.data:q} --weights {input.weights:q}"
@@ -45,18 +45,18 @@ rule cmc_combine:
             labels={"dataset": "{dataset}", "q": "{qbin}", "file": "cmc/summary.json"},
         ),
         h5="results/{dataset}/{qbin}/cmc/combined.h5",
-    params:
-        settings=section("cmc", "nlsq"),
     log:
         "logs/{dataset}/{qbin}/cmc_combine.log",
     benchmark:
         "results/{dataset}/{qbin}/benchmarks/cmc_combine.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=per_attempt(2000),
         runtime=per_attempt(15),
-    conda:
-        CONDA_ENV
+    params:
+        settings=section("cmc", "nlsq"),
     shell:
         "pin_cpus.sh {threads} heterodyne cmc-combine --settings {params.settings:q}"
         " --data {input.data:q} --nlsq {input.nlsq:q}"

@@ -11,7 +11,6 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
-
 # The repository root (two folders above this file), also when this workflow is used as a module
 # (workflow.basedir is then the using workflow's folder).
 REPO_DIR = Path(str(workflow.current_basedir)).parents[1]
@@ -57,9 +56,7 @@ LOCK_FILE = str(REPO_DIR / "requirements.lock")
 JOB_PATH = [Path(sys.executable).parent, REPO_DIR / "workflow" / "scripts"]
 os.environ.update(
     PATH=os.pathsep.join([*map(str, JOB_PATH), os.environ.get("PATH", "")]),
-    HETERODYNE_JAX_CACHE=os.environ.get(
-        "HETERODYNE_JAX_CACHE", str(Path(".cache/jax").resolve())
-    ),
+    HETERODYNE_JAX_CACHE=os.environ.get("HETERODYNE_JAX_CACHE", str(Path(".cache/jax").resolve())),
 )
 
 
@@ -67,7 +64,10 @@ os.environ.update(
 # `squeue`, --slurm-status-command) and, when that command fails (no accounting database), waits
 # forever without a word. Ask it once before the first job is submitted (onstart: the executor is
 # known by then, not while this file is read) and stop with the fix instead.
-STATUS_PROBES = {"sacct": ["sacct", "-n", "-X", "--starttime", "now"], "squeue": ["squeue", "-h", "-u", str(os.getuid())]}
+STATUS_PROBES = {
+    "sacct": ["sacct", "-n", "-X", "--starttime", "now"],
+    "squeue": ["squeue", "-h", "-u", str(os.getuid())],
+}
 
 
 onstart:
@@ -81,7 +81,8 @@ onstart:
                 f"SLURM status command '{status_command}' does not work here ({str(detail).strip()}); the "
                 "executor plugin would wait forever for job states. Fix the cluster's accounting (sacct "
                 "needs slurmdbd), or pass --slurm-status-command squeue when MinJobAge is >= 120 s "
-                "(`scontrol show config | grep MinJobAge`). workflow/README.md, 'Running on a cluster'.")
+                "(`scontrol show config | grep MinJobAge`). workflow/README.md, 'Running on a cluster'."
+            )
 
 
 def per_attempt(amount):
@@ -201,15 +202,19 @@ def shard_indices(wildcards):
 
 def shard_files(pattern):
     """Input function: ``pattern`` (with {dataset}, {qbin} and {shard}) for every shard of the q bin."""
-    return lambda wildcards: expand(pattern, dataset=wildcards.dataset, qbin=wildcards.qbin,
-                                    shard=shard_indices(wildcards))
+    return lambda wildcards: expand(
+        pattern, dataset=wildcards.dataset, qbin=wildcards.qbin, shard=shard_indices(wildcards)
+    )
 
 
 def joint_q_results(wildcards):
     """The joint multi-q fit's nlsq.json and joint posterior's summary.json (results/{d}/joint_q/)
     when the dataset asks for them (``joint_q: true``), else none."""
     if DEFAULTED["datasets"][wildcards.dataset].get("joint_q", False):
-        return [f"results/{wildcards.dataset}/joint_q/nlsq.json", f"results/{wildcards.dataset}/joint_q/cmc/summary.json"]
+        return [
+            f"results/{wildcards.dataset}/joint_q/nlsq.json",
+            f"results/{wildcards.dataset}/joint_q/cmc/summary.json",
+        ]
     return []
 
 

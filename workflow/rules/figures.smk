@@ -16,18 +16,18 @@ rule figures:
         code=package_code(*CODE_BASE, *RESULT_FILE_OWNERS, "plots", "cli/figures.py"),
     output:
         directory("results/{dataset}/{qbin}/figures"),
-    params:
-        settings=dataset_section("figures"),
     log:
         "logs/{dataset}/{qbin}/figures.log",
     benchmark:
         "results/{dataset}/{qbin}/benchmarks/figures.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=per_attempt(2000),
         runtime=per_attempt(15),
-    conda:
-        CONDA_ENV
+    params:
+        settings=dataset_section("figures"),
     shell:
         "pin_cpus.sh {threads} heterodyne figures --settings {params.settings:q}"
         " --name {wildcards.dataset:q}/{wildcards.qbin:q}"

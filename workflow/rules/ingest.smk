@@ -11,16 +11,15 @@ checkpoint q_bins:
         code=package_code(*CODE_BASE, "cli/q_bins.py"),
     output:
         "results/{dataset}/q_bins.json",
-    params:
-        settings=dataset_section(),
     log:
         "logs/{dataset}/q_bins.log",
-    threads: 1
     conda:
         CONDA_ENV
+    threads: 1
+    params:
+        settings=dataset_section(),
     shell:
-        "pin_cpus.sh {threads} heterodyne q-bins --settings {params.settings:q}"
-        " --output {output:q} > {log:q} 2>&1"
+        "pin_cpus.sh {threads} heterodyne q-bins --settings {params.settings:q}" " --output {output:q} > {log:q} 2>&1"
 
 
 rule ingest:
@@ -31,18 +30,18 @@ rule ingest:
         code=package_code(*CODE_BASE, "cli/ingest.py"),
     output:
         "results/{dataset}/{qbin}/dataset.h5",
-    params:
-        settings=dataset_section(),
     log:
         "logs/{dataset}/{qbin}/ingest.log",
     benchmark:
         "results/{dataset}/{qbin}/benchmarks/ingest.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=per_attempt(2000),
         runtime=per_attempt(10),
-    conda:
-        CONDA_ENV
+    params:
+        settings=dataset_section(),
     shell:
         "pin_cpus.sh {threads} heterodyne ingest --settings {params.settings:q}"
         " --q-bins {input.q_bins:q} --q-folder {wildcards.qbin:q} --output {output:q} > {log:q} 2>&1"

@@ -17,18 +17,18 @@ rule fit_nlsq:
             labels={"dataset": "{dataset}", "q": "{qbin}", "file": "nlsq.json"},
         ),
         h5="results/{dataset}/{qbin}/nlsq.h5",
-    params:
-        settings=section("nlsq"),
     log:
         "logs/{dataset}/{qbin}/fit_nlsq.log",
     benchmark:
         "results/{dataset}/{qbin}/benchmarks/fit_nlsq.tsv"
+    conda:
+        CONDA_ENV
     threads: 2
     resources:
         mem_mb=per_attempt(4000),
         runtime=per_attempt(30),
-    conda:
-        CONDA_ENV
+    params:
+        settings=section("nlsq"),
     shell:
         "pin_cpus.sh {threads} heterodyne fit-nlsq --settings {params.settings:q}"
         " --data {input.data:q} --weights {input.weights:q}"

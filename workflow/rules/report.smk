@@ -22,8 +22,16 @@ rule report:
         shard_benchmarks=shard_files("results/{dataset}/{qbin}/benchmarks/cmc_shard_{shard}.tsv"),
         # the dataset's cross-q verdict (all its q bins) is shown on each q bin's page
         cross_q="results/{dataset}/cross_q.json",
-        code=package_code(*CODE_BASE, *RESULT_FILE_OWNERS, "report", "plots", "study", "audit.py", "software_lock.py",
-                          "cli/report.py"),
+        code=package_code(
+            *CODE_BASE,
+            *RESULT_FILE_OWNERS,
+            "report",
+            "plots",
+            "study",
+            "audit.py",
+            "software_lock.py",
+            "cli/report.py",
+        ),
         # the versions CI tested, which the page compares the run's with
         lock=LOCK_FILE,
     output:
@@ -33,20 +41,20 @@ rule report:
             category="Dataset reports",
             labels={"dataset": "{dataset}", "q": "{qbin}"},
         ),
-    params:
-        results_dir=lambda wildcards: f"results/{wildcards.dataset}/{wildcards.qbin}",
-        # the page shows the whole validated config, so any config change rewrites it
-        settings=lambda wildcards: json.dumps({"config": config}, sort_keys=True),
     log:
         "logs/{dataset}/{qbin}/report.log",
     benchmark:
         "results/{dataset}/{qbin}/benchmarks/report.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=per_attempt(1000),
         runtime=per_attempt(10),
-    conda:
-        CONDA_ENV
+    params:
+        results_dir=lambda wildcards: f"results/{wildcards.dataset}/{wildcards.qbin}",
+        # the page shows the whole validated config, so any config change rewrites it
+        settings=lambda wildcards: json.dumps({"config": config}, sort_keys=True),
     shell:
         "pin_cpus.sh {threads} heterodyne report --settings {params.settings:q}"
         " --name {wildcards.dataset:q}/{wildcards.qbin:q} --results-dir {params.results_dir:q}"
@@ -66,9 +74,9 @@ rule audit:
         "results/audit.json",
     log:
         "logs/audit.log",
-    threads: 1
     conda:
         CONDA_ENV
+    threads: 1
     shell:
         "pin_cpus.sh {threads} heterodyne audit results --output {output:q} > {log:q} 2>&1"
 
@@ -81,8 +89,16 @@ rule report_index:
         tables=rules.study_tables.output,
         study=STUDY_FIGURE,
         cross_q=CROSS_Q,
-        code=package_code(*CODE_BASE, *RESULT_FILE_OWNERS, "report", "plots", "study", "audit.py", "software_lock.py",
-                          "cli/report.py"),
+        code=package_code(
+            *CODE_BASE,
+            *RESULT_FILE_OWNERS,
+            "report",
+            "plots",
+            "study",
+            "audit.py",
+            "software_lock.py",
+            "cli/report.py",
+        ),
         # the versions CI tested, which the page compares the run's with
         lock=LOCK_FILE,
     output:
@@ -91,9 +107,9 @@ rule report_index:
         "logs/report_index.log",
     benchmark:
         "logs/report_index.benchmark.tsv"
-    threads: 1
     conda:
         CONDA_ENV
+    threads: 1
     shell:
         "pin_cpus.sh {threads} heterodyne report --index --results-root results"
         " --audit {input.audit:q} --output {output:q} > {log:q} 2>&1"

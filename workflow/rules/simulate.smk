@@ -13,15 +13,15 @@ for simulated in SIMULATED:
             code=package_code(*CODE_BASE, "simulate", "cli/simulate.py"),
         output:
             config["datasets"][simulated]["file"],
-        params:
-                settings=section("simulate"),
         log:
             f"logs/{simulated}/simulate.log",
         benchmark:
             f"results/{simulated}/benchmarks/simulate.tsv"
-        threads: 1
         conda:
             CONDA_ENV
+        threads: 1
+        params:
+            settings=section("simulate"),
         shell:
             "pin_cpus.sh {threads} heterodyne simulate --settings {params.settings:q}"
             " --output {output:q} > {log:q} 2>&1"

@@ -18,20 +18,26 @@ rule study_tables:
         weights=every_q("results/{dataset}/{qbin}/weights.json"),
         nlsq_json=every_q("results/{dataset}/{qbin}/nlsq.json"),
         cmc_json=every_q("results/{dataset}/{qbin}/cmc/summary.json"),
-        code=package_code(*CODE_BASE, *RESULT_FILE_OWNERS, "report/__init__.py", "report/result_folder.py",
-                          "report/study_tables.py", "cli/tables.py"),
+        code=package_code(
+            *CODE_BASE,
+            *RESULT_FILE_OWNERS,
+            "report/__init__.py",
+            "report/result_folder.py",
+            "report/study_tables.py",
+            "cli/tables.py",
+        ),
     output:
         parameters="results/parameters.csv",
         fit_quality="results/fit_quality.csv",
-    params:
-        folders=every_q("results/{dataset}/{qbin}"),
     log:
         "logs/study_tables.log",
     benchmark:
         "logs/study_tables.benchmark.tsv"
-    threads: 1
     conda:
         CONDA_ENV
+    threads: 1
+    params:
+        folders=every_q("results/{dataset}/{qbin}"),
     shell:
         "pin_cpus.sh {threads} heterodyne tables --folders {params.folders:q}"
         " --parameters {output.parameters:q} --fit-quality {output.fit_quality:q} > {log:q} 2>&1"
@@ -41,8 +47,15 @@ rule study_figure:
     "Draw each fitted parameter against the dataset, over several datasets -> results/study/."
     input:
         parameters="results/parameters.csv",
-        code=package_code(*CODE_BASE, *RESULT_FILE_OWNERS, "plots", "report/__init__.py", "report/result_folder.py",
-                          "report/study_tables.py", "cli/study_figure.py"),
+        code=package_code(
+            *CODE_BASE,
+            *RESULT_FILE_OWNERS,
+            "plots",
+            "report/__init__.py",
+            "report/result_folder.py",
+            "report/study_tables.py",
+            "cli/study_figure.py",
+        ),
     output:
         report(
             directory("results/study"),
@@ -51,16 +64,16 @@ rule study_figure:
             category="Study",
             labels={"figure": "{figure}"},
         ),
-    params:
-        settings=section("datasets"),
     log:
         "logs/study_figure.log",
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=per_attempt(1000),
         runtime=per_attempt(10),
-    conda:
-        CONDA_ENV
+    params:
+        settings=section("datasets"),
     shell:
         "pin_cpus.sh {threads} heterodyne study-figure --settings {params.settings:q}"
         " --parameters {input.parameters:q} --outdir {output:q} > {log:q} 2>&1"
@@ -88,17 +101,17 @@ rule cross_q:
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "figure": "{figure}"},
         ),
-    params:
-        folders=every_q("results/{dataset}/{qbin}"),
-        joint=lambda wildcards, input: ["--joint", input.joint[0], "--joint-cmc", input.joint[1]] if input.joint else [],
     log:
         "logs/{dataset}/cross_q.log",
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=per_attempt(1000),
         runtime=per_attempt(10),
-    conda:
-        CONDA_ENV
+    params:
+        folders=every_q("results/{dataset}/{qbin}"),
+        joint=lambda wildcards, input: ["--joint", input.joint[0], "--joint-cmc", input.joint[1]] if input.joint else [],
     shell:
         "pin_cpus.sh {threads} heterodyne cross-q --folders {params.folders:q} {params.joint:q}"
         " --output-json {output.json:q} --outdir {output.figures:q} > {log:q} 2>&1"
@@ -115,18 +128,18 @@ rule fit_joint_q:
     output:
         json="results/{dataset}/joint_q/nlsq.json",
         h5="results/{dataset}/joint_q/nlsq.h5",
-    params:
-        settings=section("nlsq"),
     log:
         "logs/{dataset}/fit_joint_q.log",
     benchmark:
         "results/{dataset}/joint_q/benchmark.tsv"
+    conda:
+        CONDA_ENV
     threads: 2
     resources:
         mem_mb=per_attempt(8000),
         runtime=per_attempt(60),
-    conda:
-        CONDA_ENV
+    params:
+        settings=section("nlsq"),
     shell:
         "pin_cpus.sh {threads} heterodyne fit-joint-q --settings {params.settings:q}"
         " --data {input.data:q} --weights {input.weights:q}"
@@ -147,17 +160,17 @@ rule cmc_joint_q:
     output:
         json="results/{dataset}/joint_q/cmc/summary.json",
         h5="results/{dataset}/joint_q/cmc/combined.h5",
-    params:
-        settings=section("cmc"),
-        folders=every_q("results/{dataset}/{qbin}"),
     log:
         "logs/{dataset}/cmc_joint_q.log",
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=per_attempt(2000),
         runtime=per_attempt(10),
-    conda:
-        CONDA_ENV
+    params:
+        settings=section("cmc"),
+        folders=every_q("results/{dataset}/{qbin}"),
     shell:
         "pin_cpus.sh {threads} heterodyne cmc-joint-q --settings {params.settings:q}"
         " --joint-nlsq {input.joint:q} --folders {params.folders:q}"
@@ -173,16 +186,16 @@ rule paper:
         code=package_code(*CODE_BASE, *RESULT_FILE_OWNERS, "plots", "report", "study", "cli/paper.py"),
     output:
         directory("results/paper"),
-    params:
-        settings=section(*PAPER_SECTIONS),
     log:
         "logs/paper.log",
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=per_attempt(2000),
         runtime=per_attempt(15),
-    conda:
-        CONDA_ENV
+    params:
+        settings=section(*PAPER_SECTIONS),
     shell:
         "pin_cpus.sh {threads} heterodyne paper --settings {params.settings:q}"
         " --results results --outdir {output:q} > {log:q} 2>&1"

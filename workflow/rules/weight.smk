@@ -14,18 +14,18 @@ rule weight:
             subcategory="{dataset} {qbin}",
             labels={"dataset": "{dataset}", "q": "{qbin}", "file": "weights.json"},
         ),
-    params:
-        settings=section("weight"),
     log:
         "logs/{dataset}/{qbin}/weight.log",
     benchmark:
         "results/{dataset}/{qbin}/benchmarks/weight.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=per_attempt(1000),
         runtime=per_attempt(10),
-    conda:
-        CONDA_ENV
+    params:
+        settings=section("weight"),
     shell:
         "pin_cpus.sh {threads} heterodyne weight --settings {params.settings:q}"
         " --data {input.data:q} --output {output:q} > {log:q} 2>&1"
