@@ -36,62 +36,28 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from heterodyne.core.jax_backend import compute_c2_heterodyne  # noqa: E402
-from heterodyne.core.parameters import PARAMETER_NAMES, as_vector  # noqa: E402
-from heterodyne.data.dataset import Dataset  # noqa: E402
+from problems import DURATION, TRUTH, model_c2, nlsq_settings, noisy_dataset  # noqa: E402
+
+from heterodyne.core.parameters import PARAMETER_NAMES  # noqa: E402
 from heterodyne.fit.joint_fit import fit_joint  # noqa: E402
 from heterodyne.fit.problem import build_problem  # noqa: E402
 from heterodyne.fit.results import result_record  # noqa: E402
-from heterodyne.fit.settings import settings_from_config  # noqa: E402
 from heterodyne.jax_config import configure_jax  # noqa: E402
 from heterodyne.study import cross_q  # noqa: E402
-from heterodyne.weighting.weights_file import AngleWeights  # noqa: E402
 
-TRUTH = {
-    "D0_ref": 1000.0,
-    "alpha_ref": 0.2,
-    "D_offset_ref": 0.0,
-    "D0_sample": 3000.0,
-    "alpha_sample": -0.3,
-    "D_offset_sample": 0.0,
-    "v0": 100.0,
-    "beta": 0.4,
-    "v_offset": 0.0,
-    "f0": 0.4,
-    "f1": 0.05,
-    "f2": 0.0,
-    "f3": 0.0,
-    "phi0": 10.0,
-}
 FREE = ("D0_ref", "D0_sample", "v0")
 PHI = (0.0,)
-DURATION = 10.0  # s
-CONTRAST, OFFSET = 0.3, 1.0
 
 
 def fit_record(q, values, seed, n, sigma, settings):
     """nlsq.json dict of the NLSQ fit of one simulated noisy map at ``q`` [1/A] from ``values``."""
-    dt = DURATION / n
-    t = dt * np.arange(1, n + 1)
-    clean = np.stack([np.asarray(compute_c2_heterodyne(as_vector(values), t, q, dt, p, CONTRAST, OFFSET)) for p in PHI])
-    noise = np.triu(np.random.default_rng(seed).normal(0.0, sigma, clean.shape), k=1)
-    c2 = clean + noise + np.swapaxes(noise, 1, 2)
-    phi = np.array(PHI)
-    dataset = Dataset(c2=c2, valid=np.ones(c2.shape, bool), t=t, phi=phi, dt=dt, q=q, time_origin=dt)
-    weights = AngleWeights(
-        phi=phi,
-        sigma=np.full(len(phi), sigma),
-        contrast=np.full(len(phi), CONTRAST),
-        offset=np.full(len(phi), OFFSET),
-        method="uniform",
-    )
+    dataset, weights = noisy_dataset(model_c2(values, n, q, PHI), q, PHI, sigma, seed, time_origin=DURATION / n)
     fit = fit_joint(build_problem(dataset, weights), settings)
-    return json.loads(json.dumps(result_record(fit, phi, {})))
+    return json.loads(json.dumps(result_record(fit, dataset.phi, {})))
 
 
 def min_holm(result):
@@ -107,19 +73,8 @@ def main(argv=None):
     parser.add_argument("--sigma", type=float, default=0.01, help="noise sd of each element (c2 units)")
     parser.add_argument("--alpha", type=float, default=0.05)
     args = parser.parse_args(argv)
-    section = {
-        "initial": dict(TRUTH),
-        "fixed": [n for n in PARAMETER_NAMES if n not in FREE],
-        "bounds": {},
-        "scaling": "per_angle",
-        "multistart": {"n_starts": 0, "seed": 0},
-        "max_nfev": 100,
-        "ftol": 1e-10,
-        "xtol": 1e-10,
-        "gtol": 1e-10,
-        "jacobian_memory_mb": 256,
-    }
-    settings = settings_from_config(section)
+    fixed = [n for n in PARAMETER_NAMES if n not in FREE]
+    settings = nlsq_settings(dict(TRUTH), fixed, memory_mb=256, max_nfev=100, tol=1e-10)
     q = list(args.q)
     scale = q[1] / q[0]
     scaled = dict(TRUTH, D0_ref=TRUTH["D0_ref"] * scale, D0_sample=TRUTH["D0_sample"] * scale)

@@ -17,44 +17,22 @@ bins.
 
 import argparse
 import json
-import os
-import subprocess
-import sys
-import tempfile
+import time
 
-TRUTH = {
-    "D0_ref": 1000.0,
-    "alpha_ref": 0.2,
-    "D_offset_ref": 0.0,
-    "D0_sample": 3000.0,
-    "alpha_sample": -0.3,
-    "D_offset_sample": 0.0,
-    "v0": 100.0,
-    "beta": 0.4,
-    "v_offset": 0.0,
-    "f0": 0.4,
-    "f1": 0.05,
-    "f2": 0.0,
-    "f3": 0.0,
-    "phi0": 10.0,
-}
-FIXED = ["D_offset_ref", "D_offset_sample", "v_offset", "f2", "f3"]
+import numpy as np
+from problems import FIXED, TRUTH, nlsq_settings, noisy_dataset, perturbed_start, run_child, time_grid
+
 BINS = (("q0.007", 0.007, (30.0, 90.0), 0.35), ("q0.01", 0.01, (0.0, 45.0, 90.0, 135.0), 0.45))
-DURATION, SIGMA = 10.0, 0.01
+SIGMA = 0.01
 
 
 def _problems(n):
-    import numpy as np
-
     from heterodyne.core.jax_backend import compute_c2_heterodyne_multiphi
     from heterodyne.core.parameters import as_vector
-    from heterodyne.data.dataset import Dataset
     from heterodyne.fit.joint_q import QBinProblem
     from heterodyne.fit.problem import build_problem
-    from heterodyne.weighting.weights_file import AngleWeights
 
-    dt = DURATION / n
-    t = dt * np.arange(1, n + 1)
+    dt, t = time_grid(n)
     bins = []
     for k, (folder, q, phi, f0) in enumerate(BINS):
         m = len(phi)
@@ -63,53 +41,19 @@ def _problems(n):
                 as_vector(dict(TRUTH, f0=f0)), t, q, dt, np.array(phi), np.full(m, 0.3), np.ones(m)
             )
         )
-        noise = np.triu(np.random.default_rng(k).normal(0.0, SIGMA, clean.shape), k=1)
-        dataset = Dataset(
-            c2=clean + noise + np.swapaxes(noise, 1, 2),
-            valid=np.ones(clean.shape, bool),
-            t=t,
-            phi=np.array(phi),
-            dt=dt,
-            q=q,
-        )
-        weights = AngleWeights(
-            phi=np.array(phi), sigma=np.full(m, SIGMA), contrast=np.full(m, 0.3), offset=np.ones(m), method="uniform"
-        )
+        dataset, weights = noisy_dataset(clean, q, phi, SIGMA, seed=k)
         bins.append(QBinProblem(folder, q, build_problem(dataset, weights), None))
     return bins
 
 
-def _settings(memory_mb):
-    from heterodyne.fit.settings import settings_from_config
-
-    free = [name for name in TRUTH if name not in FIXED]
-    start = dict(TRUTH, **{name: TRUTH[name] * (1.2 if k % 2 == 0 else 0.8) for k, name in enumerate(free)})
-    return settings_from_config(
-        {
-            "initial": start,
-            "fixed": FIXED,
-            "bounds": {},
-            "scaling": "per_angle",
-            "multistart": {"n_starts": 0, "seed": 0},
-            "max_nfev": 200,
-            "ftol": 1e-8,
-            "xtol": 1e-8,
-            "gtol": 1e-8,
-            "jacobian_memory_mb": memory_mb,
-        }
-    )
-
-
 def child(mode, n, memory_mb):
     """Time the fits of ``mode`` ("separate" or "joint") twice; returns a result row."""
-    import time
-
     from heterodyne.fit.joint_fit import fit_joint
     from heterodyne.fit.joint_q import fit_joint_q
     from heterodyne.jax_config import configure_jax
 
     configure_jax()
-    bins, settings = _problems(n), _settings(memory_mb)
+    bins, settings = _problems(n), nlsq_settings(perturbed_start(0.2), FIXED, memory_mb)
     walls, fits = [], []
     for _ in range(2):
         began = time.perf_counter()
@@ -145,16 +89,7 @@ def main():
         f"{'nfev':>7} {'chi2/dof':>16} {'conv':>5} {'chunked':>7}"
     )
     for mode in ("separate", "joint"):
-        with tempfile.TemporaryDirectory() as cache:
-            env = dict(os.environ, HETERODYNE_JAX_CACHE=cache)
-            out = subprocess.run(
-                [sys.executable, __file__, "--child", mode, "--n", str(args.n), "--memory-mb", str(args.memory_mb)],
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-        row = json.loads(out.stdout.strip().splitlines()[-1])
+        row = run_child(__file__, ["--child", mode, "--n", str(args.n), "--memory-mb", str(args.memory_mb)])
         print(
             f"{args.n:>4} {len(BINS):>6} {angles:>6} {mode:>9} {row['first_s']:>9.1f} {row['warm_s']:>8.1f} "
             f"{'+'.join(map(str, row['iterations'])):>7} {'+'.join(map(str, row['nfev'])):>7} "

@@ -12,39 +12,26 @@ them. That table gives the best process CPU time of alternating calls: on one co
 done, and unlike wall time it does not count the time other processes hold the core.
 """
 
+import sys
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from heterodyne.core import jax_backend as jb
-from heterodyne.core import physics
-from heterodyne.core.c2 import _direct_bracket, c2_map, c2_pooled
-from heterodyne.core.parameters import as_vector
-from heterodyne.core.pooled_likelihood import pooled_sums, prepare_points
-from heterodyne.jax_config import configure_jax
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the parameters live with the tests
 
-PARAMS = jnp.asarray(
-    as_vector(
-        dict(
-            D0_ref=600.0,
-            alpha_ref=0.4,
-            D_offset_ref=40.0,
-            D0_sample=2500.0,
-            alpha_sample=-0.3,
-            D_offset_sample=100.0,
-            v0=30.0,
-            beta=0.5,
-            v_offset=5.0,
-            f0=0.3,
-            f1=0.05,
-            f2=3.0,
-            f3=0.1,
-            phi0=12.0,
-        )
-    )
-)
+from physics_fixtures import SMOOTH  # noqa: E402
+
+from heterodyne.core import jax_backend as jb  # noqa: E402
+from heterodyne.core import physics  # noqa: E402
+from heterodyne.core.c2 import _direct_bracket, c2_map, c2_pooled  # noqa: E402
+from heterodyne.core.parameters import as_vector  # noqa: E402
+from heterodyne.core.pooled_likelihood import pooled_sums, prepare_points  # noqa: E402
+from heterodyne.jax_config import configure_jax  # noqa: E402
+
+PARAMS = jnp.asarray(as_vector(SMOOTH))
 Q, DT = 0.012, 0.1
 
 

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from physics_fixtures import SMOOTH
 from scipy.integrate import cumulative_trapezoid
 
 from heterodyne.core import jax_backend as jb
@@ -20,24 +21,7 @@ Q = 0.012  # 1/A
 DT = 0.1  # s
 N = 150  # > 2 blocks of BLOCK = 64 and not a multiple of it
 T = 0.5 + DT * np.arange(N)  # absolute times, s (t > 0: smooth in every parameter)
-TRUTH = as_vector(
-    dict(
-        D0_ref=600.0,
-        alpha_ref=0.4,
-        D_offset_ref=40.0,
-        D0_sample=2500.0,
-        alpha_sample=-0.3,
-        D_offset_sample=100.0,
-        v0=30.0,
-        beta=0.5,
-        v_offset=5.0,
-        f0=0.3,
-        f1=0.05,
-        f2=3.0,
-        f3=0.1,
-        phi0=12.0,
-    )
-)
+TRUTH = as_vector(SMOOTH)
 
 
 # ---------------------------------------------------------------- NumPy re-derivation

@@ -5,6 +5,7 @@ gradient of a cotangent-weighted sum with respect to every differentiable argume
 import jax
 import jax.numpy as jnp
 import numpy as np
+import physics_fixtures
 import pytest
 
 from heterodyne.core.c2 import c2_pooled
@@ -13,25 +14,7 @@ from heterodyne.core.pooled_likelihood import pooled_sums, prepare_points
 
 N, Q, DT = 40, 0.012, 0.1
 PHI = np.array([-20.0, 35.0, 80.0])
-# f1 != 0 (time-dependent fraction), alpha/beta != 0, both D offsets != 0, phi0 != 0
-SMOOTH = as_vector(
-    dict(
-        D0_ref=600.0,
-        alpha_ref=0.4,
-        D_offset_ref=40.0,
-        D0_sample=2500.0,
-        alpha_sample=-0.3,
-        D_offset_sample=100.0,
-        v0=30.0,
-        beta=0.5,
-        v_offset=5.0,
-        f0=0.3,
-        f1=0.05,
-        f2=3.0,
-        f3=0.1,
-        phi0=12.0,
-    )
-)
+SMOOTH = as_vector(physics_fixtures.SMOOTH)
 # t starts at 0 (t^a := 0), J_ref = max(., 0) vanishes on early times (C_ref flat there), x_s clips at 1
 KINKED = as_vector(
     dict(
