@@ -30,7 +30,7 @@ from heterodyne.core.symmetries import canonical, components_mirror, exchange_ab
 from heterodyne.errors import InputError
 from heterodyne.fit.identifiability import undetermined_combinations
 from heterodyne.fit.multistart import latin_hypercube_starts
-from heterodyne.fit.nlsq_solver import solve
+from heterodyne.fit.nlsq_solver import best_of_starts, solve
 from heterodyne.fit.problem import full_theta, jacobian_jit, n_valid, optimal_scaling, residuals_jit
 from heterodyne.fit.speckle_covariance import score_covariance
 from heterodyne.fit.uncertainty import (
@@ -262,46 +262,13 @@ def fit_joint(problem, settings, noise=None):
     starts = [settings.initial[free]]
     if settings.n_starts:
         starts += list(latin_hypercube_starts(lower, upper, settings.n_starts, settings.seed))
-    best = None
-    for k, x0 in enumerate(starts):
-        if not np.all(np.isfinite(np.asarray(residuals(x0)))):
-            log.warning(
-                "start %d/%d: residuals not finite at %s; skipped",
-                k + 1,
-                len(starts),
-                dict(zip(settings.free_names, x0.tolist(), strict=True)),
-            )
-            continue
-        outcome = solve(
-            residuals,
-            jacobian,
-            x0,
-            lower,
-            upper,
-            max_nfev=settings.max_nfev,
-            ftol=settings.ftol,
-            xtol=settings.xtol,
-            gtol=settings.gtol,
-        )
-        log.info("start %d/%d: chi2 = %.6g, %s", k + 1, len(starts), 2 * outcome.cost, outcome.message)
-        if np.isfinite(outcome.cost) and (best is None or outcome.cost < best.cost):
-            best = outcome
+    best = best_of_starts(residuals, jacobian, starts, lower, upper, settings, settings.free_names)
     if best is None or not np.all(np.isfinite(best.x)):
         raise FitFailed("no start gave finite residuals, chi2 and parameters")
     mirror = exchange_restart(best.x, settings, np.asarray(problem.t))
     other = None  # the loser of best and the restart from the exchanged components
     if mirror is not None and np.all(np.isfinite(np.asarray(residuals(mirror)))):
-        outcome = solve(
-            residuals,
-            jacobian,
-            mirror,
-            lower,
-            upper,
-            max_nfev=settings.max_nfev,
-            ftol=settings.ftol,
-            xtol=settings.xtol,
-            gtol=settings.gtol,
-        )
+        outcome = solve(residuals, jacobian, mirror, lower, upper, settings)
         log.info(
             "start from the exchanged components: chi2 = %.6g (best so far %.6g), %s",
             2 * outcome.cost,

@@ -56,7 +56,7 @@ from heterodyne.fit.identifiability import undetermined_combinations
 from heterodyne.fit.joint_fit import FitFailed, equivalent_system, expanded_parameters
 from heterodyne.fit.joint_q_layout import bin_theta, canonical_joint, exchange_restart_joint, joint_layout, per_q_name
 from heterodyne.fit.multistart import latin_hypercube_starts
-from heterodyne.fit.nlsq_solver import solve
+from heterodyne.fit.nlsq_solver import best_of_starts
 from heterodyne.fit.problem import jacobian_jit, n_valid, residuals_jit
 from heterodyne.fit.settings import hold_for_angle_count
 from heterodyne.fit.speckle_covariance import score_covariance
@@ -238,34 +238,6 @@ def scaling_names(folder, n_phi, shared):
     ]
 
 
-def _best_of_starts(system, starts, lower, upper, settings, names):
-    best = None
-    for k, x0 in enumerate(starts):
-        if not np.all(np.isfinite(system.residuals(x0))):
-            log.warning(
-                "start %d/%d: residuals not finite at %s; skipped",
-                k + 1,
-                len(starts),
-                dict(zip(names, np.asarray(x0).tolist(), strict=True)),
-            )
-            continue
-        outcome = solve(
-            system.residuals,
-            system.jacobian,
-            x0,
-            lower,
-            upper,
-            max_nfev=settings.max_nfev,
-            ftol=settings.ftol,
-            xtol=settings.xtol,
-            gtol=settings.gtol,
-        )
-        log.info("start %d/%d: chi2 = %.6g, %s", k + 1, len(starts), 2 * outcome.cost, outcome.message)
-        if np.isfinite(outcome.cost) and (best is None or outcome.cost < best.cost):
-            best = outcome
-    return best
-
-
 def _check_determined(layout, settings, n_angles, n_total, n_p):
     undetermined = undetermined_combinations(layout.local_names, settings.initial, max(n_angles))
     if undetermined:
@@ -325,13 +297,13 @@ def fit_joint_q(bins, settings):
     starts = [layout.joint_from_local([settings.initial[free]] * len(bins))]
     if settings.n_starts:
         starts += list(latin_hypercube_starts(lower, upper, settings.n_starts, settings.seed))
-    best = _best_of_starts(system, starts, lower, upper, settings, layout.names)
+    best = best_of_starts(system.residuals, system.jacobian, starts, lower, upper, settings, layout.names)
     if best is None or not np.all(np.isfinite(best.x)):
         raise FitFailed("no start gave finite residuals, chi2 and parameters")
     grids = [np.asarray(item.problem.t) for item in bins]
     mirror = exchange_restart_joint(best.x, layout, settings, grids)
     if mirror is not None:
-        outcome = _best_of_starts(system, [mirror], lower, upper, settings, layout.names)
+        outcome = best_of_starts(system.residuals, system.jacobian, [mirror], lower, upper, settings, layout.names)
         if outcome is not None and outcome.cost < best.cost:
             log.info("the exchanged-components start wins: chi2 = %.6g (was %.6g)", 2 * outcome.cost, 2 * best.cost)
             best = outcome

@@ -15,6 +15,7 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
+log = logging.getLogger(__name__)
 _NLSQ = None
 #: the folder nlsq creates in the current folder at import (its SmartCache default)
 NLSQ_DISK_CACHE = ".nlsq_cache"
@@ -78,8 +79,9 @@ class SolverOutcome(NamedTuple):
         return self.status > 0
 
 
-def solve(residuals, jacobian, x0, lower, upper, *, max_nfev, ftol, xtol, gtol):
-    """Minimise 0.5 * sum residuals(x)^2 subject to lower <= x <= upper from x0 by TRF.
+def solve(residuals, jacobian, x0, lower, upper, settings):
+    """Minimise 0.5 * sum residuals(x)^2 subject to lower <= x <= upper from x0 by TRF, stopping at
+    ``settings.max_nfev``, ``ftol``, ``xtol`` or ``gtol`` (a :class:`~heterodyne.fit.settings.FitSettings`).
 
     ``residuals(x)`` -> (m,) and ``jacobian(x)`` -> (m, n) take a NumPy float64 vector.
     Parameters are scaled by the Jacobian's column norms (``x_scale="jac"``) because the
@@ -93,11 +95,11 @@ def solve(residuals, jacobian, x0, lower, upper, *, max_nfev, ftol, xtol, gtol):
         jac=jacobian,
         bounds=(np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)),
         method="trf",
-        ftol=ftol,
-        xtol=xtol,
-        gtol=gtol,
+        ftol=settings.ftol,
+        xtol=settings.xtol,
+        gtol=settings.gtol,
         x_scale="jac",
-        max_nfev=max_nfev,
+        max_nfev=settings.max_nfev,
     )
     return SolverOutcome(
         x=np.asarray(result.x, dtype=np.float64),
@@ -108,3 +110,23 @@ def solve(residuals, jacobian, x0, lower, upper, *, max_nfev, ftol, xtol, gtol):
         n_function_evals=int(result.nfev),
         n_jacobian_evals=int(result.njev or 0),
     )
+
+
+def best_of_starts(residuals, jacobian, starts, lower, upper, settings, names):
+    """The :func:`solve` outcome of lowest finite cost over ``starts``, or None when none has one. A start
+    whose residuals are not all finite is skipped with a warning that gives its values by ``names``."""
+    best = None
+    for k, x0 in enumerate(starts):
+        if not np.all(np.isfinite(np.asarray(residuals(x0)))):
+            log.warning(
+                "start %d/%d: residuals not finite at %s; skipped",
+                k + 1,
+                len(starts),
+                dict(zip(names, np.asarray(x0).tolist(), strict=True)),
+            )
+            continue
+        outcome = solve(residuals, jacobian, x0, lower, upper, settings)
+        log.info("start %d/%d: chi2 = %.6g, %s", k + 1, len(starts), 2 * outcome.cost, outcome.message)
+        if np.isfinite(outcome.cost) and (best is None or outcome.cost < best.cost):
+            best = outcome
+    return best
