@@ -1,7 +1,8 @@
-"""The JSON reader the result files' owners share (e.g. :mod:`heterodyne.fit.results`,
-:mod:`heterodyne.cmc.summary_file`); no other module calls it."""
+"""The JSON reader and the joint-record view the result files' owners share (e.g.
+:mod:`heterodyne.fit.results`, :mod:`heterodyne.cmc.summary_file`); no other module uses them."""
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from heterodyne.errors import InputError
@@ -21,3 +22,20 @@ def read_json_record(path, required, rerun):
             f"`heterodyne {rerun}` result format, re-run that step"
         )
     return record
+
+
+@dataclass(frozen=True)
+class JointRecord:
+    """A joint multi-q result file as read back: its ``path`` and ``record``, the checked dict."""
+
+    path: Path
+    record: dict
+
+    @property
+    def parameters(self):
+        return self.record["parameters"]
+
+    @property
+    def shared_parameters(self):
+        """Names of the parameters all q bins share."""
+        return list(self.record["shared_parameters"])

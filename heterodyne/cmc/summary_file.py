@@ -27,7 +27,7 @@ from pathlib import Path
 
 from heterodyne.atomic import atomic_output
 from heterodyne.errors import InputError
-from heterodyne.json_record import read_json_record
+from heterodyne.json_record import JointRecord, read_json_record
 
 #: the keys every reader of a per-q summary.json may rely on
 SUMMARY_KEYS = (
@@ -125,20 +125,8 @@ def read_summary(path):
     return CmcSummary(path=Path(path), record=record)
 
 
-@dataclass(frozen=True)
-class JointCmcSummary:
+class JointCmcSummary(JointRecord):
     """The joint posterior's summary.json as read back: its ``path`` and ``record``."""
-
-    path: Path
-    record: dict
-
-    @property
-    def parameters(self):
-        return self.record["parameters"]
-
-    @property
-    def shared_parameters(self):
-        return list(self.record["shared_parameters"])
 
     @property
     def flagged(self):
