@@ -30,7 +30,6 @@ A reader requires the per-q keys and checks (:func:`heterodyne.fit.results.check
 """
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,8 +37,16 @@ import numpy as np
 from heterodyne.core.parameters import PARAMETER_NAMES, PARAMETERS
 from heterodyne.errors import InputError
 from heterodyne.fit.joint_q_layout import FRACTION_NAMES, PER_Q_SEPARATOR
-from heterodyne.fit.results import NLSQ_KEYS, _number, _numbers, check_record, write_result_files
-from heterodyne.json_record import read_json_record
+from heterodyne.fit.results import (
+    NLSQ_KEYS,
+    _number,
+    _numbers,
+    check_record,
+    covariance_entries,
+    solver_entries,
+    write_result_files,
+)
+from heterodyne.json_record import JointRecord, read_json_record
 
 #: the keys of the joint nlsq.json beyond the per-q ones (NLSQ_KEYS)
 JOINT_KEYS = ("shared_parameters", "fraction_parameters", "q_bins", "q_per_angle")
@@ -97,7 +104,6 @@ def _parameters(fit):
 def joint_record(fit, phi, inputs, provenance, held=None):
     """The nlsq.json dict (module docstring) of ``fit``; ``phi`` list of each bin's angles [deg];
     ``inputs`` list of each bin's (data, weights) paths; ``held`` as in the per-q record."""
-    n_joint = len(fit.names)
     bins = [
         {
             "q": float(fit.q[b]),
@@ -131,22 +137,8 @@ def joint_record(fit, phi, inputs, provenance, held=None):
         "reduced_chi2": float(fit.reduced_chi2),
         "reduced_chi2_per_angle": _numbers(np.concatenate(fit.reduced_chi2_per_angle)),
         "n_valid_pairs_per_angle": [int(n) for n in np.concatenate(fit.n_valid_per_angle)],
-        "dof": int(fit.dof),
-        "n_iterations": int(fit.n_iterations),
-        "n_function_evals": int(fit.n_function_evals),
-        "wall_time_s": float(fit.wall_time_s),
-        "stderr_scaling": fit.stderr_scaling,
-        "n_starts": int(fit.n_starts),
-        "jacobian_chunked": bool(fit.chunked),
-        "correlation": {
-            "names": list(fit.names),
-            "matrix": [_numbers(row) for row in fit.correlation[:n_joint, :n_joint]],
-        },
-        "covariance": {
-            "names": list(fit.covariance_names),
-            "matrix": [_numbers(row) for row in fit.covariance],
-            "independent": [_numbers(row) for row in fit.covariance_independent],
-        },
+        **solver_entries(fit),
+        **covariance_entries(fit, fit.names),
         "provenance": provenance,
     }
 
@@ -170,20 +162,8 @@ def save_joint_results(json_path, h5_path, fit, phi, inputs, c2_models, provenan
     write_result_files(json_path, h5_path, joint_record(fit, phi, inputs, provenance, held), write_arrays)
 
 
-@dataclass(frozen=True)
-class JointNlsqResult:
+class JointNlsqResult(JointRecord):
     """A saved joint multi-q fit: ``path`` of its nlsq.json and ``record``, the checked dict."""
-
-    path: Path
-    record: dict
-
-    @property
-    def parameters(self):
-        return self.record["parameters"]
-
-    @property
-    def shared_parameters(self):
-        return list(self.record["shared_parameters"])
 
     @property
     def q_of_folder(self):

@@ -66,6 +66,33 @@ def _exchanged_record(fit):
     }
 
 
+def solver_entries(fit):
+    """The nlsq.json entries on the solver run, alike for the per-q and the joint fit."""
+    return {
+        "dof": int(fit.dof),
+        "n_iterations": int(fit.n_iterations),
+        "n_function_evals": int(fit.n_function_evals),
+        "wall_time_s": float(fit.wall_time_s),
+        "stderr_scaling": fit.stderr_scaling,
+        "n_starts": int(fit.n_starts),
+        "jacobian_chunked": bool(fit.chunked),
+    }
+
+
+def covariance_entries(fit, names):
+    """The nlsq.json ``correlation`` (of the fitted parameters ``names``, the leading block of
+    ``fit.correlation``) and ``covariance`` entries, alike for the per-q and the joint fit."""
+    n = len(names)
+    return {
+        "correlation": {"names": list(names), "matrix": [_numbers(row) for row in fit.correlation[:n, :n]]},
+        "covariance": {
+            "names": list(fit.covariance_names),
+            "matrix": [_numbers(row) for row in fit.covariance],
+            "independent": [_numbers(row) for row in fit.covariance_independent],
+        },
+    }
+
+
 def result_record(fit, phi, provenance, held=None):
     """The nlsq.json dict of ``fit`` at angles ``phi`` (deg); ``held`` maps parameters the step held
     fixed although the config frees them to the reason (``held_fixed``)."""
@@ -80,7 +107,6 @@ def result_record(fit, phi, provenance, held=None):
         }
         for k, p in enumerate(PARAMETERS)
     }
-    n_free = len(fit.free_names)
     return {
         "converged": bool(fit.converged),
         "termination": fit.termination,
@@ -96,23 +122,9 @@ def result_record(fit, phi, provenance, held=None):
         "reduced_chi2": float(fit.reduced_chi2),
         "reduced_chi2_per_angle": _numbers(fit.reduced_chi2_per_angle),
         "n_valid_pairs_per_angle": [int(n) for n in fit.n_valid_per_angle],
-        "dof": int(fit.dof),
-        "n_iterations": int(fit.n_iterations),
-        "n_function_evals": int(fit.n_function_evals),
-        "wall_time_s": float(fit.wall_time_s),
-        "stderr_scaling": fit.stderr_scaling,
-        "n_starts": int(fit.n_starts),
-        "jacobian_chunked": bool(fit.chunked),
+        **solver_entries(fit),
         "exchanged_optimum": _exchanged_record(fit),
-        "correlation": {
-            "names": list(fit.free_names),
-            "matrix": [_numbers(row) for row in fit.correlation[:n_free, :n_free]],
-        },
-        "covariance": {
-            "names": list(fit.covariance_names),
-            "matrix": [_numbers(row) for row in fit.covariance],
-            "independent": [_numbers(row) for row in fit.covariance_independent],
-        },
+        **covariance_entries(fit, fit.free_names),
         "provenance": provenance,
     }
 
