@@ -12,17 +12,16 @@ source files, the same q twice, weights not made from their dataset): no output 
 """
 
 import logging
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from heterodyne.cli import add_settings_argument, read_settings
+from heterodyne.cli.fit_run import run_fit
 from heterodyne.core.c2 import c2_meshgrid
 from heterodyne.data.dataset import load_dataset
 from heterodyne.data.q_bins import folder_names
 from heterodyne.errors import InputError
-from heterodyne.fit.joint_fit import FitFailed
 from heterodyne.fit.joint_q import QBinProblem, fit_joint_q, hold_for_bins
 from heterodyne.fit.joint_q_results import save_joint_results
 from heterodyne.fit.problem import build_problem
@@ -114,22 +113,9 @@ def run(args):
         )
         for b in order
     ]
-    try:
-        fit = fit_joint_q(bins, settings)
-    except FitFailed as err:
-        print(
-            f"heterodyne fit-joint-q: fit failed: {err}; check the data and the initial values (config: nlsq.initial)",
-            file=sys.stderr,
-        )
+    fit = run_fit("fit-joint-q", fit_joint_q, bins, settings)
+    if fit is None:
         return 1
-    log.info(
-        "%s after %d iterations: chi2 = %.6g, reduced chi2 = %.4f (%.1f s)",
-        fit.termination,
-        fit.n_iterations,
-        fit.chi2,
-        fit.reduced_chi2,
-        fit.wall_time_s,
-    )
     models = [
         np.asarray(
             c2_meshgrid(

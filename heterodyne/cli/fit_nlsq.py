@@ -6,14 +6,14 @@ numbers (no output written); 2 for bad input.
 """
 
 import logging
-import sys
 
 import numpy as np
 
 from heterodyne.cli import add_settings_argument, read_settings
+from heterodyne.cli.fit_run import run_fit
 from heterodyne.core.c2 import c2_meshgrid
 from heterodyne.data.dataset import load_dataset
-from heterodyne.fit.joint_fit import FitFailed, fit_joint
+from heterodyne.fit.joint_fit import fit_joint
 from heterodyne.fit.problem import build_problem
 from heterodyne.fit.results import save_results
 from heterodyne.fit.settings import hold_for_angle_count, settings_from_config
@@ -42,22 +42,9 @@ def run(args):
     for name, reason in held.items():
         log.info("%s held fixed: %s", name, reason)
     problem = build_problem(dataset, weights, weights_path=args.weights)
-    try:
-        fit = fit_joint(problem, settings, weights.noise)
-    except FitFailed as err:
-        print(
-            f"heterodyne fit-nlsq: fit failed: {err}; check the data and the initial values (config: nlsq.initial)",
-            file=sys.stderr,
-        )
+    fit = run_fit("fit-nlsq", fit_joint, problem, settings, weights.noise)
+    if fit is None:
         return 1
-    log.info(
-        "%s after %d iterations: chi2 = %.6g, reduced chi2 = %.4f (%.1f s)",
-        fit.termination,
-        fit.n_iterations,
-        fit.chi2,
-        fit.reduced_chi2,
-        fit.wall_time_s,
-    )
     c2_model = c2_meshgrid(fit.theta, dataset.t, dataset.q, dataset.dt, dataset.phi, fit.contrast, fit.offset)
     provenance = provenance_record(section, [args.data, args.weights])
     save_results(args.output_json, args.output_h5, fit, dataset.phi, np.asarray(c2_model), provenance, held)
