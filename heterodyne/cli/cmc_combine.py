@@ -16,7 +16,7 @@ from heterodyne.cmc.combine import combine_shards, posterior_summary, shard_summ
 from heterodyne.cmc.compare import UNDETERMINED_SD_RATIO, nlsq_comparison, undetermined
 from heterodyne.cmc.diagnostics import E_BFMI_MIN, ESS_MIN, R_HAT_LIMIT, convergence_flags
 from heterodyne.cmc.draws_file import save_combined
-from heterodyne.cmc.model import build_model_spec
+from heterodyne.cmc.model import config_model_spec
 from heterodyne.cmc.noise_adjustment import adjustment_matrix, nlsq_covariances, sd_factors
 from heterodyne.cmc.pooling import shard_count, shard_count_origin
 from heterodyne.cmc.shard_set import check_sampling_model, load_matching_shards
@@ -49,16 +49,7 @@ def run(args):
     num_shards = shard_count(n_points, cmc)
     shards = load_matching_shards(args.shards, num_shards, cmc["seed"], shard_count_origin(n_points, cmc))
     n_chains = next(iter(shards[0].draws.values())).shape[0]
-    spec, info = build_model_spec(
-        nlsq,
-        cmc["prior"],
-        dataset.t,
-        dataset.q,
-        len(dataset.phi),
-        num_shards,
-        bounds=config["nlsq"]["bounds"],
-        source=args.nlsq,
-    )
+    spec, info = config_model_spec(nlsq, config, dataset, num_shards, args.nlsq)
     check_sampling_model(spec, info.names, shards, args.nlsq)
 
     covariances = nlsq_covariances(nlsq)

@@ -12,7 +12,7 @@ from jax._src import xla_bridge  # backends_are_initialized: no public equivalen
 
 from heterodyne.cli import add_settings_argument, read_settings
 from heterodyne.cmc.draws_file import save_shard
-from heterodyne.cmc.model import build_model_spec
+from heterodyne.cmc.model import config_model_spec
 from heterodyne.cmc.pooling import max_shard_size, pooled_points, shard_count, shard_count_origin, shard_points
 from heterodyne.cmc.sampling import NutsSettings, run_shard, shard_data
 from heterodyne.data.dataset import load_dataset
@@ -74,16 +74,7 @@ def run(args):
             "use fewer shards or widen the frame window"
         )
     mine = shard_points(points, num_shards, cmc["seed"], args.shard)
-    spec, info = build_model_spec(
-        nlsq,
-        cmc["prior"],
-        dataset.t,
-        dataset.q,
-        len(dataset.phi),
-        num_shards,
-        bounds=config["nlsq"]["bounds"],
-        source=args.nlsq,
-    )
+    spec, info = config_model_spec(nlsq, config, dataset, num_shards, args.nlsq)
     data = shard_data(dataset, weights, mine, max_shard_size(points, num_shards, cmc["seed"]), num_shards)
     result = run_shard(data, spec, info, NutsSettings.from_config(cmc), cmc["seed"], args.shard)
 

@@ -203,6 +203,21 @@ def build_model_spec(nlsq, prior_config, t, q, n_phi, num_shards, bounds=None, s
     return spec, SpecInfo(names, free_names, absorber)
 
 
+def config_model_spec(nlsq, config, dataset, num_shards, source):
+    """:func:`build_model_spec` of one q bin's ``dataset`` with the ``cmc.prior`` and ``nlsq.bounds``
+    of the run ``config``; ``source`` names the nlsq.json in errors."""
+    return build_model_spec(
+        nlsq,
+        config["cmc"]["prior"],
+        dataset.t,
+        dataset.q,
+        len(dataset.phi),
+        num_shards,
+        bounds=config["nlsq"]["bounds"],
+        source=source,
+    )
+
+
 def log_prior(theta, prior):
     """sum_m log pi_m(theta_m) up to a constant; -inf outside the support."""
     inside = jnp.all((theta >= prior.low) & (theta <= prior.high), axis=-1)
