@@ -26,27 +26,26 @@ class Parameter(NamedTuple):
     description: str
 
 
+def _transport(component, label):
+    """D0, alpha and D_offset of one component's transport rate J(t) = max(D0 t^alpha + D_offset, 0) [A^2/s]."""
+    return (
+        Parameter(
+            f"D0_{component}",
+            f"A^2 s^-(1+alpha_{component})",
+            1.0e3,
+            0.0,
+            1.0e7,
+            f"{label} transport prefactor: J_{component}(t) = "
+            f"max(D0_{component} t^alpha_{component} + D_offset_{component}, 0)",
+        ),
+        Parameter(f"alpha_{component}", "1", 0.0, -2.0, 2.0, f"{label} transport exponent"),
+        Parameter(f"D_offset_{component}", "A^2/s", 0.0, -1.0e5, 1.0e5, f"{label} transport offset"),
+    )
+
+
 PARAMETERS = (
-    Parameter(
-        "D0_ref",
-        "A^2 s^-(1+alpha_ref)",
-        1.0e3,
-        0.0,
-        1.0e7,
-        "reference transport prefactor: J_ref(t) = max(D0_ref t^alpha_ref + D_offset_ref, 0)",
-    ),
-    Parameter("alpha_ref", "1", 0.0, -2.0, 2.0, "reference transport exponent"),
-    Parameter("D_offset_ref", "A^2/s", 0.0, -1.0e5, 1.0e5, "reference transport offset"),
-    Parameter(
-        "D0_sample",
-        "A^2 s^-(1+alpha_sample)",
-        1.0e3,
-        0.0,
-        1.0e7,
-        "sample transport prefactor: J_sample(t) = max(D0_sample t^alpha_sample + D_offset_sample, 0)",
-    ),
-    Parameter("alpha_sample", "1", 0.0, -2.0, 2.0, "sample transport exponent"),
-    Parameter("D_offset_sample", "A^2/s", 0.0, -1.0e5, 1.0e5, "sample transport offset"),
+    *_transport("ref", "reference"),
+    *_transport("sample", "sample"),
     Parameter(
         "v0",
         "A s^-(1+beta)",

@@ -36,23 +36,12 @@ Cov (..., n_q, p, p)) so many synthetic data sets can be tested at once.
 import numpy as np
 from scipy import stats
 
-from heterodyne.core.parameters import INDEX, PARAMETERS
+from heterodyne.core.parameters import INDEX, PARAMETER_NAMES, PARAMETERS
 
-#: the parameters the model makes independent of q (canonical order)
-Q_INDEPENDENT = (
-    "D0_ref",
-    "alpha_ref",
-    "D_offset_ref",
-    "D0_sample",
-    "alpha_sample",
-    "D_offset_sample",
-    "v0",
-    "beta",
-    "v_offset",
-    "phi0",
-)
 #: the sample-fraction parameters, allowed to vary with q
 FRACTIONS = ("f0", "f1", "f2", "f3")
+#: the parameters the model makes independent of q (canonical order)
+Q_INDEPENDENT = tuple(name for name in PARAMETER_NAMES if name not in FRACTIONS)
 FRACTION_REASON = "sample fraction: may vary with q, not part of the q-independence test"
 
 
