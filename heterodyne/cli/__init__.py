@@ -62,6 +62,17 @@ def add_settings_argument(parser, *sections):
     parser.set_defaults(settings_sections=sections)
 
 
+def add_folders_argument(parser, help_text):
+    """``--folders FOLDER [FOLDER ...]`` (required): per-q result folders results/<dataset>/<q folder>."""
+    parser.add_argument("--folders", nargs="+", required=True, metavar="FOLDER", help=help_text)
+
+
+def add_output_arguments(parser, json_help, h5_help):
+    """``--output-json`` and ``--output-h5`` (both required): the step's JSON and HDF5 result files."""
+    parser.add_argument("--output-json", required=True, help=json_help)
+    parser.add_argument("--output-h5", required=True, help=h5_help)
+
+
 def read_settings(args):
     """{section: validated section, defaults filled} from ``--settings``; InputError names a
     missing or unexpected section or the first invalid key."""

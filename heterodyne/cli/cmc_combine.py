@@ -11,7 +11,7 @@ expected, comes from the config and the dataset (:func:`heterodyne.cmc.pooling.s
 
 import logging
 
-from heterodyne.cli import add_settings_argument, read_settings
+from heterodyne.cli import add_output_arguments, add_settings_argument, read_settings
 from heterodyne.cmc.combine import combine_shards, posterior_summary, shard_summary
 from heterodyne.cmc.compare import UNDETERMINED_SD_RATIO, nlsq_comparison, undetermined
 from heterodyne.cmc.diagnostics import E_BFMI_MIN, ESS_MIN, R_HAT_LIMIT, convergence_flags
@@ -34,8 +34,7 @@ def add_arguments(parser):
     parser.add_argument("--data", required=True, help="dataset.h5 the shards were sampled from")
     parser.add_argument("--nlsq", required=True, help="nlsq.json the shards started from")
     parser.add_argument("--shards", required=True, nargs="+", help="every shard_k.h5 of the dataset")
-    parser.add_argument("--output-json", required=True, help="summary file to write (JSON)")
-    parser.add_argument("--output-h5", required=True, help="combined draws file to write (HDF5)")
+    add_output_arguments(parser, "summary file to write (JSON)", "combined draws file to write (HDF5)")
 
 
 def run(args):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from heterodyne.cli import add_settings_argument, read_settings
+from heterodyne.cli import add_folders_argument, add_output_arguments, add_settings_argument, read_settings
 from heterodyne.cmc.combine import posterior_summary
 from heterodyne.cmc.compare import nlsq_comparison
 from heterodyne.cmc.diagnostics import convergence_flags
@@ -37,15 +37,8 @@ log = logging.getLogger("heterodyne.cmc")
 def add_arguments(parser):
     add_settings_argument(parser, "cmc")
     parser.add_argument("--joint-nlsq", required=True, help="nlsq.json of `heterodyne fit-joint-q`")
-    parser.add_argument(
-        "--folders",
-        nargs="+",
-        required=True,
-        metavar="FOLDER",
-        help="the per-q result folders results/<dataset>/<q folder> the joint fit used",
-    )
-    parser.add_argument("--output-json", required=True, help="summary file to write (JSON)")
-    parser.add_argument("--output-h5", required=True, help="joint draws file to write (HDF5)")
+    add_folders_argument(parser, "the per-q result folders results/<dataset>/<q folder> the joint fit used")
+    add_output_arguments(parser, "summary file to write (JSON)", "joint draws file to write (HDF5)")
 
 
 def run(args):

@@ -16,6 +16,7 @@ naming the file, exit status 2, nothing written.
 from pathlib import Path
 
 from heterodyne.atomic import atomic_folder
+from heterodyne.cli import add_folders_argument
 from heterodyne.errors import InputError
 from heterodyne.plots.cross_q import verdict_text, write_cross_q_figures
 from heterodyne.provenance import provenance_record
@@ -26,13 +27,7 @@ FIGURE_STEMS = ("cross_q_parameters", "cross_q_rates")
 
 
 def add_arguments(parser):
-    parser.add_argument(
-        "--folders",
-        nargs="+",
-        required=True,
-        metavar="FOLDER",
-        help="the per-q result folders results/<dataset>/<q folder> of one dataset",
-    )
+    add_folders_argument(parser, "the per-q result folders results/<dataset>/<q folder> of one dataset")
     parser.add_argument(
         "--joint",
         metavar="NLSQ_JSON",

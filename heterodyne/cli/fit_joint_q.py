@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from heterodyne.cli import add_settings_argument, read_settings
+from heterodyne.cli import add_output_arguments, add_settings_argument, read_settings
 from heterodyne.cli.fit_run import run_fit
 from heterodyne.core.c2 import c2_meshgrid
 from heterodyne.data.dataset import load_dataset
@@ -42,8 +42,7 @@ def add_arguments(parser):
         nargs="+",
         help="weights.json of every q bin, in the order of --data (`heterodyne weight`)",
     )
-    parser.add_argument("--output-json", required=True, help="nlsq.json to write")
-    parser.add_argument("--output-h5", required=True, help="nlsq.h5 to write")
+    add_output_arguments(parser, "nlsq.json to write", "nlsq.h5 to write")
 
 
 def bin_folder(path):

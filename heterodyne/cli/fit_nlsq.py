@@ -9,7 +9,7 @@ import logging
 
 import numpy as np
 
-from heterodyne.cli import add_settings_argument, read_settings
+from heterodyne.cli import add_output_arguments, add_settings_argument, read_settings
 from heterodyne.cli.fit_run import run_fit
 from heterodyne.core.c2 import c2_meshgrid
 from heterodyne.data.dataset import load_dataset
@@ -28,8 +28,7 @@ def add_arguments(parser):
     add_settings_argument(parser, "nlsq")
     parser.add_argument("--data", required=True, help="dataset.h5 written by `heterodyne ingest`")
     parser.add_argument("--weights", required=True, help="weights.json written by `heterodyne weight`")
-    parser.add_argument("--output-json", required=True, help="nlsq.json to write")
-    parser.add_argument("--output-h5", required=True, help="nlsq.h5 to write")
+    add_output_arguments(parser, "nlsq.json to write", "nlsq.h5 to write")
 
 
 def run(args):
