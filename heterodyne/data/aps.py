@@ -160,7 +160,12 @@ def _map_rows(f, path, keys):
     return distinct[0][0]
 
 
-def _timing(path, frame_period, stride, avg, keys):
+def _timing(f, path, keys, fix):
+    """(dt [s], [frame period [s] at ``keys[0]``, frame counts at ``keys[1:]``]): dt = frame period *
+    stride * avg (the first two counts); InputError naming the key when a value is missing, not whole or dt <= 0."""
+    frame_period = _scalar(f, path, keys[0], f"dt cannot be computed; {fix}")
+    counts = _whole_numbers(path, keys[1:], [_scalar(f, path, k, f"dt cannot be computed; {fix}") for k in keys[1:]])
+    stride, avg = counts[:2]
     dt = frame_period * stride * avg
     if not (np.isfinite(dt) and dt > 0):
         _fail(
@@ -168,20 +173,26 @@ def _timing(path, frame_period, stride, avg, keys):
             f"time step dt = {keys[0]} * {keys[1]} * {keys[2]} = {frame_period} * {stride} * "
             f"{avg} = {dt} s; it must be > 0 (fix the file's timing metadata)",
         )
-    return dt
+    return dt, [frame_period, *counts]
+
+
+def _map_labels(f, path, key, maps, n_maps, fix):
+    """Integer bin labels at ``key``, one per map of the group ``maps`` (``n_maps``), all distinct."""
+    labels = _array(f, path, key, fix).astype(np.int64)
+    if len(labels) != n_maps:
+        _fail(
+            path,
+            f"'{key}' lists {len(labels)} bins but '{maps}' holds {n_maps} maps; "
+            "they must agree one to one (re-export the file)",
+        )
+    _unique_labels(path, key, labels)
+    return labels
 
 
 def _load_aps_u(f, path):
     fix = "the file is not a complete APS-U two-time result"
     keys = [f"{APS_U_MAPS}/{name}" for name in _map_names(f, path, APS_U_MAPS, r"c2_(\d+)", "c2_00001")]
-    bins = _array(f, path, "/xpcs/twotime/processed_bins", fix).astype(np.int64)
-    if len(bins) != len(keys):
-        _fail(
-            path,
-            f"'/xpcs/twotime/processed_bins' lists {len(bins)} bins but '{APS_U_MAPS}' holds "
-            f"{len(keys)} maps; they must agree one to one (re-export the file)",
-        )
-    _unique_labels(path, "/xpcs/twotime/processed_bins", bins)
+    bins = _map_labels(f, path, "/xpcs/twotime/processed_bins", APS_U_MAPS, len(keys), fix)
     mapping = _array(f, path, "/xpcs/qmap/dynamic_index_mapping", fix).astype(np.int64)
     q_list = _finite_centres(f, path, "/xpcs/qmap/dynamic_v_list_dim0", fix)
     phi_list = _finite_centres(f, path, "/xpcs/qmap/dynamic_v_list_dim1", fix)
@@ -216,11 +227,7 @@ def _load_aps_u(f, path):
         "/xpcs/twotime/config/begin_frame",
         "/xpcs/twotime/config/end_frame",
     )
-    frame_time = _scalar(f, path, timing_keys[0], f"dt cannot be computed; {fix}")
-    stride, avg, begin, end = _whole_numbers(
-        path, timing_keys[1:], [_scalar(f, path, k, f"dt cannot be computed; {fix}") for k in timing_keys[1:]]
-    )
-    dt = _timing(path, frame_time, stride, avg, timing_keys)
+    dt, (frame_time, stride, avg, begin, end) = _timing(f, path, timing_keys, fix)
     if begin < 0:
         _fail(path, f"'{timing_keys[3]}' = {begin}; the first frame must be >= 0")
     return CorrelationFile(
@@ -256,14 +263,7 @@ def _load_legacy(f, path):
             f"'/xpcs/dqlist' ({len(q_per_label)}) and '/xpcs/dphilist' ({len(phi_per_label)}) differ in length; {fix}",
         )
     if "/xpcs/qphi_bin_to_process" in f:
-        labels = _array(f, path, "/xpcs/qphi_bin_to_process", fix).astype(np.int64)
-        if len(labels) != len(keys):
-            _fail(
-                path,
-                f"'/xpcs/qphi_bin_to_process' lists {len(labels)} bins but '{LEGACY_MAPS}' "
-                f"holds {len(keys)} maps; they must agree one to one (re-export the file)",
-            )
-        _unique_labels(path, "/xpcs/qphi_bin_to_process", labels)
+        labels = _map_labels(f, path, "/xpcs/qphi_bin_to_process", LEGACY_MAPS, len(keys), fix)
     elif all(n.startswith("C2T_") for n in names):
         labels = np.array([int(re.fullmatch(r"C2T_(\d+)", n).group(1)) for n in names])
     else:
@@ -280,11 +280,7 @@ def _load_legacy(f, path):
         )
     n_rows = _map_rows(f, path, keys)
     timing_keys = ("/measurement/instrument/detector/exposure_period", "/xpcs/stride_frames", "/xpcs/avg_frames")
-    period = _scalar(f, path, timing_keys[0], f"dt cannot be computed; {fix}")
-    stride, avg = _whole_numbers(
-        path, timing_keys[1:], [_scalar(f, path, k, f"dt cannot be computed; {fix}") for k in timing_keys[1:]]
-    )
-    dt = _timing(path, period, stride, avg, timing_keys)
+    dt, (period, stride, avg) = _timing(f, path, timing_keys, fix)
     q_bins = np.unique(q_per_label)
     return CorrelationFile(
         path=str(path),
