@@ -53,15 +53,15 @@ def compute_c2_unified(
             raise ValueError("eval_strategy='elementwise' needs shard_grid")
         return compute_c2_elementwise(params, shard_grid, q, dt, phi_angle, contrast, offset)
     if eval_strategy == "pooled":
-        needed = dict(
-            time_grid=time_grid,
-            idx1=idx1,
-            idx2=idx2,
-            phi_unique=phi_unique,
-            phi_indices=phi_indices,
-            contrast_arr=contrast_arr,
-            offset_arr=offset_arr,
-        )
+        needed = {
+            "time_grid": time_grid,
+            "idx1": idx1,
+            "idx2": idx2,
+            "phi_unique": phi_unique,
+            "phi_indices": phi_indices,
+            "contrast_arr": contrast_arr,
+            "offset_arr": offset_arr,
+        }
         missing = [name for name, value in needed.items() if value is None]
         if missing:
             raise ValueError(f"eval_strategy='pooled' needs {', '.join(missing)}")
