@@ -7,7 +7,7 @@ rule fit_nlsq:
     input:
         data="results/{dataset}/{qbin}/dataset.h5",
         weights="results/{dataset}/{qbin}/weights.json",
-        code=package_code(*CODE_BASE, "fit", "cli/fit_nlsq.py"),
+        code=package_code(*CODE_BASE, "fit", "cli/fit_run.py", "cli/fit_nlsq.py"),
     output:
         json=report(
             "results/{dataset}/{qbin}/nlsq.json",

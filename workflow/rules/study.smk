@@ -124,7 +124,7 @@ rule fit_joint_q:
     input:
         data=every_q("results/{dataset}/{qbin}/dataset.h5"),
         weights=every_q("results/{dataset}/{qbin}/weights.json"),
-        code=package_code(*CODE_BASE, "fit", "cli/fit_joint_q.py"),
+        code=package_code(*CODE_BASE, "fit", "cli/fit_run.py", "cli/fit_joint_q.py"),
     output:
         json="results/{dataset}/joint_q/nlsq.json",
         h5="results/{dataset}/joint_q/nlsq.h5",
