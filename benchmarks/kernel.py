@@ -31,7 +31,8 @@ from heterodyne.core.parameters import as_vector  # noqa: E402
 from heterodyne.core.pooled_likelihood import pooled_sums, prepare_points  # noqa: E402
 from heterodyne.jax_config import configure_jax  # noqa: E402
 
-PARAMS = jnp.asarray(as_vector(SMOOTH))
+#: NumPy float64, so JAX takes it in float64 once main() has called configure_jax()
+PARAMS = np.asarray(as_vector(SMOOTH), dtype=np.float64)
 Q, DT = 0.012, 0.1
 
 
