@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from nlsq_fixtures import TRUTH
 from scipy import stats
 
 from heterodyne.cli import main
@@ -25,22 +26,6 @@ from heterodyne.lineage import read_provenance
 from heterodyne.plots.cross_q import draw_rates
 from heterodyne.provenance import provenance_record
 
-TRUTH = {
-    "D0_ref": 1000.0,
-    "alpha_ref": 0.2,
-    "D_offset_ref": 0.0,
-    "D0_sample": 3000.0,
-    "alpha_sample": -0.3,
-    "D_offset_sample": 0.0,
-    "v0": 100.0,
-    "beta": 0.4,
-    "v_offset": 0.0,
-    "f0": 0.4,
-    "f1": 0.05,
-    "f2": 0.0,
-    "f3": 0.0,
-    "phi0": 10.0,
-}
 FREE = ["D0_ref", "alpha_ref", "D0_sample", "v0", "f0"]
 SE = {"D0_ref": 20.0, "alpha_ref": 0.01, "D0_sample": 40.0, "v0": 1.5, "f0": 0.01}
 Q = [0.005, 0.0075, 0.01]  # 1/A

@@ -65,7 +65,8 @@ log = logging.getLogger(__name__)
 
 #: the one chain method: the chains step together as one batch on one device, so the draws do not
 #: depend on the number of CPU devices ("parallel" would), and numpyro's per-step overhead is paid once
-#: for all chains (measured: 1.9x faster than "sequential" on 1 800-point shards, the same draws)
+#: for all chains (measured: 1.9x faster than "sequential" on an 1 800-point shard, with the same R-hat
+#: and ESS to 4 digits)
 CHAIN_METHOD = "vectorized"
 #: damped Gauss-Newton steps towards the shard's mode at most
 MODE_ITERATIONS = 30
