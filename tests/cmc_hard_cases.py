@@ -10,6 +10,7 @@ NLSQ record comes from :func:`heterodyne.fit.joint_fit.fit_joint` started at the
 from typing import NamedTuple
 
 import numpy as np
+from nlsq_fixtures import nlsq_section
 
 from heterodyne.cmc.model import build_model_spec
 from heterodyne.cmc.pooling import max_shard_size, pooled_points, shard_labels
@@ -140,18 +141,7 @@ def true_values(case, names):
 def nlsq_fit(case, dataset, weights):
     """The workflow's NLSQ fit of ``case`` as an nlsq.json record."""
     start = {name: value * (1.1 if name in case.free else 1.0) for name, value in case.truth.items()}
-    section = {
-        "initial": start,
-        "fixed": [n for n in PARAMETER_NAMES if n not in case.free],
-        "bounds": {},
-        "scaling": "per_angle",
-        "multistart": {"n_starts": 0, "seed": 0},
-        "max_nfev": 200,
-        "ftol": 1e-10,
-        "xtol": 1e-10,
-        "gtol": 1e-10,
-        "jacobian_memory_mb": 256,
-    }
+    section = nlsq_section(start, fixed=[n for n in PARAMETER_NAMES if n not in case.free])
     fit = fit_joint(build_problem(dataset, weights), settings_from_config(section))
     return result_record(fit, dataset.phi, {})
 
