@@ -15,7 +15,6 @@ from heterodyne.cmc.coordinates import (
     LOG,
     LOGIT,
     LOWER,
-    SQUARE,
     UPPER,
     build_coordinates,
     choose_kind,
@@ -53,8 +52,8 @@ def test_choose_kind_follows_the_distance_to_the_bounds():
     assert choose_kind("D0_ref", 100.0, 10.0, 0.0, 1e7) == LOG
     assert choose_kind("D0_ref", 20.0, 10.0, 0.0, 1e7) == LOWER  # 2 widths above 0: no log
     assert choose_kind("v0", 100.0, 10.0, -1e5, 1e5) == IDENTITY  # velocities are never logged
-    assert choose_kind("v0", 20.0, 10.0, 0.0, 1e5, signed=True) == SQUARE  # small phase: sampled as v0^2
-    assert choose_kind("v0", 100.0, 10.0, 0.0, 1e5, signed=True) == IDENTITY
+    assert choose_kind("v0", 20.0, 10.0, 0.0, 1e5) == LOWER  # the sign carrier near its bound 0
+    assert choose_kind("v0", 100.0, 10.0, 0.0, 1e5) == IDENTITY
     assert choose_kind("f0", 0.95, 0.02, 0.0, 1.0) == UPPER
     assert choose_kind("f0", 0.5, 0.1, 0.0, 1.0) == LOGIT
 
@@ -110,36 +109,36 @@ def test_coordinates_round_trip_and_jacobian():
         assert 0 < j_ref < th[2] * t_m ** th[3] and 0 < th[5] + 0.05 < 1 and th[6] > 0
 
 
-def test_square_coordinate_of_a_small_velocity():
-    """The sign-carrying v0 near 0 is sampled through v0^2: round trip, log |d v0 / d y| against
-    finite differences, and v0 >= 0 for every y (also far into the soft wall at 0)."""
-    coords = build_coordinates(
-        ["v0", "f0"],
-        ["v0", "f0"],
-        np.array([6.0, 0.4]),
-        np.array([3.0, 0.05]),
-        np.array([0.0, 0.0]),
-        np.array([1e5, 1.0]),
-        {},
-        np.linspace(1.0, 20.0, 60),
-        0.005,
-        2,
-        None,
-        signed="v0",
-    )
-    assert coords.kind[0] == SQUARE
-    assert coords.width[0] == pytest.approx(np.sqrt(2) * 3.0 * 2 * 6.0)  # s = w max(2 c, w), eta^2 units
+def test_sign_carrying_velocity_near_zero_has_a_soft_wall_at_zero(problem):
+    """build_model_spec gives the velocity that carries the sign (v0) the lower bound 0; near it
+    v0 = w softplus(y / w), w = sqrt(K) s: round trip, log |d v0 / d y| against finite
+    differences, and v0 >= 0 for every y (also far into the wall)."""
+    dataset, nlsq, *_ = problem
+    nlsq = copy.deepcopy(nlsq)
+    nlsq["parameters"]["v0"].update(value=6.0, stderr=3.0)
+    normal_prior = {"default": PRIOR["default"], "parameters": {}}
+    spec, info = build_model_spec(nlsq, normal_prior, dataset.t, Q, len(PHI), K)
+    m = info.names.index("v0")
+    coords = spec.coords
+    assert coords.kind[m] == LOWER and coords.eta_low[m] == 0.0
+    assert coords.width[m] == pytest.approx(np.sqrt(K) * 3.0)
+    centre = spec.prior.centre
     for v0 in (1e-3, 0.7, 6.0, 40.0):
-        y = y_from_theta(np.array([v0, 0.4]), coords)
+        theta = centre.copy()
+        theta[m] = v0
+        y = y_from_theta(theta, coords)
+        step = np.zeros_like(y)
+        step[m] = 1e-6 * max(1.0, abs(y[m]))
         eta, log_jac = eta_from_y(jnp.asarray(y), coords)
-        assert float(eta[0]) == pytest.approx(v0, rel=1e-9)
-        h = 1e-6 * max(1.0, abs(y[0]))
+        assert float(eta[m]) == pytest.approx(v0, rel=1e-9)
         slope = (
-            float(eta_from_y(jnp.asarray(y + [h, 0]), coords)[0][0])
-            - float(eta_from_y(jnp.asarray(y - [h, 0]), coords)[0][0])
-        ) / (2 * h)
-        assert float(log_jac[0]) == pytest.approx(np.log(slope), abs=1e-6)
-    assert float(theta_from_y(jnp.asarray([-1e4, 0.0]), coords)[0][0]) >= 0.0
+            float(eta_from_y(jnp.asarray(y + step), coords)[0][m])
+            - float(eta_from_y(jnp.asarray(y - step), coords)[0][m])
+        ) / (2 * step[m])
+        assert float(log_jac[m]) == pytest.approx(np.log(slope), abs=1e-6)
+    y = y_from_theta(centre, coords)
+    y[m] = -1e4
+    assert float(theta_from_y(jnp.asarray(y), coords)[0][m]) >= 0.0
 
 
 def _log_integral_over_scaling(observed, bracket, sigma, mu, sd):

@@ -191,7 +191,6 @@ def build_model_spec(nlsq, prior_config, t, q, n_phi, num_shards, bounds=None, s
         q,
         num_shards,
         absorber,
-        signed,
     )
     spec = ModelSpec(
         coords=coords,

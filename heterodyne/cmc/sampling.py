@@ -22,8 +22,9 @@ z is then about standard normal, so NUTS needs few leapfrog steps of a step size
 the parameters' scales and correlations.
 
 Chains start at y_hat + L e, e ~ N(0, I) (one draw per chain, so R-hat sees dispersed starts)
-and step together as one batch (``vectorized``) in every environment, so the draws depend only on
-the config, the seed and the software, never on the number of CPUs. Warm-up adapts the step size,
+and run on one device, as one batch (``vectorized``) on small shards and one after another
+(``sequential``) on large ones (:func:`chain_method`), so the draws depend only on the config, the
+seed and the software, never on the number of CPUs. Warm-up adapts the step size,
 and also the mass matrix when ``adapt_mass_matrix`` is true (numpyro's windowed adaptation, dense
 when ``dense_mass``).
 
@@ -63,11 +64,15 @@ from heterodyne.core.symmetries import canonical
 
 log = logging.getLogger(__name__)
 
-#: the one chain method: the chains step together as one batch on one device, so the draws do not
-#: depend on the number of CPU devices ("parallel" would), and numpyro's per-step overhead is paid once
-#: for all chains (measured: 1.9x faster than "sequential" on an 1 800-point shard, with the same R-hat
-#: and ESS to 4 digits)
-CHAIN_METHOD = "vectorized"
+#: padded shard size up to which the chains step together as one batch ("vectorized"), above which
+#: they run one after another ("sequential"); both on one device, so the draws do not depend on the
+#: number of CPU devices ("parallel" would). A batch pays numpyro's per-step overhead (~0.3 ms) once
+#: for all chains, but every step of the batch lasts as long as the chain with the deepest tree (1.5x
+#: the mean number of leapfrog steps on hard shards) and the batched gradient costs 1.1-1.4x four
+#: single ones above ~8 000 points (one CPU core, 4 chains): measured 1.9x faster batched on an
+#: 1 800-point shard, 1.4x faster one after another on a 24 000-point one (workflow/README.md,
+#: "How a shard is sampled")
+VECTORIZED_MAX_POINTS = 8000
 #: damped Gauss-Newton steps towards the shard's mode at most
 MODE_ITERATIONS = 30
 #: rounds of redrawing a conditional (offset, contrast) draw that left SCALING_BOUNDS
@@ -118,6 +123,11 @@ class ShardDraws(NamedTuple):
     target_accept: float
     wall_time_s: float
     chain_method: str
+
+
+def chain_method(n_points):
+    """numpyro chain method of a shard of ``n_points`` (padded) points (VECTORIZED_MAX_POINTS)."""
+    return "vectorized" if n_points <= VECTORIZED_MAX_POINTS else "sequential"
 
 
 def shard_data(dataset, weights, points, pad_to, num_shards):
@@ -346,7 +356,7 @@ def _start_chains(key, z_start, data, spec, whitening, settings, target_accept, 
         num_warmup=settings.warmup,
         num_samples=settings.samples,
         num_chains=settings.chains,
-        chain_method=CHAIN_METHOD,
+        chain_method=chain_method(data.mask.shape[0]),
         progress_bar=progress_bar,
         jit_model_args=True,
     )
@@ -416,7 +426,7 @@ def run_shard(data, spec, info, settings, seed, shard, progress_bar=True):
         int(np.sum(data.mask)),
         dim,
         settings.chains,
-        CHAIN_METHOD,
+        chain_method(data.mask.shape[0]),
         settings.warmup,
         settings.samples,
     )
@@ -461,5 +471,5 @@ def run_shard(data, spec, info, settings, seed, shard, progress_bar=True):
         max_tree_depth=settings.max_tree_depth,
         target_accept=target_accept,
         wall_time_s=wall,
-        chain_method=CHAIN_METHOD,
+        chain_method=chain_method(data.mask.shape[0]),
     )
