@@ -34,9 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
-from heterodyne.core.parameters import PARAMETER_NAMES, PARAMETERS
+from heterodyne.core.parameters import FRACTION_NAMES, PARAMETER_NAMES, PARAMETERS
 from heterodyne.errors import InputError
-from heterodyne.fit.joint_q_layout import FRACTION_NAMES, PER_Q_SEPARATOR
+from heterodyne.fit.joint_q_layout import PER_Q_SEPARATOR
 from heterodyne.fit.results import (
     NLSQ_KEYS,
     _number,
