@@ -21,6 +21,7 @@ from heterodyne.cli import main
 from heterodyne.core.parameters import INDEX, PARAMETER_NAMES, as_vector
 from heterodyne.data.dataset import Dataset, save_dataset
 from heterodyne.fit.joint_fit import NlsqFit
+from heterodyne.fit.nlsq_solver import SolverStats
 from heterodyne.fit.results import save_results
 from heterodyne.lineage import read_provenance
 from heterodyne.plots.cross_q import draw_rates
@@ -71,15 +72,17 @@ def _fit(values, free, cov):
         reduced_chi2=30.0 / (26 - n),
         reduced_chi2_per_angle=np.array([30.0 / (26 - n)]),
         at_bound=np.zeros(14, bool),
-        converged=True,
-        termination="ftol",
-        n_iterations=5,
-        n_function_evals=6,
-        wall_time_s=0.1,
-        stderr_scaling="scaled",
-        chunked=False,
-        n_starts=1,
-        undetermined=[],
+        solver=SolverStats(
+            converged=True,
+            termination="ftol",
+            n_iterations=5,
+            n_function_evals=6,
+            wall_time_s=0.1,
+            stderr_scaling="scaled",
+            chunked=False,
+            n_starts=1,
+            undetermined=[],
+        ),
     )
 
 

@@ -43,6 +43,7 @@ from heterodyne.fit.results import (
     _numbers,
     check_record,
     covariance_entries,
+    outcome_entries,
     solver_entries,
     write_result_files,
 )
@@ -119,10 +120,7 @@ def joint_record(fit, phi, inputs, provenance, held=None):
         for b, folder in enumerate(fit.folders)
     ]
     return {
-        "converged": bool(fit.converged),
-        "termination": fit.termination,
-        "undetermined": list(fit.undetermined),
-        "held_fixed": dict(held or {}),
+        **outcome_entries(fit, held),
         "parameters": _parameters(fit),
         "shared_parameters": [n for n in fit.names if PER_Q_SEPARATOR not in n],
         "fraction_parameters": [n for n in FRACTION_NAMES if any(x.startswith(n + PER_Q_SEPARATOR) for x in fit.names)],
