@@ -41,6 +41,7 @@ from heterodyne.cmc.diagnostics import shard_diagnostics
 from heterodyne.cmc.model import build_model_spec, log_density
 from heterodyne.cmc.pooling import max_shard_size, pooled_points, shard_count, shard_labels
 from heterodyne.cmc.sampling import NutsSettings, run_shard, shard_data, shard_geometry, start_position
+from heterodyne.cmc.shards import sample_all_shards
 from heterodyne.core.jax_backend import compute_c2_heterodyne_pooled
 from heterodyne.core.parameters import INDEX, PARAMETERS, as_vector
 from heterodyne.data.dataset import Dataset
@@ -195,28 +196,11 @@ def cmc_posterior(dataset, record, num_shards, settings):
     """Combined posterior summary {name: {mean, sd, ...}}, shard wall times and flagged shards of
     one CMC run with ``num_shards`` shards (one after another in this process)."""
     spec, info = build_model_spec(record, PRIOR, dataset.t, Q, len(dataset.phi), num_shards)
-    points = pooled_points(dataset.c2, dataset.valid)
-    labels = shard_labels(points, num_shards, 0)
-    pad = max_shard_size(points, num_shards, 0)
     weights = constant_weights(dataset.phi)
-    results = []
-    for k in range(num_shards):
-        # every shard's sampler is compiled anew (the persistent cache makes that a load): without
-        # this, executables pile up until the process runs out of memory mappings
-        jax.clear_caches()
-        results.append(
-            run_shard(
-                shard_data(dataset, weights, points.take(labels == k), pad, num_shards),
-                spec,
-                info,
-                settings,
-                seed=0,
-                shard=k,
-                progress_bar=False,
-            )
-        )
+    results = sample_all_shards(dataset, weights, spec, info, settings, num_shards, clear_caches=True)
     draws, _ = combine_shards([r.unconstrained for r in results], info.names, spec.coords)
     flagged = sum(shard_diagnostics(r)["flagged"] for r in results)
+    pad = max_shard_size(pooled_points(dataset.c2, dataset.valid), num_shards, 0)
     return posterior_summary(draws, settings.chains), [r.wall_time_s for r in results], flagged, pad
 
 

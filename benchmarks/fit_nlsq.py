@@ -36,12 +36,12 @@ def one_size(n, memory_mb):
     return {
         "n": n,
         "wall_s": wall,
-        "iterations": fit.n_iterations,
-        "nfev": fit.n_function_evals,
+        "iterations": fit.solver.n_iterations,
+        "nfev": fit.solver.n_function_evals,
         "chi2": fit.chi2,
         "reduced_chi2": fit.reduced_chi2,
-        "converged": fit.converged,
-        "chunked": fit.chunked,
+        "converged": fit.solver.converged,
+        "chunked": fit.solver.chunked,
         "max_abs_z": worst_z,
     }
 

@@ -66,11 +66,11 @@ def child(mode, n, memory_mb):
         "mode": mode,
         "first_s": walls[0],
         "warm_s": walls[1],
-        "iterations": [f.n_iterations for f in fits],
-        "nfev": [f.n_function_evals for f in fits],
+        "iterations": [f.solver.n_iterations for f in fits],
+        "nfev": [f.solver.n_function_evals for f in fits],
         "reduced_chi2": [round(f.reduced_chi2, 4) for f in fits],
-        "converged": all(f.converged for f in fits),
-        "chunked": any(f.chunked for f in fits),
+        "converged": all(f.solver.converged for f in fits),
+        "chunked": any(f.solver.chunked for f in fits),
     }
 
 

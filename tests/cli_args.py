@@ -46,3 +46,11 @@ def ingest(config, dataset, output):
             str(output),
         ]
     )
+
+
+def index_page(root):
+    """Run `heterodyne report --index` over the results folder ``root`` with its audit.json, writing
+    ``root``/index.html; its exit status."""
+    root = Path(root)
+    audit, output = root / "audit.json", root / "index.html"
+    return main(["report", "--index", "--results-root", str(root), "--audit", str(audit), "--output", str(output)])

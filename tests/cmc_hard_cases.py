@@ -13,8 +13,8 @@ import numpy as np
 from nlsq_fixtures import nlsq_section
 
 from heterodyne.cmc.model import build_model_spec
-from heterodyne.cmc.pooling import max_shard_size, pooled_points, shard_labels
-from heterodyne.cmc.sampling import NutsSettings, run_shard, shard_data
+from heterodyne.cmc.sampling import NutsSettings
+from heterodyne.cmc.shards import sample_all_shards
 from heterodyne.core.jax_backend import compute_c2_heterodyne_multiphi
 from heterodyne.core.parameters import PARAMETER_NAMES, as_vector
 from heterodyne.data.dataset import Dataset
@@ -151,21 +151,7 @@ def cmc_run(case, settings, num_shards=2, seed=0):
     dataset, weights = simulate(case)
     record = nlsq_fit(case, dataset, weights)
     spec, info = build_model_spec(record, PRIOR, dataset.t, dataset.q, len(dataset.phi), num_shards)
-    points = pooled_points(dataset.c2, dataset.valid)
-    labels = shard_labels(points, num_shards, seed)
-    pad = max_shard_size(points, num_shards, seed)
-    shards = [
-        run_shard(
-            shard_data(dataset, weights, points.take(labels == k), pad, num_shards),
-            spec,
-            info,
-            settings,
-            seed,
-            k,
-            progress_bar=False,
-        )
-        for k in range(num_shards)
-    ]
+    shards = sample_all_shards(dataset, weights, spec, info, settings, num_shards, seed)
     return record, spec, info, shards
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from heterodyne.core.parameters import PARAMETER_NAMES
 from heterodyne.data.aps import open_correlation_file
 from heterodyne.data.dataset import load_dataset, save_dataset
 from heterodyne.data.selection import select_dataset
@@ -19,6 +20,9 @@ from heterodyne.provenance import provenance_record, sha256_file
 from heterodyne.simulate.aps_file import simulate_file
 from heterodyne.weighting.estimate import angle_weights
 from heterodyne.weighting.weights_file import save_weights
+
+#: nlsq.fixed of the workflow tests' configs: every parameter but D0_sample, v0 and f0
+WORKFLOW_FIXED = [name for name in PARAMETER_NAMES if name not in ("D0_sample", "v0", "f0")]
 
 #: stationary truth: per-row decay q^2 J dt ~ 0.08-0.12, phase q v dt = 0.015 rad at phi = 0
 TEST_TRUTH = dict(

@@ -22,10 +22,10 @@ import numpy as np
 import yaml
 
 from heterodyne.cmc.draws_file import save_combined
-from heterodyne.cmc.summary_file import save_summary
+from heterodyne.cmc.summary_file import save_summary, summary_record
 from heterodyne.core.jax_backend import compute_c2_heterodyne
 from heterodyne.core.parameters import PARAMETER_NAMES, PARAMETERS, as_vector
-from heterodyne.data.dataset import Dataset, save_dataset
+from heterodyne.data.dataset import Dataset, count_usable, save_dataset
 from heterodyne.fit.results import write_result_files
 from heterodyne.fit.uncertainty import STDERR_SANDWICH
 from heterodyne.noise_model import (
@@ -335,19 +335,22 @@ def build_saved_results(root, q=Q):
         for n in free
     }
     sd = posterior[UNDETERMINED]["sd"]
-    summary = {
-        "parameters": posterior,
-        "parametric": {n: {"mean": float(d.mean()), "sd": float(d.std(ddof=1))} for n, d in combined.items()},
-        "combined": COMBINED,
-        "shards": shards,
-        "num_shards": N_SHARDS,
-        "flagged_shards": [FLAGGED_SHARD],
-        "nlsq_comparison": comparison,
-        "undetermined": [{"parameter": UNDETERMINED, "sd": sd, "prior_sd": 2 * sd, "sd_over_prior_sd": 0.5}],
-        "noise_adjustment": NOISE_ADJUSTMENT,
-        "limits": {"r_hat": 1.01, "ess": 400, "e_bfmi": 0.3, "undetermined_sd_ratio": 0.3},
-        "provenance": combine_provenance,
-    }
+    summary = summary_record(
+        parameters=posterior,
+        parametric={n: {"mean": float(d.mean()), "sd": float(d.std(ddof=1))} for n, d in combined.items()},
+        combined=COMBINED,
+        shards=shards,
+        num_shards=N_SHARDS,
+        n_points=count_usable(data, valid),
+        nlsq_comparison=comparison,
+        undetermined=[{"parameter": UNDETERMINED, "sd": sd, "prior_sd": 2 * sd, "sd_over_prior_sd": 0.5}],
+        noise_adjustment=NOISE_ADJUSTMENT,
+        limits={"r_hat": 1.01, "ess": 400, "e_bfmi": 0.3, "undetermined_sd_ratio": 0.3},
+        n_chains=N_CHAINS,
+        n_draws=N_CHAINS * N_DRAWS,
+        provenance=combine_provenance,
+    )
+    assert summary["flagged_shards"] == [FLAGGED_SHARD]
     save_summary(results / "cmc" / "summary.json", summary)
 
     bench = results / "benchmarks"

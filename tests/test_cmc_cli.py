@@ -16,9 +16,9 @@ import pytest
 import yaml
 from cmc_fixtures import PHI, SIGMA, nlsq_record, simulated_dataset
 
-import heterodyne.cli.cmc_combine as cmc_combine_cli
-import heterodyne.cli.cmc_shard as cmc_shard_cli
 import heterodyne.cmc.compare as cmc_compare
+import heterodyne.cmc.shards as cmc_shards
+import heterodyne.cmc.steps as cmc_steps
 from heterodyne.cli import main
 from heterodyne.cmc.sampling import MAX_EXTENSIONS
 from heterodyne.data.dataset import save_dataset
@@ -190,7 +190,7 @@ def test_combine_lists_a_quantity_the_data_leave_to_its_prior(workdir, outputs, 
     """With the undetermined limit lowered to 0.05, v0 (posterior sd ~0.1 of its default prior sd,
     10 NLSQ standard errors) is listed in summary.json with sd / prior sd, and logged."""
     monkeypatch.setattr(cmc_compare, "UNDETERMINED_SD_RATIO", 0.05)
-    monkeypatch.setattr(cmc_combine_cli, "UNDETERMINED_SD_RATIO", 0.05)
+    monkeypatch.setattr(cmc_steps, "UNDETERMINED_SD_RATIO", 0.05)
     outdir = workdir / "low_limit"
     outdir.mkdir()
     assert main(combine_argv(workdir, outputs, outdir=outdir)) == 0
@@ -240,10 +240,10 @@ def test_points_per_shard_sets_k_the_prior_power_and_the_shard_sizes(workdir, mo
     class Captured(Exception):
         pass
 
-    def capture(data, spec, info, settings, seed, shard):
+    def capture(data, spec, info, settings, seed, shard, progress_bar):
         raise Captured(data, shard)
 
-    monkeypatch.setattr(cmc_shard_cli, "run_shard", capture)
+    monkeypatch.setattr(cmc_shards, "run_shard", capture)
     for k in range(3):
         with pytest.raises(Captured) as caught:
             main(shard_argv(workdir, k, workdir / "pps_shard.h5", config=config.name))

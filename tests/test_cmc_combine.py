@@ -8,9 +8,8 @@ from heterodyne.cmc.combine import combine_shards, posterior_summary, shard_summ
 from heterodyne.cmc.convergence import ess_tail, r_hat
 from heterodyne.cmc.coordinates import IDENTITY, build_coordinates
 from heterodyne.cmc.diagnostics import e_bfmi
-from heterodyne.cmc.draws_file import load_shard, save_shard
+from heterodyne.cmc.draws_file import ShardDraws, load_shard, save_shard
 from heterodyne.cmc.model import Prior
-from heterodyne.cmc.sampling import ShardDraws
 
 NAMES = ("a", "b", "c")
 SCALES = np.array([1e3, 1.0, 1e-3])  # very different units, as D0 vs f0 vs contrast
@@ -143,16 +142,17 @@ def test_shard_file_keeps_sampler_statistics_and_its_summary_entry_uses_them(tmp
     )
     save_shard(tmp_path / "shard_3.h5", 3, 4, 11, 500, draws, IDENTITY_COORDINATES, prior, {"step": "test"})
     shard = load_shard(tmp_path / "shard_3.h5")
-    assert (shard.shard, shard.num_shards, shard.seed, shard.n_points, shard.max_tree_depth) == (3, 4, 11, 500, 8)
+    assert (shard.shard, shard.num_shards, shard.seed, shard.n_points, shard.run.max_tree_depth) == (3, 4, 11, 500, 8)
+    assert (shard.run.target_accept, shard.run.wall_time_s, shard.run.chain_method) == (0.99, 1.5, "sequential")
     for name in ("diverging", "num_steps", "energy", "step_size", "unconstrained"):
-        assert np.array_equal(getattr(shard, name), getattr(draws, name)), name
+        assert np.array_equal(getattr(shard.run, name), getattr(draws, name)), name
     for saved, given in zip(shard.coordinates, IDENTITY_COORDINATES, strict=True):
         assert np.array_equal(saved, given)
     assert shard.prior.keys() == prior._asdict().keys()
     for field, given in prior._asdict().items():
         assert np.array_equal(shard.prior[field], given), field
     assert shard.path == str(tmp_path / "shard_3.h5")
-    assert shard.num_steps.dtype.kind == "i" and shard.energy.dtype == np.float64
+    assert shard.run.num_steps.dtype.kind == "i" and shard.run.energy.dtype == np.float64
 
     entry = shard_summary(shard)
     assert entry["shard"] == 3 and entry["wall_time_s"] == 1.5 and entry["divergences"] == 1

@@ -14,7 +14,7 @@ from heterodyne.cmc.diagnostics import (
     shard_diagnostics,
     tree_depth,
 )
-from heterodyne.cmc.sampling import ShardDraws
+from heterodyne.cmc.draws_file import ShardDraws
 
 
 def ar1(seed, rho, chains, draws, shift=0.0):

@@ -7,8 +7,8 @@ from cmc_fixtures import PHI, WEIGHTS, Q, nlsq_record, simulated_dataset, truth_
 
 from heterodyne.cmc.combine import combine_shards, posterior_summary
 from heterodyne.cmc.model import build_model_spec
-from heterodyne.cmc.pooling import max_shard_size, pooled_points, shard_labels
-from heterodyne.cmc.sampling import NutsSettings, run_shard, shard_data
+from heterodyne.cmc.sampling import NutsSettings
+from heterodyne.cmc.shards import sample_all_shards
 
 K = 4
 CHAINS = 2
@@ -26,22 +26,8 @@ PRIOR = {"default": {"kind": "truncated-normal", "width": 10.0, "width_unit": "s
 
 
 def consensus_run(dataset, nlsq, num_shards):
-    points = pooled_points(dataset.c2, dataset.valid)
-    labels = shard_labels(points, num_shards, 0)
-    pad = max_shard_size(points, num_shards, 0)
     spec, info = build_model_spec(nlsq, PRIOR, dataset.t, Q, len(PHI), num_shards)
-    shards = [
-        run_shard(
-            shard_data(dataset, WEIGHTS, points.take(labels == k), pad, num_shards),
-            spec,
-            info,
-            SETTINGS,
-            seed=0,
-            shard=k,
-            progress_bar=False,
-        )
-        for k in range(num_shards)
-    ]
+    shards = sample_all_shards(dataset, WEIGHTS, spec, info, SETTINGS, num_shards)
     draws, _ = combine_shards([s.unconstrained for s in shards], info.names, spec.coords)
     return shards, posterior_summary(draws, CHAINS), info.names
 

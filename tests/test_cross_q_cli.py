@@ -12,6 +12,7 @@ flagged_shards, combined, limits, undetermined as the index page reads them).
 import json
 from pathlib import Path
 
+import cli_args
 import numpy as np
 import pytest
 from nlsq_fixtures import TRUTH
@@ -21,6 +22,7 @@ from heterodyne.cli import main
 from heterodyne.core.parameters import INDEX, PARAMETER_NAMES, as_vector
 from heterodyne.data.dataset import Dataset, save_dataset
 from heterodyne.fit.joint_fit import NlsqFit
+from heterodyne.fit.nlsq_solver import SolverStats
 from heterodyne.fit.results import save_results
 from heterodyne.lineage import read_provenance
 from heterodyne.plots.cross_q import draw_rates
@@ -71,15 +73,17 @@ def _fit(values, free, cov):
         reduced_chi2=30.0 / (26 - n),
         reduced_chi2_per_angle=np.array([30.0 / (26 - n)]),
         at_bound=np.zeros(14, bool),
-        converged=True,
-        termination="ftol",
-        n_iterations=5,
-        n_function_evals=6,
-        wall_time_s=0.1,
-        stderr_scaling="scaled",
-        chunked=False,
-        n_starts=1,
-        undetermined=[],
+        solver=SolverStats(
+            converged=True,
+            termination="ftol",
+            n_iterations=5,
+            n_function_evals=6,
+            wall_time_s=0.1,
+            stderr_scaling="scaled",
+            chunked=False,
+            n_starts=1,
+            undetermined=[],
+        ),
     )
 
 
@@ -238,21 +242,7 @@ def test_d0_scaled_with_q_is_flagged_and_the_index_page_shows_it(tmp_path):
     # a second dataset without cross_q.json keeps the plain index row
     write_dataset(root, "C", seed=13, q=[0.01], report=True)
     (root / "audit.json").write_text(json.dumps({"passed": True, "files": [], "not_audited": 0}))
-    assert (
-        main(
-            [
-                "report",
-                "--index",
-                "--results-root",
-                str(root),
-                "--audit",
-                str(root / "audit.json"),
-                "--output",
-                str(root / "index.html"),
-            ]
-        )
-        == 0
-    )
+    assert cli_args.index_page(root) == 0
     index = (root / "index.html").read_text()
     assert "Significant q-dependence of D0_sample: evidence against the model over this q range" in index
     assert '<li class="warn"><a href="#cross-q-B">B</a>' in index  # flagged at the top

@@ -111,7 +111,7 @@ def fits(bins):
 
 def test_joint_fit_recovers_the_truth(fits):
     joint, _ = fits
-    assert joint.converged, joint.termination
+    assert joint.solver.converged, joint.solver.termination
     assert joint.names == SHARED + ["f0@q0.007", "f0@q0.01"]
     truth = [TRUTH[name] for name in SHARED] + [f0 for *_, f0 in BINS]
     for name, value, se, true in zip(joint.names, joint.x, joint.x_stderr, truth, strict=True):
@@ -133,7 +133,7 @@ def test_joint_stderr_matches_the_combined_per_q_information(fits):
     joint, separate = fits
     precision = np.zeros((len(SHARED), len(SHARED)))
     for fit in separate:
-        assert fit.converged, fit.termination
+        assert fit.solver.converged, fit.solver.termination
         at = [fit.covariance_names.index(name) for name in SHARED]
         precision += np.linalg.inv(fit.covariance[np.ix_(at, at)])
     predicted = np.sqrt(np.diag(np.linalg.inv(precision)))
@@ -150,7 +150,7 @@ def test_memory_bounded_mode_gives_the_same_fit(bins, fits):
     joint, _ = fits
     settings = settings_from_config(_section())._replace(jacobian_budget_bytes=20_000)
     bounded = fit_joint_q(bins, settings)
-    assert bounded.chunked and not joint.chunked
+    assert bounded.solver.chunked and not joint.solver.chunked
     np.testing.assert_allclose(bounded.x, joint.x, rtol=1e-5)
     np.testing.assert_allclose(bounded.x_stderr, joint.x_stderr, rtol=1e-5)
 
@@ -173,7 +173,7 @@ def test_one_bin_reproduces_the_per_q_fit(bins, speckle):
     joint = fit_joint_q([item._replace(noise=noise)], settings)
     alone = fit_joint(item.problem, settings, noise)
     assert joint.dof == alone.dof and joint.chi2 == pytest.approx(alone.chi2, rel=1e-9)
-    assert joint.stderr_scaling.startswith(alone.stderr_scaling)
+    assert joint.solver.stderr_scaling.startswith(alone.solver.stderr_scaling)
     order = [[name.split("@")[0] for name in joint.covariance_names].index(name) for name in alone.covariance_names]
     scale = np.sqrt(np.outer(np.diag(alone.covariance), np.diag(alone.covariance)))
     for mine, theirs in (

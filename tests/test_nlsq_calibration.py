@@ -43,7 +43,7 @@ def realisations():
 
 
 def test_fits_converge_with_reduced_chi2_near_one(realisations):
-    assert all(fit.converged for fit in realisations)
+    assert all(fit.solver.converged for fit in realisations)
     # mean reduced chi2 over 40 fits: expectation 1, sd sqrt(2 / dof / 40) ~ 0.005
     mean = np.mean([fit.reduced_chi2 for fit in realisations])
     assert abs(mean - 1.0) < 0.03

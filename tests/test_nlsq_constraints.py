@@ -108,7 +108,7 @@ def test_chunked_mode_matches_in_memory(problem, reference_fit):
     standard errors."""
     section = nlsq_section(perturbed(TRUTH, 0.3, FREE, seed=5), jacobian_memory_mb=0.05)
     fit = fit_joint(problem, settings_from_config(section))
-    assert fit.chunked and fit.converged
+    assert fit.solver.chunked and fit.solver.converged
     np.testing.assert_allclose(fit.chi2, reference_fit.chi2, rtol=1e-8)
     free = [INDEX[name] for name in fit.free_names]
     assert np.all(np.abs(fit.theta[free] - reference_fit.theta[free]) < 1e-3 * reference_fit.theta_stderr[free])
@@ -156,7 +156,7 @@ def test_shared_scaling_recovers_common_contrast():
     clean = noiseless_c2(PHI, N_TIMES, contrasts=(0.31,) * 3, offsets=(1.005,) * 3)
     dataset, weights = simulated_dataset(PHI, N_TIMES, 0.01, seed=4, clean=clean)
     fit = fit_joint(build_problem(dataset, weights), settings_from_config(nlsq_section(scaling="shared")))
-    assert fit.converged
+    assert fit.solver.converged
     assert np.all(fit.contrast == fit.contrast[0]) and np.all(fit.offset == fit.offset[0])
     assert abs(fit.contrast[0] - 0.31) < 3 * fit.contrast_stderr[0]
     assert abs(fit.offset[0] - 1.005) < 3 * fit.offset_stderr[0]
@@ -195,7 +195,7 @@ def test_multistart_rescues_a_poor_guess(problem, reference_fit):
     multi = fit_joint(
         problem, settings_from_config(nlsq_section(poor, bounds=bounds, multistart={"n_starts": 4, "seed": 0}))
     )
-    assert multi.n_starts == 6  # the initial value, 4 Latin-hypercube starts, the exchanged components
+    assert multi.solver.n_starts == 6  # the initial value, 4 Latin-hypercube starts, the exchanged components
     assert single.chi2 > 5 * reference_fit.chi2
     np.testing.assert_allclose(multi.chi2, reference_fit.chi2, rtol=1e-6)
 
@@ -208,8 +208,8 @@ def test_non_finite_data_fail_loudly(problem):
 
 def test_evaluation_limit_reports_not_converged(problem):
     fit = fit_joint(problem, settings_from_config(nlsq_section(perturbed(TRUTH, 0.3, FREE, seed=5), max_nfev=2)))
-    assert not fit.converged
-    assert "function evaluations" in fit.termination
+    assert not fit.solver.converged
+    assert "function evaluations" in fit.solver.termination
     assert np.isfinite(fit.chi2)
 
 
@@ -246,8 +246,8 @@ def test_parameters_without_effect_on_the_data_make_the_fit_unconverged(problem,
     free = ("D0_ref", "D_offset_ref", "D0_sample")
     section = nlsq_section(dict(TRUTH, D_offset_ref=-5000.0), fixed=[n for n in TRUTH if n not in free])
     fit = fit_joint(problem, settings_from_config(section))
-    assert fit.converged is False and fit.undetermined == ["D0_ref", "D_offset_ref"]
-    assert "not determined by the data: D0_ref, D_offset_ref" in fit.termination
+    assert fit.solver.converged is False and fit.solver.undetermined == ["D0_ref", "D_offset_ref"]
+    assert "not determined by the data: D0_ref, D_offset_ref" in fit.solver.termination
     assert np.isnan(fit.theta_stderr[[INDEX["D0_ref"], INDEX["D_offset_ref"]]]).all()
     assert np.isfinite(fit.theta_stderr[INDEX["D0_sample"]]) and np.all(np.isfinite(fit.contrast_stderr))
     assert any("D0_ref, D_offset_ref" in m for m in caplog.messages)

@@ -28,7 +28,7 @@ def _fit(phi, fixed_extra=(), seed=7):
 
 
 def _assert_recovered(fit, free, n_phi):
-    assert fit.converged, fit.termination
+    assert fit.solver.converged, fit.solver.termination
     assert fit.free_names == free
     for name in free:
         k = INDEX[name]
@@ -55,7 +55,7 @@ def test_three_angles_recover_truth(three_angles):
     fit, free = three_angles
     _assert_recovered(fit, free, 3)
     assert not fit.at_bound.any()
-    assert not fit.chunked
+    assert not fit.solver.chunked
 
 
 def test_three_angles_correlation_matrix(three_angles):

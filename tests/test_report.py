@@ -267,21 +267,7 @@ def test_index_links_every_report_with_headline_numbers(saved, report, tmp_path)
     audit = json.loads((root / "audit.json").read_text())
     failed = [f["file"] for f in audit["files"] if not f["passed"]]
     assert failed == ["alpha/q0.01/orphan.json"] and len(audit["files"]) == 9
-    assert (
-        main(
-            [
-                "report",
-                "--index",
-                "--results-root",
-                str(root),
-                "--audit",
-                str(root / "audit.json"),
-                "--output",
-                str(root / "index.html"),
-            ]
-        )
-        == 0
-    )
+    assert cli_args.index_page(root) == 0
     index = (root / "index.html").read_text()
     assert f"{len(audit['files'])} files checked against the inputs they record, {len(failed)} failed" in index
     assert all(f"<td>{name}</td>" in index for name in failed)
@@ -372,21 +358,7 @@ def test_versions_that_differ_from_the_lock_file_are_flagged_on_both_pages(saved
     root = tmp_path / "results"
     shutil.copytree(saved["results"], root / ff.NAME / "q0.01", ignore=shutil.ignore_patterns("figures", "*.h5"))
     (root / "audit.json").write_text(json.dumps({"passed": True, "files": [], "not_audited": 0}))
-    assert (
-        main(
-            [
-                "report",
-                "--index",
-                "--results-root",
-                str(root),
-                "--audit",
-                str(root / "audit.json"),
-                "--output",
-                str(root / "index.html"),
-            ]
-        )
-        == 0
-    )
+    assert cli_args.index_page(root) == 0
     records = f"{ff.NAME}/q0.01/nlsq.json, {ff.NAME}/q0.01/cmc/summary.json, index page"
     assert _lock_warning((root / "index.html").read_text()) == [["numpyro", installed["numpyro"], "0.0.1", records]]
 

@@ -24,6 +24,7 @@ import h5py
 import numpy as np
 import pytest
 import yaml
+from data_fixtures import WORKFLOW_FIXED
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "workflow" / "scripts" / "slurm_single_node.sh"
@@ -46,19 +47,7 @@ CONFIG = {
     "datasets": {"s": {"file": "raw/s.hdf", "q": 0.01}},
     "nlsq": {
         "initial": {"D0_sample": 10000.0, "v0": 100.0, "f0": 0.4},
-        "fixed": [
-            "D0_ref",
-            "alpha_ref",
-            "D_offset_ref",
-            "alpha_sample",
-            "D_offset_sample",
-            "beta",
-            "v_offset",
-            "f1",
-            "f2",
-            "f3",
-            "phi0",
-        ],
+        "fixed": WORKFLOW_FIXED,
     },
     "cmc": {"num_shards": 2, "warmup": 20, "samples": 20, "chains": 1},
 }

@@ -24,7 +24,7 @@ import jsonschema
 import numpy as np
 import pytest
 import yaml
-from data_fixtures import TEST_TRUTH, make_weights, write_test_file
+from data_fixtures import TEST_TRUTH, WORKFLOW_FIXED, make_weights, write_test_file
 
 from heterodyne.cli import main
 
@@ -72,23 +72,13 @@ TINY_CONFIG = {
     # others at their registry defaults 0).
     "nlsq": {
         "initial": {"D0_ref": TEST_TRUTH["parameters"]["D0_ref"], "D0_sample": 10000.0, "v0": 100.0, "f0": 0.4},
-        "fixed": [
-            "D0_ref",
-            "alpha_ref",
-            "D_offset_ref",
-            "alpha_sample",
-            "D_offset_sample",
-            "beta",
-            "v_offset",
-            "f1",
-            "f2",
-            "f3",
-            "phi0",
-        ],
+        "fixed": WORKFLOW_FIXED,
     },
     # n_phi x 40 * 39 / 2 usable points: 780 at q0.005 (K = 1), 2340 at q0.01 (K = ceil(1.95) = 2)
     "cmc": {"points_per_shard": 1200, "warmup": 20, "samples": 20, "chains": 1},
 }
+#: the jobs after the per-q results that run once per run of the tiny workflow
+STUDY_JOBS = {"cross_q": 1, "study_tables": 1, "audit": 1, "report_index": 1, "all": 1}
 #: per q folder: (number of angles, usable points, shards)
 TINY_BINS = {"q0.005": (1, 780, 1), "q0.01": (3, 2340, 2)}
 
@@ -423,11 +413,7 @@ def test_end_to_end_run_writes_every_result(tiny_run):
         "report": n_bins,
         "fit_joint_q": 1,
         "cmc_joint_q": 1,
-        "cross_q": 1,
-        "study_tables": 1,
-        "audit": 1,
-        "report_index": 1,
-        "all": 1,
+        **STUDY_JOBS,
     }
     q_bins = json.loads((results / "q_bins.json").read_text())["bins"]
     assert [(b["folder"], b["q"], b["n_angles"]) for b in q_bins] == [
@@ -637,11 +623,7 @@ def test_fit_option_reruns_the_fit_and_what_follows(tiny_run):
         "report": n,
         "fit_joint_q": 1,
         "cmc_joint_q": 1,
-        "cross_q": 1,
-        "study_tables": 1,
-        "audit": 1,
-        "report_index": 1,
-        "all": 1,
+        **STUDY_JOBS,
     }
 
 
@@ -657,11 +639,7 @@ def test_points_per_shard_sets_the_number_of_shard_jobs_from_the_data(tiny_run):
         "cmc_joint_q": 1,
         "figures": n,
         "report": n,
-        "cross_q": 1,
-        "study_tables": 1,
-        "audit": 1,
-        "report_index": 1,
-        "all": 1,
+        **STUDY_JOBS,
     }
 
 

@@ -40,6 +40,11 @@ COMMANDS = {
     "audit": ("audit", "check that every result in a results folder matches the inputs it records"),
 }
 
+#: help texts of the input files several steps read
+DATASET_HELP = "dataset.h5 written by `heterodyne ingest`"
+WEIGHTS_HELP = "weights.json written by `heterodyne weight`"
+NLSQ_HELP = "nlsq.json written by `heterodyne fit-nlsq`"
+
 
 def configure_logging():
     """Log lines "time logger level: message" on stderr, at INFO for heterodyne's own loggers and
@@ -67,10 +72,23 @@ def add_folders_argument(parser, help_text):
     parser.add_argument("--folders", nargs="+", required=True, metavar="FOLDER", help=help_text)
 
 
+def add_required_arguments(parser, **helps):
+    """One required option per keyword, in keyword order: ``--q-bins`` for ``q_bins``, its help
+    text the keyword's value (the input and output files of a step)."""
+    for name, help_text in helps.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", required=True, help=help_text)
+
+
+def add_step_arguments(parser, sections, **files):
+    """``--settings`` with the config ``sections`` (:func:`add_settings_argument`), then one
+    required option per keyword of ``files`` (:func:`add_required_arguments`)."""
+    add_settings_argument(parser, *sections)
+    add_required_arguments(parser, **files)
+
+
 def add_output_arguments(parser, json_help, h5_help):
     """``--output-json`` and ``--output-h5`` (both required): the step's JSON and HDF5 result files."""
-    parser.add_argument("--output-json", required=True, help=json_help)
-    parser.add_argument("--output-h5", required=True, help=h5_help)
+    add_required_arguments(parser, output_json=json_help, output_h5=h5_help)
 
 
 def read_settings(args):

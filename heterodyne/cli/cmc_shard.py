@@ -1,6 +1,7 @@
 """`heterodyne cmc-shard`: NUTS on shard k of the pooled points -> cmc/shard_k.h5.
 
-The chains run as one batch on one XLA CPU thread (``SINGLE_THREAD_XLA``), so the draws of a
+The chains run on one XLA CPU thread (``SINGLE_THREAD_XLA``; as one batch or one after another,
+:func:`heterodyne.cmc.sampling.chain_method`), so the draws of a
 seed are bit-identical whatever the number of CPUs the job may use (XLA's multi-threaded CPU
 reductions sum in an order that depends on the thread count). Progress goes to stderr (the rule's
 log): a start and end line and numpyro's progress bar.
@@ -10,11 +11,19 @@ import os
 
 from jax._src import xla_bridge  # backends_are_initialized: no public equivalent
 
-from heterodyne.cli import add_settings_argument, read_settings
+from heterodyne.cli import (
+    DATASET_HELP,
+    NLSQ_HELP,
+    WEIGHTS_HELP,
+    add_required_arguments,
+    add_step_arguments,
+    read_settings,
+)
 from heterodyne.cmc.draws_file import save_shard
 from heterodyne.cmc.model import config_model_spec
-from heterodyne.cmc.pooling import max_shard_size, pooled_points, shard_count, shard_count_origin, shard_points
-from heterodyne.cmc.sampling import NutsSettings, run_shard, shard_data
+from heterodyne.cmc.pooling import pooled_points, shard_count, shard_count_origin
+from heterodyne.cmc.sampling import NutsSettings
+from heterodyne.cmc.shards import sample_shard
 from heterodyne.data.dataset import load_dataset
 from heterodyne.errors import InputError
 from heterodyne.fit.results import read_nlsq
@@ -24,17 +33,14 @@ from heterodyne.weighting.weights_file import check_weights_for, load_weights
 
 
 def add_arguments(parser):
-    add_settings_argument(parser, "cmc", "nlsq")
-    parser.add_argument("--data", required=True, help="dataset.h5 written by `heterodyne ingest`")
-    parser.add_argument("--weights", required=True, help="weights.json written by `heterodyne weight`")
-    parser.add_argument("--nlsq", required=True, help="nlsq.json written by `heterodyne fit-nlsq`")
+    add_step_arguments(parser, ("cmc", "nlsq"), data=DATASET_HELP, weights=WEIGHTS_HELP, nlsq=NLSQ_HELP)
     parser.add_argument(
         "--shard",
         required=True,
         type=int,
         help="shard index k, 0 <= k < K (K: cmc.num_shards, or from cmc.points_per_shard)",
     )
-    parser.add_argument("--output", required=True, help="shard file to write (HDF5)")
+    add_required_arguments(parser, output="shard file to write (HDF5)")
 
 
 #: XLA flags for one CPU thread (read when JAX's CPU backend starts, i.e. before its first use)
@@ -73,13 +79,12 @@ def run(args):
             f"{args.data}: only {len(points)} usable (t1 < t2) points for {origin}; "
             "use fewer shards or widen the frame window"
         )
-    mine = shard_points(points, num_shards, cmc["seed"], args.shard)
     spec, info = config_model_spec(nlsq, config, dataset, num_shards, args.nlsq)
-    data = shard_data(dataset, weights, mine, max_shard_size(points, num_shards, cmc["seed"]), num_shards)
-    result = run_shard(data, spec, info, NutsSettings.from_config(cmc), cmc["seed"], args.shard)
+    settings = NutsSettings.from_config(cmc)
+    result, n_points = sample_shard(dataset, weights, points, spec, info, settings, num_shards, cmc["seed"], args.shard)
 
     provenance = provenance_record(
         {"cmc": cmc, "nlsq": {"bounds": config["nlsq"]["bounds"]}}, [args.data, args.weights, args.nlsq]
     )
-    save_shard(args.output, args.shard, num_shards, cmc["seed"], len(mine), result, spec.coords, spec.prior, provenance)
+    save_shard(args.output, args.shard, num_shards, cmc["seed"], n_points, result, spec.coords, spec.prior, provenance)
     return 0

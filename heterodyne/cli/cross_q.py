@@ -16,7 +16,7 @@ naming the file, exit status 2, nothing written.
 from pathlib import Path
 
 from heterodyne.atomic import atomic_folder
-from heterodyne.cli import add_folders_argument
+from heterodyne.cli import add_folders_argument, add_required_arguments
 from heterodyne.errors import InputError
 from heterodyne.plots.cross_q import verdict_text, write_cross_q_figures
 from heterodyne.provenance import provenance_record
@@ -42,8 +42,9 @@ def add_arguments(parser):
     parser.add_argument(
         "--alpha", type=float, default=0.05, help="family-wise significance level of the tests (default 0.05)"
     )
-    parser.add_argument("--output-json", required=True, help="cross_q.json to write")
-    parser.add_argument("--outdir", required=True, help="folder of the cross-q figures (replaced as a whole)")
+    add_required_arguments(
+        parser, output_json="cross_q.json to write", outdir="folder of the cross-q figures (replaced as a whole)"
+    )
 
 
 def run(args):

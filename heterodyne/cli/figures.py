@@ -6,7 +6,7 @@ figure into --outdir (replaced as a whole, only on success).
 """
 
 from heterodyne.atomic import atomic_folder
-from heterodyne.cli import add_settings_argument, read_settings
+from heterodyne.cli import add_required_arguments, add_settings_argument, read_settings
 from heterodyne.cmc.draws_file import shard_paths_beside
 from heterodyne.data.dataset import load_dataset
 from heterodyne.fit.results import load_nlsq
@@ -24,14 +24,17 @@ from heterodyne.weighting.weights_file import check_weights_for, load_weights
 
 def add_arguments(parser):
     add_settings_argument(parser, "dataset", "figures")
-    parser.add_argument("--name", required=True, help="dataset name shown in the figures")
-    parser.add_argument("--data", required=True, help="results/D/dataset.h5")
-    parser.add_argument("--weights", required=True, help="results/D/weights.json")
-    parser.add_argument("--nlsq-json", required=True, help="results/D/nlsq.json")
-    parser.add_argument("--nlsq-h5", required=True, help="results/D/nlsq.h5")
-    parser.add_argument("--cmc-json", required=True, help="results/D/cmc/summary.json")
-    parser.add_argument("--cmc-h5", required=True, help="results/D/cmc/combined.h5 (shard files beside it)")
-    parser.add_argument("--outdir", required=True, help="results/D/figures")
+    add_required_arguments(
+        parser,
+        name="dataset name shown in the figures",
+        data="results/D/dataset.h5",
+        weights="results/D/weights.json",
+        nlsq_json="results/D/nlsq.json",
+        nlsq_h5="results/D/nlsq.h5",
+        cmc_json="results/D/cmc/summary.json",
+        cmc_h5="results/D/cmc/combined.h5 (shard files beside it)",
+        outdir="results/D/figures",
+    )
 
 
 def run(args):

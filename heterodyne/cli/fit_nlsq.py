@@ -9,7 +9,7 @@ import logging
 
 import numpy as np
 
-from heterodyne.cli import add_output_arguments, add_settings_argument, read_settings
+from heterodyne.cli import DATASET_HELP, WEIGHTS_HELP, add_output_arguments, add_step_arguments, read_settings
 from heterodyne.cli.fit_run import run_fit
 from heterodyne.core.c2 import c2_meshgrid
 from heterodyne.data.dataset import load_dataset
@@ -25,9 +25,7 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser):
-    add_settings_argument(parser, "nlsq")
-    parser.add_argument("--data", required=True, help="dataset.h5 written by `heterodyne ingest`")
-    parser.add_argument("--weights", required=True, help="weights.json written by `heterodyne weight`")
+    add_step_arguments(parser, ("nlsq",), data=DATASET_HELP, weights=WEIGHTS_HELP)
     add_output_arguments(parser, "nlsq.json to write", "nlsq.h5 to write")
 
 

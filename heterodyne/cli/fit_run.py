@@ -22,10 +22,10 @@ def run_fit(step, fit_function, *args):
         return None
     log.info(
         "%s after %d iterations: chi2 = %.6g, reduced chi2 = %.4f (%.1f s)",
-        fit.termination,
-        fit.n_iterations,
+        fit.solver.termination,
+        fit.solver.n_iterations,
         fit.chi2,
         fit.reduced_chi2,
-        fit.wall_time_s,
+        fit.solver.wall_time_s,
     )
     return fit

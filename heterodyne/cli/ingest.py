@@ -1,7 +1,7 @@
 """`heterodyne ingest`: read one q bin of the dataset's result file, select phi and frames, write
 dataset.h5."""
 
-from heterodyne.cli import add_settings_argument, read_settings
+from heterodyne.cli import add_step_arguments, read_settings
 from heterodyne.data.aps import open_correlation_file
 from heterodyne.data.dataset import save_dataset
 from heterodyne.data.q_bins import find_q_bin, load_q_bins
@@ -11,10 +11,13 @@ from heterodyne.provenance import provenance_record, sha256_file
 
 
 def add_arguments(parser):
-    add_settings_argument(parser, "dataset")
-    parser.add_argument("--q-bins", required=True, help="q_bins.json written by `heterodyne q-bins`")
-    parser.add_argument("--q-folder", required=True, help="the q bin's results folder name, e.g. q0.01")
-    parser.add_argument("--output", required=True, help="normalised dataset file to write (HDF5)")
+    add_step_arguments(
+        parser,
+        ("dataset",),
+        q_bins="q_bins.json written by `heterodyne q-bins`",
+        q_folder="the q bin's results folder name, e.g. q0.01",
+        output="normalised dataset file to write (HDF5)",
+    )
 
 
 def run(args):

@@ -10,7 +10,7 @@ settings (a dataset, q bin or angle not in the results) leave nothing.
 import matplotlib.pyplot as plt
 
 from heterodyne.atomic import atomic_folder
-from heterodyne.cli import add_settings_argument, read_settings
+from heterodyne.cli import add_step_arguments, read_settings
 from heterodyne.lineage import digest
 from heterodyne.plots.paper import draw_plan
 from heterodyne.plots.paper_plan import check_inputs_exist, plan_figures
@@ -21,11 +21,12 @@ from heterodyne.provenance import provenance_record
 
 
 def add_arguments(parser):
-    add_settings_argument(parser, "paper", "datasets", "figures")
-    parser.add_argument(
-        "--results", required=True, help="results folder holding <dataset>/q_bins.json and <dataset>/<q folder>/"
+    add_step_arguments(
+        parser,
+        ("paper", "datasets", "figures"),
+        results="results folder holding <dataset>/q_bins.json and <dataset>/<q folder>/",
+        outdir="output folder, e.g. results/paper",
     )
-    parser.add_argument("--outdir", required=True, help="output folder, e.g. results/paper")
 
 
 def run(args):

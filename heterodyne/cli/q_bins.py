@@ -1,14 +1,13 @@
 """`heterodyne q-bins`: list the q bins of a dataset entry and their results folders -> q_bins.json."""
 
-from heterodyne.cli import add_settings_argument, read_settings
+from heterodyne.cli import add_step_arguments, read_settings
 from heterodyne.data.aps import open_correlation_file
 from heterodyne.data.q_bins import save_q_bins, select_q_bins
 from heterodyne.provenance import provenance_record
 
 
 def add_arguments(parser):
-    add_settings_argument(parser, "dataset")
-    parser.add_argument("--output", required=True, help="q_bins.json to write")
+    add_step_arguments(parser, ("dataset",), output="q_bins.json to write")
 
 
 def run(args):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from heterodyne.atomic import atomic_output
 from heterodyne.audit import read_audit
-from heterodyne.cli import read_settings
+from heterodyne.cli import add_required_arguments, read_settings
 from heterodyne.errors import InputError
 from heterodyne.provenance import provenance_record
 from heterodyne.report.collect import collect
@@ -34,7 +34,7 @@ def add_arguments(parser):
         help="results/D/cross_q.json of the dataset (`heterodyne cross-q`; optional, dataset "
         "report): show its cross-q verdict",
     )
-    parser.add_argument("--output", required=True, help="HTML file to write")
+    add_required_arguments(parser, output="HTML file to write")
 
 
 def _require(args, names, mode):

@@ -1,14 +1,13 @@
 """`heterodyne simulate`: write the demo result file from the config's `simulate` section."""
 
-from heterodyne.cli import add_settings_argument, read_settings
+from heterodyne.cli import add_step_arguments, read_settings
 from heterodyne.provenance import provenance_record
 from heterodyne.simulate.aps_file import write_simulated_file
 from heterodyne.simulate.spec import spec_from_section
 
 
 def add_arguments(parser):
-    add_settings_argument(parser, "simulate")
-    parser.add_argument("--output", required=True, help="result file to write (HDF5)")
+    add_step_arguments(parser, ("simulate",), output="result file to write (HDF5)")
 
 
 def run(args):

@@ -6,7 +6,7 @@ where every dataset has one) into --outdir (replaced as a whole, only on success
 """
 
 from heterodyne.atomic import atomic_folder
-from heterodyne.cli import add_settings_argument, read_settings
+from heterodyne.cli import add_step_arguments, read_settings
 from heterodyne.errors import InputError
 from heterodyne.plots.study import write_study_figure
 from heterodyne.provenance import provenance_record
@@ -14,9 +14,9 @@ from heterodyne.report.study_tables import PARAMETER_COLUMNS, read_table
 
 
 def add_arguments(parser):
-    add_settings_argument(parser, "datasets")
-    parser.add_argument("--parameters", required=True, help="results/parameters.csv (`heterodyne tables`)")
-    parser.add_argument("--outdir", required=True, help="results/study")
+    add_step_arguments(
+        parser, ("datasets",), parameters="results/parameters.csv (`heterodyne tables`)", outdir="results/study"
+    )
 
 
 def run(args):

@@ -6,15 +6,14 @@
 :mod:`heterodyne.report.study_tables`.
 """
 
-from heterodyne.cli import add_folders_argument
+from heterodyne.cli import add_folders_argument, add_required_arguments
 from heterodyne.provenance import provenance_record
 from heterodyne.report.study_tables import build_tables, write_tables
 
 
 def add_arguments(parser):
     add_folders_argument(parser, "per-q result folders results/<dataset>/<q folder> to tabulate")
-    parser.add_argument("--parameters", required=True, help="parameters CSV to write")
-    parser.add_argument("--fit-quality", required=True, help="fit quality CSV to write")
+    add_required_arguments(parser, parameters="parameters CSV to write", fit_quality="fit quality CSV to write")
 
 
 def run(args):

@@ -1,6 +1,6 @@
 """`heterodyne weight`: per-angle noise sigma and initial contrast/offset -> weights.json."""
 
-from heterodyne.cli import add_settings_argument, read_settings
+from heterodyne.cli import DATASET_HELP, add_step_arguments, read_settings
 from heterodyne.data.dataset import load_dataset
 from heterodyne.errors import InputError
 from heterodyne.provenance import provenance_record
@@ -9,9 +9,7 @@ from heterodyne.weighting.weights_file import save_weights
 
 
 def add_arguments(parser):
-    add_settings_argument(parser, "weight")
-    parser.add_argument("--data", required=True, help="dataset.h5 written by `heterodyne ingest`")
-    parser.add_argument("--output", required=True, help="weights file to write (JSON)")
+    add_step_arguments(parser, ("weight",), data=DATASET_HELP, output="weights file to write (JSON)")
 
 
 def run(args):

@@ -98,7 +98,8 @@ def shard_summary(shard):
     """Summary entry of one shard file ``shard`` (a :class:`~heterodyne.cmc.draws_file.ShardFile`):
     index, :func:`~heterodyne.cmc.diagnostics.shard_diagnostics`, wall time, and per quantity
     mean and sd (ddof 1) beside its r_hat, ess_bulk and ess_tail."""
-    entry = {"shard": int(shard.shard), **shard_diagnostics(shard), "wall_time_s": float(shard.wall_time_s)}
-    for name, x in shard.draws.items():
+    run = shard.run
+    entry = {"shard": int(shard.shard), **shard_diagnostics(run), "wall_time_s": float(run.wall_time_s)}
+    for name, x in run.draws.items():
         entry["parameters"][name].update(mean=float(np.mean(x)), sd=float(np.std(x, ddof=1)))
     return entry

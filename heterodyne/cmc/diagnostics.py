@@ -70,7 +70,7 @@ def convergence_flags(per_quantity):
 
 
 def shard_diagnostics(run):
-    """Diagnostics of one shard's run ``run`` (a ShardDraws or ShardFile: fields draws {name:
+    """Diagnostics of one shard's run ``run`` (a :class:`~heterodyne.cmc.draws_file.ShardDraws`: draws {name:
     (chains, draws)}, diverging, num_steps, energy (chains, draws), step_size (chains,),
     max_tree_depth, target_accept): divergences, target_accept (of the run kept),
     draws_per_chain, tree_depth_{mean,max,limit}, frac_at_tree_depth_limit,

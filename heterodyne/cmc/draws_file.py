@@ -34,38 +34,61 @@ from heterodyne.errors import InputError
 from heterodyne.provenance import write_provenance_attrs
 
 
-class ShardFile(NamedTuple):
-    shard: int
-    num_shards: int
-    seed: int
-    n_points: int
-    wall_time_s: float
+class ShardDraws(NamedTuple):
+    """Draws of one shard, arrays (chains, draws) unless noted: ``draws`` {name: physical
+    values}, ``unconstrained`` (chains, draws, D) in the shared coordinates y, ``diverging``,
+    ``num_steps`` (leapfrog steps per draw), ``energy`` (Hamiltonian), ``step_size`` (chains,);
+    ``wall_time_s`` covers the geometry, compilation, warm-up and sampling."""
+
     draws: dict
+    unconstrained: np.ndarray
     diverging: np.ndarray
     num_steps: np.ndarray
     energy: np.ndarray
     step_size: np.ndarray
     max_tree_depth: int
     target_accept: float
-    unconstrained: np.ndarray
+    wall_time_s: float
+    chain_method: str
+
+
+#: the sampler arrays of a shard file (datasets, :class:`ShardDraws` fields) and their dtypes
+SHARD_ARRAYS = {
+    "unconstrained": np.float64,
+    "diverging": bool,
+    "num_steps": np.int64,
+    "energy": np.float64,
+    "step_size": np.float64,
+}
+#: the sampler settings and wall time of a shard file (attributes, :class:`ShardDraws` fields) and their types
+SHARD_RUN_ATTRS = {"max_tree_depth": int, "target_accept": float, "wall_time_s": float, "chain_method": str}
+
+
+class ShardFile(NamedTuple):
+    """A shard file as read back: shard ``shard`` of ``num_shards`` (``seed``, ``n_points`` data
+    points), the sampler's ``run`` (:class:`ShardDraws`), the ``coordinates`` and ``prior``
+    ({Prior field: array (M,)}) it was sampled in and under, and the ``path`` it was read from."""
+
+    shard: int
+    num_shards: int
+    seed: int
+    n_points: int
+    run: ShardDraws
     coordinates: Coordinates
-    prior: dict  # {Prior field: array (M,)}
-    path: str  # the file it was read from
+    prior: dict
+    path: str
 
 
 def save_shard(path, shard, num_shards, seed, n_points, result, coordinates, prior, provenance):
-    """Write one shard's :class:`~heterodyne.cmc.sampling.ShardDraws`, the
+    """Write one shard's :class:`ShardDraws` ``result``, the
     :class:`~heterodyne.cmc.coordinates.Coordinates` it was sampled in and the
     :class:`~heterodyne.cmc.model.Prior` it was sampled under."""
     with atomic_hdf5(path) as f:
         group = f.create_group("draws")
         for name, x in result.draws.items():
             group.create_dataset(name, data=np.asarray(x, np.float64))
-        f.create_dataset("diverging", data=np.asarray(result.diverging, bool))
-        f.create_dataset("num_steps", data=np.asarray(result.num_steps, np.int64))
-        f.create_dataset("energy", data=np.asarray(result.energy, np.float64))
-        f.create_dataset("step_size", data=np.asarray(result.step_size, np.float64))
-        f.create_dataset("unconstrained", data=np.asarray(result.unconstrained, np.float64))
+        for name, dtype in SHARD_ARRAYS.items():
+            f.create_dataset(name, data=np.asarray(getattr(result, name), dtype))
         coords = f.create_group("coordinates")
         for field, value in zip(Coordinates._fields, coordinates, strict=True):
             coords.create_dataset(field, data=np.asarray(value))
@@ -77,11 +100,8 @@ def save_shard(path, shard, num_shards, seed, n_points, result, coordinates, pri
             num_shards=int(num_shards),
             seed=int(seed),
             n_points=int(n_points),
-            wall_time_s=float(result.wall_time_s),
-            chain_method=result.chain_method,
-            max_tree_depth=int(result.max_tree_depth),
-            target_accept=float(result.target_accept),
             names=json.dumps(list(result.draws)),
+            **{key: kind(getattr(result, key)) for key, kind in SHARD_RUN_ATTRS.items()},
         )
         write_provenance_attrs(f, provenance)
 
@@ -96,15 +116,11 @@ def load_shard(path):
                 num_shards=int(f.attrs["num_shards"]),
                 seed=int(f.attrs["seed"]),
                 n_points=int(f.attrs["n_points"]),
-                wall_time_s=float(f.attrs["wall_time_s"]),
-                draws={name: f["draws"][name][()] for name in names},
-                diverging=f["diverging"][()],
-                num_steps=f["num_steps"][()],
-                energy=f["energy"][()],
-                step_size=f["step_size"][()],
-                max_tree_depth=int(f.attrs["max_tree_depth"]),
-                target_accept=float(f.attrs["target_accept"]),
-                unconstrained=f["unconstrained"][()],
+                run=ShardDraws(
+                    draws={name: f["draws"][name][()] for name in names},
+                    **{name: f[name][()] for name in SHARD_ARRAYS},
+                    **{key: kind(f.attrs[key]) for key, kind in SHARD_RUN_ATTRS.items()},
+                ),
                 coordinates=Coordinates(**{k: f["coordinates"][k][()] for k in Coordinates._fields}),
                 prior={k: f["prior"][k][()] for k in f["prior"]},
                 path=str(path),

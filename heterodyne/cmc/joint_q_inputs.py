@@ -10,8 +10,8 @@ from heterodyne.cmc.draws_file import load_combined
 from heterodyne.cmc.joint_q import BinPosterior
 from heterodyne.cmc.model import prior_width
 from heterodyne.cmc.summary_file import read_summary
+from heterodyne.core.parameters import FRACTION_NAMES
 from heterodyne.errors import InputError
-from heterodyne.fit.joint_q_layout import FRACTION_NAMES
 from heterodyne.fit.joint_q_results import read_joint_nlsq
 from heterodyne.fit.results import read_nlsq
 from heterodyne.lineage import check_lineage

@@ -48,6 +48,7 @@ from numpyro.infer import MCMC, NUTS
 from heterodyne.cmc.convergence import convergence
 from heterodyne.cmc.coordinates import rows_in_batches, theta_draws, theta_from_y, y_from_theta
 from heterodyne.cmc.diagnostics import ESS_MIN, convergence_flags
+from heterodyne.cmc.draws_file import ShardDraws
 from heterodyne.cmc.model import (
     ShardData,
     log_density,
@@ -105,24 +106,6 @@ class Whitening(NamedTuple):
 
     y_hat: np.ndarray
     chol: np.ndarray
-
-
-class ShardDraws(NamedTuple):
-    """Draws of one shard, arrays (chains, draws) unless noted: ``draws`` {name: physical
-    values}, ``unconstrained`` (chains, draws, D) in the shared coordinates y, ``diverging``,
-    ``num_steps`` (leapfrog steps per draw), ``energy`` (Hamiltonian), ``step_size`` (chains,);
-    ``wall_time_s`` covers the geometry, compilation, warm-up and sampling."""
-
-    draws: dict
-    unconstrained: np.ndarray
-    diverging: np.ndarray
-    num_steps: np.ndarray
-    energy: np.ndarray
-    step_size: np.ndarray
-    max_tree_depth: int
-    target_accept: float
-    wall_time_s: float
-    chain_method: str
 
 
 def chain_method(n_points):

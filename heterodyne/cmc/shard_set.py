@@ -24,23 +24,23 @@ def load_matching_shards(paths, num_shards, seed, origin):
     if indices != list(range(num_shards)):
         raise InputError(f"--shards: got shard indices {indices}, need each of 0..{num_shards - 1} once")
     first = shards[0]
-    chains = {name: x.shape[0] for name, x in first.draws.items()}
+    chains = {name: x.shape[0] for name, x in first.run.draws.items()}
     for path, s in zip(paths, shards, strict=True):
-        if {name: x.shape[0] for name, x in s.draws.items()} != chains:
+        if {name: x.shape[0] for name, x in s.run.draws.items()} != chains:
             raise InputError(
                 f"{path}: quantities or chain counts differ from {paths[0]}; re-run "
                 "cmc-shard for every shard with the same config"
             )
     for path, s in zip(paths, shards, strict=True):
-        stuck = [name for name, x in s.draws.items() if not (np.all(np.isfinite(x)) and np.ptp(x) > 0)]
+        stuck = [name for name, x in s.run.draws.items() if not (np.all(np.isfinite(x)) and np.ptp(x) > 0)]
         if stuck:
             raise InputError(
                 f"{path}: the draws of {', '.join(stuck)} are constant or not finite (the "
-                f"chains did not move; {int(np.sum(s.diverging))} divergences), so this shard "
+                f"chains did not move; {int(np.sum(s.run.diverging))} divergences), so this shard "
                 "has no posterior to combine. Check the NLSQ result it started from (nlsq.json: "
                 "parameters at a bound, non-converged fit), raise cmc.warmup, and re-run cmc-shard"
             )
-    n_draws = min(next(iter(s.draws.values())).size for s in shards)
+    n_draws = min(next(iter(s.run.draws.values())).size for s in shards)
     if n_draws <= len(chains):
         raise InputError(
             f"{paths[0]}: {n_draws} draws per shard for {len(chains)} quantities; the consensus "
@@ -58,7 +58,7 @@ def check_sampling_model(spec, names, shards, nlsq_path):
     consensus maps the draws back to physical units with those coordinates and divides that prior
     out of each shard."""
     for shard in shards:
-        sampled = [name for name in shard.draws if name != "noise_scale"]
+        sampled = [name for name in shard.run.draws if name != "noise_scale"]
         if sampled != names:
             raise InputError(
                 f"{shard.path}: sampled {sampled} but {nlsq_path} and the config give "

@@ -65,6 +65,9 @@ PARAMETERS = (
 
 PARAMETER_NAMES = tuple(p.name for p in PARAMETERS)
 INDEX = {name: k for k, name in enumerate(PARAMETER_NAMES)}
+#: the sample-fraction parameters: the model lets them vary with q (fitted per q bin by the joint
+#: fit where free, left out of the cross-q test)
+FRACTION_NAMES = ("f0", "f1", "f2", "f3")
 
 #: bounds of the per-angle speckle contrast and baseline offset (dimensionless)
 SCALING_BOUNDS = {"contrast": (0.0, 1.0), "offset": (0.5, 1.5)}

@@ -161,8 +161,11 @@ def _map_rows(f, path, keys):
 
 
 def _timing(f, path, keys, fix):
-    """(dt [s], [frame period [s] at ``keys[0]``, frame counts at ``keys[1:]``]): dt = frame period *
-    stride * avg (the first two counts); InputError naming the key when a value is missing, not whole or dt <= 0."""
+    """The :class:`CorrelationFile` timing fields of the frame period [s] at ``keys[0]`` and the
+    frame counts at ``keys[1:]``: dt = frame period * stride * avg (the first two counts);
+    first_time = begin_frame * frame period where a key ends in begin_frame, else 0; timing = each
+    value under the last part of its key. InputError naming the key when a value is missing, not
+    whole, dt <= 0 or begin_frame < 0."""
     frame_period = _scalar(f, path, keys[0], f"dt cannot be computed; {fix}")
     counts = _whole_numbers(path, keys[1:], [_scalar(f, path, k, f"dt cannot be computed; {fix}") for k in keys[1:]])
     stride, avg = counts[:2]
@@ -173,7 +176,12 @@ def _timing(f, path, keys, fix):
             f"time step dt = {keys[0]} * {keys[1]} * {keys[2]} = {frame_period} * {stride} * "
             f"{avg} = {dt} s; it must be > 0 (fix the file's timing metadata)",
         )
-    return dt, [frame_period, *counts]
+    timing = {key.rsplit("/", 1)[1]: value for key, value in zip(keys, [frame_period, *counts], strict=True)}
+    begin_key = next((key for key in keys if key.endswith("/begin_frame")), None)
+    begin = 0 if begin_key is None else timing["begin_frame"]
+    if begin < 0:
+        _fail(path, f"'{begin_key}' = {begin}; the first frame must be >= 0")
+    return {"dt": dt, "first_time": begin * frame_period, "timing": timing}
 
 
 def _map_labels(f, path, key, maps, n_maps, fix):
@@ -189,8 +197,8 @@ def _map_labels(f, path, key, maps, n_maps, fix):
     return labels
 
 
-def _load_aps_u(f, path):
-    fix = "the file is not a complete APS-U two-time result"
+def _aps_u_maps(f, path, fix):
+    """The :class:`CorrelationFile` map fields (keys, q bins, labels, q index, angle) of an APS-U file."""
     keys = [f"{APS_U_MAPS}/{name}" for name in _map_names(f, path, APS_U_MAPS, r"c2_(\d+)", "c2_00001")]
     bins = _map_labels(f, path, "/xpcs/twotime/processed_bins", APS_U_MAPS, len(keys), fix)
     mapping = _array(f, path, "/xpcs/qmap/dynamic_index_mapping", fix).astype(np.int64)
@@ -219,40 +227,17 @@ def _load_aps_u(f, path):
             f"'/xpcs/qmap/dynamic_index_mapping' gives two processed bins the same grid cell "
             f"{_first_repeat(cell)} (one (q, phi)); {fix}",
         )
-    n_rows = _map_rows(f, path, keys)
-    timing_keys = (
-        "/entry/instrument/detector_1/frame_time",
-        "/xpcs/twotime/config/stride_frame",
-        "/xpcs/twotime/config/avg_frame",
-        "/xpcs/twotime/config/begin_frame",
-        "/xpcs/twotime/config/end_frame",
-    )
-    dt, (frame_time, stride, avg, begin, end) = _timing(f, path, timing_keys, fix)
-    if begin < 0:
-        _fail(path, f"'{timing_keys[3]}' = {begin}; the first frame must be >= 0")
-    return CorrelationFile(
-        path=str(path),
-        layout="aps_u",
-        q_bins=q_list,
-        map_keys=tuple(keys),
-        map_labels=bins,
-        map_q_index=cell // n_phi,
-        map_phi=phi_list[cell % n_phi],
-        n_rows=n_rows,
-        dt=dt,
-        first_time=begin * frame_time,
-        timing={
-            "frame_time": frame_time,
-            "stride_frame": stride,
-            "avg_frame": avg,
-            "begin_frame": begin,
-            "end_frame": end,
-        },
-    )
+    return {
+        "map_keys": tuple(keys),
+        "q_bins": q_list,
+        "map_labels": bins,
+        "map_q_index": cell // n_phi,
+        "map_phi": phi_list[cell % n_phi],
+    }
 
 
-def _load_legacy(f, path):
-    fix = "the file is not a complete legacy two-time result"
+def _legacy_maps(f, path, fix):
+    """The :class:`CorrelationFile` map fields (keys, q bins, labels, q index, angle) of a legacy file."""
     names = _map_names(f, path, LEGACY_MAPS, r"[A-Za-z0-9]+_(\d+)", "g2_00001")
     keys = [f"{LEGACY_MAPS}/{name}" for name in names]
     q_per_label = _finite_centres(f, path, "/xpcs/dqlist", fix)
@@ -278,23 +263,44 @@ def _load_legacy(f, path):
             path,
             f"map labels {labels.tolist()} fall outside 1..{len(q_per_label)} (the length of '/xpcs/dqlist'); {fix}",
         )
-    n_rows = _map_rows(f, path, keys)
-    timing_keys = ("/measurement/instrument/detector/exposure_period", "/xpcs/stride_frames", "/xpcs/avg_frames")
-    dt, (period, stride, avg) = _timing(f, path, timing_keys, fix)
     q_bins = np.unique(q_per_label)
-    return CorrelationFile(
-        path=str(path),
-        layout="legacy",
-        q_bins=q_bins,
-        map_keys=tuple(keys),
-        map_labels=labels,
-        map_q_index=np.searchsorted(q_bins, q_per_label[labels - 1]),
-        map_phi=phi_per_label[labels - 1],
-        n_rows=n_rows,
-        dt=dt,
-        first_time=0.0,
-        timing={"exposure_period": period, "stride_frames": stride, "avg_frames": avg},
-    )
+    return {
+        "map_keys": tuple(keys),
+        "q_bins": q_bins,
+        "map_labels": labels,
+        "map_q_index": np.searchsorted(q_bins, q_per_label[labels - 1]),
+        "map_phi": phi_per_label[labels - 1],
+    }
+
+
+#: layout -> (reader of its maps, its timing keys (frame period first), what is wrong with a file that fails)
+LAYOUTS = {
+    "aps_u": (
+        _aps_u_maps,
+        (
+            "/entry/instrument/detector_1/frame_time",
+            "/xpcs/twotime/config/stride_frame",
+            "/xpcs/twotime/config/avg_frame",
+            "/xpcs/twotime/config/begin_frame",
+            "/xpcs/twotime/config/end_frame",
+        ),
+        "the file is not a complete APS-U two-time result",
+    ),
+    "legacy": (
+        _legacy_maps,
+        ("/measurement/instrument/detector/exposure_period", "/xpcs/stride_frames", "/xpcs/avg_frames"),
+        "the file is not a complete legacy two-time result",
+    ),
+}
+
+
+def _index(f, path, layout):
+    """:class:`CorrelationFile` of the open file ``f`` of ``layout``: its maps, their rows and its
+    timing (:func:`_timing`)."""
+    read_maps, timing_keys, fix = LAYOUTS[layout]
+    maps = read_maps(f, path, fix)
+    n_rows = _map_rows(f, path, maps["map_keys"])
+    return CorrelationFile(path=str(path), layout=layout, n_rows=n_rows, **maps, **_timing(f, path, timing_keys, fix))
 
 
 def detect_layout(f):
@@ -337,10 +343,8 @@ def open_correlation_file(path):
     try:
         with _open(path) as f:
             layout = detect_layout(f)
-            if layout == "aps_u":
-                return _load_aps_u(f, path)
-            if layout == "legacy":
-                return _load_legacy(f, path)
+            if layout is not None:
+                return _index(f, path, layout)
             _fail(
                 path,
                 f"neither APS-U ('{APS_U_MAPS}') nor legacy ('{LEGACY_MAPS}') layout found; "

@@ -30,7 +30,7 @@ from heterodyne.core.symmetries import canonical, components_mirror, exchange_ab
 from heterodyne.errors import InputError
 from heterodyne.fit.identifiability import undetermined_combinations
 from heterodyne.fit.multistart import latin_hypercube_starts
-from heterodyne.fit.nlsq_solver import best_of_starts, solve
+from heterodyne.fit.nlsq_solver import SolverStats, best_of_starts, solve, solver_stats
 from heterodyne.fit.problem import full_theta, jacobian_jit, n_valid, optimal_scaling, residuals_jit
 from heterodyne.fit.speckle_covariance import score_covariance
 from heterodyne.fit.uncertainty import (
@@ -38,9 +38,9 @@ from heterodyne.fit.uncertainty import (
     STDERR_SCALING,
     chunk_pairs,
     chunked_scaling_sums,
-    covariance,
-    jacobian_bytes,
+    covariance_fields,
     normal_equations,
+    over_budget,
 )
 
 log = logging.getLogger(__name__)
@@ -52,16 +52,15 @@ class FitFailed(Exception):
 
 class NlsqFit(NamedTuple):
     """Result of :func:`fit_joint`. theta (14,) best fit (fixed entries = their set value);
-        theta_stderr (14,) NaN where fixed; free_names; contrast, offset and their stderr (n_phi,)
-        (one value repeated when shared); covariance (n_p, n_p) over covariance_names = free names +
-        contrast/offset names; covariance_independent the same matrix had every element independent
+    theta_stderr (14,) NaN where fixed; free_names; contrast, offset and their stderr (n_phi,)
+    (one value repeated when shared); covariance (n_p, n_p) over covariance_names = free names +
+    contrast/offset names; covariance_independent the same matrix had every element independent
     noise ((J^T J)^-1 chi2 / dof; equal to covariance unless an angle has the speckle noise model);
-    correlation likewise; chi2, chi2_per_angle (n_phi,), n_valid_per_angle,
-        dof, reduced_chi2, reduced_chi2_per_angle; at_bound (14,) bool; converged, termination,
-        n_iterations, n_function_evals, wall_time_s, stderr_scaling, chunked (memory-bounded mode
-        used), n_starts (starts tried); undetermined (names in covariance_names the data do not
-        determine: NaN standard error, and converged = False); exchanged_optimum (:func:`other_optimum`:
-        the other optimum reached from the exchanged components, or None)."""
+    correlation likewise; chi2, chi2_per_angle (n_phi,), n_valid_per_angle, dof, reduced_chi2,
+    reduced_chi2_per_angle; at_bound (14,) bool; solver
+    (:class:`~heterodyne.fit.nlsq_solver.SolverStats`: converged, termination, ..., undetermined);
+    exchanged_optimum (:func:`other_optimum`: the other optimum reached from the exchanged
+    components, or None)."""
 
     theta: np.ndarray
     theta_stderr: np.ndarray
@@ -81,15 +80,7 @@ class NlsqFit(NamedTuple):
     reduced_chi2: float
     reduced_chi2_per_angle: np.ndarray
     at_bound: np.ndarray
-    converged: bool
-    termination: str
-    n_iterations: int
-    n_function_evals: int
-    wall_time_s: float
-    stderr_scaling: str
-    chunked: bool
-    n_starts: int
-    undetermined: list
+    solver: SolverStats
     exchanged_optimum: dict | None = None
 
 
@@ -106,29 +97,24 @@ def equivalent_system(schur, grad, chi2):
     return np.concatenate([top, [rest]]), np.vstack([root[:, None] * vec.T, np.zeros((1, len(grad)))])
 
 
-class CompressedGaussNewton:
-    """Residual and Jacobian callables of size n_free + 1 for the memory-bounded mode (see the
-    module docstring). One chunked pass per new x serves both callables."""
+def schur_complement(m, nf):
+    """S = M_xx - M_xl M_ll^-1 M_lx of the normal matrix ``m`` whose first ``nf`` rows/columns are
+    the free parameters x and the rest the scaling l (pseudo-inverse of M_ll)."""
+    m_xl, m_ll = m[:nf, nf:], m[nf:, nf:]
+    return m[:nf, :nf] - m_xl @ np.linalg.pinv(m_ll, hermitian=True) @ m_xl.T
 
-    def __init__(self, template, free_index, problem, chunk, shared):
-        self._args = (template, free_index, problem)
-        self._chunk, self._shared = chunk, shared
-        self._x, self._f, self._j = None, None, None
+
+class CachedSystem:
+    """Residual and Jacobian callables served by one evaluation per new x: a subclass gives
+    ``_system(x)`` -> (residuals, Jacobian) for a NumPy float64 ``x``."""
+
+    _x, _f, _j = None, None, None
 
     def _evaluate(self, x):
         x = np.asarray(x, dtype=np.float64)
-        if self._x is not None and np.array_equal(x, self._x):
-            return
-        template, free_index, problem = self._args
-        p = expanded_parameters(x, template, free_index, problem, self._chunk, self._shared)
-        m, g, chi2 = (
-            np.asarray(a) for a in normal_equations(p, template, free_index, problem, self._chunk, self._shared)
-        )
-        nf = len(x)
-        m_xl, m_ll = m[:nf, nf:], m[nf:, nf:]
-        schur = m[:nf, :nf] - m_xl @ np.linalg.pinv(m_ll, hermitian=True) @ m_xl.T
-        self._x = x.copy()
-        self._f, self._j = equivalent_system(schur, g[:nf], float(chi2.sum()))
+        if self._x is None or not np.array_equal(x, self._x):
+            self._f, self._j = self._system(x)
+            self._x = x.copy()
 
     def residuals(self, x):
         self._evaluate(x)
@@ -137,6 +123,24 @@ class CompressedGaussNewton:
     def jacobian(self, x):
         self._evaluate(x)
         return self._j
+
+
+class CompressedGaussNewton(CachedSystem):
+    """Residual and Jacobian callables of size n_free + 1 for the memory-bounded mode (see the
+    module docstring). One chunked pass per new x serves both callables."""
+
+    def __init__(self, template, free_index, problem, chunk, shared):
+        self._args = (template, free_index, problem)
+        self._chunk, self._shared = chunk, shared
+
+    def _system(self, x):
+        template, free_index, problem = self._args
+        p = expanded_parameters(x, template, free_index, problem, self._chunk, self._shared)
+        m, g, chi2 = (
+            np.asarray(a) for a in normal_equations(p, template, free_index, problem, self._chunk, self._shared)
+        )
+        nf = len(x)
+        return equivalent_system(schur_complement(m, nf), g[:nf], float(chi2.sum()))
 
 
 def expanded_parameters(x_free, template, free_index, problem, chunk, shared):
@@ -231,17 +235,14 @@ def fit_joint(problem, settings, noise=None):
     template = jnp.asarray(settings.initial)
     free_index = jnp.asarray(free, dtype=jnp.int32)
     chunk = chunk_pairs(settings.jacobian_budget_bytes, n_phi, n_p, n_pairs)
-    estimate = jacobian_bytes(n_phi * n_pairs, n_free)
-    chunked = estimate > settings.jacobian_budget_bytes
+    chunked, estimate = over_budget(
+        n_phi * n_pairs,
+        n_free,
+        settings.jacobian_budget_bytes,
+        "Jacobian",
+        f"accumulating J^T J and J^T r in chunks of {chunk} pairs x {n_phi} angles instead",
+    )
     if chunked:
-        log.info(
-            "Jacobian would take %.0f MiB (> nlsq.jacobian_memory_mb = %.0f MiB): accumulating "
-            "J^T J and J^T r in chunks of %d pairs x %d angles instead",
-            estimate / 2**20,
-            settings.jacobian_budget_bytes / 2**20,
-            chunk,
-            n_phi,
-        )
         system = CompressedGaussNewton(template, free_index, problem, chunk, shared)
         residuals, jacobian = system.residuals, system.jacobian
     else:
@@ -294,19 +295,10 @@ def fit_joint(problem, settings, noise=None):
         scores = score_covariance(
             best.x, scaling[0], scaling[1], theta, template, free_index, problem, chunk, shared, noise
         )
-    cov, se, corr, lost = covariance(m, chi2, dof, scores)
-    cov_independent = covariance(m, chi2, dof)[0] if sandwich else cov
     names = settings.free_names + _scaling_names(n_phi, shared)
-    unresolved = [name for name, flag in zip(names, lost, strict=True) if flag]
-    termination = best.message
-    if unresolved:
-        termination = (
-            f"{termination.rstrip('.')}; not determined by the data: {', '.join(unresolved)} "
-            "(J^T J is singular along them: fix them in nlsq.fixed or fit data that separate them)"
-        )
-        log.warning(
-            "the data do not determine %s: converged = false, no standard errors for them", ", ".join(unresolved)
-        )
+    cov_fields, se, unresolved = covariance_fields(m, chi2, dof, scores, names)
+    stderr_scaling = STDERR_SANDWICH if sandwich else STDERR_SCALING
+    solver = solver_stats(best, unresolved, started, stderr_scaling, chunked, len(starts) + (mirror is not None))
     p = np.asarray(p)
     theta_stderr = np.full(len(PARAMETER_NAMES), np.nan)
     theta_stderr[free] = se[:n_free]
@@ -331,10 +323,7 @@ def fit_joint(problem, settings, noise=None):
         contrast_stderr=scaling_se[0][repeat],
         offset=scaling[1][repeat],
         offset_stderr=scaling_se[1][repeat],
-        covariance=cov,
-        covariance_independent=cov_independent,
-        covariance_names=names,
-        correlation=corr,
+        **cov_fields,
         chi2=chi2,
         chi2_per_angle=chi2_per_angle,
         n_valid_per_angle=counts,
@@ -342,14 +331,6 @@ def fit_joint(problem, settings, noise=None):
         reduced_chi2=chi2 / dof,
         reduced_chi2_per_angle=chi2_per_angle / dof_per_angle,
         at_bound=at_bound,
-        converged=best.converged and not unresolved,
-        termination=termination,
-        n_iterations=best.n_iterations,
-        n_function_evals=best.n_function_evals,
-        wall_time_s=time.perf_counter() - started,
-        stderr_scaling=STDERR_SANDWICH if sandwich else STDERR_SCALING,
-        chunked=chunked,
-        n_starts=len(starts) + (mirror is not None),
-        undetermined=unresolved,
+        solver=solver,
         exchanged_optimum=exchanged,
     )

@@ -53,10 +53,16 @@ import numpy as np
 from heterodyne.core.parameters import PARAMETER_NAMES
 from heterodyne.errors import InputError
 from heterodyne.fit.identifiability import undetermined_combinations
-from heterodyne.fit.joint_fit import FitFailed, equivalent_system, expanded_parameters
+from heterodyne.fit.joint_fit import (
+    CachedSystem,
+    FitFailed,
+    equivalent_system,
+    expanded_parameters,
+    schur_complement,
+)
 from heterodyne.fit.joint_q_layout import bin_theta, canonical_joint, exchange_restart_joint, joint_layout, per_q_name
 from heterodyne.fit.multistart import latin_hypercube_starts
-from heterodyne.fit.nlsq_solver import best_of_starts
+from heterodyne.fit.nlsq_solver import SolverStats, best_of_starts, solver_stats
 from heterodyne.fit.problem import jacobian_jit, n_valid, residuals_jit
 from heterodyne.fit.settings import hold_for_angle_count
 from heterodyne.fit.speckle_covariance import score_covariance
@@ -64,9 +70,9 @@ from heterodyne.fit.uncertainty import (
     STDERR_SANDWICH,
     STDERR_SCALING,
     chunk_pairs,
-    covariance,
-    jacobian_bytes,
+    covariance_fields,
     normal_equations,
+    over_budget,
 )
 
 log = logging.getLogger(__name__)
@@ -98,8 +104,8 @@ class JointQFit(NamedTuple):
     reduced_chi2_per_angle: lists of n_q arrays (n_phi_b,); chi2_per_q, reduced_chi2_per_q,
     n_valid_per_q (n_q,); covariance, covariance_independent (n_p, n_p) over covariance_names
     (joint names, then per bin ``contrast_a@folder`` and ``offset_a@folder``); correlation likewise;
-    chi2, dof, reduced_chi2; converged, termination, n_iterations, n_function_evals, wall_time_s,
-    stderr_scaling, chunked, n_starts, undetermined (covariance names without a standard error)."""
+    chi2, dof, reduced_chi2; solver (:class:`~heterodyne.fit.nlsq_solver.SolverStats`; its
+    undetermined: covariance names without a standard error)."""
 
     names: list
     x: np.ndarray
@@ -126,15 +132,7 @@ class JointQFit(NamedTuple):
     chi2: float
     dof: int
     reduced_chi2: float
-    converged: bool
-    termination: str
-    n_iterations: int
-    n_function_evals: int
-    wall_time_s: float
-    stderr_scaling: str
-    chunked: bool
-    n_starts: int
-    undetermined: list
+    solver: SolverStats
 
 
 def hold_for_bins(settings, n_angles):
@@ -189,18 +187,14 @@ class StackedSystem:
         return np.vstack(blocks)
 
 
-class CompressedJointSystem:
+class CompressedJointSystem(CachedSystem):
     """Memory-bounded residuals (n_joint + 1,) and Jacobian (n_joint + 1, n_joint) with the same
     Gauss-Newton matrix, gradient and chi2 as the stacked ones (see the module docstring)."""
 
     def __init__(self, ctx):
         self._ctx = ctx
-        self._x, self._f, self._j = None, None, None
 
-    def _evaluate(self, x):
-        x = np.asarray(x, dtype=np.float64)
-        if self._x is not None and np.array_equal(x, self._x):
-            return
+    def _system(self, x):
         ctx = self._ctx
         n_joint, nf = len(ctx.layout.names), len(ctx.layout.local_names)
         schur, grad, chi2 = np.zeros((n_joint, n_joint)), np.zeros(n_joint), 0.0
@@ -211,21 +205,11 @@ class CompressedJointSystem:
                 np.asarray(a)
                 for a in normal_equations(p, ctx.template, ctx.free_index, item.problem, ctx.chunks[b], ctx.shared)
             )
-            m_xl, m_ll = m[:nf, nf:], m[nf:, nf:]
             at = ctx.layout.index[b]
-            schur[np.ix_(at, at)] += m[:nf, :nf] - m_xl @ np.linalg.pinv(m_ll, hermitian=True) @ m_xl.T
+            schur[np.ix_(at, at)] += schur_complement(m, nf)
             grad[at] += g[:nf]
             chi2 += float(chi2_b.sum())
-        self._x = x.copy()
-        self._f, self._j = equivalent_system(schur, grad, chi2)
-
-    def residuals(self, x):
-        self._evaluate(x)
-        return self._f
-
-    def jacobian(self, x):
-        self._evaluate(x)
-        return self._j
+        return equivalent_system(schur, grad, chi2)
 
 
 def scaling_names(folder, n_phi, shared):
@@ -280,15 +264,13 @@ def fit_joint_q(bins, settings):
         chunks=chunks,
         shared=shared,
     )
-    estimate = jacobian_bytes(sum(a * p for a, p in zip(n_angles, n_pairs, strict=True)), n_joint)
-    chunked = estimate > settings.jacobian_budget_bytes
-    if chunked:
-        log.info(
-            "joint Jacobian would take %.0f MiB (> nlsq.jacobian_memory_mb = %.0f MiB): per-bin "
-            "normal equations in chunks instead",
-            estimate / 2**20,
-            settings.jacobian_budget_bytes / 2**20,
-        )
+    chunked = over_budget(
+        sum(a * p for a, p in zip(n_angles, n_pairs, strict=True)),
+        n_joint,
+        settings.jacobian_budget_bytes,
+        "joint Jacobian",
+        "per-bin normal equations in chunks instead",
+    )[0]
     system = CompressedJointSystem(ctx) if chunked else StackedSystem(ctx)
 
     free = np.asarray(settings.free)
@@ -308,14 +290,8 @@ def fit_joint_q(bins, settings):
             log.info("the exchanged-components start wins: chi2 = %.6g (was %.6g)", 2 * outcome.cost, 2 * best.cost)
             best = outcome
     best = best._replace(x=canonical_joint(best.x, layout, settings, [float(np.mean(t)) for t in grids]))
-    stats = _statistics(best.x, ctx, settings, n_s, dof, counts)
-    termination = best.message
-    if stats["undetermined"]:
-        termination = (
-            f"{termination.rstrip('.')}; not determined by the data: {', '.join(stats['undetermined'])} "
-            "(J^T J is singular along them: fix them in nlsq.fixed or fit data that separate them)"
-        )
-        log.warning("the data do not determine %s: converged = false", ", ".join(stats["undetermined"]))
+    stats, stderr_scaling, undetermined = _statistics(best.x, ctx, settings, n_s, dof, counts)
+    solver = solver_stats(best, undetermined, started, stderr_scaling, chunked, len(starts) + (mirror is not None))
     span = upper - lower
     at_bound = (best.x - lower <= 1e-8 * span) | (upper - best.x <= 1e-8 * span)
     return JointQFit(
@@ -324,20 +300,14 @@ def fit_joint_q(bins, settings):
         x_at_bound=at_bound,
         folders=layout.folders,
         q=np.array([item.q for item in bins], dtype=np.float64),
-        converged=best.converged and not stats["undetermined"],
-        termination=termination,
-        n_iterations=best.n_iterations,
-        n_function_evals=best.n_function_evals,
-        wall_time_s=time.perf_counter() - started,
-        chunked=chunked,
-        n_starts=len(starts) + (mirror is not None),
+        solver=solver,
         **stats,
     )
 
 
 def _statistics(x, ctx, settings, n_s, dof, counts):
-    """Covariance, standard errors, scaling and goodness of fit at the solution ``x`` (the
-    JointQFit fields not about the solver)."""
+    """(fields, stderr_scaling, undetermined) at the solution ``x``: fields the JointQFit fields
+    not about the solver (covariance, standard errors, scaling, goodness of fit)."""
     layout, shared, free = ctx.layout, ctx.shared, np.asarray(settings.free)
     nf, n_joint = len(layout.local_names), len(layout.names)
     n_p = n_joint + 2 * sum(n_s)
@@ -381,8 +351,7 @@ def _statistics(x, ctx, settings, n_s, dof, counts):
         scaling.append((pair, repeat))
         names += scaling_names(item.folder, n_phi, shared)
     chi2 = float(sum(c.sum() for c in chi2_per_angle))
-    cov, se, corr, lost = covariance(m_joint, chi2, dof, scores)
-    cov_independent = covariance(m_joint, chi2, dof)[0] if sandwich else cov
+    cov_fields, se, undetermined = covariance_fields(m_joint, chi2, dof, scores, names)
     theta_stderr = np.full((len(ctx.bins), len(PARAMETER_NAMES)), np.nan)
     contrast_se, offset_se = [], []
     start = n_joint
@@ -395,7 +364,7 @@ def _statistics(x, ctx, settings, n_s, dof, counts):
     n_total = sum(c.sum() for c in counts)
     chi2_q = np.array([c.sum() for c in chi2_per_angle])
     n_q = np.array([c.sum() for c in counts])
-    return dict(
+    fields = dict(
         x_stderr=se[:n_joint],
         thetas=np.stack(thetas),
         theta_stderr=theta_stderr,
@@ -409,13 +378,10 @@ def _statistics(x, ctx, settings, n_s, dof, counts):
         chi2_per_q=chi2_q,
         reduced_chi2_per_q=chi2_q / (dof * n_q / n_total),
         n_valid_per_q=n_q,
-        covariance=cov,
-        covariance_independent=cov_independent,
-        covariance_names=names,
-        correlation=corr,
+        **cov_fields,
         chi2=chi2,
         dof=int(dof),
         reduced_chi2=chi2 / dof,
-        stderr_scaling=(STDERR_SANDWICH if sandwich else STDERR_SCALING) + JOINT_NOTE,
-        undetermined=[name for name, flag in zip(names, lost, strict=True) if flag],
     )
+    stderr_scaling = (STDERR_SANDWICH if sandwich else STDERR_SCALING) + JOINT_NOTE
+    return fields, stderr_scaling, undetermined

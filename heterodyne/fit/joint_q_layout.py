@@ -18,10 +18,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from heterodyne.core.parameters import FRACTION_NAMES
 from heterodyne.core.symmetries import canonical, components_mirror, exchange_absorber, exchanged_start
 
-#: the sample-fraction parameters, fitted separately at every q bin where free
-FRACTION_NAMES = ("f0", "f1", "f2", "f3")
 #: separator of a per-q parameter name: ``f0@q0.005``
 PER_Q_SEPARATOR = "@"
 

@@ -34,15 +34,16 @@ from pathlib import Path
 
 import numpy as np
 
-from heterodyne.core.parameters import PARAMETER_NAMES, PARAMETERS
+from heterodyne.core.parameters import FRACTION_NAMES, PARAMETER_NAMES, PARAMETERS
 from heterodyne.errors import InputError
-from heterodyne.fit.joint_q_layout import FRACTION_NAMES, PER_Q_SEPARATOR
+from heterodyne.fit.joint_q_layout import PER_Q_SEPARATOR
 from heterodyne.fit.results import (
     NLSQ_KEYS,
     _number,
     _numbers,
     check_record,
     covariance_entries,
+    outcome_entries,
     solver_entries,
     write_result_files,
 )
@@ -119,10 +120,7 @@ def joint_record(fit, phi, inputs, provenance, held=None):
         for b, folder in enumerate(fit.folders)
     ]
     return {
-        "converged": bool(fit.converged),
-        "termination": fit.termination,
-        "undetermined": list(fit.undetermined),
-        "held_fixed": dict(held or {}),
+        **outcome_entries(fit, held),
         "parameters": _parameters(fit),
         "shared_parameters": [n for n in fit.names if PER_Q_SEPARATOR not in n],
         "fraction_parameters": [n for n in FRACTION_NAMES if any(x.startswith(n + PER_Q_SEPARATOR) for x in fit.names)],

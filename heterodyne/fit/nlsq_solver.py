@@ -10,6 +10,7 @@ fresh ``LeastSquares`` object is made for every solve: one object must never ser
 
 import logging
 import os
+import time
 from typing import NamedTuple
 
 import jax
@@ -130,3 +131,47 @@ def best_of_starts(residuals, jacobian, starts, lower, upper, settings, names):
         if np.isfinite(outcome.cost) and (best is None or outcome.cost < best.cost):
             best = outcome
     return best
+
+
+class SolverStats(NamedTuple):
+    """How a fit's solver run went, alike for the per-q and the joint fit: converged (a convergence
+    test was met and the data determine every covariance name), termination (nlsq's message, plus
+    the undetermined names), n_iterations, n_function_evals, wall_time_s, stderr_scaling (the
+    standard-error estimator), chunked (memory-bounded mode used), n_starts (starts tried),
+    undetermined (covariance names the data do not determine: NaN standard error)."""
+
+    converged: bool
+    termination: str
+    n_iterations: int
+    n_function_evals: int
+    wall_time_s: float
+    stderr_scaling: str
+    chunked: bool
+    n_starts: int
+    undetermined: list
+
+
+def solver_stats(best, undetermined, started, stderr_scaling, chunked, n_starts):
+    """:class:`SolverStats` of the winning :class:`SolverOutcome` ``best`` of a fit begun at
+    ``time.perf_counter()`` = ``started``; names in ``undetermined`` make it not converged, are
+    appended to the termination message and logged as a warning."""
+    termination = best.message
+    if undetermined:
+        termination = (
+            f"{termination.rstrip('.')}; not determined by the data: {', '.join(undetermined)} "
+            "(J^T J is singular along them: fix them in nlsq.fixed or fit data that separate them)"
+        )
+        log.warning(
+            "the data do not determine %s: converged = false, no standard errors for them", ", ".join(undetermined)
+        )
+    return SolverStats(
+        converged=best.converged and not undetermined,
+        termination=termination,
+        n_iterations=best.n_iterations,
+        n_function_evals=best.n_function_evals,
+        wall_time_s=time.perf_counter() - started,
+        stderr_scaling=stderr_scaling,
+        chunked=chunked,
+        n_starts=n_starts,
+        undetermined=list(undetermined),
+    )

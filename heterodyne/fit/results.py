@@ -68,14 +68,26 @@ def _exchanged_record(fit):
 
 def solver_entries(fit):
     """The nlsq.json entries on the solver run, alike for the per-q and the joint fit."""
+    solver = fit.solver
     return {
         "dof": int(fit.dof),
-        "n_iterations": int(fit.n_iterations),
-        "n_function_evals": int(fit.n_function_evals),
-        "wall_time_s": float(fit.wall_time_s),
-        "stderr_scaling": fit.stderr_scaling,
-        "n_starts": int(fit.n_starts),
-        "jacobian_chunked": bool(fit.chunked),
+        "n_iterations": int(solver.n_iterations),
+        "n_function_evals": int(solver.n_function_evals),
+        "wall_time_s": float(solver.wall_time_s),
+        "stderr_scaling": solver.stderr_scaling,
+        "n_starts": int(solver.n_starts),
+        "jacobian_chunked": bool(solver.chunked),
+    }
+
+
+def outcome_entries(fit, held):
+    """The leading nlsq.json entries (converged, termination, undetermined, held_fixed), alike for
+    the per-q and the joint fit; ``held`` as in :func:`result_record`."""
+    return {
+        "converged": bool(fit.solver.converged),
+        "termination": fit.solver.termination,
+        "undetermined": list(fit.solver.undetermined),
+        "held_fixed": dict(held or {}),
     }
 
 
@@ -108,10 +120,7 @@ def result_record(fit, phi, provenance, held=None):
         for k, p in enumerate(PARAMETERS)
     }
     return {
-        "converged": bool(fit.converged),
-        "termination": fit.termination,
-        "undetermined": list(fit.undetermined),
-        "held_fixed": dict(held or {}),
+        **outcome_entries(fit, held),
         "parameters": parameters,
         "phi": _numbers(phi),
         "contrast": _numbers(fit.contrast),

@@ -18,11 +18,15 @@ At the optimum the (x_free, x_free) block of C equals the variable-projection co
 contrast/offset blocks give their standard errors.
 """
 
+import logging
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from heterodyne.fit.problem import full_theta, pair_brackets, scaling_sums
+
+log = logging.getLogger(__name__)
 
 STDERR_SCALING = (
     "standard errors from the covariance (J^T J)^-1 scaled by the reduced chi2 "
@@ -49,6 +53,23 @@ NULL_WEIGHT = 1e-3
 def jacobian_bytes(n_rows, n_cols):
     """Bytes of a dense float64 Jacobian of n_rows residuals x n_cols parameters."""
     return int(n_rows) * int(n_cols) * BYTES_PER_ELEMENT
+
+
+def over_budget(n_rows, n_cols, budget_bytes, what, instead):
+    """(chunked, estimate): whether the Jacobian of :func:`jacobian_bytes` (n_rows, n_cols) =
+    ``estimate`` exceeds ``budget_bytes`` (nlsq.jacobian_memory_mb); if so it is logged as
+    "``what`` would take ... MiB (> ...): ``instead``"."""
+    estimate = jacobian_bytes(n_rows, n_cols)
+    chunked = estimate > budget_bytes
+    if chunked:
+        log.info(
+            "%s would take %.0f MiB (> nlsq.jacobian_memory_mb = %.0f MiB): %s",
+            what,
+            estimate / 2**20,
+            budget_bytes / 2**20,
+            instead,
+        )
+    return chunked, estimate
 
 
 def chunk_pairs(budget_bytes, n_phi, n_cols, n_pairs):
@@ -158,3 +179,18 @@ def covariance(normal_matrix, chi2, dof, score_covariance=None):
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = cov / np.outer(se, se)
     return cov, se, corr, undetermined
+
+
+def covariance_fields(normal_matrix, chi2, dof, score_covariance, names):
+    """(fields, se, undetermined names) of :func:`covariance` over the parameters ``names``:
+    ``fields`` the fit result's covariance, covariance_independent (the covariance had every element
+    independent noise, M^-1 chi2 / dof: the same matrix unless ``score_covariance`` is given),
+    covariance_names and correlation."""
+    cov, se, corr, lost = covariance(normal_matrix, chi2, dof, score_covariance)
+    fields = {
+        "covariance": cov,
+        "covariance_independent": cov if score_covariance is None else covariance(normal_matrix, chi2, dof)[0],
+        "covariance_names": list(names),
+        "correlation": corr,
+    }
+    return fields, se, [name for name, flag in zip(names, lost, strict=True) if flag]

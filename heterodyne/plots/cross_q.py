@@ -24,9 +24,10 @@ import math
 
 import numpy as np
 
+from heterodyne.core.parameters import FRACTION_NAMES
 from heterodyne.plots.paper_style import panel_columns, panel_letters
 from heterodyne.plots.style import CMC_COLOR, NLSQ_COLOR, active_rc, new_figure, render_caption, save_figure
-from heterodyne.study.cross_q import FRACTIONS, Q_INDEPENDENT
+from heterodyne.study.cross_q import Q_INDEPENDENT
 from heterodyne.study.cross_q_record import build_record, read_bins
 
 #: relative offset in q of the NLSQ (-) and CMC (+) estimates of one bin
@@ -47,16 +48,14 @@ LEGEND_ENTRY_IN = 1.4
 
 def shown_parameters(record):
     """Parameters free in at least one bin's fit: the q-independent ones, then the fractions."""
-    free = [
-        name for name in (*Q_INDEPENDENT, *FRACTIONS) if any(not e["fixed"] for e in record["estimates"][name]["nlsq"])
-    ]
-    return free
+    estimates = record["estimates"]
+    return [name for name in (*Q_INDEPENDENT, *FRACTION_NAMES) if any(not e["fixed"] for e in estimates[name]["nlsq"])]
 
 
 def _panel_note(record, name):
     """(text, colour) of a panel: p-values, the fraction note or why the parameter is not tested."""
     test = record["test"]
-    if name in FRACTIONS:
+    if name in FRACTION_NAMES:
         return "fraction: may vary with q\n(not tested)", MEAN_COLOR
     if test is not None and name in test["parameters"]:
         entry = test["parameters"][name]

@@ -86,8 +86,6 @@ def collect(results_dir):
     """:class:`DatasetResults` of ``results_dir``; InputError names the first missing file."""
     root = Path(results_dir)
     paths = result_files(root, "report")
-    dataset = load_dataset(paths["dataset.h5"])
-    weights = load_weights(paths["weights.json"])
     nlsq = read_nlsq(paths["nlsq.json"]).record
     cmc = read_summary(paths["cmc/summary.json"]).record
     figures = read_figures(root / "figures")
@@ -99,8 +97,8 @@ def collect(results_dir):
     }
     figure_files = [root / "figures" / f"{fig.stem}.png" for fig in figures]
     return DatasetResults(
-        dataset=dataset,
-        weights=weights,
+        dataset=load_dataset(paths["dataset.h5"]),
+        weights=load_weights(paths["weights.json"]),
         nlsq=nlsq,
         cmc=cmc,
         figures=figures,

@@ -36,12 +36,10 @@ Cov (..., n_q, p, p)) so many synthetic data sets can be tested at once.
 import numpy as np
 from scipy import stats
 
-from heterodyne.core.parameters import INDEX, PARAMETER_NAMES, PARAMETERS
+from heterodyne.core.parameters import FRACTION_NAMES, INDEX, PARAMETER_NAMES, PARAMETERS
 
-#: the sample-fraction parameters, allowed to vary with q
-FRACTIONS = ("f0", "f1", "f2", "f3")
 #: the parameters the model makes independent of q (canonical order)
-Q_INDEPENDENT = tuple(name for name in PARAMETER_NAMES if name not in FRACTIONS)
+Q_INDEPENDENT = tuple(name for name in PARAMETER_NAMES if name not in FRACTION_NAMES)
 FRACTION_REASON = "sample fraction: may vary with q, not part of the q-independence test"
 
 
@@ -135,7 +133,7 @@ def tested_names(records):
 def left_out(records, q):
     """[{name, reason}] of the parameters not in the test: the fractions, and the q-independent
     parameters fixed in at least one record (the reason names those q, or says "every fit")."""
-    out = [{"name": name, "reason": FRACTION_REASON} for name in FRACTIONS]
+    out = [{"name": name, "reason": FRACTION_REASON} for name in FRACTION_NAMES]
     for name in Q_INDEPENDENT:
         fixed_at = [qk for qk, r in zip(q, records, strict=True) if name not in _free_names(r)]
         if len(fixed_at) == len(records):

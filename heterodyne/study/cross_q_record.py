@@ -45,7 +45,7 @@ import numpy as np
 
 from heterodyne.atomic import atomic_output
 from heterodyne.cmc.summary_file import read_joint_summary, read_summary
-from heterodyne.core.parameters import PARAMETERS
+from heterodyne.core.parameters import FRACTION_NAMES, PARAMETERS
 from heterodyne.core.physics import transport_rate, velocity_rate
 from heterodyne.data.dataset import load_dataset_grid
 from heterodyne.errors import InputError
@@ -113,7 +113,7 @@ def estimates(bins):
     """The ``estimates`` block: NLSQ value/stderr/fixed and CMC quantiles of every parameter per q."""
     out = {}
     for p in PARAMETERS:
-        role = "fraction" if p.name in cross_q.FRACTIONS else "q-independent"
+        role = "fraction" if p.name in FRACTION_NAMES else "q-independent"
         nlsq = [
             {
                 "value": _number(b["nlsq"]["parameters"][p.name]["value"]),
