@@ -20,16 +20,7 @@ from heterodyne.cli import (
     read_settings,
 )
 from heterodyne.cmc.draws_file import save_shard
-from heterodyne.cmc.model import config_model_spec
-from heterodyne.cmc.pooling import pooled_points, shard_count, shard_count_origin
-from heterodyne.cmc.sampling import NutsSettings
-from heterodyne.cmc.shards import sample_shard
-from heterodyne.data.dataset import load_dataset
-from heterodyne.errors import InputError
-from heterodyne.fit.results import read_nlsq
-from heterodyne.lineage import check_lineage
-from heterodyne.provenance import provenance_record
-from heterodyne.weighting.weights_file import check_weights_for, load_weights
+from heterodyne.cmc.shards import shard_run
 
 
 def add_arguments(parser):
@@ -58,33 +49,17 @@ def _use_one_xla_thread():
 
 def run(args):
     config = read_settings(args)
-    cmc = config["cmc"]
     _use_one_xla_thread()
-
-    check_lineage({args.weights: [args.data], args.nlsq: [args.data, args.weights]})
-    dataset = load_dataset(args.data)
-    weights = load_weights(args.weights)
-    check_weights_for(dataset, weights, args.weights)
-    nlsq = read_nlsq(args.nlsq, phi=dataset.phi).record
-
-    points = pooled_points(dataset.c2, dataset.valid)
-    num_shards = shard_count(len(points), cmc)
-    origin = f"K = {num_shards} from {shard_count_origin(len(points), cmc)}"
-    if not 0 <= args.shard < num_shards:
-        raise InputError(
-            f"--shard {args.shard}: must lie in [0, {num_shards - 1}] ({origin}); give a shard index below K"
-        )
-    if len(points) < num_shards * len(dataset.phi):
-        raise InputError(
-            f"{args.data}: only {len(points)} usable (t1 < t2) points for {origin}; "
-            "use fewer shards or widen the frame window"
-        )
-    spec, info = config_model_spec(nlsq, config, dataset, num_shards, args.nlsq)
-    settings = NutsSettings.from_config(cmc)
-    result, n_points = sample_shard(dataset, weights, points, spec, info, settings, num_shards, cmc["seed"], args.shard)
-
-    provenance = provenance_record(
-        {"cmc": cmc, "nlsq": {"bounds": config["nlsq"]["bounds"]}}, [args.data, args.weights, args.nlsq]
+    shard = shard_run(config, args.data, args.weights, args.nlsq, args.shard)
+    save_shard(
+        args.output,
+        args.shard,
+        shard.num_shards,
+        config["cmc"]["seed"],
+        shard.n_points,
+        shard.draws,
+        shard.spec.coords,
+        shard.spec.prior,
+        shard.provenance,
     )
-    save_shard(args.output, args.shard, num_shards, cmc["seed"], n_points, result, spec.coords, spec.prior, provenance)
     return 0

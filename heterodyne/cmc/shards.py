@@ -1,11 +1,64 @@
-"""NUTS on the shards of a dataset: one shard as `heterodyne cmc-shard` samples it
-(:func:`sample_shard`), or every shard one after another in this process (:func:`sample_all_shards`:
-the consensus without the workflow, for tests and benchmarks)."""
+"""NUTS on the shards of a dataset: one shard from the workflow's files as `heterodyne cmc-shard`
+samples it (:func:`shard_run`, through :func:`sample_shard`), or every shard one after another in
+this process (:func:`sample_all_shards`: the consensus without the workflow, for tests and
+benchmarks)."""
+
+from typing import NamedTuple
 
 import jax
 
-from heterodyne.cmc.pooling import max_shard_size, pooled_points, shard_points
-from heterodyne.cmc.sampling import run_shard, shard_data
+from heterodyne.cmc.draws_file import ShardDraws
+from heterodyne.cmc.model import ModelSpec, config_model_spec
+from heterodyne.cmc.pooling import max_shard_size, pooled_points, shard_count, shard_count_origin, shard_points
+from heterodyne.cmc.sampling import NutsSettings, run_shard, shard_data
+from heterodyne.data.dataset import load_dataset
+from heterodyne.errors import InputError
+from heterodyne.fit.results import read_nlsq
+from heterodyne.lineage import check_lineage
+from heterodyne.provenance import provenance_record
+from heterodyne.weighting.weights_file import check_weights_for, load_weights
+
+
+class ShardRun(NamedTuple):
+    """One sampled shard with what its file records: the sampler's ``draws``, its ``n_points`` (unpadded), K
+    (``num_shards``), the model ``spec`` (coordinates and prior) and the ``provenance`` record."""
+
+    draws: ShardDraws
+    n_points: int
+    num_shards: int
+    spec: ModelSpec
+    provenance: dict
+
+
+def shard_run(config, data_path, weights_path, nlsq_path, shard):
+    """:class:`ShardRun` of shard ``shard`` of the dataset at ``data_path`` with its weights and NLSQ
+    result files and the config sections ``config`` (cmc, nlsq). InputError when the files belong
+    to other runs, the shard index is not below K, or the map has fewer usable points than K
+    times its angles."""
+    cmc = config["cmc"]
+    check_lineage({weights_path: [data_path], nlsq_path: [data_path, weights_path]})
+    dataset = load_dataset(data_path)
+    weights = load_weights(weights_path)
+    check_weights_for(dataset, weights, weights_path)
+    nlsq = read_nlsq(nlsq_path, phi=dataset.phi).record
+
+    points = pooled_points(dataset.c2, dataset.valid)
+    num_shards = shard_count(len(points), cmc)
+    origin = f"K = {num_shards} from {shard_count_origin(len(points), cmc)}"
+    if not 0 <= shard < num_shards:
+        raise InputError(f"--shard {shard}: must lie in [0, {num_shards - 1}] ({origin}); give a shard index below K")
+    if len(points) < num_shards * len(dataset.phi):
+        raise InputError(
+            f"{data_path}: only {len(points)} usable (t1 < t2) points for {origin}; "
+            "use fewer shards or widen the frame window"
+        )
+    spec, info = config_model_spec(nlsq, config, dataset, num_shards, nlsq_path)
+    settings = NutsSettings.from_config(cmc)
+    draws, n_points = sample_shard(dataset, weights, points, spec, info, settings, num_shards, cmc["seed"], shard)
+    provenance = provenance_record(
+        {"cmc": cmc, "nlsq": {"bounds": config["nlsq"]["bounds"]}}, [data_path, weights_path, nlsq_path]
+    )
+    return ShardRun(draws, n_points, num_shards, spec, provenance)
 
 
 def sample_shard(dataset, weights, points, spec, info, settings, num_shards, seed, shard, progress_bar=True):
