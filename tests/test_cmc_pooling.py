@@ -91,12 +91,12 @@ def test_bad_shard_index_is_refused(maps):
     ],
 )
 def test_shard_count_from_points_per_shard(n_points, per_shard, expected):
-    assert shard_count(n_points, {"num_shards": 4, "points_per_shard": per_shard}) == expected
+    assert shard_count(n_points, {"num_shards": None, "points_per_shard": per_shard}) == expected
 
 
-def test_shard_count_is_num_shards_without_points_per_shard():
-    assert shard_count(10**6, {"num_shards": 7, "points_per_shard": None}) == 7
-    assert shard_count(None, {"num_shards": 3, "points_per_shard": None}) == 3
+def test_shard_count_is_num_shards_when_given():
+    assert shard_count(10**6, {"num_shards": 7, "points_per_shard": 1000}) == 7
+    assert shard_count(None, {"num_shards": 3, "points_per_shard": 50000}) == 3
 
 
 def test_count_usable_matches_the_pooled_points(maps):

@@ -4,6 +4,7 @@ across keys, each refused with one line naming the file and the key."""
 import pytest
 import yaml
 
+from heterodyne.cmc.pooling import shard_count
 from heterodyne.config import validate_config
 from heterodyne.errors import InputError
 
@@ -61,7 +62,11 @@ def test_num_shards_and_points_per_shard_together_are_refused_in_one_line(tmp_pa
     )
 
 
-def test_points_per_shard_alone_is_accepted_and_num_shards_keeps_its_default():
+def test_either_shard_key_alone_is_accepted_and_the_default_chooses_k_from_the_data():
     config = validate_config({"datasets": {"demo": {"file": "raw.hdf"}}, "cmc": {"points_per_shard": 100000}})
-    assert config["cmc"]["points_per_shard"] == 100000 and config["cmc"]["num_shards"] == 4
-    assert validate_config({"datasets": {"demo": {"file": "raw.hdf"}}})["cmc"]["points_per_shard"] is None
+    assert config["cmc"]["points_per_shard"] == 100000 and config["cmc"]["num_shards"] is None
+    config = validate_config({"datasets": {"demo": {"file": "raw.hdf"}}, "cmc": {"num_shards": 3}})
+    assert config["cmc"]["num_shards"] == 3 and shard_count(10**6, config["cmc"]) == 3
+    default = validate_config({"datasets": {"demo": {"file": "raw.hdf"}}})["cmc"]
+    assert default["num_shards"] is None and default["points_per_shard"] == 50000
+    assert [shard_count(n, default) for n in (48_330, 50_000, 50_001, 1_498_500)] == [1, 1, 2, 30]

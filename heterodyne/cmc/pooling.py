@@ -9,8 +9,8 @@ cut into consecutive blocks of K points; each block hands one point to every sha
 order (fixed seed). Every shard therefore holds every angle and spans the whole range of lag and
 t1, and shard sizes differ by at most one point per angle.
 
-Number of shards K (:func:`shard_count`): ``cmc.num_shards`` when ``cmc.points_per_shard`` is
-null; otherwise K = max(1, ceil(n_points / points_per_shard)), n_points the number of usable
+Number of shards K (:func:`shard_count`): ``cmc.num_shards`` when it is given (not null);
+otherwise K = max(1, ceil(n_points / points_per_shard)), n_points the number of usable
 pooled points of all selected angles, so that every shard holds at most about points_per_shard
 points (n_points / K <= points_per_shard).
 """
@@ -49,16 +49,15 @@ def pooled_points(c2, valid):
 
 def shard_count(n_points, cmc):
     """Number of shards K for ``n_points`` usable pooled points and the ``cmc`` config section
-    (module docstring); ``n_points`` is not used when ``cmc.points_per_shard`` is null."""
-    per_shard = cmc["points_per_shard"]
-    if per_shard is None:
+    (module docstring); ``n_points`` is not used when ``cmc.num_shards`` is given."""
+    if cmc["num_shards"] is not None:
         return int(cmc["num_shards"])
-    return max(1, math.ceil(n_points / per_shard))
+    return max(1, math.ceil(n_points / cmc["points_per_shard"]))
 
 
 def shard_count_origin(n_points, cmc):
     """Where K came from, for messages: the config key (and the point count it was applied to)."""
-    if cmc["points_per_shard"] is None:
+    if cmc["num_shards"] is not None:
         return f"cmc.num_shards = {cmc['num_shards']}"
     return f"cmc.points_per_shard = {cmc['points_per_shard']} and {n_points} usable points"
 

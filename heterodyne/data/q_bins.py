@@ -27,8 +27,8 @@ class QBin:
     """One analysed q bin: results ``folder`` name, ``index`` into the file's q bins, bin centre
     ``q`` [1/A], the number of angles ``n_angles`` selected at it and of usable points
     ``n_points`` (:func:`heterodyne.data.dataset.usable`: pairs i < j, valid and finite, over the
-    angles and frame window selected), which sets the number of CMC shards with
-    cmc.points_per_shard."""
+    angles and frame window selected), which sets the number of CMC shards unless
+    cmc.num_shards is given."""
 
     folder: str
     index: int

@@ -189,13 +189,13 @@ def package_code(*parts):
 
 def shard_indices(wildcards):
     """0..K-1 for the CMC shards of one q bin, K from heterodyne.cmc.pooling.shard_count (imported
-    here, at DAG time). With cmc.points_per_shard, K depends on the q bin's usable points,
+    here, at DAG time). Without cmc.num_shards, K depends on the q bin's usable points,
     counted by the `q_bins` checkpoint (q_bins.json)."""
     from heterodyne.cmc.pooling import shard_count
 
     cmc = DEFAULTED["cmc"]
     n_points = None
-    if cmc["points_per_shard"] is not None:
+    if cmc["num_shards"] is None:
         (n_points,) = [b["n_points"] for b in q_bins(wildcards.dataset) if b["folder"] == wildcards.qbin]
     return range(shard_count(n_points, cmc))
 

@@ -1,7 +1,7 @@
 # The q bins of a dataset (checkpoint q_bins -> results/{d}/q_bins.json: which bins, the folder and
 # number of usable points of each), then for each bin: read it from the raw APS 8-ID-I file, apply
-# the selection, write results/{d}/{q}/dataset.h5. The per-q jobs and, with cmc.points_per_shard,
-# the number of CMC shards come from q_bins.json (q_bins, shard_indices in common.smk).
+# the selection, write results/{d}/{q}/dataset.h5. The per-q jobs and, unless cmc.num_shards is
+# given, the number of CMC shards come from q_bins.json (q_bins, shard_indices in common.smk).
 
 
 checkpoint q_bins:
