@@ -71,8 +71,8 @@ log = logging.getLogger(__name__)
 #: for all chains, but every step of the batch lasts as long as the chain with the deepest tree (1.5x
 #: the mean number of leapfrog steps on hard shards) and the batched gradient costs 1.1-1.4x four
 #: single ones above ~8 000 points (one CPU core, 4 chains): measured 1.9x faster batched on an
-#: 1 800-point shard, 1.4x faster one after another on a 24 000-point one (workflow/README.md,
-#: "How a shard is sampled")
+#: 1 800-point shard, 2x faster per iteration one after another on a 24 000-point one
+#: (workflow/README.md, "How a shard is sampled")
 VECTORIZED_MAX_POINTS = 8000
 #: damped Gauss-Newton steps towards the shard's mode at most
 MODE_ITERATIONS = 30
