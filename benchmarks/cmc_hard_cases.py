@@ -18,6 +18,7 @@ import jax
 import numpy as np
 
 from heterodyne.cmc.combine import combine_shards, posterior_summary
+from heterodyne.cmc.compare import undetermined
 from heterodyne.cmc.diagnostics import shard_diagnostics
 from heterodyne.jax_config import configure_jax
 
@@ -60,7 +61,8 @@ def main():
         ratios = [summary[n]["sd"] / record["parameters"][n]["stderr"] for n in info.free_names]
         print(
             f"{name:>24} total {total:.1f} s (NLSQ + geometry + sampling); |mean - truth| / sd <= "
-            f"{max(abs(v) for v in z):.2f}; CMC sd / NLSQ stderr {min(ratios):.2f}-{max(ratios):.2f}"
+            f"{max(abs(v) for v in z):.2f}; CMC sd / NLSQ stderr {min(ratios):.2f}-{max(ratios):.2f}; "
+            f"not determined: {[entry['parameter'] for entry in undetermined(summary, info.names, spec.prior)] or 'none'}"
         )
 
 

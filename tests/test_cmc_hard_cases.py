@@ -5,10 +5,14 @@ combined central 99.7 % interval; where the combined posterior is close to Gauss
 (|skewness| < 0.5) its sd within a factor 1.5 of the NLSQ standard error.
 
 The shards run as the workflow runs them (run_shard: a divergent run is repeated at
-target_accept 0.99, chains are extended while ESS < 400). The constant-fraction case of
-cmc_hard_cases (a curved ridge ending where the slower rate reaches 0) passes in one of its two
-shards; the other keeps one divergence in 7200 transitions, so it is left out here;
-benchmarks/cmc_hard_cases.py prints its numbers beside these."""
+target_accept 0.99, chains are extended while ESS < 400). Four of the cases of cmc_hard_cases run
+here: a time-dependent fraction with both transport exponents and beta (3 angles), a fast phase
+(~20 rad, 1 angle), D_offset beside alpha != 0 (2 angles), and 8 angles with a time-dependent
+fraction. The constant-fraction cases (near 1/2 with a 1 rad phase; 8 angles with a 3 rad or a
+0.3 rad phase) miss a criterion in a shard (a divergence or R-hat 1.0103; at 0.3 rad v0 is not
+determined by the data and reported as such), so they are left out here;
+benchmarks/cmc_hard_cases.py prints their numbers beside these (workflow/README.md, "Hard
+posteriors")."""
 
 import numpy as np
 import pytest
@@ -18,7 +22,7 @@ from cmc_hard_cases import CASES, SETTINGS, cmc_run, true_values
 from heterodyne.cmc.combine import combine_shards
 from heterodyne.cmc.diagnostics import ESS_MIN, R_HAT_LIMIT, shard_diagnostics
 
-PASSING = ("growing_fraction", "fast_phase_one_angle", "offset_with_exponent")
+PASSING = ("growing_fraction", "fast_phase_one_angle", "offset_with_exponent", "eight_angles_growing_fraction")
 
 
 @pytest.fixture(scope="module", params=PASSING)

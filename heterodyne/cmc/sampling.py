@@ -403,13 +403,14 @@ def run_shard(data, spec, info, settings, seed, shard, progress_bar=True):
     z_start = jax.random.normal(init_key, (settings.chains, dim))
     if settings.chains == 1:  # numpyro takes one chain's start without the chain axis
         z_start = z_start[0]
+    method = chain_method(data.mask.shape[0])
     log.info(
         "shard %d: %d points, %d sampled coordinates, %d chains (%s), %d warm-up + %d draws",
         shard,
         int(np.sum(data.mask)),
         dim,
         settings.chains,
-        chain_method(data.mask.shape[0]),
+        method,
         settings.warmup,
         settings.samples,
     )
@@ -454,5 +455,5 @@ def run_shard(data, spec, info, settings, seed, shard, progress_bar=True):
         max_tree_depth=settings.max_tree_depth,
         target_accept=target_accept,
         wall_time_s=wall,
-        chain_method=chain_method(data.mask.shape[0]),
+        chain_method=method,
     )

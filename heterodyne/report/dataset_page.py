@@ -308,7 +308,7 @@ def render_dataset_page(name, results, config, provenance, page_dir, cross_q=Non
     header = (
         f"<h1>heterodyne report: {esc(name)}</h1>\n<p>{len(results.dataset.phi)} angles, "
         f"N = {len(results.dataset.t)} times, q = {fmt(results.dataset.q)} 1/A; NLSQ reduced chi2 "
-        f"{fmt(nlsq.get('reduced_chi2'), 5)}; {len(cmc['shards'])} CMC shards; "
+        f"{fmt(nlsq.get('reduced_chi2'), 5)}; {len(cmc['shards'])} CMC shard(s); "
         f"{len(found)} warning(s).</p>"
     )
     body = "\n".join(
