@@ -58,11 +58,12 @@ def main():
             (summary[n]["mean"] - v) / summary[n]["sd"]
             for n, v in zip(info.names, true_values(case, info.names), strict=True)
         ]
+        loose = [entry["parameter"] for entry in undetermined(summary, info.names, spec.prior)]
         ratios = [summary[n]["sd"] / record["parameters"][n]["stderr"] for n in info.free_names]
         print(
             f"{name:>24} total {total:.1f} s (NLSQ + geometry + sampling); |mean - truth| / sd <= "
             f"{max(abs(v) for v in z):.2f}; CMC sd / NLSQ stderr {min(ratios):.2f}-{max(ratios):.2f}; "
-            f"not determined: {[entry['parameter'] for entry in undetermined(summary, info.names, spec.prior)] or 'none'}"
+            f"not determined: {', '.join(loose) or 'none'}"
         )
 
 
