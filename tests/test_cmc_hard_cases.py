@@ -9,8 +9,9 @@ target_accept 0.99, chains are extended while ESS < 400). Four of the cases of c
 here: a time-dependent fraction with both transport exponents and beta (3 angles), a fast phase
 (~20 rad, 1 angle), D_offset beside alpha != 0 (2 angles), and 8 angles with a time-dependent
 fraction. The constant-fraction cases (near 1/2 with a 1 rad phase; 8 angles with a 3 rad or a
-0.3 rad phase) miss a criterion in a shard (a divergence or R-hat 1.0103; at 0.3 rad v0 is not
-determined by the data and reported as such), so they are left out here;
+0.3 rad phase) miss a criterion in a shard (a divergence or R-hat > 1.01; at 0.3 rad the
+posterior is far wider than the NLSQ errors, and D0_sample is reported as not determined), so
+they are left out here;
 benchmarks/cmc_hard_cases.py prints their numbers beside these (workflow/README.md, "Hard
 posteriors")."""
 
