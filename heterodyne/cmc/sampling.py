@@ -47,7 +47,7 @@ from numpyro.infer import MCMC, NUTS
 
 from heterodyne.cmc.convergence import convergence
 from heterodyne.cmc.coordinates import rows_in_batches, theta_draws, theta_from_y, y_from_theta
-from heterodyne.cmc.diagnostics import ESS_MIN, convergence_flags
+from heterodyne.cmc.diagnostics import convergence_flags
 from heterodyne.cmc.draws_file import ShardDraws
 from heterodyne.cmc.model import (
     ShardData,
@@ -80,7 +80,8 @@ MODE_ITERATIONS = 30
 REDRAW_ROUNDS = 100
 #: target acceptance of the second run of a shard whose first run had divergent transitions
 RETRY_TARGET_ACCEPT = 0.99
-#: at most this many extensions of a run by ``samples`` draws per chain while ESS < ESS_MIN
+#: at most this many extensions of a run by ``samples`` draws per chain while it misses the R-hat or
+#: ESS criterion
 MAX_EXTENSIONS = 3
 
 
@@ -312,12 +313,11 @@ def _final_draws(z, whitening, data, spec, info, seed, shard):
     return canonical_draws(y.reshape(*z.shape[:2], -1), spec, info)
 
 
-def _min_ess(draws):
-    """Smallest bulk or tail ESS over every quantity of ``draws`` (physics, offsets and contrasts,
-    noise scale), as the shard's diagnostics compute it
-    (:func:`heterodyne.cmc.diagnostics.convergence_flags`)."""
-    flags = convergence_flags({name: convergence(x) for name, x in draws.items()})
-    return min(flags["min_ess_bulk"], flags["min_ess_tail"])
+def _sample_size_reasons(draws):
+    """The R-hat and ESS flag reasons over every quantity of ``draws`` (physics, offsets and
+    contrasts, noise scale), as the shard's diagnostics give them
+    (:func:`heterodyne.cmc.diagnostics.convergence_flags`); empty when both criteria hold."""
+    return convergence_flags({name: convergence(x) for name, x in draws.items()})["flag_reasons"]
 
 
 #: extra fields of every NUTS draw that the diagnostics read
@@ -353,7 +353,8 @@ def _latest(mcmc):
 
 def _extend_chains(mcmc, parts, data, spec, info, whitening, settings, seed, shard, stop_at_divergence):
     """``parts`` extended by ``settings.samples`` draws per chain (the chains go on from their last
-    state, adaptation frozen) while the smallest bulk or tail ESS is below ESS_MIN, at most
+    state, adaptation frozen) while they miss the R-hat or ESS criterion of
+    :mod:`heterodyne.cmc.diagnostics` (both improve with more draws of chains that mix), at most
     MAX_EXTENSIONS times, and (``stop_at_divergence``) no draw so far diverged; returns z (chains,
     draws, D), the extra fields, the canonical draws and y (:func:`_final_draws`), all of every
     part."""
@@ -367,14 +368,13 @@ def _extend_chains(mcmc, parts, data, spec, info, whitening, settings, seed, sha
         if stop_at_divergence and any(np.any(part[1]["diverging"]) for part in parts):
             break
         final = joined()
-        ess = _min_ess(final[1])
-        if ess >= ESS_MIN:
+        reasons = _sample_size_reasons(final[1])
+        if not reasons:
             break
         log.info(
-            "shard %d: smallest ESS %.0f < %d after %d draws per chain: %d more",
+            "shard %d: %s after %d draws per chain: %d more",
             shard,
-            ess,
-            ESS_MIN,
+            "; ".join(reasons),
             final[0].shape[1],
             settings.samples,
         )
@@ -391,7 +391,7 @@ def run_shard(data, spec, info, settings, seed, shard, progress_bar=True):
     """Run NUTS on one shard; the key is fold_in(PRNGKey(seed), shard), so equal seeds give equal
     draws. ``info`` (:class:`~heterodyne.cmc.model.SpecInfo`) names the sampled quantities.
 
-    The chains are extended until the ESS criterion holds (:func:`_extend_chains`). A run with
+    The chains are extended until the R-hat and ESS criteria hold (:func:`_extend_chains`). A run with
     divergent transitions is made again from the same start at RETRY_TARGET_ACCEPT (a smaller step
     size: the standard cure where the curvature varies along the posterior), and that run is
     kept, with its divergences, whatever they are."""
