@@ -189,3 +189,16 @@ def test_convergence_flags_name_the_worst_quantity_and_fail_on_nan():
     assert convergence_flags(entries)["flag_reasons"][0] == "R-hat nan > 1.01 (c)"
     passing = convergence_flags({"a": {"r_hat": R_HAT_LIMIT, "ess_bulk": ESS_MIN, "ess_tail": ESS_MIN}})
     assert passing["flagged"] is False and passing["flag_reasons"] == []
+
+
+def test_chains_are_extended_while_r_hat_or_ess_misses_its_limit():
+    """run_shard extends a shard's chains while _sample_size_reasons is not empty: independent
+    draws (4 x 500, R-hat ~ 1, ESS ~ 2000) stop it; a chain shifted by 1 sd (R-hat ~ 1.1 although
+    every chain mixes) and AR(1) chains with rho = 0.95 (ESS ~ 2000 x 0.05 / 1.95 ~ 51) do not."""
+    from heterodyne.cmc.sampling import _sample_size_reasons
+
+    assert _sample_size_reasons({"a": ar1(11, 0.0, 4, 500), "b": ar1(12, 0.0, 4, 500)}) == []
+    shifted = _sample_size_reasons({"a": ar1(13, 0.0, 4, 500, shift=1.0), "b": ar1(14, 0.0, 4, 500)})
+    assert any(reason.startswith("R-hat") and reason.endswith("(a)") for reason in shifted)
+    slow = _sample_size_reasons({"a": ar1(15, 0.0, 4, 500), "b": ar1(16, 0.95, 4, 500)})
+    assert any(reason.startswith("bulk ESS") and reason.endswith("(b)") for reason in slow)

@@ -16,8 +16,8 @@ Both are affine-equivariant, so they are computed on y standardised by the poole
 all shards (for a well-conditioned inverse) and mapped back. The combined draw s = c * n_draws + d
 keeps chain c of every shard, so the combined draws are reshaped to (chains, draws) for R-hat,
 bulk and tail ESS (:mod:`heterodyne.cmc.convergence`). Shards whose chains were extended to
-reach the R-hat and ESS criteria (:func:`heterodyne.cmc.sampling.run_shard`) hold more draws per chain;
-each chain is thinned evenly to the shortest shard's length first.
+reach the R-hat and ESS criteria (:func:`heterodyne.cmc.sampling.run_shard`) hold more draws
+per chain; each chain is thinned evenly to the shortest shard's length first.
 """
 
 import jax

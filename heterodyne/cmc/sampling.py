@@ -391,9 +391,9 @@ def run_shard(data, spec, info, settings, seed, shard, progress_bar=True):
     """Run NUTS on one shard; the key is fold_in(PRNGKey(seed), shard), so equal seeds give equal
     draws. ``info`` (:class:`~heterodyne.cmc.model.SpecInfo`) names the sampled quantities.
 
-    The chains are extended until the R-hat and ESS criteria hold (:func:`_extend_chains`). A run with
-    divergent transitions is made again from the same start at RETRY_TARGET_ACCEPT (a smaller step
-    size: the standard cure where the curvature varies along the posterior), and that run is
+    The chains are extended until the R-hat and ESS criteria hold (:func:`_extend_chains`). A run
+    with divergent transitions is made again from the same start at RETRY_TARGET_ACCEPT (a smaller
+    step size: the standard cure where the curvature varies along the posterior), and that run is
     kept, with its divergences, whatever they are."""
     start = time.perf_counter()
     whitening = shard_geometry(data, spec, settings.sample_noise_scale)
