@@ -80,6 +80,10 @@ MODE_ITERATIONS = 30
 REDRAW_ROUNDS = 100
 #: target acceptance of the second run of a shard whose first run had divergent transitions
 RETRY_TARGET_ACCEPT = 0.99
+#: the second run's warm-up, in units of ``warmup``: its metric and step size are adapted anew,
+#: over longer windows (8 angles, constant fraction, 3 rad phase: with 3 x 300 warm-up iterations
+#: both shards pass, with 300 one kept a divergence and the other R-hat 1.0101)
+RETRY_WARMUP_FACTOR = 3
 #: at most this many extensions of a run by ``samples`` draws per chain while it misses the R-hat or
 #: ESS criterion
 MAX_EXTENSIONS = 3
@@ -393,8 +397,9 @@ def run_shard(data, spec, info, settings, seed, shard, progress_bar=True):
 
     The chains are extended until the R-hat and ESS criteria hold (:func:`_extend_chains`). A run
     with divergent transitions is made again from the same start at RETRY_TARGET_ACCEPT (a smaller
-    step size: the standard cure where the curvature varies along the posterior), and that run is
-    kept, with its divergences, whatever they are."""
+    step size: the standard cure where the curvature varies along the posterior) with
+    RETRY_WARMUP_FACTOR times the warm-up, and that run is kept, with its divergences, whatever
+    they are."""
     start = time.perf_counter()
     whitening = shard_geometry(data, spec, settings.sample_noise_scale)
     dim = whitening.y_hat.shape[0]
@@ -423,13 +428,15 @@ def run_shard(data, spec, info, settings, seed, shard, progress_bar=True):
     divergences = int(np.sum(extra["diverging"]))
     if divergences and retry:
         log.info(
-            "shard %d: %d divergent transitions at target_accept %g: run again at %g",
+            "shard %d: %d divergent transitions at target_accept %g: run again at %g with %d warm-up iterations",
             shard,
             divergences,
             target_accept,
             RETRY_TARGET_ACCEPT,
+            RETRY_WARMUP_FACTOR * settings.warmup,
         )
         target_accept = RETRY_TARGET_ACCEPT
+        settings = settings._replace(warmup=RETRY_WARMUP_FACTOR * settings.warmup)
         mcmc, parts = _start_chains(key, z_start, data, spec, whitening, settings, target_accept, progress_bar)
         z, extra, draws, y = _extend_chains(
             mcmc, parts, data, spec, info, whitening, settings, seed, shard, stop_at_divergence=False
