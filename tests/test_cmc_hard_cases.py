@@ -5,8 +5,8 @@ combined central 99.7 % interval; where the combined posterior is close to Gauss
 (|skewness| < 0.5) its sd within a factor 1.5 of the NLSQ standard error.
 
 The shards run as the workflow runs them (run_shard: a divergent run is repeated at
-target_accept 0.99 with 3 x the warm-up, chains are extended while R-hat > 1.01 or ESS < 400). Four of the cases of cmc_hard_cases run
-here: a time-dependent fraction with both transport exponents and beta (3 angles), a fast phase
+target_accept 0.99 with 3 x the warm-up, chains are extended while R-hat > 1.01 or ESS < 400).
+Four of the cases of cmc_hard_cases run here: a time-dependent fraction with both transport exponents and beta (3 angles), a fast phase
 (~20 rad, 1 angle), D_offset beside alpha != 0 (2 angles), and 8 angles with a time-dependent
 fraction. Of the constant-fraction cases, 8 angles with a 3 rad phase passes too but takes 11
 minutes (both shards need the 0.99 rerun); near 1/2 with a 1 rad phase and 8 angles with a
