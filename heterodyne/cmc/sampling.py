@@ -427,16 +427,16 @@ def run_shard(data, spec, info, settings, seed, shard, progress_bar=True):
     )
     divergences = int(np.sum(extra["diverging"]))
     if divergences and retry:
+        settings = settings._replace(warmup=RETRY_WARMUP_FACTOR * settings.warmup)
         log.info(
             "shard %d: %d divergent transitions at target_accept %g: run again at %g with %d warm-up iterations",
             shard,
             divergences,
             target_accept,
             RETRY_TARGET_ACCEPT,
-            RETRY_WARMUP_FACTOR * settings.warmup,
+            settings.warmup,
         )
         target_accept = RETRY_TARGET_ACCEPT
-        settings = settings._replace(warmup=RETRY_WARMUP_FACTOR * settings.warmup)
         mcmc, parts = _start_chains(key, z_start, data, spec, whitening, settings, target_accept, progress_bar)
         z, extra, draws, y = _extend_chains(
             mcmc, parts, data, spec, info, whitening, settings, seed, shard, stop_at_divergence=False
