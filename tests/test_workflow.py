@@ -284,6 +284,20 @@ def test_invalid_config_fails_before_any_job_with_the_schema_message(tmp_path, c
     assert not (tmp_path / "raw").exists() and not (tmp_path / "results").exists()
 
 
+def test_simulation_that_misses_a_per_angle_value_fails_before_any_job(tmp_path):
+    """Five angles with the default contrast (four values): the simulation's check stops the run
+    while the DAG is built, naming the key."""
+    config = {
+        **TINY_CONFIG,
+        "datasets": {"five": {"file": "raw/five.hdf", "simulate": True}},
+        "simulate": {"phi": [10.0, 50.0, 80.0, 115.0, 150.0], "noise": [0.005] * 5, "offset": [1.0] * 5},
+    }
+    code, out = snakemake(tmp_path, "--configfile", str(write_config(tmp_path, config)), "--cores", "1")
+    assert code != 0
+    assert "'simulate.contrast' has 4 values but 'simulate.phi' has 5" in out, out
+    assert not (tmp_path / "raw").exists() and not (tmp_path / "results").exists()
+
+
 def test_config_override_on_the_command_line_reaches_the_jobs(tiny_run):
     """`--config` changes the settings the rules pass (`--settings`), so the weights of both q bins
     and everything after them rerun, with the overriding value on the weight command line."""

@@ -3,6 +3,17 @@
 
 SIMULATED = [name for name in DATASETS if DEFAULTED["datasets"][name]["simulate"]]
 
+# The simulation's own checks (one value per angle, distinct angles) before any job runs, not
+# in the first simulate job.
+if SIMULATED:
+    from heterodyne.errors import InputError
+    from heterodyne.simulate.spec import spec_from_section
+
+    try:
+        spec_from_section(DEFAULTED["simulate"])
+    except InputError as err:
+        raise WorkflowError(str(err)) from None
+
 for simulated in SIMULATED:
 
     rule:
