@@ -17,13 +17,13 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from heterodyne.cmc.combine import combine_shards, posterior_summary
+from heterodyne.cmc.combine import posterior_summary
 from heterodyne.cmc.compare import undetermined
 from heterodyne.cmc.diagnostics import shard_diagnostics
 from heterodyne.jax_config import configure_jax
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the cases live with the tests
-from cmc_hard_cases import CASES, SETTINGS, cmc_run, true_values  # noqa: E402
+from cmc_hard_cases import CASES, SETTINGS, combined_run, true_values  # noqa: E402
 
 
 def main():
@@ -41,7 +41,7 @@ def main():
         jax.clear_caches()  # each case compiles its own shapes: drop the last case's executables
         case = CASES[name]
         started = time.perf_counter()
-        record, spec, info, shards = cmc_run(case, SETTINGS, num_shards=args.shards)
+        record, spec, info, shards, draws = combined_run(case, args.shards)
         total = time.perf_counter() - started
         for k, shard in enumerate(shards):
             d = shard_diagnostics(shard)
@@ -52,7 +52,6 @@ def main():
                 f"{d['tree_depth_max']:>3} {np.mean(shard.num_steps):>9.1f} {ess / shard.wall_time_s:>7.1f} "
                 f"{d['target_accept']:>6} {d['draws_per_chain']:>5} {'yes' if d['flagged'] else 'no':>7}"
             )
-        draws, _ = combine_shards([s.unconstrained for s in shards], info.names, spec.coords)
         summary = posterior_summary(draws, SETTINGS.chains)
         z = [
             (summary[n]["mean"] - v) / summary[n]["sd"]
@@ -61,7 +60,7 @@ def main():
         loose = [entry["parameter"] for entry in undetermined(summary, info.names, spec.prior)]
         ratios = [summary[n]["sd"] / record["parameters"][n]["stderr"] for n in info.free_names]
         print(
-            f"{name:>24} total {total:.1f} s (NLSQ + geometry + sampling); |mean - truth| / sd <= "
+            f"{name:>24} total {total:.1f} s (NLSQ, geometry, sampling, consensus); |mean - truth| / sd <= "
             f"{max(abs(v) for v in z):.2f}; CMC sd / NLSQ stderr {min(ratios):.2f}-{max(ratios):.2f}; "
             f"not determined: {', '.join(loose) or 'none'}"
         )

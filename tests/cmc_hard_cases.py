@@ -12,6 +12,7 @@ from typing import NamedTuple
 import numpy as np
 from nlsq_fixtures import nlsq_section
 
+from heterodyne.cmc.combine import combine_shards
 from heterodyne.cmc.model import build_model_spec
 from heterodyne.cmc.sampling import NutsSettings
 from heterodyne.cmc.shards import sample_all_shards
@@ -186,3 +187,11 @@ SETTINGS = NutsSettings(
     max_tree_depth=10,
     sample_noise_scale=False,
 )
+
+
+def combined_run(case, num_shards=2):
+    """(nlsq record, spec, info, [ShardDraws], combined draws {name: (S,)}) of a run of ``case``
+    on ``num_shards`` shards with SETTINGS, the consensus combined in the shared coordinates."""
+    record, spec, info, shards = cmc_run(case, SETTINGS, num_shards)
+    draws, _ = combine_shards([s.unconstrained for s in shards], info.names, spec.coords)
+    return record, spec, info, shards, draws

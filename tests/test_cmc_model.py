@@ -10,6 +10,7 @@ import pytest
 import scipy.stats
 from cmc_fixtures import PHI, SIGMA, WEIGHTS, Q, c2_maps, nlsq_record, simulated_dataset
 
+from heterodyne.cmc import sampling
 from heterodyne.cmc.coordinates import (
     IDENTITY,
     LOG,
@@ -24,7 +25,7 @@ from heterodyne.cmc.coordinates import (
 )
 from heterodyne.cmc.model import LOG_NOISE_SCALE_PRIOR_SD, build_model_spec, log_density
 from heterodyne.cmc.pooling import pooled_points, shard_labels
-from heterodyne.cmc.sampling import conditional_draws, shard_data, shard_geometry, start_position
+from heterodyne.cmc.sampling import NutsSettings, conditional_draws, shard_data, shard_geometry, start_position
 from heterodyne.cmc.truncated_gaussian import box_truncated_draws
 from heterodyne.core.parameters import INDEX, PARAMETER_NAMES
 from heterodyne.errors import InputError
@@ -344,3 +345,42 @@ def test_box_truncated_draws_match_the_truncated_density_on_a_grid():
         expected_sd = float(np.sqrt((density * (values - expected_mean) ** 2).sum()))
         assert abs(draws[:, k].mean() - expected_mean) < 5 * expected_sd / np.sqrt(len(draws) / 10)
         assert draws[:, k].std() == pytest.approx(expected_sd, rel=0.05)
+
+
+@pytest.mark.parametrize(
+    ("diverging_below", "targets", "kept_divergences"),
+    [
+        pytest.param(0.9, [0.95], 0, id="none"),
+        pytest.param(0.995, [0.95, 0.99, 0.999], 0, id="cured-at-0.999"),
+        pytest.param(1.0, [0.95, 0.99, 0.999], 3, id="never-cured"),
+    ],
+)
+def test_divergent_runs_are_made_again_at_higher_target_acceptance(
+    problem, monkeypatch, diverging_below, targets, kept_divergences
+):
+    """run_shard's reruns, with the sampler replaced by a stand-in that diverges (3 draws) at every
+    target acceptance below ``diverging_below``: each rerun goes to the next higher target of
+    RETRY_TARGET_ACCEPTS with 3 x the warm-up, from the same start and key; the last run is kept."""
+    _, _, spec, info, _, data = problem
+    calls = []
+
+    def start_chains(key, z_start, data, spec, whitening, settings, target_accept, progress_bar):
+        calls.append((target_accept, settings.warmup, np.asarray(key).tolist(), np.asarray(z_start).tolist()))
+        return None, [target_accept]
+
+    def extend_chains(mcmc, parts, data, spec, info, whitening, settings, seed, shard, stop_at_divergence):
+        diverging = np.zeros((2, 10), bool)
+        diverging[0, :3] = parts[0] < diverging_below
+        extra = {"diverging": diverging, "num_steps": np.full((2, 10), 7), "energy": np.zeros((2, 10))}
+        extra["adapt_state.step_size"] = np.full((2, 10), 1.0 - parts[0])
+        return np.zeros((2, 10, 1)), extra, {}, np.zeros((2, 10, 1))
+
+    monkeypatch.setattr(sampling, "_start_chains", start_chains)
+    monkeypatch.setattr(sampling, "_extend_chains", extend_chains)
+    settings = NutsSettings(100, 10, 2, 0.95, True, True, 10, False)
+    run = sampling.run_shard(data, spec, info, settings, seed=4, shard=1, progress_bar=False)
+    assert [c[0] for c in calls] == targets
+    assert [c[1] for c in calls] == [100] + [300] * (len(targets) - 1)
+    assert all(c[2:] == calls[0][2:] for c in calls)
+    assert run.target_accept == targets[-1] and int(run.diverging.sum()) == kept_divergences
+    np.testing.assert_allclose(run.step_size, 1.0 - targets[-1])

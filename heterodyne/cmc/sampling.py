@@ -78,11 +78,16 @@ VECTORIZED_MAX_POINTS = 8000
 MODE_ITERATIONS = 30
 #: rounds of redrawing a conditional (offset, contrast) draw that left SCALING_BOUNDS
 REDRAW_ROUNDS = 100
-#: target acceptance of the second run of a shard whose first run had divergent transitions
-RETRY_TARGET_ACCEPT = 0.99
-#: the second run's warm-up, in units of ``warmup``: its metric and step size are adapted anew,
+#: target acceptances of the runs that follow a run with divergent transitions, in turn (each a
+#: smaller step size). Where the posterior reaches a region far stiffer than its bulk, the step size
+#: adapted to the bulk makes the leapfrog integrator unstable there (epsilon sqrt(lambda) > 2, lambda
+#: the largest eigenvalue of -Hessian in the sampler's coordinates). Constant fraction 0.45, 1 rad
+#: phase: lambda ~ 150 in the corner of a static reference (D0_ref -> 0, v0 -> 0) against ~1 at the
+#: mode; one divergence at 0.99 (step sizes 0.10-0.15), none at 0.999 (0.05-0.10)
+RETRY_TARGET_ACCEPTS = (0.99, 0.999)
+#: a rerun's warm-up, in units of ``warmup``: its metric and step size are adapted anew,
 #: over longer windows (8 angles, constant fraction, 3 rad phase: with 3 x 300 warm-up iterations
-#: both shards pass, with 300 one kept a divergence and the other R-hat 1.0101)
+#: both shards pass at 0.99, with 300 one kept a divergence and the other R-hat 1.0101)
 RETRY_WARMUP_FACTOR = 3
 #: at most this many extensions of a run by ``samples`` draws per chain while it misses the R-hat or
 #: ESS criterion
@@ -396,10 +401,10 @@ def run_shard(data, spec, info, settings, seed, shard, progress_bar=True):
     draws. ``info`` (:class:`~heterodyne.cmc.model.SpecInfo`) names the sampled quantities.
 
     The chains are extended until the R-hat and ESS criteria hold (:func:`_extend_chains`). A run
-    with divergent transitions is made again from the same start at RETRY_TARGET_ACCEPT (a smaller
-    step size: the standard cure where the curvature varies along the posterior) with
-    RETRY_WARMUP_FACTOR times the warm-up, and that run is kept, with its divergences, whatever
-    they are."""
+    with divergent transitions is made again from the same start at the next higher target
+    acceptance of RETRY_TARGET_ACCEPTS (a smaller step size: the standard cure where the curvature
+    varies along the posterior) with RETRY_WARMUP_FACTOR times the warm-up; the last run made is
+    kept, with its divergences, whatever they are."""
     start = time.perf_counter()
     whitening = shard_geometry(data, spec, settings.sample_noise_scale)
     dim = whitening.y_hat.shape[0]
@@ -419,27 +424,25 @@ def run_shard(data, spec, info, settings, seed, shard, progress_bar=True):
         settings.warmup,
         settings.samples,
     )
-    target_accept = settings.target_accept
-    mcmc, parts = _start_chains(key, z_start, data, spec, whitening, settings, target_accept, progress_bar)
-    retry = target_accept < RETRY_TARGET_ACCEPT
-    z, extra, draws, y = _extend_chains(
-        mcmc, parts, data, spec, info, whitening, settings, seed, shard, stop_at_divergence=retry
-    )
-    divergences = int(np.sum(extra["diverging"]))
-    if divergences and retry:
-        settings = settings._replace(warmup=RETRY_WARMUP_FACTOR * settings.warmup)
+    targets = [settings.target_accept] + [t for t in RETRY_TARGET_ACCEPTS if t > settings.target_accept]
+    rerun_settings = settings._replace(warmup=RETRY_WARMUP_FACTOR * settings.warmup)
+    for attempt, target_accept in enumerate(targets):
+        run_settings = rerun_settings if attempt else settings
+        mcmc, parts = _start_chains(key, z_start, data, spec, whitening, run_settings, target_accept, progress_bar)
+        last = attempt == len(targets) - 1
+        z, extra, draws, y = _extend_chains(
+            mcmc, parts, data, spec, info, whitening, run_settings, seed, shard, stop_at_divergence=not last
+        )
+        divergences = int(np.sum(extra["diverging"]))
+        if not divergences or last:
+            break
         log.info(
             "shard %d: %d divergent transitions at target_accept %g: run again at %g with %d warm-up iterations",
             shard,
             divergences,
             target_accept,
-            RETRY_TARGET_ACCEPT,
-            settings.warmup,
-        )
-        target_accept = RETRY_TARGET_ACCEPT
-        mcmc, parts = _start_chains(key, z_start, data, spec, whitening, settings, target_accept, progress_bar)
-        z, extra, draws, y = _extend_chains(
-            mcmc, parts, data, spec, info, whitening, settings, seed, shard, stop_at_divergence=False
+            targets[attempt + 1],
+            rerun_settings.warmup,
         )
     wall = time.perf_counter() - start
     diverging = np.asarray(extra["diverging"], bool)
