@@ -5,15 +5,14 @@ combined central 99.7 % interval; where the combined posterior is close to Gauss
 (|skewness| < 0.5) its sd within a factor 1.5 of the NLSQ standard error.
 
 The shards run as the workflow runs them (run_shard: a divergent run is repeated at
-target_accept 0.99, then 0.999, with 3 x the warm-up, chains are extended while R-hat > 1.01 or ESS < 400).
-Four of the cases of cmc_hard_cases run here: a time-dependent fraction with both transport
-exponents and beta (3 angles), a fast phase (~20 rad, 1 angle), D_offset beside alpha != 0
-(2 angles), and 8 angles with a time-dependent fraction. Of the constant-fraction cases, 8
-angles with a 3 rad phase passes too but takes 11 minutes (both shards need the 0.99 rerun);
-near 1/2 with a 1 rad phase and 8 angles with a 0.3 rad phase keep a divergence or R-hat > 1.01
-in a shard (at 0.3 rad the posterior is far wider than the NLSQ errors, and D0_sample is
-reported as not determined). They are left out here; benchmarks/cmc_hard_cases.py prints their
-numbers beside these (workflow/README.md, "Hard posteriors")."""
+target_accept 0.99, then 0.999, with 3 x the warm-up, chains are extended while R-hat > 1.01 or
+ESS < 400). Four of the cases of cmc_hard_cases run here: a time-dependent fraction with both
+transport exponents and beta (3 angles), a fast phase (~20 rad, 1 angle), D_offset beside
+alpha != 0 (2 angles), and 8 angles with a time-dependent fraction; the constant fraction near
+1/2 runs in test_cmc_hard_cases_constant_fraction.py. The two other constant-fraction cases (8
+angles with a 3 rad and with a 0.3 rad phase) pass too but take 11 and 28 minutes;
+benchmarks/cmc_hard_cases.py prints their numbers beside these (workflow/README.md, "Hard
+posteriors")."""
 
 import numpy as np
 import pytest
