@@ -4,8 +4,8 @@ tests/test_cmc_hard_cases.py (its checks run here on this case). Shard 0 diverge
 target_accept 0.95 and 0.99 in the corner of a static reference (D0_ref -> 0, v0 -> 0, a second
 mode 3-5 % of the draws visit) and passes at 0.999. Its posteriors are skewed (shard 0: skewness
 -1.4, 1.1, 1.9 and 0.5 for D0_ref, D0_sample, v0 and f0), so the comparison of a Gaussian
-posterior's sd with the NLSQ standard error does not apply. A file of its own, so that pytest-xdist (--dist loadfile) runs it beside the
-other cases."""
+posterior's sd with the NLSQ standard error does not apply. A file of its own, so that
+pytest-xdist (--dist loadfile) runs it beside the other cases."""
 
 import pytest
 from cmc_hard_cases import CASES, combined_run
